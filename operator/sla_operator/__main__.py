@@ -1,0 +1,3 @@
+from sla_operator.cli import main
+
+raise SystemExit(main())

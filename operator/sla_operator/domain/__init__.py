@@ -1,0 +1,1 @@
+"""Pure logic of service level agreements: no I/O, no clocks, no Kubernetes."""

@@ -1,0 +1,1 @@
+"""Probes: one module per probe kind, plus the scheduler that runs them."""

@@ -1,0 +1,1 @@
+"""Where state lives: the Kubernetes API or a local folder, behind one interface."""
