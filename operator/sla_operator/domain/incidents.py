@@ -1,0 +1,223 @@
+"""Incident decisions: which incidents to open, escalate or resolve, as plain data.
+
+Each automatic incident fills a *slot* of its agreement (the outage, the degradation, a
+dependency's outage, a certificate warning, the budget breach). A slot holds at most one open
+incident, which makes decisions idempotent: after a restart the open incidents read back from
+the store fill their slots again and nothing is opened twice. Manual incidents are never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from sla_operator.domain.health import EndpointHealth, ServiceHealth
+from sla_operator.domain.model import (
+    Agreement,
+    Impact,
+    Incident,
+    IncidentState,
+    IncidentType,
+    IncidentUpdate,
+    Origin,
+    Severity,
+    State,
+)
+
+Slot = tuple[str, str]  # (kind, endpoint or "")
+
+
+def slot_of(incident: Incident) -> Slot | None:
+    if incident.origin is not Origin.AUTOMATIC:
+        return None
+    if incident.dependency:
+        return ("dependency", incident.endpoints[0] if incident.endpoints else "")
+    if incident.type is IncidentType.CERTIFICATE:
+        return ("certificate", incident.endpoints[0] if incident.endpoints else "")
+    return (incident.type.value, "")
+
+
+@dataclass(frozen=True)
+class Open:
+    incident: Incident
+
+
+@dataclass(frozen=True)
+class Change:
+    """New values for an open incident's fields, plus timeline entries to append."""
+
+    incident: Incident
+    fields: Mapping[str, object] = field(default_factory=dict)
+    updates: tuple[IncidentUpdate, ...] = ()
+
+
+Action = Open | Change
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Everything the decision needs, read at one instant."""
+
+    agreement: Agreement
+    service: ServiceHealth
+    endpoints: Mapping[str, EndpointHealth]
+    maintenance_active: bool
+    budget_exhausted: bool
+    period_start: datetime
+    now: datetime
+
+
+def incident_name(agreement: str, kind: str, started_at: datetime) -> str:
+    stamp = started_at.strftime("%Y%m%d-%H%M")
+    return f"{agreement}-{stamp}" if kind == "outage" else f"{agreement}-{kind}-{stamp}"
+
+
+def decide(situation: Situation, open_incidents: Iterable[Incident]) -> list[Action]:
+    """Open, escalate and resolve automatic incidents so they match the situation."""
+    current = {s: i for i in open_incidents if i.is_open and (s := slot_of(i)) is not None}
+    wanted = dict(_wanted(situation))
+    actions: list[Action] = []
+    for slot, (desired, title) in wanted.items():
+        existing = current.get(slot)
+        if existing is None:
+            actions.append(Open(_new_incident(situation, slot, desired, title)))
+        else:
+            change = _escalation(existing, desired, title, situation.now)
+            if change is not None:
+                actions.append(change)
+    for slot, existing in current.items():
+        if slot not in wanted and _may_resolve(slot, situation):
+            actions.append(_resolution(existing, slot, situation))
+    return actions
+
+
+@dataclass(frozen=True)
+class _Desired:
+    type: IncidentType
+    severity: Severity
+    impact: Impact
+    started_at: datetime
+    endpoints: tuple[str, ...]
+    dependency: bool = False
+
+
+def _wanted(s: Situation) -> Iterable[tuple[Slot, tuple[_Desired, str]]]:
+    service, name = s.service, s.agreement.service
+    if service.state is State.DOWN and not s.maintenance_active:
+        severity = Severity.P1 if service.every_endpoint_down else Severity.P2
+        failing = ", ".join(service.down_endpoints)
+        yield ("outage", ""), (_Desired(IncidentType.OUTAGE, severity, Impact.DOWNTIME,
+                                        service.since or s.now, service.down_endpoints),
+                               f"{name} is down: {failing} failing")
+    elif service.state is State.DEGRADED and not s.maintenance_active:
+        slow = [e for e in s.agreement.own_endpoints
+                if s.endpoints.get(e.name, EndpointHealth()).consecutive_slow >= e.failure_threshold]
+        if slow:
+            starts = [h.slow_streak_start for e in slow
+                      if (h := s.endpoints[e.name]).slow_streak_start is not None]
+            names = tuple(e.name for e in slow)
+            yield ("degradation", ""), (_Desired(IncidentType.DEGRADATION, Severity.P3,
+                                                 Impact.DEGRADED, min(starts, default=s.now), names),
+                                        f"{name} is slow: {', '.join(names)} over latency target")
+    for endpoint in s.agreement.endpoints:
+        health = s.endpoints.get(endpoint.name, EndpointHealth())
+        if endpoint.dependency and health.state is State.DOWN:
+            yield ("dependency", endpoint.name), (
+                _Desired(IncidentType.OUTAGE, Severity.P4, Impact.NONE, health.since or s.now,
+                         (endpoint.name,), dependency=True),
+                f"{name}: third-party dependency {endpoint.name} is down")
+        warning = endpoint.certificate_expiry_warning
+        not_after = health.last.certificate_not_after if health.last else None
+        if warning is not None and not_after is not None and not_after - s.now < warning:
+            yield ("certificate", endpoint.name), (
+                _Desired(IncidentType.CERTIFICATE, Severity.P4, Impact.NONE, s.now, (endpoint.name,)),
+                f"{name}: certificate of {endpoint.name} expires {not_after:%Y-%m-%d %H:%M}Z")
+    if s.budget_exhausted:
+        yield ("breach", ""), (_Desired(IncidentType.BREACH, Severity.P2, Impact.NONE, s.now, ()),
+                               f"{name}: error budget exhausted, objective {s.agreement.objective}% missed")
+
+
+def _new_incident(s: Situation, slot: Slot, desired: _Desired, title: str) -> Incident:
+    kind = slot[1] if slot[0] in ("dependency", "certificate") and slot[1] else slot[0]
+    return Incident(
+        namespace=s.agreement.namespace,
+        name=incident_name(s.agreement.name, kind, desired.started_at),
+        agreement=s.agreement.name,
+        type=desired.type,
+        severity=desired.severity,
+        title=title,
+        started_at=desired.started_at,
+        impact=desired.impact,
+        origin=Origin.AUTOMATIC,
+        endpoints=desired.endpoints,
+        dependency=desired.dependency,
+        updates=(IncidentUpdate(s.now, IncidentState.INVESTIGATING, title, desired.severity),),
+    )
+
+
+def _operator_severity(incident: Incident) -> Severity | None:
+    """The severity the operator last recorded; a different current one was set by a person."""
+    recorded = [u.severity for u in incident.updates if u.severity is not None]
+    return recorded[-1] if recorded else None
+
+
+def _escalation(existing: Incident, desired: _Desired, title: str, now: datetime) -> Change | None:
+    fields: dict[str, object] = {}
+    updates: list[IncidentUpdate] = []
+    person_set = _operator_severity(existing) != existing.severity
+    if desired.severity.more_severe_than(existing.severity) and not person_set:
+        fields["severity"] = desired.severity
+        updates.append(IncidentUpdate(now, existing.state,
+                                      f"severity raised to {desired.severity}: {title}",
+                                      desired.severity))
+    merged = tuple(dict.fromkeys(existing.endpoints + desired.endpoints))
+    if merged != existing.endpoints:
+        fields["endpoints"] = merged
+    if not fields:
+        return None
+    return Change(existing, fields, tuple(updates))
+
+
+def _may_resolve(slot: Slot, s: Situation) -> bool:
+    """Resolve only on evidence: an unknown state (e.g. just after a restart) resolves nothing."""
+    kind, endpoint = slot
+    if kind == "outage":
+        # An outage running into maintenance stays open: accounting leaves the maintenance out.
+        return s.service.state in (State.UP, State.DEGRADED)
+    if kind == "degradation":
+        return s.service.state is not State.UNKNOWN and not s.maintenance_active
+    if kind in ("dependency", "certificate"):
+        health = s.endpoints.get(endpoint)
+        return health is not None and health.state in (State.UP, State.DEGRADED)
+    return True
+
+
+def _resolution(existing: Incident, slot: Slot, s: Situation) -> Change:
+    kind, endpoint = slot
+    resolved_at = s.now
+    if kind == "outage":
+        resolved_at = s.service.since or s.now
+    elif kind == "dependency":
+        health = s.endpoints.get(endpoint)
+        resolved_at = (health.since if health and health.since else s.now)
+    elif kind == "breach":
+        resolved_at = max(s.period_start, existing.started_at)
+    resolved_at = min(max(resolved_at, existing.started_at), s.now)
+    message = {"outage": "recovered: all endpoints answer again",
+               "degradation": "latency back under target",
+               "dependency": f"{endpoint} is reachable again",
+               "certificate": f"certificate of {endpoint} renewed",
+               "breach": "a new period started with a fresh error budget"}[kind]
+    return Change(existing, {"state": IncidentState.RESOLVED, "resolved_at": resolved_at},
+                  (IncidentUpdate(resolved_at, IncidentState.RESOLVED, message),))
+
+
+def apply_change(incident: Incident, change: Change) -> Incident:
+    """The incident after a Change (what the store will hold once it is written)."""
+    values = dict(change.fields)
+    return replace(incident, **values, updates=incident.updates + change.updates)  # type: ignore[arg-type]
+
+
+def open_incidents_of(agreement: Agreement, incidents: Sequence[Incident]) -> list[Incident]:
+    return [i for i in incidents if i.agreement == agreement.name and i.is_open]

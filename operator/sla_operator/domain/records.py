@@ -1,0 +1,189 @@
+"""MaintenanceWindow and Incident manifests to domain objects and back.
+
+Incidents are the durable record of downtime, so the round trip must be lossless: the
+operator rebuilds every figure from them after a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sla_operator.domain import model as m
+from sla_operator.domain.durations import format_duration, parse_duration
+from sla_operator.domain.parse import (
+    _Collector,
+    _enum,
+    _optional_time,
+    _selector,
+    check_zone,
+    parse_time,
+)
+
+AGREEMENT_LABEL = "sla.dev/agreement"
+
+
+def format_time(moment: datetime | None) -> str | None:
+    """RFC 3339 in UTC with a Z, second precision: the form Kubernetes itself writes."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+# ---------------------------------------------------------------- maintenance
+
+
+def maintenance_from_manifest(obj: Mapping[str, Any]) -> m.MaintenanceWindow:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    errors = _Collector()
+    zone = errors.run(lambda: check_zone(spec.get("timeZone", "UTC"), "spec.timeZone"), "UTC")
+    start = errors.run(lambda: _optional_time(spec, "start", "spec"), None)
+    end = errors.run(lambda: _optional_time(spec, "end", "spec"), None)
+    valid_from = errors.run(lambda: _optional_time(spec, "validFrom", "spec"), None)
+    valid_until = errors.run(lambda: _optional_time(spec, "validUntil", "spec"), None)
+    duration = None
+    if spec.get("duration") is not None:
+        duration = errors.run(lambda: parse_duration(spec["duration"], "spec.duration"), None)
+    announce = errors.run(lambda: parse_duration(spec.get("announce", "168h"), "spec.announce"),
+                          timedelta(hours=168))
+    selector = None
+    if spec.get("slaSelector") is not None:
+        selector = errors.run(lambda: _selector(spec["slaSelector"], "spec.slaSelector"), None)
+    errors.raise_if_any()
+    return m.MaintenanceWindow(
+        namespace=str(meta.get("namespace") or "default"),
+        name=str(meta.get("name", "")),
+        description=str(spec.get("description") or ""),
+        labels=dict(meta.get("labels") or {}),
+        sla_selector=selector,
+        sla_names=tuple(str(n) for n in spec.get("slaNames") or ()),
+        start=start,
+        end=end,
+        schedule=spec.get("schedule") or None,
+        duration=duration,
+        time_zone=zone,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        announce=announce,
+        generation=int(meta.get("generation") or 0),
+    )
+
+
+# ---------------------------------------------------------------- incidents
+
+
+def incident_from_manifest(obj: Mapping[str, Any]) -> m.Incident:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    errors = _Collector()
+
+    def enum(kind: type[Any], key: str, default: str) -> Any:
+        return errors.run(lambda: _enum(kind, spec.get(key, default), f"spec.{key}"), kind(default))
+
+    started = errors.run(lambda: parse_time(spec.get("startedAt"), "spec.startedAt"),
+                         datetime.fromtimestamp(0, UTC))
+    resolved = errors.run(lambda: _optional_time(spec, "resolvedAt", "spec"), None)
+    acknowledged = errors.run(lambda: _optional_time(spec, "acknowledgedAt", "spec"), None)
+    if resolved is not None and resolved < started:
+        errors.add("spec.resolvedAt", "is before spec.startedAt")
+    exclusion = None
+    if spec.get("exclusion"):
+        reason = errors.run(lambda: _enum(m.ExclusionReason, spec["exclusion"].get("reason"),
+                                          "spec.exclusion.reason"), m.ExclusionReason.OTHER)
+        exclusion = m.Exclusion(reason, str(spec["exclusion"].get("note") or ""))
+    parsed: list[m.IncidentUpdate | None] = [
+        errors.run(partial(_update, u, f"spec.updates[{i}]"), None)
+        for i, u in enumerate(spec.get("updates") or ())
+    ]
+    agreement = spec.get("agreement") or (meta.get("labels") or {}).get(AGREEMENT_LABEL)
+    if not agreement:
+        errors.add("spec.agreement", "must name the ServiceLevelAgreement this incident affects")
+    severity = enum(m.Severity, "severity", "P1")
+    incident_type = enum(m.IncidentType, "type", "outage")
+    state = enum(m.IncidentState, "state", "investigating")
+    impact = enum(m.Impact, "impact", "downtime")
+    origin = enum(m.Origin, "origin", "manual")
+    errors.raise_if_any()
+    return m.Incident(
+        namespace=str(meta.get("namespace") or "default"),
+        name=str(meta.get("name", "")),
+        agreement=str(agreement),
+        type=incident_type,
+        severity=severity,
+        title=str(spec.get("title") or ""),
+        started_at=started,
+        state=state,
+        impact=impact,
+        origin=origin,
+        resolved_at=resolved,
+        endpoints=tuple(str(e) for e in spec.get("endpoints") or ()),
+        dependency=bool(spec.get("dependency", False)),
+        exclusion=exclusion,
+        acknowledged_at=acknowledged,
+        acknowledged_by=spec.get("acknowledgedBy") or None,
+        updates=tuple(u for u in parsed if u is not None),
+        uid=meta.get("uid"),
+    )
+
+
+def _update(raw: Mapping[str, Any], path: str) -> m.IncidentUpdate:
+    severity = raw.get("severity")
+    return m.IncidentUpdate(
+        time=parse_time(raw.get("time"), f"{path}.time"),
+        state=_enum(m.IncidentState, raw.get("state", "investigating"), f"{path}.state"),
+        message=str(raw.get("message") or ""),
+        severity=None if severity is None else _enum(m.Severity, severity, f"{path}.severity"),
+    )
+
+
+def incident_spec(incident: m.Incident) -> dict[str, Any]:
+    """The spec of an Incident manifest; the exact inverse of incident_from_manifest."""
+    spec: dict[str, Any] = {
+        "agreement": incident.agreement,
+        "origin": incident.origin.value,
+        "type": incident.type.value,
+        "severity": incident.severity.value,
+        "title": incident.title,
+        "startedAt": format_time(incident.started_at),
+        "resolvedAt": format_time(incident.resolved_at),
+        "state": incident.state.value,
+        "impact": incident.impact.value,
+        "endpoints": list(incident.endpoints),
+        "dependency": incident.dependency,
+        "updates": [update_dict(u) for u in incident.updates],
+    }
+    if incident.exclusion is not None:
+        spec["exclusion"] = {"reason": incident.exclusion.reason.value,
+                             "note": incident.exclusion.note}
+    if incident.acknowledged_at is not None:
+        spec["acknowledgedAt"] = format_time(incident.acknowledged_at)
+    if incident.acknowledged_by:
+        spec["acknowledgedBy"] = incident.acknowledged_by
+    return spec
+
+
+def update_dict(update: m.IncidentUpdate) -> dict[str, Any]:
+    entry: dict[str, Any] = {"time": format_time(update.time), "state": update.state.value,
+                             "message": update.message}
+    if update.severity is not None:
+        entry["severity"] = update.severity.value
+    return entry
+
+
+def incident_status(incident: m.Incident, support: Mapping[m.Severity, timedelta],
+                    counted_downtime_seconds: float, now: datetime) -> dict[str, Any]:
+    """Duration and support-response figures; the response clock runs from startedAt."""
+    duration = incident.interval(now).seconds
+    due = incident.started_at + support[incident.severity]
+    answered = incident.acknowledged_at
+    breached = (answered > due) if answered is not None else now > due
+    return {
+        "durationSeconds": int(duration),
+        "duration": format_duration(timedelta(seconds=int(duration))),
+        "countedDowntimeSeconds": int(counted_downtime_seconds),
+        "responseDue": format_time(due),
+        "responseBreached": breached,
+    }
