@@ -377,3 +377,15 @@ def test_a_recurring_maintenance_window_is_accepted() -> None:
         set_field("timeZone", "Europe/London"),
     )
     assert validation_errors(manifest) == []
+
+
+@pytest.mark.parametrize("schedule", ["0 2 * * SUN", "*/15 0-6 1,15 JAN-MAR MON-FRI", "@weekly"])
+def test_cron_schedules_and_macros_are_accepted(schedule: str) -> None:
+    manifest = with_manifest(
+        MW,
+        drop_field("start"),
+        drop_field("end"),
+        set_field("schedule", schedule),
+        set_field("duration", "2h"),
+    )
+    assert validation_errors(manifest) == []
