@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,11 @@ import pytest
 import yaml
 
 from sla_operator.domain.durations import DURATION_PATTERN
+from sla_operator.domain.model import ProbeResult
+from sla_operator.domain.parse import agreement_from_manifest
+from sla_operator.domain.records import incident_from_manifest, maintenance_from_manifest
+from sla_operator.engine.evaluate import evaluate_agreement, maintenance_status
+from sla_operator.engine.runtime import AgreementRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "crds"
@@ -104,14 +110,8 @@ def test_there_is_one_crd_per_kind_in_the_sla_dev_group() -> None:
         assert version["name"] == "v1alpha1"
         assert version["served"] and version["storage"]
         assert version["subresources"] == {"status": {}}
-
-
-@pytest.mark.parametrize(
-    ("kind", "short_name"),
-    [("ServiceLevelAgreement", "sla"), ("MaintenanceWindow", "mw"), ("Incident", "inc")],
-)
-def test_each_kind_has_its_short_name(kind: str, short_name: str) -> None:
-    assert CRDS[kind]["spec"]["names"]["shortNames"] == [short_name]
+    short_names = {kind: crd["spec"]["names"]["shortNames"] for kind, crd in CRDS.items()}
+    assert short_names == {"ServiceLevelAgreement": ["sla"], "MaintenanceWindow": ["mw"], "Incident": ["inc"]}
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -389,3 +389,60 @@ def test_cron_schedules_and_macros_are_accepted(schedule: str) -> None:
         set_field("duration", "2h"),
     )
     assert validation_errors(manifest) == []
+
+
+# ---------------------------------------------------------------- what the operator writes
+
+
+def pruned_keys(value: Any, schema: Schema, path: str) -> list[str]:
+    """Keys the API server would silently drop from ``value``: those its schema lacks."""
+    if isinstance(value, list):
+        item_schema = schema.get("items", {})
+        return [k for i, item in enumerate(value) for k in pruned_keys(item, item_schema, f"{path}[{i}]")]
+    if not isinstance(value, dict) or "additionalProperties" in schema:
+        return []
+    properties = schema.get("properties", {})
+    found = [f"{path}.{key}" for key in value if key not in properties]
+    for key, child in value.items():
+        if key in properties:
+            found += pruned_keys(child, properties[key], f"{path}.{key}")
+    return found
+
+
+def statuses_the_engine_writes() -> dict[str, dict[str, Any]]:
+    """One evaluation of the examples, with one endpoint probed and one not probed yet."""
+    now = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    docs = {doc["metadata"]["name"]: doc for _, doc in example_manifests()}
+    sla = copy.deepcopy(docs["payments-api"])
+    sla["metadata"].update(namespace="payments", creationTimestamp="2026-10-15T00:00:00Z")
+    agreement = agreement_from_manifest(sla)
+    runtime = AgreementRuntime(agreement, started=now - timedelta(hours=1))
+    runtime.observe(agreement.endpoints[0], ProbeResult(now - timedelta(seconds=20), True, 0.041, "200 OK"))
+    windows = [maintenance_from_manifest(docs[n]) for n in ("db-upgrade", "weekly-patching")]
+    incident = incident_from_manifest(docs["card-network-outage-20261120"])
+    evaluation = evaluate_agreement(runtime, [incident], windows, now)
+    return {
+        "ServiceLevelAgreement": evaluation.status,
+        "MaintenanceWindow": maintenance_status(windows[1], None, now),
+        "Incident": evaluation.incident_status[incident.key],
+    }
+
+
+STATUSES = statuses_the_engine_writes()
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_the_status_the_engine_writes_is_valid_and_nothing_in_it_is_pruned(kind: str) -> None:
+    status_schema = openapi_schema(kind)["properties"]["status"]
+    assert pruned_keys(STATUSES[kind], status_schema, "status") == []
+    assert validation_errors({**minimal_manifest(kind), "status": STATUSES[kind]}) == []
+
+
+@pytest.mark.parametrize(("name", "manifest"), example_manifests(), ids=lambda v: str(v)[:60])
+def test_the_examples_parse_into_domain_objects(name: str, manifest: dict[str, Any]) -> None:
+    parse = {
+        "ServiceLevelAgreement": agreement_from_manifest,
+        "MaintenanceWindow": maintenance_from_manifest,
+        "Incident": incident_from_manifest,
+    }[manifest["kind"]]
+    assert parse(manifest).name == manifest["metadata"]["name"], name
