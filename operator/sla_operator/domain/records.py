@@ -178,12 +178,18 @@ def incident_status(incident: m.Incident, support: Mapping[m.Severity, timedelta
     """Duration and support-response figures; the response clock runs from startedAt."""
     duration = incident.interval(now).seconds
     due = incident.started_at + support[incident.severity]
-    answered = incident.acknowledged_at
-    breached = (answered > due) if answered is not None else now > due
     return {
         "durationSeconds": int(duration),
         "duration": format_duration(timedelta(seconds=int(duration))),
         "countedDowntimeSeconds": int(counted_downtime_seconds),
         "responseDue": format_time(due),
-        "responseBreached": breached,
+        "responseBreached": response_breached(incident, support, now),
     }
+
+
+def response_breached(incident: m.Incident, support: Mapping[m.Severity, timedelta],
+                      now: datetime) -> bool:
+    """Not acknowledged within the support response target of its severity."""
+    due = incident.started_at + support[incident.severity]
+    answered = incident.acknowledged_at
+    return answered > due if answered is not None else now > due

@@ -1,0 +1,131 @@
+"""`sla-operator run | local | demo-target | report` — errors go to stderr with a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import sys
+from collections.abc import Sequence
+
+from sla_operator import __version__
+from sla_operator.settings import Settings
+
+
+def _cidr(text: str) -> str:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a CIDR range (e.g. 10.0.0.0/8)") from None
+    return text
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0 disables, 1..65535)")
+    return value
+
+
+def _serving_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--metrics-port", type=_port, default=9090,
+                        help="port of /metrics and /healthz (0 disables; default 9090)")
+    parser.add_argument("--status-port", type=_port, default=8080,
+                        help="port of the status page (0 disables; default 8080)")
+    parser.add_argument("--bind-address", default="0.0.0.0", help="address the listeners bind to")
+    parser.add_argument("--deny-cidr", action="append", type=_cidr, default=[],
+                        help="a range probes may not connect to, after DNS resolution (repeatable; "
+                             "cloud metadata 169.254.0.0/16 and fd00:ec2::254 are always denied)")
+    parser.add_argument("--allow-cidr", action="append", type=_cidr, default=[],
+                        help="when given, probes may connect only to these ranges (repeatable)")
+    parser.add_argument("--status-interval", type=float, default=30.0,
+                        help="seconds between routine status writes per object (default 30)")
+    parser.add_argument("--evaluate-interval", type=float, default=1.0,
+                        help="seconds between evaluation rounds (default 1)")
+    parser.add_argument("--probe-concurrency", type=int, default=256,
+                        help="probes in flight at once (default 256)")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        namespaces=tuple(getattr(args, "namespace", None) or ()),
+        metrics_port=args.metrics_port,
+        status_port=args.status_port,
+        bind_address=args.bind_address,
+        deny_cidrs=tuple(args.deny_cidr),
+        allow_cidrs=tuple(args.allow_cidr),
+        evaluate_interval=args.evaluate_interval,
+        status_interval=args.status_interval,
+        probe_concurrency=args.probe_concurrency,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sla-operator",
+        description="Service level agreements that a Kubernetes cluster enforces and proves.")
+    parser.add_argument("--version", action="version", version=f"sla-operator {__version__}")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the operator against a cluster (kopf underneath)",
+                              description="Watch SLAs, maintenance windows and incidents; probe, "
+                                          "account and report. Uses in-cluster credentials, "
+                                          "else KUBECONFIG.")
+    run.add_argument("--namespace", action="append", default=[],
+                     help="namespace to watch (repeatable; default: all namespaces)")
+    _serving_options(run)
+
+    local = commands.add_parser("local", help="run on manifest files, no cluster needed",
+                                description="Read SLA, MaintenanceWindow and Incident manifests "
+                                            "from a folder; keep state as YAML files.")
+    local.add_argument("--manifests", required=True, help="folder of YAML manifests (watched)")
+    local.add_argument("--state", required=True, help="folder for incidents and status files")
+    _serving_options(local)
+
+    demo = commands.add_parser("demo-target", help="a local HTTP service that fails on a schedule")
+    demo.add_argument("--port", type=_port, default=8099, help="default 8099")
+    demo.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+
+    report = commands.add_parser("report", help="the SLA report of each agreement, per period",
+                                 description="Availability, objective, met, downtime, maintenance, "
+                                             "exclusions and incidents, from the cluster.")
+    report.add_argument("--namespace", action="append", default=[],
+                        help="namespace (repeatable; default: all)")
+    report.add_argument("--period", help="period label, e.g. 2026-11, 2026-Q4, 2026-W47 "
+                                         "(default: the current period)")
+    report.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, ValueError) as error:
+        print(f"sla-operator {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        from sla_operator.kube.startup import run
+
+        run(_settings(args))
+        return 0
+    if args.command == "local":
+        from sla_operator.local import run_local
+
+        return run_local(_settings(args), args.manifests, args.state)
+    if args.command == "demo-target":
+        from sla_operator.local.demo import run_demo_target
+
+        return run_demo_target(args.host, args.port)
+    from sla_operator.report import run_report
+
+    return run_report(args.namespace, args.period, args.output)

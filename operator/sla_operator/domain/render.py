@@ -1,0 +1,142 @@
+"""Domain figures rendered into the status shapes of API.md (plain dicts, stable key order)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sla_operator.domain.accounting import DayFigures, PeriodFigures
+from sla_operator.domain.health import EndpointHealth
+from sla_operator.domain.intervals import Interval
+from sla_operator.domain.model import Agreement, State
+from sla_operator.domain.records import format_time
+
+
+def percent(ratio: float) -> str:
+    """A ratio as a percentage with 4 decimals, never rounding up to a false 100%."""
+    value = Decimal(str(ratio * 100)).quantize(Decimal("0.0001"), rounding="ROUND_FLOOR")
+    return f"{value:.4f}"
+
+
+def period_dict(figures: PeriodFigures) -> dict[str, Any]:
+    ratio = Decimal(str(figures.budget_remaining_ratio)).quantize(Decimal("0.0001"))
+    return {
+        "start": format_time(figures.period.start),
+        "end": format_time(figures.period.end),
+        "label": figures.label,
+        "availability": percent(figures.availability),
+        "objective": str(figures.objective),
+        "elapsedSeconds": round(figures.elapsed_seconds),
+        "eligibleSeconds": round(figures.eligible_seconds),
+        "downtimeSeconds": round(figures.downtime_seconds),
+        "maintenanceSeconds": round(figures.maintenance_seconds),
+        "excludedSeconds": round(figures.excluded_seconds),
+        "unmonitoredSeconds": round(figures.unmonitored_seconds),
+        "incidents": figures.incidents,
+        "errorBudget": {
+            "totalSeconds": round(figures.budget_total_seconds),
+            "remainingSeconds": round(figures.budget_remaining_seconds),
+            "remainingRatio": f"{ratio:.4f}",
+            "remainingPercent": f"{ratio * 100:.2f}",
+        },
+    }
+
+
+def history_entry(figures: PeriodFigures) -> dict[str, Any]:
+    return {
+        "period": figures.label,
+        "start": format_time(figures.period.start),
+        "end": format_time(figures.period.end),
+        "availability": percent(figures.availability),
+        "objective": str(figures.objective),
+        "met": figures.met,
+        "downtimeSeconds": round(figures.downtime_seconds),
+        "maintenanceSeconds": round(figures.maintenance_seconds),
+        "excludedSeconds": round(figures.excluded_seconds),
+        "unmonitoredSeconds": round(figures.unmonitored_seconds),
+        "incidents": figures.incidents,
+    }
+
+
+def day_entry(day: DayFigures) -> dict[str, Any]:
+    return {
+        "date": day.date.isoformat(),
+        "availability": percent(day.availability),
+        "downtimeSeconds": round(day.downtime_seconds),
+        "maintenanceSeconds": round(day.maintenance_seconds),
+        "excludedSeconds": round(day.excluded_seconds),
+        "unmonitoredSeconds": round(day.unmonitored_seconds),
+    }
+
+
+def endpoint_entry(name: str, dependency: bool, health: EndpointHealth) -> dict[str, Any]:
+    last = health.last
+    return {
+        "name": name,
+        "state": health.state.value,
+        "dependency": dependency,
+        "lastProbeTime": format_time(last.time) if last else None,
+        "latencyMs": round(last.latency_seconds * 1000) if last else None,
+        "consecutiveFailures": health.consecutive_failures,
+        "consecutiveSuccesses": health.consecutive_successes,
+        "message": last.message if last else "no probe has run yet",
+        "certificateNotAfter": format_time(last.certificate_not_after) if last else None,
+    }
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: bool
+    reason: str
+    message: str
+
+
+def invalid_spec_condition(message: str) -> Condition:
+    return Condition("Ready", False, "InvalidSpec", message)
+
+
+def conditions(previous: Sequence[Mapping[str, Any]], wanted: Sequence[Condition],
+               generation: int, now: datetime) -> list[dict[str, Any]]:
+    """metav1.Condition entries; lastTransitionTime only moves when the status flips."""
+    before = {c.get("type"): c for c in previous}
+    result = []
+    for condition in wanted:
+        status = "True" if condition.status else "False"
+        old = before.get(condition.type)
+        changed = old is None or old.get("status") != status
+        result.append({
+            "type": condition.type,
+            "status": status,
+            "reason": condition.reason,
+            "message": condition.message,
+            "lastTransitionTime": format_time(now) if changed else old["lastTransitionTime"],  # type: ignore[index]
+            "observedGeneration": generation,
+        })
+    return result
+
+
+def agreement_conditions(agreement: Agreement, state: State, figures: PeriodFigures,
+                         rejection: str | None = None) -> list[Condition]:
+    available = state in (State.UP, State.DEGRADED, State.MAINTENANCE)
+    exhausted = figures.budget_total_seconds > 0 and figures.budget_remaining_seconds <= 0
+    ready = (Condition("Ready", False, "InvalidSpec",
+                       f"{rejection} (still probing the last valid spec)")
+             if rejection else
+             Condition("Ready", True, "Reconciled", f"probing {len(agreement.endpoints)} endpoint(s)"))
+    return [
+        ready,
+        Condition("Available", available, state.value,
+                  f"{agreement.service} is {state.value.lower()}"),
+        Condition("BudgetExhausted", exhausted,
+                  "BudgetExhausted" if exhausted else "BudgetRemaining",
+                  f"{round(figures.budget_remaining_seconds)}s of "
+                  f"{round(figures.budget_total_seconds)}s error budget left in {figures.label}"),
+    ]
+
+
+def intervals_list(intervals: Sequence[Interval]) -> list[dict[str, Any]]:
+    return [{"start": format_time(i.start), "end": format_time(i.end)} for i in intervals]

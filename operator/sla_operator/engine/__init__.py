@@ -1,0 +1,256 @@
+"""The runtime: probe results → health → incidents → accounting → status, through one Store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sla_operator.domain.incidents import Change, Open
+from sla_operator.domain.intervals import Interval
+from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult
+from sla_operator.engine.evaluate import Evaluation, evaluate_agreement, maintenance_status
+from sla_operator.engine.runtime import AgreementRuntime
+from sla_operator.probes.base import ProbeContext, utc_now
+from sla_operator.probes.policy import AddressPolicy
+from sla_operator.probes.scheduler import ProbeScheduler
+from sla_operator.store.base import Key, Kind, Store, StoreError
+
+log = logging.getLogger("sla_operator.engine")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How often the engine evaluates and writes; every field has a CLI flag."""
+
+    evaluate_interval: float = 1.0
+    """Seconds between evaluation rounds (agreements whose endpoints changed state, or are due)."""
+    status_interval: float = 30.0
+    """At most one routine status write per object per this many seconds; state changes go out at once."""
+    probe_concurrency: int = 256
+    """Probes allowed in flight at once across all agreements."""
+    policy: AddressPolicy = field(default_factory=AddressPolicy)
+    """Which addresses probes may connect to, checked after DNS resolution."""
+
+
+class Engine:
+    def __init__(self, store: Store, settings: EngineSettings | None = None,
+                 clock: Callable[[], datetime] = utc_now,
+                 scheduler: ProbeScheduler | None = None) -> None:
+        self.store = store
+        self.settings = settings or EngineSettings()
+        self.clock = clock
+        self.scheduler = scheduler or ProbeScheduler(
+            self.on_probe_result, concurrency=self.settings.probe_concurrency)
+        self.agreements: dict[Key, AgreementRuntime] = {}
+        self.maintenance: dict[Key, MaintenanceWindow] = {}
+        self.incidents: dict[Key, Incident] = {}
+        self._maintenance_status: dict[Key, dict[str, Any]] = {}
+        self._incident_status: dict[Key, dict[str, Any]] = {}
+        self._contexts: dict[str, ProbeContext] = {}
+        self.last_round = clock()
+
+    # ------------------------------------------------------------ registry
+
+    def upsert_agreement(self, agreement: Agreement,
+                         status: Mapping[str, Any] | None = None) -> None:
+        runtime = self.agreements.get(agreement.key)
+        if runtime is None:
+            runtime = AgreementRuntime(agreement, started=self.clock())
+            _restore(runtime, status or {}, self.clock())
+            self.agreements[agreement.key] = runtime
+            log.info("agreement %s/%s: watching %d endpoint(s)", agreement.namespace,
+                     agreement.name, len(agreement.endpoints))
+        else:
+            runtime.replace_agreement(agreement)
+        runtime.rejection = None
+        self.scheduler.set_endpoints(agreement.key, agreement.endpoints,
+                                     self._context(agreement.namespace))
+
+    def reject_agreement(self, key: Key, message: str) -> bool:
+        """A new spec failed to parse: keep probing the last good one, but say it is not Ready.
+
+        Returns whether a previous version is still running."""
+        runtime = self.agreements.get(key)
+        if runtime is not None:
+            runtime.rejection = message
+            runtime.dirty = True
+        return runtime is not None
+
+    def remove_agreement(self, key: Key) -> None:
+        if self.agreements.pop(key, None) is not None:
+            self.scheduler.remove(key)
+            log.info("agreement %s/%s: removed, probes stopped", *key)
+
+    def upsert_maintenance(self, window: MaintenanceWindow) -> None:
+        self.maintenance[window.key] = window
+        self._touch(window.namespace)
+
+    def remove_maintenance(self, key: Key) -> None:
+        if self.maintenance.pop(key, None) is not None:
+            self._maintenance_status.pop(key, None)
+            self._touch(key[0])
+
+    def upsert_incident(self, incident: Incident) -> None:
+        self.incidents[incident.key] = incident
+        self._touch(incident.namespace, incident.agreement)
+
+    def remove_incident(self, key: Key) -> None:
+        incident = self.incidents.pop(key, None)
+        if incident is not None:
+            self._touch(incident.namespace, incident.agreement)
+
+    def on_probe_result(self, owner: Key, endpoint: Endpoint, result: ProbeResult) -> None:
+        runtime = self.agreements.get(owner)
+        if runtime is not None and runtime.agreement.endpoint(endpoint.name) == endpoint:
+            runtime.observe(endpoint, result)
+
+    def _touch(self, namespace: str, agreement: str | None = None) -> None:
+        """Recompute the agreements a maintenance window or incident may affect."""
+        for (ns, name), runtime in self.agreements.items():
+            if ns == namespace and agreement in (None, name):
+                runtime.dirty = True
+                runtime.daily_key = ()
+
+    def _context(self, namespace: str) -> ProbeContext:
+        context = self._contexts.get(namespace)
+        if context is None:
+            async def resolve(name: str, key: str) -> str:
+                return await self.store.read_secret(namespace, name, key)
+            context = ProbeContext(policy=self.settings.policy, resolve_secret=resolve)
+            self._contexts[namespace] = context
+        return context
+
+    # ------------------------------------------------------------ evaluation
+
+    def incidents_of(self, agreement: Agreement) -> list[Incident]:
+        return [i for i in self.incidents.values()
+                if i.namespace == agreement.namespace and i.agreement == agreement.name]
+
+    def windows_of(self, agreement: Agreement) -> list[MaintenanceWindow]:
+        return [w for w in self.maintenance.values() if w.applies_to(agreement)]
+
+    async def evaluate_round(self, force: bool = False) -> None:
+        now = self.clock()
+        for key, runtime in list(self.agreements.items()):
+            due = (runtime.last_evaluated is None or runtime.dirty or force
+                   or (now - runtime.last_evaluated).total_seconds() >= self.settings.status_interval)
+            if due and key in self.agreements:
+                await self._evaluate(runtime, now)
+        await self._write_maintenance_status(now)
+
+    async def _evaluate(self, runtime: AgreementRuntime, now: datetime) -> None:
+        agreement = runtime.agreement
+        result: Evaluation = evaluate_agreement(
+            runtime, self.incidents_of(agreement), self.windows_of(agreement), now)
+        for action in result.actions:
+            try:
+                await self._apply(action, agreement)
+            except StoreError as error:
+                log.warning("agreement %s/%s: %s (retrying next round)", agreement.namespace,
+                            agreement.name, error)
+                return
+        if result.actions:
+            # Incident changes alter the figures: evaluate again with them in place.
+            result = evaluate_agreement(runtime, self.incidents_of(agreement),
+                                        self.windows_of(agreement), now)
+        runtime.dirty = False
+        if self._write_due(runtime, result, now):
+            try:
+                await self.store.write_status(Kind.AGREEMENT, agreement.key, result.status)
+                runtime.last_written, runtime.last_written_at = result.status, now
+                runtime.last_signature = result.signature
+            except StoreError as error:
+                log.warning("agreement %s/%s: status not written: %s", agreement.namespace,
+                            agreement.name, error)
+        for incident, status in result.incident_status.items():
+            await self._write_incident_status(incident, status)
+
+    def _write_due(self, runtime: AgreementRuntime, result: Evaluation, now: datetime) -> bool:
+        if runtime.last_written is None or result.signature != runtime.last_signature:
+            return True
+        assert runtime.last_written_at is not None
+        age = (now - runtime.last_written_at).total_seconds()
+        return age >= self.settings.status_interval and result.status != runtime.last_written
+
+    async def _apply(self, action: Open | Change, agreement: Agreement) -> None:
+        if isinstance(action, Open):
+            stored = await self.store.create_incident(action.incident, agreement.uid)
+            log.info("incident %s/%s opened: %s %s %s", stored.namespace, stored.name,
+                     stored.severity, stored.type, stored.title)
+            await self.store.record_event(Kind.AGREEMENT, agreement.key, "IncidentOpened",
+                                          f"{stored.name}: {stored.severity} {stored.title}",
+                                          warning=True)
+        else:
+            stored = await self.store.change_incident(action.incident, action)
+            for update in action.updates:
+                log.info("incident %s/%s: %s", stored.namespace, stored.name, update.message)
+        self.incidents[stored.key] = stored
+
+    async def _write_incident_status(self, key: Key, status: Mapping[str, Any]) -> None:
+        if key not in self.incidents or self._incident_status.get(key) == status:
+            return
+        try:
+            await self.store.write_status(Kind.INCIDENT, key, status)
+            self._incident_status[key] = dict(status)
+        except StoreError as error:
+            log.warning("incident %s/%s: status not written: %s", *key, error)
+
+    async def _write_maintenance_status(self, now: datetime) -> None:
+        for key, window in list(self.maintenance.items()):
+            previous = self._maintenance_status.get(key)
+            status = maintenance_status(window, previous, now)
+            if previous != status:
+                try:
+                    await self.store.write_status(Kind.MAINTENANCE, key, status)
+                    self._maintenance_status[key] = status
+                except StoreError as error:
+                    log.warning("maintenance window %s/%s: status not written: %s", *key, error)
+
+    # ------------------------------------------------------------ running
+
+    async def run(self) -> None:
+        """Probe and evaluate until cancelled."""
+        probes = asyncio.create_task(self.scheduler.run(), name="probe-scheduler")
+        try:
+            while True:
+                try:
+                    await self.evaluate_round()
+                    self.last_round = self.clock()
+                except Exception:  # a bug in one round must not stop monitoring
+                    log.exception("evaluation round failed")
+                await asyncio.sleep(self.settings.evaluate_interval)
+        finally:
+            probes.cancel()
+            await asyncio.gather(probes, return_exceptions=True)
+            for context in self._contexts.values():
+                await context.aclose()
+
+
+def _restore(runtime: AgreementRuntime, status: Mapping[str, Any], now: datetime) -> None:
+    """Take back what only the status remembers: frozen history, unmonitored gaps, downtime gap."""
+    from sla_operator.domain.parse import parse_time
+
+    for entry in status.get("history") or ():
+        if entry.get("period"):
+            runtime.history[str(entry["period"])] = dict(entry)
+    for gap in status.get("unmonitored") or ():
+        try:
+            runtime.add_unmonitored(Interval(parse_time(gap["start"], "start"),
+                                             parse_time(gap["end"], "end")))
+        except (KeyError, ValueError):
+            continue
+    runtime.conditions = list(status.get("conditions") or ())
+    last = status.get("lastEvaluated")
+    longest = max((e.interval for e in runtime.agreement.endpoints), default=timedelta(seconds=30))
+    if last:
+        try:
+            seen = parse_time(last, "lastEvaluated")
+        except ValueError:
+            return
+        # The operator was not running between its last evaluation and now.
+        if now - seen > 2 * longest:
+            runtime.add_unmonitored(Interval(seen, now))

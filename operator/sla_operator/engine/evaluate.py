@@ -1,0 +1,205 @@
+"""One evaluation of one agreement: figures, incident decisions and the status to write."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import chain
+from typing import Any
+
+from sla_operator.domain.accounting import (
+    AccountingInput,
+    PeriodFigures,
+    compute_days,
+    compute_period,
+)
+from sla_operator.domain.health import EndpointHealth, service_health
+from sla_operator.domain.incidents import Action, Situation, decide
+from sla_operator.domain.intervals import Interval, subtract, total_seconds, union
+from sla_operator.domain.model import Impact, Incident, MaintenanceWindow, State
+from sla_operator.domain.periods import period_at, period_label, previous_periods
+from sla_operator.domain.records import format_time, incident_status
+from sla_operator.domain.render import (
+    Condition,
+    agreement_conditions,
+    conditions,
+    day_entry,
+    endpoint_entry,
+    history_entry,
+    intervals_list,
+    period_dict,
+)
+from sla_operator.domain.schedule import active_and_next, maintenance_intervals
+from sla_operator.engine.runtime import AgreementRuntime
+from sla_operator.store.base import Key
+
+HISTORY_KEEP = 13
+DAILY_DAYS = 90
+UNMONITORED_RETENTION = timedelta(days=400)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    actions: list[Action]
+    status: dict[str, Any]
+    signature: tuple[object, ...]  # what makes a status write urgent when it changes
+    incident_status: dict[Key, dict[str, Any]]
+
+
+def scheduled_maintenance(windows: Sequence[MaintenanceWindow], bounds: Interval) -> list[Interval]:
+    return union(chain.from_iterable(maintenance_intervals(w, bounds) for w in windows))
+
+
+def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
+                       windows: Sequence[MaintenanceWindow], now: datetime) -> Evaluation:
+    agreement = runtime.agreement
+    period = period_at(agreement.window, now)
+    bounds = Interval(min(period.start, now - timedelta(days=DAILY_DAYS + 1)), max(period.end, now))
+    maintenance = scheduled_maintenance(windows, bounds)
+    maintenance_active = any(i.contains(now) for i in maintenance)
+    _track_monitoring(runtime, now)
+    inputs = AccountingInput(agreement.objective, agreement.created_at, maintenance,
+                             incidents, tuple(runtime.unmonitored))
+    figures = compute_period(inputs, period, now, period_label(agreement.window, period))
+    service = service_health(agreement, runtime.healths)
+    exhausted = figures.budget_total_seconds > 0 and figures.budget_remaining_seconds <= 0
+    actions = decide(Situation(agreement, service, runtime.healths, maintenance_active, exhausted,
+                               period.start, now), [i for i in incidents if i.is_open])
+    state = State.MAINTENANCE if maintenance_active else service.state
+    _count(runtime, state, service.state, incidents, now)
+    runtime.state, runtime.maintenance_active = state, maintenance_active
+    runtime.availability = figures.availability
+    runtime.budget = (figures.budget_total_seconds, figures.budget_remaining_seconds,
+                      figures.budget_remaining_ratio)
+    runtime.last_evaluated = now
+    _refresh_history(runtime, windows, incidents, now)
+    _refresh_daily(runtime, inputs, now)
+    wanted = agreement_conditions(agreement, state, figures, runtime.rejection)
+    runtime.conditions = conditions(runtime.conditions, wanted, agreement.generation, now)
+    open_names = sorted(i.name for i in incidents if i.is_open)
+    status = {
+        "observedGeneration": agreement.generation,
+        "state": state.value,
+        "message": _message(runtime, state),
+        "lastEvaluated": format_time(now),
+        "conditions": runtime.conditions,
+        "currentPeriod": period_dict(figures),
+        "endpoints": [endpoint_entry(e.name, e.dependency, runtime.healths.get(e.name) or EndpointHealth())
+                      for e in agreement.endpoints],
+        "openIncidents": open_names,
+        "history": [runtime.history[k] for k in sorted(runtime.history)][-HISTORY_KEEP:],
+        "daily": runtime.daily,
+        "unmonitored": intervals_list(runtime.unmonitored),
+    }
+    runtime.current_period = status["currentPeriod"]
+    signature = (state, tuple((n, h.state) for n, h in sorted(runtime.healths.items())),
+                 tuple(open_names), tuple(c["status"] for c in runtime.conditions))
+    return Evaluation(actions, status, signature,
+                      _incident_statuses(runtime, incidents, maintenance, figures, now))
+
+
+def _message(runtime: AgreementRuntime, state: State) -> str:
+    failing = [f"{e.name}: {h.last.message}" for e in runtime.agreement.endpoints
+               if (h := runtime.healths.get(e.name)) is not None and h.last is not None
+               and h.state in (State.DOWN, State.DEGRADED)]
+    if failing:
+        return f"{state.value}: " + "; ".join(failing)
+    if state is State.UNKNOWN:
+        return "waiting for the first probe results"
+    return f"{state.value}: {len(runtime.agreement.endpoints)} endpoint(s) answering"
+
+
+def _track_monitoring(runtime: AgreementRuntime, now: datetime) -> None:
+    """Time with no fresh probe result (longer than two intervals) is unmonitored."""
+    own = runtime.agreement.own_endpoints
+    longest = max((e.interval for e in own), default=timedelta(seconds=30))
+    reference = runtime.newest_probe_time() or runtime.started
+    if now - reference > 2 * longest:
+        runtime.add_unmonitored(Interval(reference, now))
+    cutoff = now - UNMONITORED_RETENTION
+    runtime.unmonitored = [i for i in runtime.unmonitored if i.end > cutoff]
+
+
+def _count(runtime: AgreementRuntime, state: State, service_state: State,
+           incidents: Sequence[Incident], now: datetime) -> None:
+    """Feed the counters behind burn-rate alerts: eligible and downtime seconds, live."""
+    if runtime.last_evaluated is None:
+        return
+    elapsed = (now - runtime.last_evaluated).total_seconds()
+    excluded = any(i.is_open and (i.dependency or i.exclusion is not None) for i in incidents)
+    if elapsed <= 0 or state in (State.MAINTENANCE, State.UNKNOWN) or excluded:
+        return
+    runtime.eligible_total += elapsed
+    if service_state is State.DOWN:
+        runtime.downtime_total += elapsed
+
+
+def _refresh_history(runtime: AgreementRuntime, windows: Sequence[MaintenanceWindow],
+                     incidents: Sequence[Incident], now: datetime) -> None:
+    """Freeze each closed period once; after a lost status, rebuild it from the records."""
+    agreement = runtime.agreement
+    created = agreement.created_at
+    closed = [p for p in previous_periods(agreement.window, now, HISTORY_KEEP)
+              if created is None or p.end > created]
+    missing = [p for p in closed if period_label(agreement.window, p) not in runtime.history]
+    if not missing:
+        return
+    bounds = Interval(missing[0].start, missing[-1].end)
+    inputs = AccountingInput(agreement.objective, created, scheduled_maintenance(windows, bounds),
+                             incidents, tuple(runtime.unmonitored))
+    for period in missing:
+        label = period_label(agreement.window, period)
+        runtime.history[label] = history_entry(compute_period(inputs, period, now, label))
+    for label in sorted(runtime.history)[:-HISTORY_KEEP]:
+        del runtime.history[label]
+
+
+def _refresh_daily(runtime: AgreementRuntime, inputs: AccountingInput, now: datetime) -> None:
+    """All 90 days when the records changed or the day turned; otherwise only today."""
+    zone = runtime.agreement.window.time_zone
+    key = (now.date(), len(inputs.incidents))
+    if runtime.daily_key != key or not runtime.daily:
+        days = compute_days(inputs, zone, now, DAILY_DAYS)
+        runtime.daily = [day_entry(d) for d in days]
+        runtime.daily_key = key
+    else:
+        today = compute_days(inputs, zone, now, 1)
+        runtime.daily[-1] = day_entry(today[-1])
+
+
+def _incident_statuses(runtime: AgreementRuntime, incidents: Sequence[Incident],
+                       maintenance: Sequence[Interval], figures: PeriodFigures,
+                       now: datetime) -> dict[Key, dict[str, Any]]:
+    agreement = runtime.agreement
+    recent = now - timedelta(days=DAILY_DAYS)
+    dependency_down = union(i.interval(now) for i in incidents if i.dependency)
+    result = {}
+    for incident in incidents:
+        if not incident.is_open and incident.resolved_at is not None and incident.resolved_at < recent:
+            continue
+        counted = 0.0
+        if incident.impact is Impact.DOWNTIME and not incident.dependency and incident.exclusion is None:
+            left = subtract([incident.interval(now)],
+                            [*maintenance, *dependency_down, *runtime.unmonitored])
+            counted = total_seconds(left)
+        result[incident.key] = incident_status(incident, agreement.support_response, counted, now)
+    return result
+
+
+def maintenance_status(window: MaintenanceWindow, previous: dict[str, Any] | None,
+                       now: datetime) -> dict[str, Any]:
+    active, upcoming = active_and_next(window, now)
+    ready = Condition("Ready", True, "Scheduled",
+                      "active now" if active else
+                      (f"next at {format_time(upcoming.start)}" if upcoming else "no future occurrence"))
+    return {
+        "observedGeneration": window.generation,
+        "active": active is not None,
+        "currentStart": format_time(active.start) if active else None,
+        "currentEnd": format_time(active.end) if active else None,
+        "nextStart": format_time(upcoming.start) if upcoming else None,
+        "nextEnd": format_time(upcoming.end) if upcoming else None,
+        "conditions": conditions((previous or {}).get("conditions") or [], [ready],
+                                 window.generation, now),
+    }

@@ -1,0 +1,85 @@
+"""Mutable per-agreement state the engine keeps in memory between evaluations."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sla_operator.domain.health import EndpointHealth, observe
+from sla_operator.domain.intervals import Interval, union
+from sla_operator.domain.model import Agreement, Endpoint, ProbeResult, State
+
+# Probe latency buckets (seconds), shared by every endpoint's histogram.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class ProbeStats:
+    """Counters behind sla_probes_total and sla_probe_duration_seconds for one endpoint."""
+
+    successes: int = 0
+    failures: int = 0
+    bucket_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    latency_sum: float = 0.0
+
+    def record(self, result: ProbeResult) -> None:
+        if result.ok:
+            self.successes += 1
+        else:
+            self.failures += 1
+        self.bucket_counts[bisect.bisect_left(LATENCY_BUCKETS, result.latency_seconds)] += 1
+        self.latency_sum += result.latency_seconds
+
+
+@dataclass
+class AgreementRuntime:
+    agreement: Agreement
+    started: datetime
+    healths: dict[str, EndpointHealth] = field(default_factory=dict)
+    probe_stats: dict[str, ProbeStats] = field(default_factory=dict)
+    unmonitored: list[Interval] = field(default_factory=list)
+    history: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> frozen entry
+    daily: list[dict[str, Any]] = field(default_factory=list)
+    daily_key: tuple[object, ...] = ()
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    state: State = State.UNKNOWN
+    dirty: bool = True  # a probe changed an endpoint's state: evaluate soon
+    last_evaluated: datetime | None = None
+    last_written: dict[str, Any] | None = None
+    last_written_at: datetime | None = None
+    last_signature: tuple[object, ...] = ()
+    downtime_total: float = 0.0  # counters: seconds since this process started
+    eligible_total: float = 0.0
+    current_period: dict[str, Any] = field(default_factory=dict)
+    budget: tuple[float, float, float] = (0.0, 0.0, 1.0)  # total, remaining, ratio
+    availability: float = 1.0
+    maintenance_active: bool = False
+    rejection: str | None = None  # why the newest spec was refused (the previous one still runs)
+
+    def observe(self, endpoint: Endpoint, result: ProbeResult) -> None:
+        before = self.healths.get(endpoint.name, EndpointHealth())
+        after = observe(before, endpoint, result)
+        self.healths[endpoint.name] = after
+        self.probe_stats.setdefault(endpoint.name, ProbeStats()).record(result)
+        if after.state is not before.state or after.consecutive_slow != before.consecutive_slow:
+            self.dirty = True
+
+    def replace_agreement(self, agreement: Agreement) -> None:
+        """Keep the health of endpoints whose probe did not change; forget removed ones."""
+        old = {e.name: e for e in self.agreement.endpoints}
+        kept = {e.name for e in agreement.endpoints if old.get(e.name) == e}
+        self.healths = {n: h for n, h in self.healths.items() if n in kept}
+        self.probe_stats = {n: s for n, s in self.probe_stats.items()
+                            if n in {e.name for e in agreement.endpoints}}
+        self.agreement = agreement
+        self.dirty = True
+
+    def add_unmonitored(self, gap: Interval) -> None:
+        self.unmonitored = union([*self.unmonitored, gap])
+
+    def newest_probe_time(self) -> datetime | None:
+        times = [h.last.time for e in self.agreement.own_endpoints
+                 if (h := self.healths.get(e.name)) is not None and h.last is not None]
+        return max(times, default=None)

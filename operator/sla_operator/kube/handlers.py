@@ -1,0 +1,102 @@
+"""kopf handlers: parse at the boundary, hand domain objects to the engine, report bad specs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from sla_operator.domain.errors import SpecError
+from sla_operator.domain.parse import agreement_from_manifest
+from sla_operator.domain.records import incident_from_manifest, maintenance_from_manifest
+from sla_operator.domain.render import conditions, invalid_spec_condition
+from sla_operator.domain.schedule import validate_maintenance
+from sla_operator.engine import Engine
+from sla_operator.store.base import Kind, StoreError
+from sla_operator.store.kube import GROUP, VERSION
+
+log = logging.getLogger("sla_operator.kube")
+
+
+def _engine(memo: kopf.Memo) -> Engine:
+    engine: Engine = memo["engine"]
+    return engine
+
+
+async def _report_invalid(engine: Engine, kind: Kind, body: Mapping[str, Any],
+                          error: SpecError) -> None:
+    """Ready=False with every problem on the object, and an Event; then kopf stops retrying."""
+    meta = body.get("metadata") or {}
+    key = (meta.get("namespace", "default"), meta.get("name", ""))
+    message = str(error)
+    if not (kind is Kind.AGREEMENT and engine.reject_agreement(key, message)):
+        status = {"observedGeneration": meta.get("generation", 0),
+                  "conditions": conditions((body.get("status") or {}).get("conditions") or [],
+                                           [invalid_spec_condition(message)],
+                                           meta.get("generation", 0), engine.clock())}
+        if kind is Kind.AGREEMENT:
+            status["state"] = "Unknown"
+            status["message"] = f"invalid spec: {message}"
+        try:
+            await engine.store.write_status(kind, key, status)
+        except StoreError as failure:
+            log.warning("%s %s/%s: could not record the invalid spec: %s", kind.value, *key, failure)
+    await engine.store.record_event(kind, key, "InvalidSpec", message, warning=True)
+    raise kopf.PermanentError(f"invalid spec: {message}")
+
+
+@kopf.on.resume(GROUP, VERSION, "servicelevelagreements")
+@kopf.on.create(GROUP, VERSION, "servicelevelagreements")
+@kopf.on.update(GROUP, VERSION, "servicelevelagreements")
+async def agreement_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    engine = _engine(memo)
+    try:
+        agreement = agreement_from_manifest(body)
+    except SpecError as error:
+        await _report_invalid(engine, Kind.AGREEMENT, body, error)
+        return
+    engine.upsert_agreement(agreement, body.get("status"))
+
+
+@kopf.on.delete(GROUP, VERSION, "servicelevelagreements", optional=True)
+async def agreement_deleted(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    _engine(memo).remove_agreement((namespace, name))
+
+
+@kopf.on.resume(GROUP, VERSION, "maintenancewindows")
+@kopf.on.create(GROUP, VERSION, "maintenancewindows")
+@kopf.on.update(GROUP, VERSION, "maintenancewindows")
+async def maintenance_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    engine = _engine(memo)
+    try:
+        window = maintenance_from_manifest(body)
+        validate_maintenance(window)
+    except SpecError as error:
+        engine.remove_maintenance((body.metadata.namespace or "default", body.metadata.name or ""))
+        await _report_invalid(engine, Kind.MAINTENANCE, body, error)
+        return
+    engine.upsert_maintenance(window)
+
+
+@kopf.on.delete(GROUP, VERSION, "maintenancewindows", optional=True)
+async def maintenance_deleted(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    _engine(memo).remove_maintenance((namespace, name))
+
+
+@kopf.on.event(GROUP, VERSION, "incidents")
+async def incident_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Incidents are records, not reconciled objects: keep the engine's copy current."""
+    engine = _engine(memo)
+    body = event["object"]
+    meta = body.get("metadata") or {}
+    key = (meta.get("namespace", "default"), meta.get("name", ""))
+    if event["type"] == "DELETED":
+        engine.remove_incident(key)
+        return
+    try:
+        engine.upsert_incident(incident_from_manifest(body))
+    except SpecError as error:
+        engine.remove_incident(key)
+        await engine.store.record_event(Kind.INCIDENT, key, "InvalidSpec", str(error), warning=True)
