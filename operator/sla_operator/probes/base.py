@@ -1,0 +1,71 @@
+"""What every probe kind shares: the failure type and the context a probe runs in."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sla_operator.probes.http_client import HttpClient
+    from sla_operator.probes.policy import AddressPolicy
+
+
+class ProbeFailure(Exception):
+    """A probe failed for a reason that fits on a status line ("connection refused").
+
+    ``certificate_not_after`` carries the peer certificate's expiry when the probe got that
+    far (an HTTPS endpoint answering 503 still reports its certificate).
+    """
+
+    def __init__(self, message: str, certificate_not_after: datetime | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.certificate_not_after = certificate_not_after
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """What a successful probe reports besides its timing."""
+
+    message: str
+    certificate_not_after: datetime | None = None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(eq=False)
+class ProbeContext:
+    """Where probes of one agreement run: the address policy and how to read its Secrets.
+
+    The context also holds the HTTP client shared by its probes; ``aclose()`` releases it
+    (it is created again on next use, so closing is always safe).
+    """
+
+    policy: AddressPolicy
+    resolve_secret: Callable[[str, str], Awaitable[str]]
+    """(secret name, key) -> value, read in the agreement's namespace."""
+    max_body_bytes: int = 1 << 20
+    """HTTP bodies are read up to this many bytes; the body regex sees what was read."""
+    now: Callable[[], datetime] = utc_now
+    """Wall clock for ProbeResult.time."""
+    _http: HttpClient | None = field(default=None, init=False, repr=False)
+
+    def http_client(self) -> HttpClient:
+        """The HTTP client of this context in the running event loop."""
+        from sla_operator.probes.http_client import HttpClient
+
+        loop = asyncio.get_running_loop()
+        if self._http is None or not self._http.usable_in(loop):
+            self._http = HttpClient(loop)
+        return self._http
+
+    async def aclose(self) -> None:
+        """Close the shared HTTP client, if any."""
+        client, self._http = self._http, None
+        if client is not None:
+            await client.aclose()

@@ -1,0 +1,157 @@
+"""The http probe: one request (and its redirects), judged by status and body."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+from multidict import CIMultiDict
+from yarl import URL
+
+from sla_operator.domain.model import HttpProbe
+from sla_operator.probes.base import ProbeContext, ProbeFailure, ProbeOutcome
+from sla_operator.probes.certificates import certificate_not_after
+from sla_operator.probes.http_client import CertificateRecordingResponse
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10
+# Credentials are not carried to another origin by a redirect (as browsers and curl do).
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+SHOWN_PATTERN_CHARS = 60
+
+
+@dataclass
+class _Request:
+    method: str
+    url: URL
+    headers: CIMultiDict[str]
+    body: bytes | None
+    secret_header_names: frozenset[str]
+
+    def follow(self, status: int, location: str) -> _Request:
+        """The request a redirect asks for: GET after 303 (and after 301/302 of a POST)."""
+        try:
+            target = self.url.join(URL(location))
+        except ValueError:
+            raise ProbeFailure("redirect to an invalid URL") from None
+        if target.scheme not in ("http", "https") or not target.raw_host:
+            raise ProbeFailure(f"redirect to unsupported URL scheme {target.scheme!r}")
+        headers = CIMultiDict(self.headers)
+        if target.origin() != self.url.origin():
+            for name in CREDENTIAL_HEADERS | self.secret_header_names:
+                headers.popall(name, None)
+        method, body = self.method, self.body
+        if status == 303 or (status in (301, 302) and method == "POST"):
+            method, body = "GET", None
+        return _Request(method, target, headers, body, self.secret_header_names)
+
+
+async def probe_http(spec: HttpProbe, context: ProbeContext) -> ProbeOutcome:
+    request = await _first_request(spec, context)
+    pattern = _compile(spec.body_regex)
+    client = context.http_client()
+    for _hop in range(MAX_REDIRECTS + 1):
+        response = await client.send(
+            request.method,
+            request.url,
+            request.headers,
+            request.body,
+            verify=not spec.insecure_skip_verify,
+            policy=context.policy,
+        )
+        try:
+            location = response.headers.get("Location")
+            if spec.follow_redirects and response.status in REDIRECT_STATUSES and location:
+                request = request.follow(response.status, location)
+                continue
+            return await _judge(spec, pattern, response, context.max_body_bytes)
+        finally:
+            response.close()
+    raise ProbeFailure(f"more than {MAX_REDIRECTS} redirects")
+
+
+async def _first_request(spec: HttpProbe, context: ProbeContext) -> _Request:
+    url = URL(spec.url)
+    if url.scheme not in ("http", "https") or not url.raw_host:
+        raise ProbeFailure(f"url {spec.url!r} is not an http or https URL with a host")
+    headers: CIMultiDict[str] = CIMultiDict()
+    secret_names: set[str] = set()
+    for header in spec.headers:
+        if header.secret is not None:
+            try:
+                value = await context.resolve_secret(header.secret.name, header.secret.key)
+            except Exception as error:
+                raise ProbeFailure(
+                    f"header {header.name}: cannot read key {header.secret.key!r} of secret "
+                    f"{header.secret.name!r} ({type(error).__name__})"
+                ) from None
+            secret_names.add(header.name.lower())
+        else:
+            value = header.value or ""
+        if "\r" in value or "\n" in value:
+            raise ProbeFailure(f"header {header.name}: value contains a line break")
+        headers.add(header.name, value)
+    body = spec.body.encode() if spec.body else None
+    return _Request(spec.method.upper(), url, headers, body, frozenset(secret_names))
+
+
+def _compile(body_regex: str | None) -> re.Pattern[str] | None:
+    if not body_regex:
+        return None
+    try:
+        return re.compile(body_regex)
+    except re.error as error:
+        raise ProbeFailure(f"bodyRegex is not a valid regular expression: {error}") from None
+
+
+async def _judge(
+    spec: HttpProbe,
+    pattern: re.Pattern[str] | None,
+    response: CertificateRecordingResponse,
+    max_body_bytes: int,
+) -> ProbeOutcome:
+    not_after = certificate_not_after(response.peer_certificate)
+    if not spec.status_ok(response.status):
+        expected = ", ".join(map(str, spec.expected_status)) or "2xx"
+        raise ProbeFailure(f"status {response.status}, expected {expected}", not_after)
+    if pattern is not None:
+        content = await _read_bounded(response, max_body_bytes)
+        text = content.decode(_encoding(response.charset), errors="replace")
+        if pattern.search(text) is None:
+            raise ProbeFailure(f"body does not match /{_shown(pattern.pattern)}/", not_after)
+    else:
+        # The whole (bounded) body is still read: a probe that stops at the headers would
+        # miss a server that fails while sending it.
+        await _read_bounded(response, max_body_bytes)
+    reason = f" {response.reason}" if response.reason else ""
+    return ProbeOutcome(f"{response.status}{reason}", not_after)
+
+
+async def _read_bounded(response: CertificateRecordingResponse, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the body; the rest is never read (the connection is closed)."""
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        chunk = await response.content.read(remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _encoding(charset: str | None) -> str:
+    """The response's charset when Python knows it, else UTF-8."""
+    if charset:
+        try:
+            return codecs.lookup(charset).name
+        except LookupError:
+            pass
+    return "utf-8"
+
+
+def _shown(pattern: str) -> str:
+    if len(pattern) <= SHOWN_PATTERN_CHARS:
+        return pattern
+    return pattern[: SHOWN_PATTERN_CHARS - 1] + "…"

@@ -1,0 +1,122 @@
+"""Which addresses probes may connect to, checked after DNS resolution.
+
+A probe target is user input: without a policy, an SLA could make the operator fetch the
+cloud metadata service (169.254.169.254) with the operator's own network identity. The
+policy is applied to the resolved address of every connection, including redirect targets
+and DNS servers, so a hostname that resolves to a denied address is refused too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sla_operator.probes.base import ProbeFailure
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+DEFAULT_DENY: tuple[Network, ...] = (
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("fd00:ec2::254/128"),
+)
+
+
+def parse_cidr(text: str) -> Network:
+    """A network from "10.0.0.0/8" or a bare address; ValueError says what was wrong."""
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError as error:
+        raise ValueError(
+            f"invalid CIDR {text!r}: expected an IPv4 or IPv6 network such as 10.0.0.0/8 "
+            f"or fd00::/8 ({error})"
+        ) from None
+
+
+def _plain_address(address: Address) -> Address:
+    """IPv4-mapped IPv6 (::ffff:169.254.169.254) is checked as the IPv4 address it is."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """Deny ranges always win; a non-empty allow list admits only its ranges."""
+
+    deny: tuple[Network, ...] = DEFAULT_DENY
+    allow: tuple[Network, ...] = ()
+
+    @classmethod
+    def from_cidrs(cls, deny: Sequence[str], allow: Sequence[str]) -> AddressPolicy:
+        """The policy from --deny-cidr / --allow-cidr values; given deny ranges add to the defaults."""
+        extra_deny = tuple(parse_cidr(text) for text in deny)
+        return cls(
+            deny=DEFAULT_DENY + extra_deny,
+            allow=tuple(parse_cidr(text) for text in allow),
+        )
+
+    def check(self, address: str) -> str | None:
+        """None when probes may connect to ``address``, else a short reason."""
+        try:
+            parsed = _plain_address(ipaddress.ip_address(address.split("%", 1)[0]))
+        except ValueError:
+            return f"address {address} is not an IP address"
+        for network in self.deny:
+            if parsed.version == network.version and parsed in network:
+                return f"address {address} denied by policy"
+        if self.allow and not any(
+            parsed.version == network.version and parsed in network for network in self.allow
+        ):
+            return f"address {address} not in the allowed ranges"
+        return None
+
+
+def literal_address(host: str) -> str | None:
+    """The host itself when it is an IP literal (brackets stripped), else None."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return str(ipaddress.ip_address(bare.split("%", 1)[0]))
+    except ValueError:
+        return None
+
+
+async def resolve_allowed(host: str, port: int, policy: AddressPolicy) -> list[str]:
+    """The addresses of ``host`` that the policy admits, in resolver order.
+
+    Raises ProbeFailure with the policy's reason when every address is refused, and
+    "DNS: cannot resolve HOST" when the name does not resolve.
+    """
+    literal = literal_address(host)
+    if literal is not None:
+        candidates = [literal]
+    else:
+        candidates = await _getaddrinfo(host, port)
+    allowed: list[str] = []
+    reasons: list[str] = []
+    for address in candidates:
+        reason = policy.check(address)
+        if reason is None:
+            allowed.append(address)
+        else:
+            reasons.append(reason)
+    if not allowed:
+        raise ProbeFailure(reasons[0] if reasons else f"DNS: no address for {host}")
+    return allowed
+
+
+async def _getaddrinfo(host: str, port: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise ProbeFailure(f"DNS: cannot resolve {host} ({error.strerror})") from None
+    addresses: list[str] = []
+    for _family, _type, _proto, _canonname, sockaddr in infos:
+        address = str(sockaddr[0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
