@@ -182,12 +182,18 @@ def _objective(raw: object) -> Decimal:
 
 def _window(raw: Mapping[str, Any]) -> m.Window:
     path = "spec.window"
-    kind = _enum(m.WindowType, raw.get("type", "calendar"), f"{path}.type")
-    period = _enum(m.CalendarPeriod, raw.get("period", "month"), f"{path}.period")
-    duration = parse_duration(raw.get("duration", "30d"), f"{path}.duration")
-    if duration <= timedelta(0):
-        raise SpecError.at(f"{path}.duration", "must be longer than zero")
-    zone = check_zone(raw.get("timeZone", "UTC"), f"{path}.timeZone")
+    errors = _Collector()
+    kind = errors.run(lambda: _enum(m.WindowType, raw.get("type", "calendar"), f"{path}.type"),
+                      m.WindowType.CALENDAR)
+    period = errors.run(lambda: _enum(m.CalendarPeriod, raw.get("period", "month"),
+                                      f"{path}.period"), m.CalendarPeriod.MONTH)
+    duration = errors.run(lambda: parse_duration(raw.get("duration", "30d"), f"{path}.duration"),
+                          None)
+    if duration is not None and duration <= timedelta(0):
+        errors.add(f"{path}.duration", "must be longer than zero")
+    zone = errors.run(lambda: check_zone(raw.get("timeZone", "UTC"), f"{path}.timeZone"), "UTC")
+    errors.raise_if_any()
+    assert duration is not None
     return m.Window(type=kind, period=period, duration=duration, time_zone=zone)
 
 
@@ -207,44 +213,62 @@ def _endpoints(raw: object, errors: _Collector) -> list[m.Endpoint]:
     seen: set[str] = set()
     for index, item in enumerate(raw):
         path = f"spec.endpoints[{index}]"
+        # Names are compared before parsing, so a duplicate is reported even when its entry
+        # has other problems too.
+        name = item.get("name") if isinstance(item, Mapping) else None
+        if isinstance(name, str):
+            if name in seen:
+                errors.add(f"{path}.name", f"duplicate endpoint name {name!r}")
+            seen.add(name)
         endpoint: m.Endpoint | None = errors.run(partial(_endpoint, item, path), None)
-        if endpoint is None:
-            continue
-        if endpoint.name in seen:
-            errors.add(f"{path}.name", f"duplicate endpoint name {endpoint.name!r}")
-        seen.add(endpoint.name)
-        endpoints.append(endpoint)
+        if endpoint is not None:
+            endpoints.append(endpoint)
     return endpoints
 
 
 def _endpoint(raw: Mapping[str, Any], path: str) -> m.Endpoint:
+    errors = _Collector()
     name = raw.get("name")
     if not isinstance(name, str) or not _DNS_LABEL.match(name):
-        raise SpecError.at(f"{path}.name", f"{name!r} must be a DNS label (lower-case letters, "
-                                           "digits and '-', at most 63 characters)")
+        errors.add(f"{path}.name", f"{name!r} must be a DNS label (lower-case letters, "
+                                   "digits and '-', at most 63 characters)")
     kinds = [k for k in PROBE_KINDS if raw.get(k) is not None]
     if len(kinds) != 1:
         found = ", ".join(kinds) or "none"
-        raise SpecError.at(path, f"needs exactly one probe of http, tcp, dns, grpc, tls (found: {found})")
-    interval = parse_duration(raw.get("interval", "30s"), f"{path}.interval")
-    timeout = parse_duration(raw.get("timeout", "5s"), f"{path}.timeout")
-    if interval < timedelta(seconds=1):
-        raise SpecError.at(f"{path}.interval", "must be at least 1s")
-    if not timedelta(0) < timeout < interval:
-        raise SpecError.at(f"{path}.timeout", f"must be longer than 0 and shorter than the "
-                                              f"interval ({raw.get('interval', '30s')})")
+        errors.add(path, f"needs exactly one probe of http, tcp, dns, grpc, tls (found: {found})")
+    interval = errors.run(lambda: _interval(raw, path), None)
+    timeout = errors.run(lambda: parse_duration(raw.get("timeout", "5s"), f"{path}.timeout"), None)
+    if interval is not None and timeout is not None and not timedelta(0) < timeout < interval:
+        errors.add(f"{path}.timeout", f"must be longer than 0 and shorter than the "
+                                      f"interval ({raw.get('interval', '30s')})")
+    probe = None if len(kinds) != 1 else errors.run(
+        lambda: _probe(kinds[0], raw[kinds[0]], f"{path}.{kinds[0]}"), None)
+    failures = errors.run(
+        lambda: _int(raw.get("failureThreshold", 3), f"{path}.failureThreshold", 1), 3)
+    successes = errors.run(
+        lambda: _int(raw.get("successThreshold", 2), f"{path}.successThreshold", 1), 2)
     degraded = raw.get("degradedLatency")
+    degraded_latency = None if degraded is None else errors.run(
+        lambda: parse_duration(degraded, f"{path}.degradedLatency"), None)
+    errors.raise_if_any()
+    assert probe is not None and interval is not None and timeout is not None
     return m.Endpoint(
-        name=name,
-        probe=_probe(kinds[0], raw[kinds[0]], f"{path}.{kinds[0]}"),
+        name=str(name),
+        probe=probe,
         interval=interval,
         timeout=timeout,
-        failure_threshold=_int(raw.get("failureThreshold", 3), f"{path}.failureThreshold", 1),
-        success_threshold=_int(raw.get("successThreshold", 2), f"{path}.successThreshold", 1),
-        degraded_latency=None if degraded is None
-        else parse_duration(degraded, f"{path}.degradedLatency"),
+        failure_threshold=failures,
+        success_threshold=successes,
+        degraded_latency=degraded_latency,
         dependency=bool(raw.get("dependency", False)),
     )
+
+
+def _interval(raw: Mapping[str, Any], path: str) -> timedelta:
+    interval = parse_duration(raw.get("interval", "30s"), f"{path}.interval")
+    if interval < timedelta(seconds=1):
+        raise SpecError.at(f"{path}.interval", "must be at least 1s")
+    return interval
 
 
 def _probe(kind: str, raw: Mapping[str, Any], path: str) -> m.ProbeSpec:
@@ -278,29 +302,44 @@ def _expiry(raw: Mapping[str, Any], path: str) -> timedelta | None:
 
 
 def _http(raw: Mapping[str, Any], path: str) -> m.HttpProbe:
-    url = _string(raw.get("url"), f"{path}.url")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SpecError.at(f"{path}.url", f"{url!r} must be an absolute http:// or https:// URL")
+    errors = _Collector()
+    url = errors.run(lambda: _url(raw.get("url"), f"{path}.url"), "")
     regex = raw.get("bodyRegex") or None
     if regex is not None:
         try:
             re.compile(regex)
         except re.error as error:
-            raise SpecError.at(f"{path}.bodyRegex", f"not a valid regular expression: {error}") from None
-    statuses = tuple(_int(s, f"{path}.expectedStatus[{i}]", 100, 599)
+            errors.add(f"{path}.bodyRegex", f"not a valid regular expression: {error}")
+    statuses = tuple(errors.run(partial(_int, s, f"{path}.expectedStatus[{i}]", 100, 599), 0)
                      for i, s in enumerate(raw.get("expectedStatus") or ()))
+    headers = tuple(errors.run(partial(_header, h, f"{path}.headers[{i}]"), None)
+                    for i, h in enumerate(raw.get("headers") or ()))
+    expiry = errors.run(lambda: _expiry(raw, path), None)
+    errors.raise_if_any()
     return m.HttpProbe(
         url=url,
         method=str(raw.get("method", "GET")).upper(),
-        headers=tuple(_header(h, f"{path}.headers[{i}]") for i, h in enumerate(raw.get("headers") or ())),
+        headers=tuple(h for h in headers if h is not None),
         body=str(raw.get("body") or ""),
         expected_status=statuses,
         body_regex=regex,
         follow_redirects=bool(raw.get("followRedirects", True)),
         insecure_skip_verify=bool(raw.get("insecureSkipVerify", False)),
-        certificate_expiry_warning=_expiry(raw, path),
+        certificate_expiry_warning=expiry,
     )
+
+
+def _url(value: object, path: str) -> str:
+    url = _string(value, path)
+    message = f"{url!r} must be an absolute http:// or https:// URL"
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a malformed IPv6 literal or a port out of range
+        raise SpecError.at(path, message) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise SpecError.at(path, message)
+    return url
 
 
 def _header(raw: Mapping[str, Any], path: str) -> m.Header:
