@@ -10,7 +10,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sla_operator.domain.accounting import AccountingInput, PeriodFigures, compute_period
+from sla_operator.domain.accounting import AccountingInput, PeriodFigures, compute_days, compute_period
 from sla_operator.domain.intervals import Interval, intersect, subtract, total_seconds, union
 from sla_operator.domain.model import (
     CalendarPeriod,
@@ -22,7 +22,7 @@ from sla_operator.domain.model import (
     Severity,
     Window,
 )
-from sla_operator.domain.periods import period_for_label
+from sla_operator.domain.periods import local_day, period_for_label
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 NOVEMBER = Interval(START, datetime(2026, 12, 1, tzinfo=UTC))
@@ -182,6 +182,30 @@ def test_incident_order_does_not_matter(given_inputs: AccountingInput, order: li
     listed = list(given_inputs.incidents)
     shuffled = [listed[i] for i in order if i < len(listed)]
     assert figures_of(given_inputs, at(now)) == figures_of(replace(given_inputs, incidents=shuffled), at(now))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    inputs(),
+    st.integers(min_value=0, max_value=MINUTES_IN_NOVEMBER),
+    st.sampled_from(["UTC", "Europe/London"]),
+)
+def test_each_day_matches_the_day_computed_as_its_own_period(
+    given_inputs: AccountingInput, now: int, time_zone: str
+) -> None:
+    days = compute_days(given_inputs, time_zone, at(now), days=7)
+    assert len(days) == 7
+    for day in days:
+        alone = compute_period(given_inputs, local_day(time_zone, day.date), at(now), "day")
+        assert (day.downtime_seconds, day.maintenance_seconds) == (
+            alone.downtime_seconds,
+            alone.maintenance_seconds,
+        )
+        assert (day.excluded_seconds, day.unmonitored_seconds) == (
+            alone.excluded_seconds,
+            alone.unmonitored_seconds,
+        )
+        assert day.availability == alone.availability
 
 
 @settings(max_examples=25, deadline=None)

@@ -92,8 +92,9 @@ def _service_down(inputs: AccountingInput, now: datetime) -> list[Interval]:
     return _spans((i for i in inputs.incidents if i.impact is Impact.DOWNTIME and not i.dependency), now)
 
 
-def _split(inputs: AccountingInput, period: Interval, now: datetime) -> _Split:
-    elapsed = [Interval(period.start, min(now, period.end))] if now > period.start else []
+def _split(inputs: AccountingInput, elapsed: list[Interval], now: datetime) -> _Split:
+    """Classify the ``elapsed`` time. Each instant's class depends only on that instant, so
+    splitting a long span once and slicing it gives the same figures as splitting each slice."""
     maintenance = intersect(inputs.maintenance, elapsed)
     service_down = _service_down(inputs, now)
     dependency_down = _spans((i for i in inputs.incidents if i.dependency), now)
@@ -104,8 +105,8 @@ def _split(inputs: AccountingInput, period: Interval, now: datetime) -> _Split:
     excusable = union([*intersect(dependency_down, service_down), *marked])
     excluded = subtract(intersect(excusable, elapsed), maintenance)
     before_monitoring = (
-        [Interval(period.start, max(period.start, inputs.monitored_since))]
-        if inputs.monitored_since is not None
+        [Interval(min(elapsed[0].start, inputs.monitored_since), inputs.monitored_since)]
+        if inputs.monitored_since is not None and elapsed
         else []
     )
     unmonitored = subtract(
@@ -113,6 +114,10 @@ def _split(inputs: AccountingInput, period: Interval, now: datetime) -> _Split:
     )
     downtime = subtract(intersect(service_down, elapsed), [*maintenance, *excluded, *unmonitored])
     return _Split(elapsed, maintenance, excluded, unmonitored, downtime)
+
+
+def _elapsed(period: Interval, now: datetime) -> list[Interval]:
+    return [Interval(period.start, min(now, period.end))] if now > period.start else []
 
 
 def _overlaps_period(span: Interval, period: Interval) -> bool:
@@ -145,7 +150,7 @@ def _ratio(numerator: Decimal, denominator: Decimal, when_empty: Decimal) -> Dec
 
 def compute_period(inputs: AccountingInput, period: Interval, now: datetime, label: str) -> PeriodFigures:
     """The figures of ``period`` as known at ``now`` (a period still running is partial)."""
-    split = _split(inputs, period, now)
+    split = _split(inputs, _elapsed(period, now), now)
     elapsed, maintenance = _seconds(split.elapsed), _seconds(split.maintenance)
     excluded, unmonitored = _seconds(split.excluded), _seconds(split.unmonitored)
     downtime = _seconds(split.downtime)
@@ -183,18 +188,26 @@ def compute_period(inputs: AccountingInput, period: Interval, now: datetime, lab
 def compute_days(inputs: AccountingInput, time_zone: str, now: datetime, days: int = 90) -> list[DayFigures]:
     """The last ``days`` local days ending with today (partial), oldest first."""
     today = now.astimezone(zone(time_zone, "spec.window.timeZone")).date()
+    dates = [today - timedelta(days=back) for back in range(days - 1, -1, -1)]
+    if not dates:
+        return []
+    split = _split(inputs, _elapsed(Interval(local_day(time_zone, dates[0]).start, now), now), now)
     figures: list[DayFigures] = []
-    for back in range(days - 1, -1, -1):
-        day = today - timedelta(days=back)
-        result = compute_period(inputs, local_day(time_zone, day), now, day.isoformat())
+    for day in dates:
+        whole = [local_day(time_zone, day)]
+        maintenance, excluded, unmonitored, downtime = (
+            _seconds(intersect(part, whole))
+            for part in (split.maintenance, split.excluded, split.unmonitored, split.downtime)
+        )
+        eligible = _seconds(intersect(split.elapsed, whole)) - maintenance - excluded - unmonitored
         figures.append(
             DayFigures(
                 date=day,
-                availability=result.availability,
-                downtime_seconds=result.downtime_seconds,
-                maintenance_seconds=result.maintenance_seconds,
-                excluded_seconds=result.excluded_seconds,
-                unmonitored_seconds=result.unmonitored_seconds,
+                availability=float(_ratio(eligible - downtime, eligible, _ONE)),
+                downtime_seconds=float(downtime),
+                maintenance_seconds=float(maintenance),
+                excluded_seconds=float(excluded),
+                unmonitored_seconds=float(unmonitored),
             )
         )
     return figures
