@@ -27,6 +27,8 @@ SEARCH_HORIZON = timedelta(days=8 * 366)
 # Where the search starts for a window without validFrom.
 SEARCH_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 
+Recurrence = tuple[CronExpression, timedelta]  # a recurring window's schedule and duration
+
 
 @lru_cache(maxsize=512)
 def _cron(text: str) -> CronExpression:
@@ -104,55 +106,59 @@ def shortest_gap(
     return shortest
 
 
-def _one_off_span(window: MaintenanceWindow) -> Interval:
-    assert window.start is not None and window.end is not None
-    if window.end <= window.start:
-        raise SpecError.at("spec.end", "must be after spec.start")
-    return Interval(window.start, window.end)
-
-
-def _recurring_spans(window: MaintenanceWindow, start: datetime, end: datetime) -> Iterator[Interval]:
-    """Occurrences [t, t + duration) of a recurring window whose t is in [start, end)."""
-    assert window.schedule is not None and window.duration is not None
+def _recurrence(window: MaintenanceWindow) -> Recurrence | None:
+    if window.schedule is None or window.duration is None:
+        return None
     if window.duration <= timedelta(0):
         raise SpecError.at("spec.duration", "must be longer than 0s")
+    return _cron(window.schedule), window.duration
+
+
+def _form(window: MaintenanceWindow) -> Interval | Recurrence:
+    """A one-off window's span, or a recurring window's schedule and duration."""
+    recurrence = _recurrence(window)
+    if recurrence is not None:
+        return recurrence
+    if window.start is not None and window.end is not None:
+        if window.end <= window.start:
+            raise SpecError.at("spec.end", "must be after spec.start")
+        return Interval(window.start, window.end)
+    raise SpecError.at(
+        "spec", "set start and end for a one-off window, or schedule and duration for a recurring one"
+    )
+
+
+def _recurring_spans(
+    window: MaintenanceWindow, recurrence: Recurrence, start: datetime, end: datetime
+) -> Iterator[Interval]:
+    """Occurrences [t, t + duration) whose t is in [start, end) and within the validity bounds."""
+    cron, duration = recurrence
     if window.valid_from is not None:
         start = max(start, window.valid_from)
     if window.valid_until is not None:
         end = min(end, window.valid_until)
     if start >= end:
         return
-    for instant in occurrences(_cron(window.schedule), window.time_zone, start, end):
-        yield Interval(instant, instant + window.duration)
-
-
-def _kind(window: MaintenanceWindow) -> str:
-    if window.schedule is not None and window.duration is not None:
-        return "recurring"
-    if window.start is not None and window.end is not None:
-        return "one-off"
-    raise SpecError.at(
-        "spec", "set start and end for a one-off window, or schedule and duration for a recurring one"
-    )
+    for instant in occurrences(cron, window.time_zone, start, end):
+        yield Interval(instant, instant + duration)
 
 
 def maintenance_intervals(window: MaintenanceWindow, bounds: Interval) -> list[Interval]:
     """The time ``window`` excludes inside ``bounds``: clipped, unioned and sorted."""
-    if _kind(window) == "one-off":
-        return clip_all([_one_off_span(window)], bounds)
-    assert window.duration is not None
-    spans = _recurring_spans(window, bounds.start - window.duration, bounds.end)
+    form = _form(window)
+    if isinstance(form, Interval):
+        return clip_all([form], bounds)
+    spans = _recurring_spans(window, form, bounds.start - form[1], bounds.end)
     return union(clip_all(spans, bounds))
 
 
 def active_and_next(window: MaintenanceWindow, now: datetime) -> tuple[Interval | None, Interval | None]:
     """The occurrence in progress at ``now`` (if any) and the next to start after it (if any)."""
-    if _kind(window) == "one-off":
-        span = _one_off_span(window)
-        return (span if span.contains(now) else None), (span if span.start > now else None)
-    assert window.duration is not None
+    form = _form(window)
+    if isinstance(form, Interval):
+        return (form if form.contains(now) else None), (form if form.start > now else None)
     active: Interval | None = None
-    for span in _recurring_spans(window, now - window.duration, now + SEARCH_HORIZON):
+    for span in _recurring_spans(window, form, now - form[1], now + SEARCH_HORIZON):
         if span.start > now:
             return active, span
         if span.contains(now):
@@ -183,7 +189,7 @@ def validate_maintenance(window: MaintenanceWindow) -> None:
     if one_off:
         problems += _one_off_problems(window)
     try:
-        time_zone = zone(window.time_zone, "spec.timeZone")
+        zone(window.time_zone, "spec.timeZone")
     except SpecError as unknown:
         problems += unknown.problems
     if (
@@ -194,8 +200,9 @@ def validate_maintenance(window: MaintenanceWindow) -> None:
         problems.append(Problem("spec.validUntil", "must be after spec.validFrom"))
     if recurring:
         problems += _recurring_problems(window)
-    if not problems and recurring:
-        problems += _firing_problems(window, time_zone)
+    recurrence = None if problems else _recurrence(window)
+    if recurrence is not None:
+        problems += _firing_problems(window, recurrence)
     if problems:
         raise SpecError(problems)
 
@@ -231,10 +238,10 @@ def _recurring_problems(window: MaintenanceWindow) -> list[Problem]:
     return problems
 
 
-def _firing_problems(window: MaintenanceWindow, time_zone: ZoneInfo) -> list[Problem]:
+def _firing_problems(window: MaintenanceWindow, recurrence: Recurrence) -> list[Problem]:
     """A schedule that never fires, or whose occurrences would overlap each other."""
-    assert window.schedule is not None and window.duration is not None
-    cron = _cron(window.schedule)
+    cron, duration = recurrence
+    time_zone = zone(window.time_zone, "spec.timeZone")
     start = window.valid_from or SEARCH_ORIGIN
     end = start + SEARCH_HORIZON
     if window.valid_until is not None:
@@ -249,11 +256,11 @@ def _firing_problems(window: MaintenanceWindow, time_zone: ZoneInfo) -> list[Pro
             )
         ]
     gap = shortest_gap(cron, time_zone, start.astimezone(time_zone).date(), end.astimezone(time_zone).date())
-    if gap is not None and window.duration > gap:
+    if gap is not None and duration > gap:
         return [
             Problem(
                 "spec.duration",
-                f"{format_duration(window.duration)} is longer than the recurrence: "
+                f"{format_duration(duration)} is longer than the recurrence: "
                 f"{window.schedule!r} fires as little as {format_duration(gap)} apart in "
                 f"{window.time_zone}, so occurrences would overlap; use at most {format_duration(gap)}",
             )
