@@ -126,6 +126,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         from sla_operator.local.demo import run_demo_target
 
         return run_demo_target(args.host, args.port)
-    from sla_operator.report import run_report
+    from sla_operator.kube.report import run_report
 
     return run_report(args.namespace, args.period, args.output)

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import kopf
+import urllib3
 from kubernetes import client, config
 from prometheus_client import CollectorRegistry
 
@@ -27,7 +28,12 @@ def api_client() -> client.ApiClient:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return client.ApiClient()
+    api = client.ApiClient()
+    if not api.configuration.verify_ssl:
+        # Said once here rather than by urllib3 on every request.
+        log.warning("the kubeconfig skips TLS verification of the API server")
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    return api
 
 
 @kopf.on.startup()
@@ -102,6 +108,9 @@ def run(options: Settings) -> None:
     from sla_operator.kube import handlers  # registers the resource handlers
 
     assert handlers
+    if logging.getLogger().level > logging.DEBUG:
+        # kopf logs every handled watch event at INFO; incidents alone would flood the log.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     memo = kopf.Memo(settings=options)
     asyncio.run(kopf.operator(
         clusterwide=not options.namespaces,
