@@ -1,0 +1,142 @@
+"""What operator e2e tests share: a target they control, the operator as a process, polling."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.request import urlopen
+
+REPO = Path(__file__).resolve().parents[2]
+CRDS = REPO / "crds"
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90.0,
+             every: float = 0.25) -> T:
+    """Poll until ``probe`` returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+class Target:
+    """An HTTP health endpoint whose answer the test switches; it logs when it answered what."""
+
+    def __init__(self) -> None:
+        self.healthy = True
+        self.log: list[tuple[datetime, int]] = []
+        self.lock = threading.Lock()
+        target = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                with target.lock:
+                    status = 200 if target.healthy else 503
+                    target.log.append((datetime.now(UTC), status))
+                body = b'{"status":"ok"}' if status == 200 else b'{"status":"down"}'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/healthz"
+
+    def set_healthy(self, healthy: bool) -> None:
+        with self.lock:
+            self.healthy = healthy
+
+    def first_answer(self, status: int, after: datetime) -> datetime | None:
+        with self.lock:
+            return next((t for t, s in self.log if s == status and t >= after), None)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class OperatorProcess:
+    """`sla-operator run` as a child process, the way a user starts it."""
+
+    def __init__(self, kubeconfig: str, namespace: str, workdir: Path) -> None:
+        self.kubeconfig, self.namespace = kubeconfig, namespace
+        self.metrics_port = free_port()
+        self.log_path = workdir / f"operator-{namespace}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "KUBECONFIG": self.kubeconfig, "PYTHONUNBUFFERED": "1"}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sla_operator", "run", "--namespace", self.namespace,
+             "--metrics-port", str(self.metrics_port), "--status-port", "0",
+             "--bind-address", "127.0.0.1", "--status-interval", "1", "--evaluate-interval", "0.2"],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def assert_running(self) -> None:
+        assert self.process is not None and self.process.poll() is None, (
+            f"the operator exited; its log:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+    def metrics(self) -> str | None:
+        """The /metrics text, or None while the operator is not listening yet."""
+        try:
+            with urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+                return str(response.read().decode())
+        except OSError:
+            self.assert_running()
+            return None
+
+
+def get(kubectl: Callable[..., Any], namespace: str, resource: str) -> Any:
+    result = kubectl("get", resource, "-n", namespace, "-o", "json", check=False)
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
