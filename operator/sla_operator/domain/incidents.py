@@ -15,6 +15,7 @@ from datetime import datetime
 from sla_operator.domain.health import EndpointHealth, ServiceHealth
 from sla_operator.domain.model import (
     Agreement,
+    DowntimeWhen,
     Impact,
     Incident,
     IncidentState,
@@ -197,7 +198,7 @@ def _resolution(existing: Incident, slot: Slot, s: Situation) -> Change:
     kind, endpoint = slot
     resolved_at = s.now
     if kind == "outage":
-        resolved_at = s.service.since or s.now
+        resolved_at = _outage_end(existing, s)
     elif kind == "dependency":
         health = s.endpoints.get(endpoint)
         resolved_at = (health.since if health and health.since else s.now)
@@ -211,6 +212,21 @@ def _resolution(existing: Incident, slot: Slot, s: Situation) -> Change:
                "breach": "a new period started with a fresh error budget"}[kind]
     return Change(existing, {"state": IncidentState.RESOLVED, "resolved_at": resolved_at},
                   (IncidentUpdate(resolved_at, IncidentState.RESOLVED, message),))
+
+
+def _outage_end(existing: Incident, s: Situation) -> datetime:
+    """When the failing endpoints came back: the first success of their recovery streaks.
+
+    Not the service's ``since``: a service that is Degraded because some other endpoint is
+    slow dates that from the slowness, which may predate the outage itself.
+    """
+    recovered = [h.since for name in existing.endpoints
+                 if (h := s.endpoints.get(name)) is not None
+                 and h.state in (State.UP, State.DEGRADED) and h.since is not None]
+    if not recovered:
+        return s.service.since or s.now
+    # any: Down until the last failing endpoint is back; all: until the first one is.
+    return max(recovered) if s.agreement.downtime_when is DowntimeWhen.ANY else min(recovered)
 
 
 def apply_change(incident: Incident, change: Change) -> Incident:
