@@ -1,0 +1,340 @@
+"""Which incidents the operator opens, escalates and resolves, decided from probe histories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from sla_operator.domain.health import EndpointHealth, observe, service_health
+from sla_operator.domain.incidents import (
+    Action,
+    Change,
+    Open,
+    Situation,
+    apply_change,
+    decide,
+)
+from sla_operator.domain.model import (
+    Agreement,
+    DowntimeWhen,
+    Endpoint,
+    HttpProbe,
+    Impact,
+    Incident,
+    IncidentState,
+    IncidentType,
+    IncidentUpdate,
+    Origin,
+    ProbeResult,
+    Severity,
+)
+
+T0 = datetime(2026, 11, 26, 4, 12, tzinfo=UTC)
+STEP = timedelta(seconds=30)
+PROBE = HttpProbe("http://127.0.0.1:8099/healthz")
+HTTPS = HttpProbe("https://127.0.0.1:8443/healthz", certificate_expiry_warning=timedelta(days=14))
+
+
+def at(step: float) -> datetime:
+    return T0 + step * STEP
+
+
+def payments(downtime_when: DowntimeWhen = DowntimeWhen.ANY) -> Agreement:
+    return Agreement(
+        namespace="payments", name="payments-api", service="Payments API",
+        objective=Decimal("99.9"), downtime_when=downtime_when,
+        endpoints=(
+            Endpoint("api", HTTPS, degraded_latency=timedelta(milliseconds=800)),
+            Endpoint("webhooks", PROBE, degraded_latency=timedelta(milliseconds=800)),
+            Endpoint("card-network", PROBE, dependency=True),
+        ))
+
+
+@dataclass
+class World:
+    """An agreement, its endpoints' probe histories, and the incidents the store holds."""
+
+    agreement: Agreement = field(default_factory=payments)
+    healths: dict[str, EndpointHealth] = field(default_factory=dict)
+    incidents: list[Incident] = field(default_factory=list)
+
+    def probe(self, name: str, pattern: str, first_step: int = 0,
+              not_after: datetime | None = None) -> None:
+        """One probe per letter, 30 s apart: S success, F failure, L slow success."""
+        endpoint = self.agreement.endpoint(name)
+        assert endpoint is not None
+        for offset, letter in enumerate(pattern):
+            result = ProbeResult(at(first_step + offset), letter != "F",
+                                 2.0 if letter == "L" else 0.05, letter, not_after)
+            self.healths[name] = observe(self.healths.get(name, EndpointHealth()), endpoint, result)
+
+    def decide(self, step: float, maintenance: bool = False, exhausted: bool = False) -> list[Action]:
+        service = service_health(self.agreement, self.healths)
+        situation = Situation(self.agreement, service, self.healths, maintenance, exhausted,
+                              period_start=datetime(2026, 11, 1, tzinfo=UTC), now=at(step))
+        return decide(situation, self.incidents)
+
+    def apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Open):
+                self.incidents.append(action.incident)
+            else:
+                index = self.incidents.index(action.incident)
+                self.incidents[index] = apply_change(action.incident, action)
+
+    def step(self, step: float, **options: bool) -> list[Action]:
+        actions = self.decide(step, **options)
+        self.apply(actions)
+        return actions
+
+
+def only_open(actions: list[Action]) -> Incident:
+    assert len(actions) == 1 and isinstance(actions[0], Open), actions
+    return actions[0].incident
+
+
+def only_change(actions: list[Action]) -> Change:
+    assert len(actions) == 1 and isinstance(actions[0], Change), actions
+    return actions[0]
+
+
+# ---------------------------------------------------------------- outages
+
+
+def test_every_own_endpoint_down_opens_one_p1_outage_dated_at_the_first_failure() -> None:
+    world = World()
+    world.probe("api", "SFFF")
+    world.probe("webhooks", "SSFFF")
+    opened = only_open(world.decide(5))
+    assert (opened.type, opened.severity, opened.impact) == (
+        IncidentType.OUTAGE, Severity.P1, Impact.DOWNTIME)
+    assert opened.started_at == at(1)
+    assert opened.endpoints == ("api", "webhooks")
+    assert (opened.origin, opened.state, opened.resolved_at) == (
+        Origin.AUTOMATIC, IncidentState.INVESTIGATING, None)
+    assert opened.name == "payments-api-20261126-0412"
+    assert opened.title == "Payments API is down: api, webhooks failing"
+    assert opened.updates == (IncidentUpdate(at(5), IncidentState.INVESTIGATING, opened.title,
+                                             Severity.P1),)
+
+
+def test_an_outage_while_some_endpoints_answer_is_p2() -> None:
+    world = World()
+    world.probe("api", "SFFF")
+    world.probe("webhooks", "SSSS")
+    opened = only_open(world.decide(4))
+    assert opened.severity is Severity.P2
+    assert opened.endpoints == ("api",)
+
+
+def test_deciding_again_with_the_opened_incident_in_place_does_nothing() -> None:
+    world = World()
+    world.probe("api", "SFFF")
+    world.probe("webhooks", "SFFF")
+    assert world.step(4)
+    assert world.decide(4) == []
+    assert world.decide(5) == []
+    assert len(world.incidents) == 1
+
+
+def test_a_p2_outage_escalates_to_p1_and_records_it_in_the_updates() -> None:
+    world = World()
+    world.probe("api", "SFFF")
+    world.probe("webhooks", "SSSS")
+    opened = only_open(world.step(4))
+    world.probe("webhooks", "FFF", first_step=4)
+    change = only_change(world.step(7))
+    assert change.incident == opened
+    assert change.fields == {"severity": Severity.P1, "endpoints": ("api", "webhooks")}
+    (update,) = change.updates
+    assert (update.time, update.severity) == (at(7), Severity.P1)
+    assert update.message.startswith("severity raised to P1")
+    escalated = world.incidents[0]
+    assert escalated.severity is Severity.P1
+    assert [u.severity for u in escalated.updates] == [Severity.P2, Severity.P1]
+
+
+def test_an_outage_never_lowers_its_severity_when_endpoints_come_back() -> None:
+    world = World()
+    world.probe("api", "SFFF")
+    world.probe("webhooks", "SFFF")
+    world.step(4)
+    world.probe("webhooks", "SS", first_step=4)
+    assert world.step(6) == []
+    assert world.incidents[0].severity is Severity.P1
+    assert world.incidents[0].is_open
+
+
+@pytest.mark.parametrize("set_by_person", [Severity.P3, Severity.P4, Severity.P1])
+def test_a_severity_set_by_a_person_is_never_overwritten(set_by_person: Severity) -> None:
+    world = World()
+    world.probe("api", "SFFF")
+    world.probe("webhooks", "SSSS")
+    world.step(4)  # the operator opened it as P2
+    world.incidents[0] = replace(world.incidents[0], severity=set_by_person)
+    world.probe("webhooks", "FFF", first_step=4)  # the operator would now want P1
+    actions = world.decide(7)
+    for action in actions:
+        assert isinstance(action, Change)
+        assert "severity" not in action.fields
+        assert all(u.severity is None for u in action.updates)
+
+
+def test_no_outage_is_opened_during_maintenance() -> None:
+    world = World()
+    world.probe("api", "SFFF")
+    world.probe("webhooks", "SFFF")
+    assert world.decide(4, maintenance=True) == []
+
+
+def test_an_outage_open_before_maintenance_stays_open_during_it() -> None:
+    world = World()
+    world.probe("api", "SFFF")
+    world.probe("webhooks", "SFFF")
+    world.step(4)
+    world.probe("api", "FF", first_step=4)
+    assert world.decide(6, maintenance=True) == []
+    assert world.incidents[0].is_open
+
+
+def test_recovery_resolves_the_outage_at_the_first_success_of_the_recovery_streak() -> None:
+    world = World()
+    world.probe("api", "SFFF")
+    world.probe("webhooks", "SSSS")
+    world.step(4)
+    world.probe("api", "SFSSS", first_step=4)  # recovery streak starts at step 6
+    world.probe("webhooks", "SSSSS", first_step=4)
+    change = only_change(world.step(9))
+    assert change.fields == {"state": IncidentState.RESOLVED, "resolved_at": at(6)}
+    (update,) = change.updates
+    assert (update.time, update.state) == (at(6), IncidentState.RESOLVED)
+    resolved = world.incidents[0]
+    assert (resolved.started_at, resolved.resolved_at) == (at(1), at(6))
+
+
+def test_recovery_while_another_endpoint_is_slow_still_ends_at_the_recovery() -> None:
+    world = World()
+    world.probe("webhooks", "LLLL")  # slow since step 0, before the outage
+    world.probe("api", "SFFF")
+    world.step(4)
+    world.probe("webhooks", "LLL", first_step=4)
+    world.probe("api", "SSS", first_step=4)
+    actions = world.step(7)
+    resolution = next(a for a in actions if isinstance(a, Change))
+    assert resolution.fields["resolved_at"] == at(4)
+
+
+def test_with_downtime_when_all_the_outage_ends_when_the_first_endpoint_is_back() -> None:
+    world = World(agreement=payments(DowntimeWhen.ALL))
+    world.probe("api", "SFFF")
+    world.probe("webhooks", "SFFF")
+    world.step(4)
+    world.probe("api", "SSSS", first_step=4)
+    world.probe("webhooks", "FFSS", first_step=4)
+    change = only_change(world.step(8))
+    assert change.fields["resolved_at"] == at(4)
+
+
+def test_an_unknown_state_after_a_restart_resolves_nothing() -> None:
+    world = World()
+    world.probe("api", "SFFF", not_after=at(0) + timedelta(days=3))
+    world.probe("webhooks", "SFFF")
+    world.probe("card-network", "FFF")
+    assert len(world.step(4)) == 3  # outage, dependency, certificate
+    restarted = World(incidents=list(world.incidents))
+    assert restarted.decide(5) == []
+
+
+def test_manual_incidents_are_left_alone() -> None:
+    world = World()
+    manual = Incident(namespace="payments", name="db-slow", agreement="payments-api",
+                      type=IncidentType.OUTAGE, severity=Severity.P3, title="DB slow",
+                      started_at=at(0), origin=Origin.MANUAL)
+    world.incidents.append(manual)
+    world.probe("api", "SSSS")
+    world.probe("webhooks", "SSSS")
+    assert world.decide(4) == []  # the service is Up, but a person's incident is theirs
+    world.probe("api", "FFF", first_step=4)
+    opened = only_open(world.step(7))  # and it does not stand in for the automatic outage
+    assert opened.origin is Origin.AUTOMATIC
+    assert world.incidents[0] == manual
+
+
+def test_incidents_of_a_resolved_slot_are_not_reopened_by_old_records() -> None:
+    world = World()
+    world.probe("api", "SFFF")
+    world.probe("webhooks", "SSSS")
+    world.step(4)
+    world.probe("api", "SS", first_step=4)
+    world.step(6)
+    assert not world.incidents[0].is_open
+    assert world.decide(7) == []
+
+
+# ---------------------------------------------------------------- other kinds
+
+
+def test_a_dependency_down_opens_a_p4_dependency_incident_without_impact() -> None:
+    world = World()
+    world.probe("api", "SSSS")
+    world.probe("webhooks", "SSSS")
+    world.probe("card-network", "SFFF")
+    opened = only_open(world.step(4))
+    assert (opened.type, opened.severity, opened.impact, opened.dependency) == (
+        IncidentType.OUTAGE, Severity.P4, Impact.NONE, True)
+    assert opened.endpoints == ("card-network",)
+    assert opened.started_at == at(1)
+    assert "card-network" in opened.name
+    world.probe("card-network", "SS", first_step=4)
+    change = only_change(world.step(6))
+    assert change.fields == {"state": IncidentState.RESOLVED, "resolved_at": at(4)}
+
+
+def test_a_certificate_close_to_expiry_opens_a_p4_certificate_incident() -> None:
+    world = World()
+    world.probe("api", "SS", not_after=at(1) + timedelta(days=13))
+    world.probe("webhooks", "SS")
+    opened = only_open(world.step(2))
+    assert (opened.type, opened.severity, opened.impact) == (
+        IncidentType.CERTIFICATE, Severity.P4, Impact.NONE)
+    assert opened.endpoints == ("api",)
+    assert opened.title == "Payments API: certificate of api expires 2026-12-09 04:12Z"
+    world.probe("api", "S", first_step=2, not_after=at(2) + timedelta(days=90))
+    change = only_change(world.step(3))
+    assert change.fields["state"] is IncidentState.RESOLVED
+
+
+def test_a_certificate_far_from_expiry_opens_nothing() -> None:
+    world = World()
+    world.probe("api", "S", not_after=at(0) + timedelta(days=15))
+    world.probe("webhooks", "S")
+    assert world.decide(1) == []
+
+
+def test_an_exhausted_error_budget_opens_a_p2_breach() -> None:
+    world = World()
+    world.probe("api", "SS")
+    world.probe("webhooks", "SS")
+    opened = only_open(world.step(2, exhausted=True))
+    assert (opened.type, opened.severity, opened.impact) == (
+        IncidentType.BREACH, Severity.P2, Impact.NONE)
+    assert world.decide(3, exhausted=True) == []
+
+
+def test_sustained_slowness_opens_a_p3_degradation_with_degraded_impact() -> None:
+    world = World()
+    world.probe("api", "SLL")
+    world.probe("webhooks", "SSS")
+    assert world.decide(3) == []  # two slow probes are under the failure threshold
+    world.probe("api", "L", first_step=3)
+    opened = only_open(world.step(4))
+    assert (opened.type, opened.severity, opened.impact) == (
+        IncidentType.DEGRADATION, Severity.P3, Impact.DEGRADED)
+    assert opened.started_at == at(1)
+    assert opened.endpoints == ("api",)
+    world.probe("api", "S", first_step=4)
+    change = only_change(world.step(5))
+    assert change.fields["state"] is IncidentState.RESOLVED
