@@ -17,7 +17,8 @@ from sla_operator.domain.records import format_time
 
 def percent(ratio: float) -> str:
     """A ratio as a percentage with 4 decimals, never rounding up to a false 100%."""
-    value = Decimal(str(ratio * 100)).quantize(Decimal("0.0001"), rounding="ROUND_FLOOR")
+    # Scale in decimal: a float product such as 0.29 * 100 = 28.999999999999996 floors to 28.9999.
+    value = (Decimal(repr(ratio)) * 100).quantize(Decimal("0.0001"), rounding="ROUND_FLOOR")
     return f"{value:.4f}"
 
 
