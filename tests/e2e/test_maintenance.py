@@ -1,0 +1,105 @@
+"""Scheduled maintenance on a real API server: failures inside a window are not downtime."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from support import CRDS, REPO, OperatorProcess, Target, get, parse_time, wait_for
+
+Kubectl = Callable[..., Any]
+
+
+@pytest.fixture(scope="module")
+def namespace(kubectl: Kubectl) -> Iterator[str]:
+    kubectl("apply", "-f", str(CRDS))
+    for crd in ("servicelevelagreements", "maintenancewindows", "incidents"):
+        kubectl("wait", "--for=condition=Established", f"crd/{crd}.sla.dev", "--timeout=60s")
+    name = f"e2e-mw-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def test_failures_inside_a_window_open_nothing_and_downtime_counts_once_it_ends(
+        kubectl: Kubectl, kubeconfig: str, namespace: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    target = Target()
+    target.set_healthy(False)
+    operator = OperatorProcess(kubeconfig, namespace, tmp_path)
+    operator.start()
+    try:
+        wait_for("the operator to serve /metrics", operator.metrics)
+        window_end = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=20)
+        manifests = [
+            {"apiVersion": "sla.dev/v1alpha1", "kind": "MaintenanceWindow",
+             "metadata": {"name": "db-upgrade", "labels": {"team": "payments"}},
+             "spec": {"description": "Database upgrade", "slaNames": ["checkout"],
+                      "start": stamp(window_end - timedelta(minutes=10)), "end": stamp(window_end)}},
+            {"apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
+             "metadata": {"name": "checkout"},
+             "spec": {"service": "Checkout", "objective": "99.9", "endpoints": [
+                 {"name": "api", "interval": "1s", "timeout": "500ms", "failureThreshold": 2,
+                  "successThreshold": 1, "http": {"url": target.url}}]}},
+        ]
+        kubectl("apply", "-n", namespace, "-f", "-",
+                input=yaml.safe_dump_all(manifests))
+
+        def status() -> dict[str, Any]:
+            return dict((get(kubectl, namespace, "sla/checkout") or {}).get("status") or {})
+
+        wait_for("state Maintenance", lambda: status().get("state") == "Maintenance")
+        window = wait_for("the window's status", lambda: (get(kubectl, namespace, "mw/db-upgrade")
+                                                         or {}).get("status", {}).get("active"))
+        assert window is True
+        during = wait_for("the failing endpoint seen as Down",
+                          lambda: (s := status()) and s["endpoints"][0]["state"] == "Down" and s)
+        assert during["state"] == "Maintenance"
+        assert during["currentPeriod"]["downtimeSeconds"] == 0
+        assert not get(kubectl, namespace, "incidents")["items"]
+
+        # The window ends with the endpoint still failing: now it is an outage.
+        opened = wait_for("an outage once the window ended",
+                          lambda: get(kubectl, namespace, "incidents")["items"], timeout=60)
+        assert len(opened) == 1 and opened[0]["spec"]["type"] == "outage"
+        assert datetime.now(UTC) >= window_end
+        wait_for("downtime counting after the window",
+                 lambda: status().get("state") == "Down"
+                 and status()["currentPeriod"]["downtimeSeconds"] >= 2)
+        after = status()["currentPeriod"]
+        # The SLA was created inside the window: nothing before window_end is downtime.
+        elapsed_since_end = (parse_time(status()["lastEvaluated"]) - window_end).total_seconds()
+        assert after["downtimeSeconds"] <= elapsed_since_end + 1
+        assert after["maintenanceSeconds"] >= 15
+
+        env = {**os.environ, "KUBECONFIG": kubeconfig}
+        report = subprocess.run([sys.executable, "-m", "sla_operator", "report", "--namespace",
+                                 namespace, "-o", "json"], capture_output=True, text=True,
+                                env=env, cwd=REPO, timeout=60, check=True)
+        line = json.loads(report.stdout)["agreements"][0]
+        assert line["agreement"] == "checkout" and line["objective"] == "99.9"
+        assert line["maintenance_seconds"] >= 15 and line["downtime_seconds"] >= 2
+        assert line["incidents"] == 1 and line["met"] is False
+        table = subprocess.run([sys.executable, "-m", "sla_operator", "report", "--namespace",
+                                namespace], capture_output=True, text=True, env=env, cwd=REPO,
+                               timeout=60, check=True).stdout
+        assert "checkout" in table.splitlines()[1] and "AVAILABILITY" in table.splitlines()[0]
+        with capsys.disabled():
+            print(f"\n[e2e] maintenance: {after['maintenanceSeconds']}s excluded, "
+                  f"downtime after the window {after['downtimeSeconds']}s\n{table}")
+    finally:
+        operator.stop()
+        target.close()
