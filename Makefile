@@ -41,10 +41,11 @@ lint: $(STAMP) ## ruff, mypy --strict on the domain, import-linter contracts
 	$(BIN)/lint-imports
 
 .PHONY: crds
-crds: ## Copy crds/ into the chart (the chart's copy is generated, never edited)
-	mkdir -p charts/sla-operator/crds
-	rm -f charts/sla-operator/crds/*.yaml
+crds: ## Copy crds/ into the chart and the package (both copies are generated, never edited)
+	mkdir -p charts/sla-operator/crds operator/sla_operator/crds
+	rm -f charts/sla-operator/crds/*.yaml operator/sla_operator/crds/*.yaml
 	cp crds/*.yaml charts/sla-operator/crds/
+	cp crds/*.yaml operator/sla_operator/crds/
 
 .PHONY: bench
 bench: $(STAMP) ## Probe engine benchmarks (prints figures and ratios)
