@@ -14,6 +14,7 @@ from sla_operator.probes.policy import literal_address, resolve_allowed
 from sla_operator.probes.tls import peer_certificate
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
+REFUSED = "connection refused"
 # One attempt per probe: gRPC's own retries would hide a flapping server.
 CHANNEL_OPTIONS: list[tuple[str, int | str]] = [
     ("grpc.enable_retries", 0),
@@ -30,9 +31,7 @@ async def _secure_channel(spec: GrpcProbe, address: str, context: ProbeContext) 
     if spec.insecure_skip_verify:
         # gRPC cannot switch verification off; trusting exactly the certificate the server
         # presents has the same effect for a self-signed one.
-        der = await peer_certificate(
-            address, spec.port, spec.host, verify=False, context=context
-        )
+        der = await peer_certificate(address, spec.port, spec.host, verify=False, context=context)
         certificate = x509.load_der_x509_certificate(der)
         credentials = grpc.ssl_channel_credentials(certificate.public_bytes(Encoding.PEM))
         options.append(("grpc.ssl_target_name_override", _certificate_name(certificate)))
@@ -58,7 +57,18 @@ def _certificate_name(certificate: x509.Certificate) -> str:
 
 
 async def probe_grpc(spec: GrpcProbe, context: ProbeContext) -> ProbeOutcome:
-    address = (await resolve_allowed(spec.host, spec.port, context.policy))[0]
+    """Health/Check on the first admitted address that accepts a connection."""
+    *others, last = await resolve_allowed(spec.host, spec.port, context.policy)
+    for address in others:
+        try:
+            return await _check(spec, address, context)
+        except ProbeFailure as failure:
+            if failure.message != REFUSED:
+                raise
+    return await _check(spec, last, context)
+
+
+async def _check(spec: GrpcProbe, address: str, context: ProbeContext) -> ProbeOutcome:
     if spec.tls:
         channel = await _secure_channel(spec, address, context)
     else:
@@ -85,7 +95,7 @@ def _rpc_error_message(error: grpc.aio.AioRpcError, service: str) -> str:
         return "gRPC: the server does not implement grpc.health.v1"
     if code == grpc.StatusCode.UNAVAILABLE:
         if "connection refused" in details:
-            return "connection refused"
+            return REFUSED
         if "certificate_verify_failed" in details or "certificate verify failed" in details:
             return "gRPC: TLS certificate verify failed"
         if "handshake" in details or "ssl" in details:

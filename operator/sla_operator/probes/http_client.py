@@ -94,4 +94,3 @@ class HttpClient:
             return response
         assert last_error is not None
         raise last_error
-

@@ -113,9 +113,7 @@ class ProbeScheduler:
 
     # ------------------------------------------------------------ the set of endpoints
 
-    def set_endpoints(
-        self, owner: Owner, endpoints: Sequence[Endpoint], context: ProbeContext
-    ) -> None:
+    def set_endpoints(self, owner: Owner, endpoints: Sequence[Endpoint], context: ProbeContext) -> None:
         """Replace ``owner``'s endpoints; unchanged ones keep their schedule."""
         now = self._monotonic()
         names = {endpoint.name for endpoint in endpoints}

@@ -88,9 +88,7 @@ class HttpTarget:
         return self.base + path
 
 
-async def _serve(
-    host: str, ssl_context: ssl.SSLContext | None = None
-) -> tuple[web.AppRunner, HttpTarget]:
+async def _serve(host: str, ssl_context: ssl.SSLContext | None = None) -> tuple[web.AppRunner, HttpTarget]:
     seen: list[SeenRequest] = []
     runner = web.AppRunner(http_app(seen), handler_cancellation=True, shutdown_timeout=0.1)
     await runner.setup()
@@ -167,9 +165,7 @@ class DnsServer:
 async def dns_server() -> AsyncIterator[DnsServer]:
     loop = asyncio.get_running_loop()
     zone = DnsZone(DNS_RECORDS)
-    transport, _protocol = await loop.create_datagram_endpoint(
-        lambda: zone, local_addr=("127.0.0.1", 0)
-    )
+    transport, _protocol = await loop.create_datagram_endpoint(lambda: zone, local_addr=("127.0.0.1", 0))
     port = transport.get_extra_info("sockname")[1]
     yield DnsServer(f"127.0.0.1:{port}", zone)
     transport.close()

@@ -240,9 +240,7 @@ class DnsZone(asyncio.DatagramProtocol):
         if name.endswith("broken.test."):
             response.set_rcode(dns.rcode.SERVFAIL)
         elif (name, type_name) in self.records:
-            rrset = dns.rrset.from_text_list(
-                name, 60, "IN", type_name, self.records[(name, type_name)]
-            )
+            rrset = dns.rrset.from_text_list(name, 60, "IN", type_name, self.records[(name, type_name)])
             response.answer.append(rrset)
         elif not any(known == name for known, _type in self.records):
             response.set_rcode(dns.rcode.NXDOMAIN)

@@ -32,17 +32,13 @@ async def strict() -> AsyncIterator[ProbeContext]:
     await context.aclose()
 
 
-async def test_the_server_answers_when_the_policy_allows_it(
-    probe: Probe, denied_server: RawServer
-) -> None:
+async def test_the_server_answers_when_the_policy_allows_it(probe: Probe, denied_server: RawServer) -> None:
     result = await probe(HttpProbe(url=f"http://127.0.0.3:{denied_server.port}/"))
     assert result.ok, result.message
     assert denied_server.accepted == 1
 
 
-@pytest.mark.parametrize(
-    "kind", ["http", "tcp", "tls", "grpc", "dns"], ids=lambda kind: f"{kind}-probe"
-)
+@pytest.mark.parametrize("kind", ["http", "tcp", "tls", "grpc", "dns"], ids=lambda kind: f"{kind}-probe")
 async def test_a_denied_address_fails_with_the_policy_message_and_no_connection(
     probe: Probe, denied_server: RawServer, strict: ProbeContext, kind: str
 ) -> None:
@@ -69,9 +65,7 @@ async def test_a_redirect_to_a_denied_address_is_not_followed(
     assert denied_server.accepted == 0
 
 
-async def test_an_allow_list_refuses_everything_outside_it(
-    probe: Probe, http_target: HttpTarget
-) -> None:
+async def test_an_allow_list_refuses_everything_outside_it(probe: Probe, http_target: HttpTarget) -> None:
     only_other = ProbeContext(
         policy=AddressPolicy.from_cidrs(deny=[], allow=["127.0.0.2/32"]),
         resolve_secret=read_secret,

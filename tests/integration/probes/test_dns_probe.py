@@ -9,9 +9,7 @@ from sla_operator.domain.model import DnsProbe
 from sla_operator.probes.dns import parse_server
 
 
-async def test_an_a_query_with_its_expected_answers_succeeds(
-    probe: Probe, dns_server: DnsServer
-) -> None:
+async def test_an_a_query_with_its_expected_answers_succeeds(probe: Probe, dns_server: DnsServer) -> None:
     spec = DnsProbe(name="svc.test", server=dns_server.address, expect=("127.0.0.11",))
     result = await probe(spec)
     assert (result.ok, result.message) == (True, "A 127.0.0.10, 127.0.0.11")
@@ -51,9 +49,7 @@ async def test_an_unknown_name_is_nxdomain(probe: Probe, dns_server: DnsServer) 
     assert (result.ok, result.message) == (False, "DNS: NXDOMAIN")
 
 
-async def test_a_name_without_records_of_the_type_has_no_answer(
-    probe: Probe, dns_server: DnsServer
-) -> None:
+async def test_a_name_without_records_of_the_type_has_no_answer(probe: Probe, dns_server: DnsServer) -> None:
     result = await probe(DnsProbe(name="alias.test", type="A", server=dns_server.address))
     assert (result.ok, result.message) == (False, "DNS: no A answer for alias.test")
 

@@ -46,9 +46,7 @@ async def test_tls_with_a_self_signed_certificate_fails_verification(
 async def test_tls_with_insecure_skip_verify_accepts_a_self_signed_certificate(
     probe: Probe, grpc_tls_server: GrpcServer
 ) -> None:
-    spec = GrpcProbe(
-        host="127.0.0.1", port=grpc_tls_server.port, tls=True, insecure_skip_verify=True
-    )
+    spec = GrpcProbe(host="127.0.0.1", port=grpc_tls_server.port, tls=True, insecure_skip_verify=True)
     result = await probe(spec)
     assert (result.ok, result.message) == (True, "SERVING")
 

@@ -26,25 +26,19 @@ async def test_a_2xx_answer_is_a_success_with_status_and_reason(
     assert result.certificate_not_after is None
 
 
-async def test_a_hostname_target_is_resolved_and_probed(
-    probe: Probe, http_target: HttpTarget
-) -> None:
+async def test_a_hostname_target_is_resolved_and_probed(probe: Probe, http_target: HttpTarget) -> None:
     result = await probe(HttpProbe(url=f"http://localhost:{http_target.port}/ok"))
     assert result.ok, result.message
     assert http_target.seen[-1].headers["Host"] == f"localhost:{http_target.port}"
 
 
-async def test_a_refused_connection_fails_with_connection_refused(
-    probe: Probe, free_port: int
-) -> None:
+async def test_a_refused_connection_fails_with_connection_refused(probe: Probe, free_port: int) -> None:
     result = await probe(HttpProbe(url=f"http://127.0.0.1:{free_port}/"))
     assert not result.ok
     assert result.message == "connection refused"
 
 
-async def test_a_server_that_never_answers_times_out(
-    probe: Probe, raw_servers: list[RawServer]
-) -> None:
+async def test_a_server_that_never_answers_times_out(probe: Probe, raw_servers: list[RawServer]) -> None:
     server = await RawServer("127.0.0.1").start(never_answer)
     raw_servers.append(server)
     result = await probe(HttpProbe(url=f"http://127.0.0.1:{server.port}/"), timeout=0.3)
@@ -64,9 +58,7 @@ async def test_a_body_dripping_forever_times_out(probe: Probe, http_target: Http
     assert result.message == "timeout after 400ms"
 
 
-async def test_a_connection_reset_mid_response_fails(
-    probe: Probe, raw_servers: list[RawServer]
-) -> None:
+async def test_a_connection_reset_mid_response_fails(probe: Probe, raw_servers: list[RawServer]) -> None:
     server = await RawServer("127.0.0.1").start(reset_mid_response)
     raw_servers.append(server)
     result = await probe(HttpProbe(url=f"http://127.0.0.1:{server.port}/"))
@@ -96,9 +88,7 @@ async def test_an_unexpected_status_fails_and_says_what_was_expected(
     assert (explicit.ok, explicit.message) == (False, "status 200, expected 201, 204")
 
 
-async def test_an_expected_non_2xx_status_is_a_success(
-    probe: Probe, http_target: HttpTarget
-) -> None:
+async def test_an_expected_non_2xx_status_is_a_success(probe: Probe, http_target: HttpTarget) -> None:
     result = await probe(HttpProbe(url=http_target.url("/status/418"), expected_status=(418,)))
     assert result.ok
 
@@ -131,9 +121,7 @@ async def test_redirects_are_followed_when_asked(probe: Probe, http_target: Http
     assert [seen.path for seen in http_target.seen] == ["/redirect", "/ok"]
 
 
-async def test_redirects_are_not_followed_when_turned_off(
-    probe: Probe, http_target: HttpTarget
-) -> None:
+async def test_redirects_are_not_followed_when_turned_off(probe: Probe, http_target: HttpTarget) -> None:
     spec = HttpProbe(url=http_target.url("/redirect?to=/ok"), follow_redirects=False)
     refused = await probe(spec)
     accepted = await probe(replace(spec, expected_status=(302,)))
@@ -172,9 +160,7 @@ async def test_a_secret_header_reaches_the_server_but_never_the_message(
         Header(name="X-Probe", value="sla-operator"),
     )
     failing = await probe(HttpProbe(url=http_target.url("/status/500"), headers=headers))
-    mismatch = await probe(
-        HttpProbe(url=http_target.url("/ok"), headers=headers, body_regex="s3cr3t")
-    )
+    mismatch = await probe(HttpProbe(url=http_target.url("/ok"), headers=headers, body_regex="s3cr3t"))
     assert http_target.seen[0].headers["Authorization"] == "Bearer s3cr3t-t0ken-value"
     assert http_target.seen[0].headers["X-Probe"] == "sla-operator"
     for result in (failing, mismatch):
@@ -182,26 +168,18 @@ async def test_a_secret_header_reaches_the_server_but_never_the_message(
         assert "s3cr3t-t0ken" not in result.message
 
 
-async def test_an_unreadable_secret_names_the_secret_and_key(
-    probe: Probe, http_target: HttpTarget
-) -> None:
+async def test_an_unreadable_secret_names_the_secret_and_key(probe: Probe, http_target: HttpTarget) -> None:
     headers = (Header(name="Authorization", secret=SecretRef(name="missing", key="token")),)
     result = await probe(HttpProbe(url=http_target.url("/ok"), headers=headers))
     assert not result.ok
-    assert result.message == (
-        "header Authorization: cannot read key 'token' of secret 'missing' (KeyError)"
-    )
+    assert result.message == ("header Authorization: cannot read key 'token' of secret 'missing' (KeyError)")
     assert http_target.seen == []
 
 
-async def test_credentials_are_not_carried_to_another_origin(
-    probe: Probe, http_target: HttpTarget
-) -> None:
+async def test_credentials_are_not_carried_to_another_origin(probe: Probe, http_target: HttpTarget) -> None:
     other_origin = f"http://localhost:{http_target.port}/ok"
     headers = (Header(name="Authorization", secret=SecretRef(name="probe-auth", key="token")),)
-    result = await probe(
-        HttpProbe(url=http_target.url(f"/redirect?to={other_origin}"), headers=headers)
-    )
+    result = await probe(HttpProbe(url=http_target.url(f"/redirect?to={other_origin}"), headers=headers))
     assert result.ok, result.message
     first, second = http_target.seen
     assert "Authorization" in first.headers

@@ -7,9 +7,7 @@ from conftest import CertificateSet, HttpTarget, Probe
 from sla_operator.domain.model import HttpProbe
 
 
-async def test_a_self_signed_certificate_fails_verification(
-    probe: Probe, https_target: HttpTarget
-) -> None:
+async def test_a_self_signed_certificate_fails_verification(probe: Probe, https_target: HttpTarget) -> None:
     result = await probe(HttpProbe(url=https_target.url("/ok")))
     assert not result.ok
     assert result.message == "TLS: certificate verify failed: self-signed certificate"

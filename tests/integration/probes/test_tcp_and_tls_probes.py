@@ -8,9 +8,7 @@ from probe_targets import RawServer, never_answer
 from sla_operator.domain.model import TcpProbe, TlsProbe
 
 
-async def test_a_listening_port_is_a_tcp_success(
-    probe: Probe, raw_servers: list[RawServer]
-) -> None:
+async def test_a_listening_port_is_a_tcp_success(probe: Probe, raw_servers: list[RawServer]) -> None:
     server = await RawServer("127.0.0.1").start(never_answer)
     raw_servers.append(server)
     result = await probe(TcpProbe(host="127.0.0.1", port=server.port))
@@ -58,9 +56,7 @@ async def test_a_tls_probe_verifies_by_default(probe: Probe, https_target: HttpT
     assert result.message == "TLS: certificate verify failed: self-signed certificate"
 
 
-async def test_a_tls_probe_to_a_plain_tcp_server_fails(
-    probe: Probe, raw_servers: list[RawServer]
-) -> None:
+async def test_a_tls_probe_to_a_plain_tcp_server_fails(probe: Probe, raw_servers: list[RawServer]) -> None:
     server = await RawServer("127.0.0.1").start(never_answer)
     raw_servers.append(server)
     result = await probe(TlsProbe(host="127.0.0.1", port=server.port), timeout=0.3)

@@ -1,0 +1,1 @@
+"""Benchmarks of the probe engine against Prometheus' blackbox_exporter (`make bench`)."""
