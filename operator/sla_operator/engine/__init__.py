@@ -95,6 +95,10 @@ class Engine:
             self._touch(key[0])
 
     def upsert_incident(self, incident: Incident) -> None:
+        if self.incidents.get(incident.key) == incident:
+            # Only its status moved, usually by our own write echoed back by the watch:
+            # recomputing would write a newer duration, echoed again, once per round.
+            return
         self.incidents[incident.key] = incident
         self._touch(incident.namespace, incident.agreement)
 
