@@ -1,0 +1,208 @@
+"""KubeStore on the Kubernetes API: the exact requests it sends, and how it meets API faults."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+from datetime import timedelta
+
+import kmock as km
+import pytest
+from kube_support import INCIDENTS, SECRETS, T0, requests_to
+
+from sla_operator.domain.incidents import Change
+from sla_operator.domain.model import (
+    Incident,
+    IncidentState,
+    IncidentType,
+    IncidentUpdate,
+    Severity,
+)
+from sla_operator.domain.records import incident_spec, update_dict
+from sla_operator.store.base import Kind, StoreError
+from sla_operator.store.kube import KubeStore
+
+NAME = "payments-api-20261126-0412"
+OPENED = IncidentUpdate(T0, IncidentState.INVESTIGATING, "Payments API is down: api failing",
+                        Severity.P1)
+OUTAGE = Incident(namespace="payments", name=NAME, agreement="payments-api",
+                  type=IncidentType.OUTAGE, severity=Severity.P1,
+                  title="Payments API is down: api failing", started_at=T0, endpoints=("api",),
+                  updates=(OPENED,))
+
+
+def stored_incident(apiserver: km.KubernetesEmulator, name: str = NAME) -> dict[str, object]:
+    return apiserver.objects[INCIDENTS, "payments", name].raw
+
+
+# ---------------------------------------------------------------- create
+
+
+async def test_create_incident_sends_labels_owner_and_spec(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    stored = await store.create_incident(OUTAGE, owner_uid="a9d6-sla-uid")
+    assert stored == OUTAGE
+    (post,) = requests_to(apiserver, INCIDENTS, method="POST")
+    assert post.namespace == "payments"
+    assert post.data == {
+        "apiVersion": "sla.dev/v1alpha1",
+        "kind": "Incident",
+        "metadata": {
+            "name": NAME,
+            "namespace": "payments",
+            "labels": {"sla.dev/agreement": "payments-api", "sla.dev/type": "outage",
+                       "sla.dev/severity": "P1"},
+            "ownerReferences": [{"apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
+                                 "name": "payments-api", "uid": "a9d6-sla-uid"}],
+        },
+        "spec": incident_spec(OUTAGE),
+    }
+
+
+async def test_create_incident_without_an_owner_sends_no_owner_reference(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    await store.create_incident(OUTAGE, owner_uid=None)
+    (post,) = requests_to(apiserver, INCIDENTS, method="POST")
+    assert "ownerReferences" not in post.data["metadata"]
+
+
+async def test_a_conflict_with_the_same_incident_adopts_it(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    first = await store.create_incident(OUTAGE, owner_uid="a9d6-sla-uid")
+    # After a restart the same outage is decided again, with a newer timeline entry.
+    again = replace(OUTAGE, updates=(replace(OPENED, time=T0 + timedelta(minutes=5)),))
+    adopted = await store.create_incident(again, owner_uid="a9d6-sla-uid")
+    assert adopted == first
+    assert [r.method.value for r in requests_to(apiserver, INCIDENTS)] == ["POST", "POST", "GET"]
+    assert [key[2] for key in apiserver.objects if key[0] == INCIDENTS] == [NAME]
+
+
+async def test_a_conflict_with_a_different_incident_retries_with_a_suffix(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    someone_elses = replace(OUTAGE, type=IncidentType.CERTIFICATE, severity=Severity.P4)
+    apiserver.objects[INCIDENTS, "payments", NAME] = {
+        "apiVersion": "sla.dev/v1alpha1", "kind": "Incident",
+        "metadata": {"name": NAME, "namespace": "payments"}, "spec": incident_spec(someone_elses)}
+    stored = await store.create_incident(OUTAGE, owner_uid="a9d6-sla-uid")
+    assert stored.name == f"{NAME}-2"
+    assert stored == replace(OUTAGE, name=f"{NAME}-2")
+    posts = requests_to(apiserver, INCIDENTS, method="POST")
+    assert [p.data["metadata"]["name"] for p in posts] == [NAME, f"{NAME}-2"]
+    assert stored_incident(apiserver)["spec"] == incident_spec(someone_elses)  # left alone
+    assert stored_incident(apiserver, f"{NAME}-2")["spec"] == incident_spec(OUTAGE)
+
+
+async def test_a_server_error_on_create_raises_store_error(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    apiserver["post", INCIDENTS] << km.KubernetesError(500, "InternalError", "etcdserver: timeout")
+    with pytest.raises(StoreError, match=rf"creating incident {NAME}: API 500"):
+        await store.create_incident(OUTAGE, owner_uid="a9d6-sla-uid")
+    assert len(requests_to(apiserver, INCIDENTS, method="POST")) == 1  # no retry under a new name
+
+
+# ---------------------------------------------------------------- change
+
+
+async def test_change_incident_appends_to_the_timeline_with_a_json_patch(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    await store.create_incident(OUTAGE, owner_uid="a9d6-sla-uid")
+    # A person adds to the timeline after the operator last read the incident.
+    by_person = {"time": "2026-11-26T04:15:00Z", "state": "identified", "message": "bad deploy"}
+    apiserver.objects[INCIDENTS, "payments", NAME].patch(
+        {"spec": {"updates": [update_dict(OPENED), by_person]}})
+    resolved_at = T0 + timedelta(minutes=7)
+    resolution = IncidentUpdate(resolved_at, IncidentState.RESOLVED, "recovered")
+    change = Change(OUTAGE, {"state": IncidentState.RESOLVED, "resolved_at": resolved_at},
+                    (resolution,))
+
+    changed = await store.change_incident(OUTAGE, change)
+
+    (patch,) = requests_to(apiserver, INCIDENTS, method="PATCH")
+    assert patch.name == NAME
+    assert patch.headers["Content-Type"] == "application/json-patch+json"
+    assert patch.data == [
+        {"op": "add", "path": "/spec/state", "value": "resolved"},
+        {"op": "add", "path": "/spec/resolvedAt", "value": "2026-11-26T04:19:00Z"},
+        {"op": "add", "path": "/spec/updates/-", "value": update_dict(resolution)},
+    ]
+    spec = stored_incident(apiserver)["spec"]
+    assert spec["updates"] == [update_dict(OPENED), by_person, update_dict(resolution)]
+    assert (changed.state, changed.resolved_at) == (IncidentState.RESOLVED, resolved_at)
+    assert len(changed.updates) == 3
+
+
+async def test_a_raised_severity_is_patched_into_the_spec_and_the_label(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    p2 = replace(OUTAGE, severity=Severity.P2)
+    await store.create_incident(p2, owner_uid=None)
+    raised = IncidentUpdate(T0 + timedelta(minutes=2), IncidentState.INVESTIGATING, "raised",
+                            Severity.P1)
+    changed = await store.change_incident(
+        p2, Change(p2, {"severity": Severity.P1, "endpoints": ("api", "webhooks")}, (raised,)))
+    (patch,) = requests_to(apiserver, INCIDENTS, method="PATCH")
+    assert {"op": "add", "path": "/spec/severity", "value": "P1"} in patch.data
+    assert {"op": "add", "path": "/spec/endpoints", "value": ["api", "webhooks"]} in patch.data
+    assert {"op": "add", "path": "/metadata/labels/sla.dev~1severity", "value": "P1"} in patch.data
+    assert stored_incident(apiserver)["metadata"]["labels"]["sla.dev/severity"] == "P1"
+    assert (changed.severity, changed.endpoints) == (Severity.P1, ("api", "webhooks"))
+
+
+async def test_a_failed_change_raises_store_error(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    await store.create_incident(OUTAGE, owner_uid=None)
+    apiserver["patch", INCIDENTS] << km.KubernetesError(503, "ServiceUnavailable", "try later")
+    with pytest.raises(StoreError, match="API 503"):
+        await store.change_incident(OUTAGE, Change(OUTAGE, {"state": IncidentState.MONITORING}))
+
+
+# ---------------------------------------------------------------- status
+
+
+async def test_write_status_sends_a_merge_patch_to_the_status_subresource(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    await store.create_incident(OUTAGE, owner_uid=None)
+    status = {"durationSeconds": 412, "responseDue": "2026-11-26T04:27:00Z",
+              "responseBreached": False}
+    await store.write_status(Kind.INCIDENT, ("payments", NAME), status)
+    (patch,) = requests_to(apiserver, INCIDENTS, method="PATCH", subresource="status")
+    assert patch.name == NAME
+    assert patch.headers["Content-Type"] == "application/merge-patch+json"
+    assert patch.data == {"status": status}
+    assert stored_incident(apiserver)["status"] == status
+    assert requests_to(apiserver, INCIDENTS, method="PATCH") == []  # nothing sent to the main resource
+
+
+async def test_a_status_for_a_missing_object_raises_store_error(store: KubeStore) -> None:
+    with pytest.raises(StoreError, match="API 404"):
+        await store.write_status(Kind.AGREEMENT, ("payments", "gone"), {"state": "Up"})
+
+
+# ---------------------------------------------------------------- secrets
+
+
+@pytest.fixture
+def probe_auth(apiserver: km.KubernetesEmulator) -> None:
+    apiserver.objects[SECRETS, "payments", "probe-auth"] = {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "probe-auth", "namespace": "payments"},
+        "data": {"token": base64.b64encode(b"Bearer s3cr3t-t0ken").decode(),
+                 "other": base64.b64encode(b"hunter2").decode()}}
+
+
+@pytest.mark.usefixtures("probe_auth")
+async def test_read_secret_decodes_the_value(store: KubeStore) -> None:
+    assert await store.read_secret("payments", "probe-auth", "token") == "Bearer s3cr3t-t0ken"
+
+
+@pytest.mark.usefixtures("probe_auth")
+async def test_a_missing_key_raises_key_error_without_any_secret_value(store: KubeStore) -> None:
+    with pytest.raises(KeyError) as caught:
+        await store.read_secret("payments", "probe-auth", "password")
+    message = str(caught.value)
+    assert "probe-auth" in message and "password" in message
+    for leaked in ("s3cr3t", "hunter2", "QmVhcmVy", "aHVudGVyMg"):
+        assert leaked not in message
+
+
+async def test_a_missing_secret_raises_key_error(store: KubeStore) -> None:
+    with pytest.raises(KeyError, match="secret probe-auth: API 404"):
+        await store.read_secret("payments", "probe-auth", "token")
