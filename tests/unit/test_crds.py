@@ -116,8 +116,17 @@ def test_there_is_one_crd_per_kind_in_the_sla_dev_group() -> None:
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_every_property_at_any_depth_has_a_description(kind: str) -> None:
-    undocumented = [path for path, node in schema_nodes(openapi_schema(kind)) if not node.get("description")]
+    undocumented = [
+        path
+        for path, node in schema_nodes(openapi_schema(kind))
+        if not node.get("description") and path != "metadata"
+    ]
     assert undocumented == [], f"{kind}: add a description to {undocumented}"
+
+
+def test_metadata_schemas_hold_only_their_type_as_a_1_20_api_server_requires() -> None:
+    for kind in KINDS:
+        assert openapi_schema(kind)["properties"]["metadata"] == {"type": "object"}, kind
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
