@@ -1,0 +1,114 @@
+"""Local mode: the operator's engine on a folder of manifests, with its state kept in files.
+
+``sla-operator local --manifests DIR --state DIR`` runs the same engine as the cluster mode; only
+the Store differs (:class:`sla_operator.local.store.LocalStore` instead of the Kubernetes API).
+
+Manifests folder (read, never written): YAML files of ServiceLevelAgreement, MaintenanceWindow,
+Incident (sla.dev/v1alpha1) and Secret (v1) documents, checked against the CRD schemas and the
+domain parser. Edits are picked up within about a second.
+
+State folder (written atomically: temporary file, fsync, rename; people may edit it)::
+
+    agreements.yaml                                 first-seen time and uid of every agreement
+    incidents/<namespace>/<name>.yaml               full Incident manifests: apiVersion, kind,
+                                                    metadata (label sla.dev/agreement), spec, status
+    status/servicelevelagreements/<ns>/<name>.yaml  status of each agreement
+    status/maintenancewindows/<ns>/<name>.yaml      status of each maintenance window
+    status/incidents/<ns>/<name>.yaml               status of incidents filed in the manifests folder
+
+Editing an incident file (``acknowledgedAt``, ``exclusion``, an appended update) takes effect
+while running; the engine re-reads a file before it changes it, so such edits are never lost.
+A restart reads the incidents and statuses back before probing again: nothing is opened twice,
+and the time the process was not running counts as unmonitored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from sla_operator.engine import Engine
+from sla_operator.local.files import remove_stale_temporaries
+from sla_operator.local.store import LocalStore
+from sla_operator.local.sync import LocalSync
+from sla_operator.metrics import EngineCollector, metrics_app, serve
+from sla_operator.settings import Settings
+
+log = logging.getLogger("sla_operator.local")
+
+
+def run_local(settings: Settings, manifests_dir: str, state_dir: str) -> int:
+    """Run until SIGINT or SIGTERM; 0 after a clean stop, 2 when the folders are unusable."""
+    manifests, state = Path(manifests_dir), Path(state_dir)
+    problem = _folder_problem(manifests, state)
+    if problem is not None:
+        print(f"sla-operator local: {problem}", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(settings, manifests, state))
+
+
+def _folder_problem(manifests: Path, state: Path) -> str | None:
+    if not manifests.is_dir():
+        return f"--manifests {manifests}: no such folder"
+    if state.exists() and not state.is_dir():
+        return f"--state {state}: exists and is not a folder"
+    if state.resolve().is_relative_to(manifests.resolve()) and not any(
+            part.startswith(".") for part in state.resolve().relative_to(manifests.resolve()).parts):
+        return (f"--state {state} is inside --manifests {manifests}: the state files would be "
+                "read as manifests; use a folder outside it (or a hidden one, e.g. .state)")
+    return None
+
+
+async def _run(settings: Settings, manifests: Path, state: Path) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    state.mkdir(parents=True, exist_ok=True)
+    for stale in remove_stale_temporaries(state):
+        log.info("removed %s, left by a write that was interrupted", stale)
+
+    store = LocalStore(state)
+    engine = Engine(store, settings.engine_settings())
+    sync = LocalSync(engine, store, manifests)
+    await sync.rescan()  # incidents and windows are in place before the first evaluation
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(engine))
+    runner = await serve(metrics_app(engine, registry), settings.bind_address, settings.metrics_port)
+    if runner is not None:
+        log.info("metrics on http://%s:%d/metrics", _shown_host(settings.bind_address),
+                 settings.metrics_port)
+    if settings.status_port:
+        log.info("status page: not available in this version (--status-port %d unused)",
+                 settings.status_port)
+    log.info("watching %s; state in %s", manifests, state)
+    tasks = [asyncio.create_task(engine.run(), name="sla-engine"),
+             asyncio.create_task(sync.watch(), name="sla-local-watch")]
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (stopper, *tasks):
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        if runner is not None:
+            await runner.cleanup()
+    failures = [r for r in results if isinstance(r, BaseException)
+                and not isinstance(r, asyncio.CancelledError)]
+    for failure in failures:
+        log.error("stopped by an error: %r", failure)
+    with contextlib.suppress(NotImplementedError):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    log.info("stopped")
+    return 1 if failures else 0
+
+
+def _shown_host(bind_address: str) -> str:
+    return "127.0.0.1" if bind_address in ("0.0.0.0", "::", "") else bind_address

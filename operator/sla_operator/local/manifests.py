@@ -1,0 +1,170 @@
+"""Manifest files: read, checked against the CRD schemas, and watched for edits.
+
+A folder holds any number of YAML files, each with any number of documents (``---``) of the
+kinds ServiceLevelAgreement, MaintenanceWindow, Incident (sla.dev/v1alpha1) and Secret (v1,
+for probe headers). Every problem is reported as ``file: field.path: what is wrong``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sla_operator.domain.errors import Problem
+from sla_operator.local.files import is_visible_yaml
+from sla_operator.local.schema import validate
+from sla_operator.store.base import Key
+
+API_VERSIONS = {"ServiceLevelAgreement": "sla.dev/v1alpha1", "MaintenanceWindow": "sla.dev/v1alpha1",
+                "Incident": "sla.dev/v1alpha1", "Secret": "v1"}
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+Ident = tuple[str, str, str]  # (kind, namespace, name)
+
+
+class FileError(Exception):
+    """A file that cannot be read as YAML at all; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    kind: str
+    key: Key
+    body: dict[str, Any]
+    source: str
+    """The file it came from, as shown in messages."""
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def ident(self) -> Ident:
+        return (self.kind, *self.key)
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.key[0]}/{self.key[1]}"
+
+    def messages(self, problems: Iterable[Problem]) -> list[str]:
+        """``file: field.path: message (Kind namespace/name)``, one per problem."""
+        return [f"{self.source}: {p} ({self.describe()})" for p in problems]
+
+
+def read_manifests(path: Path, shown: str) -> tuple[list[Manifest], list[str]]:
+    """The documents of one file, and the messages of documents that name no object at all."""
+    try:
+        documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise FileError(f"{shown}: {where}YAML syntax error: {error.problem or error}") from None
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as error:
+        raise FileError(f"{shown}: cannot be read: {error}") from None
+    manifests, unnamed = [], []
+    for index, document in enumerate(documents):
+        if document is None:
+            continue
+        where = shown if len(documents) == 1 else f"{shown} (document {index + 1})"
+        problem = _identity_problem(document)
+        if problem is not None:
+            unnamed.append(f"{where}: {problem}")
+            continue
+        manifests.append(_checked(document, where))
+    return manifests, unnamed
+
+
+def _identity_problem(document: object) -> Problem | None:
+    if not isinstance(document, Mapping):
+        return Problem("(document)", f"expected a manifest (a mapping), found {type(document).__name__}")
+    kind = document.get("kind")
+    if kind not in API_VERSIONS:
+        return Problem("kind", f"{kind!r} is not supported here; use one of: {', '.join(API_VERSIONS)}")
+    if document.get("apiVersion") != API_VERSIONS[kind]:
+        return Problem("apiVersion", f"{document.get('apiVersion')!r} is not served for {kind}; "
+                                     f"use {API_VERSIONS[kind]}")
+    metadata = document.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    if not isinstance(name, str) or not _SUBDOMAIN.match(name) or len(name) > 253:
+        return Problem("metadata.name", f"{name!r} must be a DNS subdomain name (lower-case letters, "
+                                        "digits, '-' and '.', at most 253 characters)")
+    namespace = metadata.get("namespace", "default") if isinstance(metadata, Mapping) else None
+    if not isinstance(namespace, str) or not _LABEL.match(namespace) or len(namespace) > 63:
+        return Problem("metadata.namespace", f"{namespace!r} must be a DNS label (lower-case "
+                                             "letters, digits and '-', at most 63 characters)")
+    return None
+
+
+def _checked(document: Mapping[str, Any], source: str) -> Manifest:
+    body = dict(document)
+    metadata = dict(body["metadata"])
+    metadata.setdefault("namespace", "default")
+    body["metadata"] = metadata
+    kind = str(body["kind"])
+    problems = _secret_problems(body) if kind == "Secret" else validate(kind, body)
+    return Manifest(kind, (metadata["namespace"], metadata["name"]), body, source, tuple(problems))
+
+
+def _secret_problems(body: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    for field in ("data", "stringData"):
+        values = body.get(field)
+        if values is None:
+            continue
+        if not isinstance(values, Mapping):
+            problems.append(Problem(field, "must map keys to string values"))
+            continue
+        for key, value in values.items():
+            if not isinstance(value, str):
+                problems.append(Problem(f"{field}.{key}", "must be a string"))
+            elif field == "data" and _base64(value) is None:
+                problems.append(Problem(f"{field}.{key}", "is not base64; put plain text in stringData"))
+    return problems
+
+
+def secret_data(body: Mapping[str, Any]) -> dict[str, str]:
+    """data (base64) and stringData merged, stringData winning, as the API server stores it."""
+    values = {str(k): _base64(str(v)) or "" for k, v in (body.get("data") or {}).items()}
+    values.update({str(k): str(v) for k, v in (body.get("stringData") or {}).items()})
+    return values
+
+
+def _base64(text: str) -> str | None:
+    try:
+        return base64.b64decode(text, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+class FolderWatch:
+    """Which YAML files below a folder appeared, changed or vanished since the last poll."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._seen: dict[Path, tuple[int, int, int]] = {}
+
+    def files(self) -> dict[Path, tuple[int, int, int]]:
+        found = {}
+        if self.root.is_dir():
+            for path in sorted(self.root.rglob("*.y*ml")):
+                relative = path.relative_to(self.root)
+                if any(part.startswith(".") for part in relative.parts) or not is_visible_yaml(path):
+                    continue
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:  # replaced or removed while listing
+                    continue
+                found[path] = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        return found
+
+    def poll(self) -> tuple[list[Path], list[Path]]:
+        """(new or changed files, removed files)."""
+        current = self.files()
+        changed = [p for p, signature in current.items() if self._seen.get(p) != signature]
+        removed = [p for p in self._seen if p not in current]
+        self._seen = current
+        return changed, removed

@@ -1,0 +1,222 @@
+"""The Store on a state folder: the same contract as the Kubernetes store, kept in YAML files.
+
+Every write re-reads the file it changes and writes it back atomically, so what a person
+edited in the meantime (an acknowledgement, an exclusion, an appended update) is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from sla_operator.domain.errors import SpecError
+from sla_operator.domain.incidents import Change, apply_change
+from sla_operator.domain.model import Incident
+from sla_operator.domain.parse import parse_time
+from sla_operator.domain.records import (
+    AGREEMENT_LABEL,
+    format_time,
+    incident_from_manifest,
+    incident_spec,
+)
+from sla_operator.local.files import merge_patch, read_yaml, write_yaml
+from sla_operator.probes.base import utc_now
+from sla_operator.store.base import Key, Kind, StoreError
+
+API_VERSION = "sla.dev/v1alpha1"
+REGISTRY_FILE = "agreements.yaml"
+NAME_ATTEMPTS = 20
+
+log = logging.getLogger("sla_operator.local")
+T = TypeVar("T")
+
+
+class LocalStore:
+    """Incidents, statuses and the agreement registry under ``root`` (layout: sla_operator.local)."""
+
+    def __init__(self, root: Path, clock: Callable[[], datetime] = utc_now) -> None:
+        self.root = root
+        self.clock = clock
+        self.secrets: dict[Key, dict[str, str]] = {}
+        """Secret data by (namespace, name), from Secret manifests in the manifests folder."""
+        self._lock = asyncio.Lock()  # one read-modify-write at a time: no lost updates
+
+    # ------------------------------------------------------------ paths
+
+    def incident_path(self, key: Key) -> Path:
+        return self.root / "incidents" / key[0] / f"{key[1]}.yaml"
+
+    def status_path(self, kind: Kind, key: Key) -> Path:
+        return self.root / "status" / kind.plural / key[0] / f"{key[1]}.yaml"
+
+    @property
+    def incidents_dir(self) -> Path:
+        return self.root / "incidents"
+
+    # ------------------------------------------------------------ Store protocol
+
+    async def create_incident(self, incident: Incident, owner_uid: str | None) -> Incident:
+        spec = incident_spec(incident)
+        async with self._lock:
+            for attempt in range(1, NAME_ATTEMPTS):
+                name = incident.name if attempt == 1 else f"{incident.name}-{attempt}"
+                path = self.incident_path((incident.namespace, name))
+                if path.exists():
+                    existing = await self._read(path)
+                    if _same_incident(existing, spec):
+                        return _parsed(existing, path)
+                    continue
+                body = self._incident_manifest(incident, name, spec, owner_uid)
+                await self._write(path, body)
+                return _parsed(body, path)
+        raise StoreError(f"no free name for incident {incident.name}")
+
+    async def change_incident(self, incident: Incident, change: Change) -> Incident:
+        path = self.incident_path(incident.key)
+        async with self._lock:
+            if not path.exists():
+                raise StoreError(f"{path}: incident file is gone (deleted while open?)")
+            body = await self._read(path)
+            # Apply the change to the file as it is now, not to the engine's older copy.
+            current = _parsed(body, path)
+            changed = apply_change(current, change)
+            body["spec"] = {**(body.get("spec") or {}), **incident_spec(changed)}
+            if "severity" in change.fields:
+                labels = body.setdefault("metadata", {}).setdefault("labels", {})
+                labels["sla.dev/severity"] = changed.severity.value
+            await self._write(path, body)
+            return _parsed(body, path)
+
+    async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
+        path = self.incident_path(key) if kind is Kind.INCIDENT else self.status_path(kind, key)
+        if kind is Kind.INCIDENT and not path.exists():
+            # An incident from the manifests folder: its status lives beside the others.
+            path = self.status_path(kind, key)
+        async with self._lock:
+            body = await self._read(path) if path.exists() else _skeleton(kind, key)
+            before = body.get("status") or {}
+            body["status"] = merge_patch(before, status)
+            await self._write(path, body)
+        _log_transitions(kind, key, before, body["status"])
+
+    async def read_secret(self, namespace: str, name: str, key: str) -> str:
+        data = self.secrets.get((namespace, name))
+        if data is None:
+            raise KeyError(f"secret {name}: no Secret manifest {namespace}/{name} in the manifests folder")
+        if key not in data:
+            raise KeyError(f"secret {name} has no key {key}")
+        return data[key]
+
+    async def record_event(self, kind: Kind, key: Key, reason: str, message: str,
+                           warning: bool = False) -> None:
+        # The engine and the folder loader already log every event worth a line; an event
+        # here would only repeat it, so it is kept for debugging.
+        log.debug("%s %s/%s %s: %s", kind.value, *key, reason, message)
+
+    # ------------------------------------------------------------ reading back
+
+    def read_status(self, kind: Kind, key: Key) -> dict[str, Any]:
+        """The status last written for an object, or {} (a missing or unreadable file)."""
+        path = self.status_path(kind, key)
+        try:
+            status = read_yaml(path).get("status") if path.exists() else None
+        except (OSError, ValueError, yaml.YAMLError) as error:
+            log.warning("%s: unreadable status file, starting afresh: %s", path, error)
+            return {}
+        return dict(status) if isinstance(status, Mapping) else {}
+
+    def first_seen(self, key: Key) -> tuple[datetime, str]:
+        """When an agreement was first seen and its uid, recorded on first sight.
+
+        Local manifests carry no creationTimestamp; without this record every restart would
+        look like a brand-new agreement and the time before it would not count as unmonitored.
+        """
+        path = self.root / REGISTRY_FILE
+        registry = read_yaml(path) if path.exists() else {}
+        agreements = registry.setdefault("agreements", {})
+        entry = agreements.get(f"{key[0]}/{key[1]}")
+        if isinstance(entry, Mapping):
+            try:
+                return parse_time(entry.get("firstSeen"), "firstSeen"), str(entry.get("uid") or "")
+            except SpecError:
+                log.warning("%s: bad firstSeen for %s/%s, recording it again", path, *key)
+        seen, uid = self.clock(), str(uuid.uuid4())
+        agreements[f"{key[0]}/{key[1]}"] = {"firstSeen": format_time(seen), "uid": uid}
+        write_yaml(path, registry)
+        return seen, uid
+
+    # ------------------------------------------------------------ helpers
+
+    def _incident_manifest(self, incident: Incident, name: str, spec: dict[str, Any],
+                           owner_uid: str | None) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
+            "name": name, "namespace": incident.namespace,
+            "labels": {AGREEMENT_LABEL: incident.agreement, "sla.dev/type": incident.type.value,
+                       "sla.dev/severity": incident.severity.value},
+            "creationTimestamp": format_time(self.clock()), "uid": str(uuid.uuid4()),
+        }
+        if owner_uid:
+            metadata["ownerReferences"] = [{"apiVersion": API_VERSION, "kind": Kind.AGREEMENT.value,
+                                            "name": incident.agreement, "uid": owner_uid}]
+        return {"apiVersion": API_VERSION, "kind": Kind.INCIDENT.value, "metadata": metadata,
+                "spec": spec, "status": {}}
+
+    async def _read(self, path: Path) -> dict[str, Any]:
+        return await self._io(read_yaml, path)
+
+    async def _write(self, path: Path, body: Mapping[str, Any]) -> None:
+        await self._io(write_yaml, path, body)
+
+    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except (OSError, ValueError, yaml.YAMLError) as error:
+            raise StoreError(f"{args[0]}: {error}") from error
+
+
+def _parsed(body: Mapping[str, Any], path: Path) -> Incident:
+    try:
+        return incident_from_manifest(body)
+    except SpecError as error:
+        raise StoreError(f"{path}: {error}") from error
+
+
+def _skeleton(kind: Kind, key: Key) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": kind.value,
+            "metadata": {"name": key[1], "namespace": key[0]}, "status": {}}
+
+
+def _same_incident(existing: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
+    """A file already there is ours when it records the same outage (same start, same kind)."""
+    other = existing.get("spec") or {}
+    return all(other.get(k) == spec.get(k) for k in ("agreement", "type", "startedAt", "dependency"))
+
+
+def _log_transitions(kind: Kind, key: Key, before: Mapping[str, Any],
+                     after: Mapping[str, Any]) -> None:
+    """One readable line per state change, as `kubectl get -w` would show it."""
+    if kind is Kind.AGREEMENT:
+        if before.get("state") != after.get("state"):
+            log.info("agreement %s/%s: %s -> %s%s", *key, before.get("state") or "new",
+                     after.get("state"), _because(after))
+        old = {e.get("name"): e.get("state") for e in before.get("endpoints") or ()}
+        for entry in after.get("endpoints") or ():
+            if entry.get("name") in old and old[entry.get("name")] != entry.get("state"):
+                log.info("endpoint %s/%s %s: %s -> %s%s", *key, entry.get("name"),
+                         old[entry.get("name")], entry.get("state"), _because(entry))
+    elif kind is Kind.MAINTENANCE and before.get("active") != after.get("active"):
+        if after.get("active"):
+            log.info("maintenance %s/%s: active until %s", *key, after.get("currentEnd"))
+        else:
+            log.info("maintenance %s/%s: not active, next at %s", *key, after.get("nextStart"))
+
+
+def _because(entry: Mapping[str, Any]) -> str:
+    return f" ({entry['message']})" if entry.get("message") else ""

@@ -1,0 +1,216 @@
+"""Keeps the engine in step with the files: the manifests folder and the incidents in the state folder.
+
+This plays the part kopf plays in a cluster: every object found becomes an upsert, every object
+gone a removal, every bad manifest a clear message and a Ready=False status, while the rest run on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sla_operator.domain.errors import Problem, SpecError
+from sla_operator.domain.parse import agreement_from_manifest
+from sla_operator.domain.records import format_time, incident_from_manifest, maintenance_from_manifest
+from sla_operator.domain.render import conditions, invalid_spec_condition
+from sla_operator.domain.schedule import validate_maintenance
+from sla_operator.engine import Engine
+from sla_operator.local.manifests import FileError, FolderWatch, Ident, Manifest, read_manifests, secret_data
+from sla_operator.local.store import LocalStore
+from sla_operator.store.base import Kind, StoreError
+
+log = logging.getLogger("sla_operator.local")
+
+# Records before the agreements that read them, as in a cluster's startup (no incident twice).
+APPLY_ORDER = {"Secret": 0, "Incident": 1, "MaintenanceWindow": 2, "ServiceLevelAgreement": 3}
+
+
+def _content(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What a person declares; the status is the operator's own output."""
+    return {k: v for k, v in body.items() if k != "status"}
+
+
+class LocalSync:
+    def __init__(self, engine: Engine, store: LocalStore, manifests_dir: Path) -> None:
+        self.engine = engine
+        self.store = store
+        # The state folder first: an incident recorded there wins a name clash with a manifest.
+        self.watches = [FolderWatch(store.incidents_dir), FolderWatch(manifests_dir)]
+        self.by_file: dict[Path, list[Manifest]] = {}
+        self.applied: dict[Ident, Manifest] = {}
+        self.generations: dict[Ident, tuple[object, int]] = {}
+        self._reported_clashes: set[tuple[Ident, str]] = set()
+
+    async def rescan(self) -> None:
+        """Read what changed on disk and apply the difference to the engine."""
+        touched = False
+        for watch in self.watches:
+            changed, removed = watch.poll()
+            for path in removed:
+                self.by_file.pop(path, None)
+                touched = True
+            for path in changed:
+                touched |= self._read(path)
+        if touched:
+            await self._reconcile(self._desired())
+
+    async def watch(self, interval: float = 1.0) -> None:
+        """Poll the folders until cancelled; a failed round is logged and the next one tries again."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.rescan()
+            except Exception:  # a surprise in one file must not stop monitoring the others
+                log.exception("reading the folders failed")
+
+    # ------------------------------------------------------------ files
+
+    def _read(self, path: Path) -> bool:
+        try:
+            manifests, unnamed = read_manifests(path, str(path))
+        except FileError as error:
+            # Keep what the file held before: a half-typed edit must not stop monitoring.
+            kept = "; its previous content stays in effect" if path in self.by_file else ""
+            log.error("%s%s", error, kept)
+            return False
+        for message in unnamed:
+            log.error("%s (document ignored)", message)
+        self.by_file[path] = manifests
+        return True
+
+    def _desired(self) -> dict[Ident, Manifest]:
+        """One manifest per object; of two files defining it, the one in effect keeps it."""
+        candidates: dict[Ident, list[Manifest]] = {}
+        for path in sorted(self.by_file, key=self._file_order):
+            for manifest in self.by_file[path]:
+                candidates.setdefault(manifest.ident, []).append(manifest)
+        desired = {}
+        for ident, found in candidates.items():
+            in_effect = self.applied.get(ident)
+            chosen = next((m for m in found if in_effect and m.source == in_effect.source), found[0])
+            desired[ident] = chosen
+            for other in found:
+                if other is not chosen and (ident, other.source) not in self._reported_clashes:
+                    self._reported_clashes.add((ident, other.source))
+                    log.error("%s: %s is already defined in %s; this copy is ignored",
+                              other.source, other.describe(), chosen.source)
+        return desired
+
+    def _file_order(self, path: Path) -> tuple[int, str]:
+        """The state folder's incidents first, then the manifests, each alphabetically."""
+        index = next((i for i, w in enumerate(self.watches) if path.is_relative_to(w.root)),
+                     len(self.watches))
+        return index, str(path)
+
+    # ------------------------------------------------------------ applying
+
+    async def _reconcile(self, desired: dict[Ident, Manifest]) -> None:
+        for ident in [i for i in self.applied if i not in desired]:
+            self._remove(self.applied.pop(ident))
+        for manifest in sorted(desired.values(), key=lambda m: APPLY_ORDER[m.kind]):
+            previous = self.applied.get(manifest.ident)
+            if previous is not None and _content(previous.body) == _content(manifest.body):
+                continue
+            self.applied[manifest.ident] = manifest
+            await self._apply(manifest)
+
+    def _remove(self, manifest: Manifest) -> None:
+        key = manifest.key
+        if manifest.kind == "ServiceLevelAgreement":
+            self.engine.remove_agreement(key)
+        elif manifest.kind == "MaintenanceWindow":
+            self.engine.remove_maintenance(key)
+            log.info("maintenance %s/%s: removed", *key)
+        elif manifest.kind == "Incident":
+            if key in self.engine.incidents:
+                log.info("incident %s/%s: removed from %s", *key, manifest.source)
+            self.engine.remove_incident(key)
+        else:
+            self.store.secrets.pop(key, None)
+
+    async def _apply(self, manifest: Manifest) -> None:
+        if manifest.kind == "Secret":
+            if manifest.problems:
+                self._log_problems(manifest, manifest.problems, "not loaded")
+                self.store.secrets.pop(manifest.key, None)
+            else:
+                self.store.secrets[manifest.key] = secret_data(manifest.body)
+            return
+        body = copy.deepcopy(manifest.body)
+        metadata = body["metadata"]
+        metadata["generation"] = self._generation(manifest)
+        if manifest.kind == "ServiceLevelAgreement" and "creationTimestamp" not in metadata:
+            first_seen, uid = self.store.first_seen(manifest.key)
+            metadata["creationTimestamp"] = format_time(first_seen)
+            metadata.setdefault("uid", uid)
+        problems = manifest.problems
+        if not problems:
+            try:
+                self._upsert(manifest.kind, body)
+                return
+            except SpecError as error:
+                problems = error.problems
+        await self._invalid(manifest, body, problems)
+
+    def _upsert(self, kind: str, body: dict[str, Any]) -> None:
+        if kind == "ServiceLevelAgreement":
+            agreement = agreement_from_manifest(body)
+            status = None
+            if agreement.key not in self.engine.agreements:
+                status = self.store.read_status(Kind.AGREEMENT, agreement.key)
+            self.engine.upsert_agreement(agreement, status)
+        elif kind == "MaintenanceWindow":
+            window = maintenance_from_manifest(body)
+            validate_maintenance(window)
+            self.engine.upsert_maintenance(window)
+        else:
+            incident = incident_from_manifest(body)
+            # The engine's own writes come back through the watch: only news is applied.
+            if self.engine.incidents.get(incident.key) != incident:
+                self.engine.upsert_incident(incident)
+
+    async def _invalid(self, manifest: Manifest, body: Mapping[str, Any],
+                       problems: tuple[Problem, ...]) -> None:
+        """Log every problem with file and field; record Ready=False like the cluster mode does."""
+        key, message = manifest.key, "; ".join(str(p) for p in problems)
+        if manifest.kind == "ServiceLevelAgreement" and self.engine.reject_agreement(key, message):
+            self._log_problems(manifest, problems, "the previous version keeps running")
+            return
+        if manifest.kind == "Incident":
+            self._log_problems(manifest, problems, "not counted")
+            self.engine.remove_incident(key)
+            return
+        self._log_problems(manifest, problems, "not loaded")
+        kind = Kind(manifest.kind)
+        if kind is Kind.MAINTENANCE:
+            self.engine.remove_maintenance(key)
+        generation = body["metadata"]["generation"]
+        previous = self.store.read_status(kind, key).get("conditions") or []
+        status: dict[str, Any] = {
+            "observedGeneration": generation,
+            "conditions": conditions(previous, [invalid_spec_condition(message)], generation,
+                                     self.engine.clock())}
+        if kind is Kind.AGREEMENT:
+            status.update(state="Unknown", message=f"invalid spec: {message}")
+        try:
+            await self.store.write_status(kind, key, status)
+        except StoreError as error:
+            log.warning("%s: could not record the invalid spec: %s", manifest.describe(), error)
+
+    def _log_problems(self, manifest: Manifest, problems: Iterable[Problem], outcome: str) -> None:
+        for line in manifest.messages(problems):
+            log.error("%s", line)
+        log.error("%s: %s is invalid, %s", manifest.source, manifest.describe(), outcome)
+
+    def _generation(self, manifest: Manifest) -> int:
+        """Counts spec changes, as metadata.generation does in a cluster."""
+        spec = manifest.body.get("spec")
+        seen, generation = self.generations.get(manifest.ident, (None, 0))
+        if seen != spec or generation == 0:
+            generation += 1
+            self.generations[manifest.ident] = (copy.deepcopy(spec), generation)
+        return generation

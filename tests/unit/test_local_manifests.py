@@ -1,0 +1,110 @@
+"""Reading a manifests folder: every message names the file, and edits are noticed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sla_operator.domain.errors import Problem
+from sla_operator.local.manifests import FileError, FolderWatch, read_manifests, secret_data
+
+WINDOW = """\
+apiVersion: sla.dev/v1alpha1
+kind: MaintenanceWindow
+metadata: {name: weekly}
+spec: {schedule: "0 3 * * SUN", duration: 2h}
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "broken.yaml", "kind: Incident\nmetadata:\n  name: [unclosed\n")
+    with pytest.raises(FileError, match=r"^broken\.yaml: line \d+, column \d+: YAML syntax error"):
+        read_manifests(path, "broken.yaml")
+
+
+def test_each_document_of_a_file_is_read_with_its_namespace_defaulted(tmp_path: Path) -> None:
+    text = WINDOW + "---\n" + WINDOW.replace("weekly", "monthly").replace(
+        "{name: monthly}", "{name: monthly, namespace: shop}")
+    manifests, unnamed = read_manifests(write(tmp_path / "w.yaml", text), "w.yaml")
+    assert unnamed == []
+    assert [(m.kind, m.key, m.problems) for m in manifests] == [
+        ("MaintenanceWindow", ("default", "weekly"), ()),
+        ("MaintenanceWindow", ("shop", "monthly"), ())]
+    assert manifests[0].source == "w.yaml (document 1)"
+
+
+def test_schema_problems_are_kept_with_the_manifest_and_worded_with_file_and_field(tmp_path: Path) -> None:
+    path = write(tmp_path / "w.yaml", WINDOW.replace("duration: 2h", "duration: two hours"))
+    (manifest,), _ = read_manifests(path, "w.yaml")
+    (line,) = manifest.messages(manifest.problems)
+    assert line.startswith("w.yaml: spec.duration: 'two hours' is not valid")
+    assert line.endswith("(MaintenanceWindow default/weekly)")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("kind: Deployment\napiVersion: apps/v1\nmetadata: {name: x}\n", "kind: 'Deployment' is not supported"),
+    ("kind: Incident\napiVersion: sla.dev/v1\nmetadata: {name: x}\n",
+     "apiVersion: 'sla.dev/v1' is not served"),
+    ("kind: Incident\napiVersion: sla.dev/v1alpha1\nmetadata: {name: Bad_Name}\n",
+     "metadata.name: 'Bad_Name'"),
+    ("kind: Incident\napiVersion: sla.dev/v1alpha1\nmetadata: {name: x, namespace: A}\n",
+     "metadata.namespace: 'A'"),
+    ("just a string\n", "(document): expected a manifest"),
+])
+def test_documents_that_name_no_object_are_reported_and_skipped(tmp_path: Path, text: str,
+                                                                message: str) -> None:
+    manifests, unnamed = read_manifests(write(tmp_path / "x.yaml", text), "x.yaml")
+    assert manifests == []
+    assert len(unnamed) == 1 and unnamed[0].startswith(f"x.yaml: {message}")
+
+
+def test_secrets_merge_base64_data_and_string_data(tmp_path: Path) -> None:
+    text = ("apiVersion: v1\nkind: Secret\nmetadata: {name: auth}\n"
+            "data: {user: YWxpY2U=, token: b2xk}\nstringData: {token: new}\n")
+    (manifest,), _ = read_manifests(write(tmp_path / "s.yaml", text), "s.yaml")
+    assert manifest.problems == ()
+    assert secret_data(manifest.body) == {"user": "alice", "token": "new"}
+
+
+def test_secret_data_that_is_not_base64_is_a_problem(tmp_path: Path) -> None:
+    text = "apiVersion: v1\nkind: Secret\nmetadata: {name: auth}\ndata: {token: not base64!}\n"
+    (manifest,), _ = read_manifests(write(tmp_path / "s.yaml", text), "s.yaml")
+    assert manifest.problems == (Problem("data.token", "is not base64; put plain text in stringData"),)
+
+
+def test_the_watch_reports_new_changed_and_removed_files(tmp_path: Path) -> None:
+    watch = FolderWatch(tmp_path)
+    first = write(tmp_path / "a.yaml", WINDOW)
+    second = write(tmp_path / "sub" / "b.yml", WINDOW)
+    assert watch.poll() == ([first, second], [])
+    assert watch.poll() == ([], [])
+    write(first, WINDOW + "# edited\n")
+    second.unlink()
+    assert watch.poll() == ([first], [second])
+
+
+def test_a_change_of_the_same_size_within_the_same_instant_is_noticed(tmp_path: Path) -> None:
+    """Editors save by writing a new file and renaming it over the old one."""
+    watch = FolderWatch(tmp_path)
+    path = write(tmp_path / "a.yaml", WINDOW)
+    watch.poll()
+    stat = path.stat()
+    replacement = write(tmp_path / ".a.yaml.swp", WINDOW.replace("2h", "3h"))
+    os.utime(replacement, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(replacement, path)
+    assert watch.poll() == ([path], [])
+
+
+def test_hidden_files_and_folders_and_other_files_are_not_manifests(tmp_path: Path) -> None:
+    write(tmp_path / ".git" / "x.yaml", WINDOW)
+    write(tmp_path / ".draft.yaml", WINDOW)
+    write(tmp_path / "notes.txt", WINDOW)
+    assert FolderWatch(tmp_path).poll() == ([], [])

@@ -1,0 +1,175 @@
+"""The local Store keeps the Store contract in files, and never loses what a person wrote."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sla_operator.domain.incidents import Change
+from sla_operator.domain.model import (
+    ExclusionReason,
+    Incident,
+    IncidentState,
+    IncidentType,
+    IncidentUpdate,
+    Severity,
+)
+from sla_operator.local.files import read_yaml, write_yaml
+from sla_operator.local.store import LocalStore
+from sla_operator.store.base import Kind, StoreError
+
+NOW = datetime(2026, 11, 26, 4, 12, 3, tzinfo=UTC)
+
+
+def outage(name: str = "shop-20261126-0412", started: datetime = NOW) -> Incident:
+    return Incident(namespace="demo", name=name, agreement="shop", type=IncidentType.OUTAGE,
+                    severity=Severity.P2, title="Shop is down: api failing", started_at=started,
+                    endpoints=("api",),
+                    updates=(IncidentUpdate(started, IncidentState.INVESTIGATING, "api failing",
+                                            Severity.P2),))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path, clock=lambda: NOW)
+
+
+async def test_a_new_incident_is_a_full_manifest_in_its_namespace_folder(store: LocalStore) -> None:
+    stored = await store.create_incident(outage(), owner_uid="uid-of-shop")
+    body = read_yaml(store.root / "incidents" / "demo" / "shop-20261126-0412.yaml")
+    assert body["apiVersion"] == "sla.dev/v1alpha1" and body["kind"] == "Incident"
+    assert body["metadata"]["labels"]["sla.dev/agreement"] == "shop"
+    assert body["metadata"]["ownerReferences"][0]["uid"] == "uid-of-shop"
+    assert body["spec"]["startedAt"] == "2026-11-26T04:12:03Z"
+    assert stored.name == "shop-20261126-0412" and stored.uid == body["metadata"]["uid"]
+
+
+async def test_creating_the_same_incident_twice_returns_the_one_on_disk(store: LocalStore) -> None:
+    first = await store.create_incident(outage(), None)
+    again = await store.create_incident(outage(), None)
+    assert again == first
+    assert len(list((store.root / "incidents" / "demo").iterdir())) == 1
+
+
+async def test_a_different_incident_with_a_clashing_name_gets_a_suffix(store: LocalStore) -> None:
+    await store.create_incident(outage(), None)
+    other = await store.create_incident(outage(started=NOW + timedelta(seconds=20)), None)
+    assert other.name == "shop-20261126-0412-2"
+
+
+async def test_a_change_keeps_what_a_person_wrote_meanwhile(store: LocalStore) -> None:
+    engine_copy = await store.create_incident(outage(), None)
+    path = store.incident_path(engine_copy.key)
+    body = read_yaml(path)
+    body["spec"]["acknowledgedAt"] = "2026-11-26T04:20:00Z"
+    body["spec"]["acknowledgedBy"] = "alice"
+    body["spec"]["exclusion"] = {"reason": "blocked", "note": "firewall change"}
+    body["spec"]["updates"].append({"time": "2026-11-26T04:21:00Z", "state": "identified",
+                                    "message": "a firewall rule blocks the API"})
+    body["spec"]["runbook"] = "kept even though the operator does not know it"
+    write_yaml(path, body)
+
+    resolved_at = NOW + timedelta(minutes=10)
+    change = Change(engine_copy, {"state": IncidentState.RESOLVED, "resolved_at": resolved_at},
+                    (IncidentUpdate(resolved_at, IncidentState.RESOLVED, "recovered"),))
+    result = await store.change_incident(engine_copy, change)
+
+    assert result.acknowledged_by == "alice"
+    assert result.exclusion is not None and result.exclusion.reason is ExclusionReason.BLOCKED
+    assert [u.message for u in result.updates] == ["api failing", "a firewall rule blocks the API",
+                                                   "recovered"]
+    assert result.resolved_at == resolved_at and result.state is IncidentState.RESOLVED
+    assert read_yaml(path)["spec"]["runbook"] == "kept even though the operator does not know it"
+
+
+async def test_a_raised_severity_also_moves_the_label(store: LocalStore) -> None:
+    incident = await store.create_incident(outage(), None)
+    await store.change_incident(incident, Change(incident, {"severity": Severity.P1}))
+    body = read_yaml(store.incident_path(incident.key))
+    assert body["spec"]["severity"] == "P1"
+    assert body["metadata"]["labels"]["sla.dev/severity"] == "P1"
+
+
+async def test_changing_an_incident_whose_file_was_deleted_fails_for_a_retry(store: LocalStore) -> None:
+    incident = await store.create_incident(outage(), None)
+    store.incident_path(incident.key).unlink()
+    with pytest.raises(StoreError, match="incident file is gone"):
+        await store.change_incident(incident, Change(incident, {"severity": Severity.P1}))
+
+
+async def test_changing_an_incident_a_person_broke_fails_with_the_field(store: LocalStore) -> None:
+    incident = await store.create_incident(outage(), None)
+    path = store.incident_path(incident.key)
+    body = read_yaml(path)
+    body["spec"]["severity"] = "P9"
+    write_yaml(path, body)
+    with pytest.raises(StoreError, match=r"spec\.severity"):
+        await store.change_incident(incident, Change(incident, {"endpoints": ("api", "web")}))
+
+
+async def test_status_writes_merge_into_the_status_file(store: LocalStore) -> None:
+    key = ("demo", "shop")
+    await store.write_status(Kind.AGREEMENT, key, {"state": "Up", "currentPeriod": {"a": 1, "b": 2}})
+    await store.write_status(Kind.AGREEMENT, key, {"state": "Down", "currentPeriod": {"b": None}})
+    body = read_yaml(store.root / "status" / "servicelevelagreements" / "demo" / "shop.yaml")
+    assert body["kind"] == "ServiceLevelAgreement" and body["metadata"] == {"name": "shop",
+                                                                           "namespace": "demo"}
+    assert body["status"] == {"state": "Down", "currentPeriod": {"a": 1}}
+    assert store.read_status(Kind.AGREEMENT, key) == body["status"]
+
+
+async def test_an_incident_status_goes_into_its_own_file(store: LocalStore) -> None:
+    incident = await store.create_incident(outage(), None)
+    await store.write_status(Kind.INCIDENT, incident.key, {"durationSeconds": 42})
+    body = read_yaml(store.incident_path(incident.key))
+    assert body["status"] == {"durationSeconds": 42} and body["spec"]["agreement"] == "shop"
+
+
+async def test_the_status_of_an_incident_filed_as_a_manifest_goes_to_the_status_folder(
+        store: LocalStore) -> None:
+    await store.write_status(Kind.INCIDENT, ("demo", "filed-by-hand"), {"durationSeconds": 7})
+    assert not store.incident_path(("demo", "filed-by-hand")).exists()
+    assert store.read_status(Kind.INCIDENT, ("demo", "filed-by-hand")) == {"durationSeconds": 7}
+
+
+async def test_state_changes_are_logged_one_line_each(store: LocalStore,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    key = ("demo", "shop")
+    endpoint = {"name": "api", "state": "Up", "message": "200 OK"}
+    caplog.set_level("INFO", "sla_operator.local")
+    await store.write_status(Kind.AGREEMENT, key, {"state": "Up", "endpoints": [endpoint]})
+    await store.write_status(Kind.AGREEMENT, key, {"state": "Up", "endpoints": [endpoint]})
+    await store.write_status(Kind.AGREEMENT, key, {"state": "Down", "message": "Down: api: 503",
+                                                   "endpoints": [{**endpoint, "state": "Down",
+                                                                  "message": "status 503"}]})
+    assert [r.getMessage() for r in caplog.records] == [
+        "agreement demo/shop: new -> Up",
+        "agreement demo/shop: Up -> Down (Down: api: 503)",
+        "endpoint demo/shop api: Up -> Down (status 503)",
+    ]
+
+
+def test_an_unreadable_status_file_starts_afresh(store: LocalStore) -> None:
+    path = store.status_path(Kind.AGREEMENT, ("demo", "shop"))
+    path.parent.mkdir(parents=True)
+    path.write_text("status: [unclosed\n")
+    assert store.read_status(Kind.AGREEMENT, ("demo", "shop")) == {}
+
+
+def test_an_agreement_keeps_its_first_seen_time_across_restarts(tmp_path: Path) -> None:
+    first, uid = LocalStore(tmp_path, clock=lambda: NOW).first_seen(("demo", "shop"))
+    later = LocalStore(tmp_path, clock=lambda: NOW + timedelta(days=3))
+    assert later.first_seen(("demo", "shop")) == (first, uid)
+    assert later.first_seen(("demo", "other"))[0] == NOW + timedelta(days=3)
+    assert first == NOW and uid
+
+
+async def test_secrets_come_from_secret_manifests_and_missing_ones_say_so(store: LocalStore) -> None:
+    store.secrets[("demo", "auth")] = {"token": "Bearer x"}
+    assert await store.read_secret("demo", "auth", "token") == "Bearer x"
+    with pytest.raises(KeyError, match="has no key user"):
+        await store.read_secret("demo", "auth", "user")
+    with pytest.raises(KeyError, match="no Secret manifest demo/other"):
+        await store.read_secret("demo", "other", "token")
