@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 
 import kmock as km
 import pytest
-from kube_support import AGREEMENTS, Clock, ScriptedProbes, agreement_manifest
+from kube_support import AGREEMENTS, Clock, ScriptedProbes, World, agreement_manifest
 from kubernetes import client
 
-from sla_operator.domain.model import Agreement, Endpoint, ProbeResult
+from sla_operator.domain.model import Endpoint, ProbeResult
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.probes.scheduler import ProbeScheduler
@@ -55,23 +55,6 @@ def clock() -> Clock:
 @pytest.fixture
 async def scripted(clock: Clock) -> AsyncIterator[ScriptedProbes]:
     yield ScriptedProbes(clock)
-
-
-@dataclass
-class World:
-    """An Engine writing through KubeStore to kmock, probing with scripted results."""
-
-    engine: Engine
-    probes: ScriptedProbes
-    clock: Clock
-    apiserver: km.KubernetesEmulator
-    agreement: Agreement
-
-    async def probe(self, ok: bool, after: timedelta = timedelta(seconds=30)) -> None:
-        """Move the clock, let one probe of the endpoint finish, then run one evaluation round."""
-        self.clock.advance(after)
-        await self.probes.answer(ok)
-        await self.engine.evaluate_round()
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from typing import Any
 
 import kmock as km
 
-from sla_operator.domain.model import Endpoint, ProbeResult
+from sla_operator.domain.model import Agreement, Endpoint, ProbeResult
+from sla_operator.engine import Engine
 from sla_operator.probes.base import ProbeContext
 
 INCIDENTS = km.resource("sla.dev", "v1alpha1", "incidents")
@@ -55,11 +56,12 @@ class ScriptedProbes:
     outcomes: asyncio.Queue[bool] = field(default_factory=asyncio.Queue)
     delivered: asyncio.Queue[ProbeResult] = field(default_factory=asyncio.Queue)
     latency_seconds: float = 0.042
+    certificate_not_after: datetime | None = None
 
     async def run(self, endpoint: Endpoint, context: ProbeContext) -> ProbeResult:
         ok = await self.outcomes.get()
         return ProbeResult(self.clock(), ok, self.latency_seconds,
-                           "200 OK" if ok else "connection refused")
+                           "200 OK" if ok else "503 Service Unavailable", self.certificate_not_after)
 
     async def answer(self, ok: bool) -> ProbeResult:
         await self.outcomes.put(ok)
@@ -70,8 +72,25 @@ def agreement_manifest(**spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
         "metadata": {"name": "payments-api", "namespace": "payments", "uid": "a9d6-sla-uid",
-                     "generation": 1, "creationTimestamp": "2026-11-01T00:00:00Z"},
+                     "generation": 1, "creationTimestamp": "2026-10-01T00:00:00Z"},
         "spec": {"service": "Payments API", "objective": "99.9",
                  "endpoints": [{"name": "api", "http": {"url": "http://127.0.0.1:8099/healthz"}}],
                  **spec},
     }
+
+
+@dataclass
+class World:
+    """An Engine writing through KubeStore to kmock, probing with scripted results."""
+
+    engine: Engine
+    probes: ScriptedProbes
+    clock: Clock
+    apiserver: km.KubernetesEmulator
+    agreement: Agreement
+
+    async def probe(self, ok: bool, after: timedelta = timedelta(seconds=30)) -> None:
+        """Move the clock, let one probe of the endpoint finish, then run one evaluation round."""
+        self.clock.advance(after)
+        await self.probes.answer(ok)
+        await self.engine.evaluate_round()

@@ -6,8 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import kmock as km
-from conftest import World
-from kube_support import AGREEMENTS, INCIDENTS, T0, requests_to
+from kube_support import AGREEMENTS, INCIDENTS, T0, World, requests_to
 
 from sla_operator.domain.model import IncidentState, Severity
 from sla_operator.domain.records import format_time, incident_from_manifest

@@ -1,0 +1,127 @@
+"""The Prometheus collector: the families and labels of API.md, carrying the engine's numbers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from kube_support import T0, World
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from sla_operator.metrics import EngineCollector
+
+AGREEMENT = {"namespace": "payments", "agreement": "payments-api", "service": "Payments API",
+             "environment": "production"}
+PROBE = {**AGREEMENT, "endpoint": "api"}
+NOT_AFTER = T0 + timedelta(days=40)
+
+
+def scrape(world: World) -> dict[str, Metric]:
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(world.engine))
+    text = generate_latest(registry).decode()
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def value(families: dict[str, Metric], sample_name: str, **labels: str) -> float:
+    """The one sample of that name with exactly these labels."""
+    matching = [s.value for family in families.values() for s in family.samples
+                if s.name == sample_name and s.labels == labels]
+    assert len(matching) == 1, (sample_name, labels, matching)
+    return matching[0]
+
+
+@pytest.fixture
+async def outage(world: World) -> World:
+    """One success, then three failures: the service is Down with a P1 incident open."""
+    world.probes.certificate_not_after = NOT_AFTER
+    await world.probe(True)
+    for _ in range(3):
+        await world.probe(False)
+    return world
+
+
+async def test_every_family_of_the_contract_is_exposed_with_its_type(outage: World) -> None:
+    families = scrape(outage)
+    assert {name: family.type for name, family in families.items()} == {
+        "sla_objective_ratio": "gauge",
+        "sla_availability_ratio": "gauge",
+        "sla_error_budget_total_seconds": "gauge",
+        "sla_error_budget_remaining_seconds": "gauge",
+        "sla_error_budget_remaining_ratio": "gauge",
+        "sla_downtime_seconds": "counter",
+        "sla_eligible_seconds": "counter",
+        "sla_state": "gauge",
+        "sla_maintenance_active": "gauge",
+        "sla_incidents_open": "gauge",
+        "sla_incident_response_breached": "counter",
+        "sla_period_availability_ratio": "gauge",
+        "sla_probe_success": "gauge",
+        "sla_probe_duration_seconds": "histogram",
+        "sla_probes": "counter",
+        "sla_probe_certificate_expiry_timestamp_seconds": "gauge",
+        "sla_operator_probe_lag_seconds": "histogram",
+    }
+
+
+async def test_agreement_series_carry_the_engine_figures(outage: World) -> None:
+    families = scrape(outage)
+    runtime = outage.engine.agreements[("payments", "payments-api")]
+    total, remaining, ratio = runtime.budget
+    assert value(families, "sla_objective_ratio", **AGREEMENT) == pytest.approx(0.999)
+    assert value(families, "sla_availability_ratio", **AGREEMENT) == runtime.availability < 1.0
+    assert value(families, "sla_error_budget_total_seconds", **AGREEMENT) == total > 0
+    assert value(families, "sla_error_budget_remaining_seconds", **AGREEMENT) == remaining < total
+    assert value(families, "sla_error_budget_remaining_ratio", **AGREEMENT) == pytest.approx(ratio)
+    assert value(families, "sla_downtime_seconds_total", **AGREEMENT) == runtime.downtime_total > 0
+    assert value(families, "sla_eligible_seconds_total", **AGREEMENT) == runtime.eligible_total
+    assert runtime.eligible_total >= runtime.downtime_total
+    assert value(families, "sla_maintenance_active", **AGREEMENT) == 0
+    assert value(families, "sla_period_availability_ratio", **AGREEMENT, period="2026-10") == 1.0
+
+
+async def test_state_is_one_on_the_current_state_only(outage: World) -> None:
+    families = scrape(outage)
+    states = {state: value(families, "sla_state", **AGREEMENT, state=state)
+              for state in ("Up", "Degraded", "Down", "Maintenance", "Unknown")}
+    assert states == {"Up": 0, "Degraded": 0, "Down": 1, "Maintenance": 0, "Unknown": 0}
+
+
+async def test_open_incidents_and_late_responses_are_counted_by_severity(outage: World) -> None:
+    families = scrape(outage)
+    opened = {s: value(families, "sla_incidents_open", **AGREEMENT, severity=s)
+              for s in ("P1", "P2", "P3", "P4")}
+    assert opened == {"P1": 1, "P2": 0, "P3": 0, "P4": 0}
+    assert value(families, "sla_incident_response_breached_total", **AGREEMENT, severity="P1") == 0
+    outage.clock.advance(timedelta(minutes=16))  # past the 15 minutes of a P1, unacknowledged
+    later = scrape(outage)
+    assert value(later, "sla_incident_response_breached_total", **AGREEMENT, severity="P1") == 1
+
+
+async def test_probe_series_count_results_and_latency(outage: World) -> None:
+    families = scrape(outage)
+    assert value(families, "sla_probe_success", **PROBE) == 0
+    assert value(families, "sla_probes_total", **PROBE, result="success") == 1
+    assert value(families, "sla_probes_total", **PROBE, result="failure") == 3
+    assert value(families, "sla_probe_duration_seconds_count", **PROBE) == 4
+    assert value(families, "sla_probe_duration_seconds_sum", **PROBE) == pytest.approx(4 * 0.042)
+    assert value(families, "sla_probe_duration_seconds_bucket", **PROBE, le="0.025") == 0
+    assert value(families, "sla_probe_duration_seconds_bucket", **PROBE, le="0.05") == 4
+    assert value(families, "sla_probe_duration_seconds_bucket", **PROBE, le="+Inf") == 4
+    assert value(families, "sla_probe_certificate_expiry_timestamp_seconds",
+                 **PROBE) == NOT_AFTER.timestamp()
+
+
+async def test_probe_lag_is_a_histogram_of_every_probe_start(outage: World) -> None:
+    families = scrape(outage)
+    started = value(families, "sla_operator_probe_lag_seconds_count")
+    assert started >= 4  # the four answered, plus one that may be waiting for its answer
+    assert value(families, "sla_operator_probe_lag_seconds_bucket", le="+Inf") == started
+
+
+async def test_an_agreement_without_probe_results_has_no_probe_series(world: World) -> None:
+    families = scrape(world)
+    assert families["sla_probe_success"].samples == []
+    assert value(families, "sla_state", **AGREEMENT, state="Unknown") == 1
