@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 import pytest
-from aiohttp import web
+from dns_target import DnsZone
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from probe_targets import (
-    Certificate,
-    DnsZone,
+    CertificateSet,
+    DnsServer,
+    GrpcServer,
+    HttpTarget,
+    Probe,
     RawServer,
-    SeenRequest,
-    http_app,
     make_certificate,
+    read_secret,
+    serve_http,
+    server_ssl_context,
 )
 
 from sla_operator.domain.model import Endpoint, ProbeResult, ProbeSpec
@@ -28,21 +30,12 @@ from sla_operator.probes.base import ProbeContext
 from sla_operator.probes.policy import AddressPolicy
 from sla_operator.probes.run import run_probe
 
-SECRETS = {("probe-auth", "token"): "Bearer s3cr3t-t0ken-value"}
-
-
-async def read_secret(name: str, key: str) -> str:
-    return SECRETS[(name, key)]
-
 
 @pytest.fixture
 async def context() -> AsyncIterator[ProbeContext]:
     probe_context = ProbeContext(policy=AddressPolicy(), resolve_secret=read_secret)
     yield probe_context
     await probe_context.aclose()
-
-
-Probe = Callable[..., Awaitable[ProbeResult]]
 
 
 @pytest.fixture
@@ -63,12 +56,6 @@ def probe(context: ProbeContext) -> Probe:
     return run
 
 
-@dataclass
-class CertificateSet:
-    self_signed: Certificate
-    expiring: Certificate
-
-
 @pytest.fixture(scope="session")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> CertificateSet:
     directory: Path = tmp_path_factory.mktemp("certificates")
@@ -78,51 +65,23 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> CertificateSet:
     )
 
 
-@dataclass
-class HttpTarget:
-    base: str
-    port: int
-    seen: list[SeenRequest]
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-
-async def _serve(host: str, ssl_context: ssl.SSLContext | None = None) -> tuple[web.AppRunner, HttpTarget]:
-    seen: list[SeenRequest] = []
-    runner = web.AppRunner(http_app(seen), handler_cancellation=True, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, host, 0, ssl_context=ssl_context)
-    await site.start()
-    port = runner.addresses[0][1]
-    scheme = "https" if ssl_context else "http"
-    shown_host = f"[{host}]" if ":" in host else host
-    return runner, HttpTarget(f"{scheme}://{shown_host}:{port}", port, seen)
-
-
-def server_ssl_context(certificate: Certificate) -> ssl.SSLContext:
-    ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ssl_context.load_cert_chain(certificate.cert_path, certificate.key_path)
-    return ssl_context
-
-
 @pytest.fixture
 async def http_target() -> AsyncIterator[HttpTarget]:
-    runner, target = await _serve("127.0.0.1")
+    runner, target = await serve_http("127.0.0.1")
     yield target
     await runner.cleanup()
 
 
 @pytest.fixture
 async def https_target(certificates: CertificateSet) -> AsyncIterator[HttpTarget]:
-    runner, target = await _serve("127.0.0.1", server_ssl_context(certificates.self_signed))
+    runner, target = await serve_http("127.0.0.1", server_ssl_context(certificates.self_signed))
     yield target
     await runner.cleanup()
 
 
 @pytest.fixture
 async def expiring_https_target(certificates: CertificateSet) -> AsyncIterator[HttpTarget]:
-    runner, target = await _serve("127.0.0.1", server_ssl_context(certificates.expiring))
+    runner, target = await serve_http("127.0.0.1", server_ssl_context(certificates.expiring))
     yield target
     await runner.cleanup()
 
@@ -155,12 +114,6 @@ DNS_RECORDS = {
 }
 
 
-@dataclass
-class DnsServer:
-    address: str
-    zone: DnsZone
-
-
 @pytest.fixture
 async def dns_server() -> AsyncIterator[DnsServer]:
     loop = asyncio.get_running_loop()
@@ -169,12 +122,6 @@ async def dns_server() -> AsyncIterator[DnsServer]:
     port = transport.get_extra_info("sockname")[1]
     yield DnsServer(f"127.0.0.1:{port}", zone)
     transport.close()
-
-
-@dataclass
-class GrpcServer:
-    port: int
-    health: health_async.HealthServicer
 
 
 async def _grpc_server(

@@ -6,22 +6,21 @@ import asyncio
 import datetime
 import ipaddress
 import socket
+import ssl
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
-import dns.flags
-import dns.message
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from dns_target import DnsZone
+from grpc_health.v1 import _async as health_async
+
+from sla_operator.domain.model import ProbeResult
 
 BIG_BODY = b"HEAD" + b"a" * (2 << 20) + b"TAIL"
 
@@ -209,40 +208,61 @@ async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     await asyncio.sleep(3600)
 
 
-# ---------------------------------------------------------------- DNS
+# ---------------------------------------------------------------- shared by the tests
+
+SECRETS = {("probe-auth", "token"): "Bearer s3cr3t-t0ken-value"}
 
 
-class DnsZone(asyncio.DatagramProtocol):
-    """A tiny authoritative UDP DNS server: known records, NXDOMAIN otherwise.
+async def read_secret(name: str, key: str) -> str:
+    return SECRETS[(name, key)]
 
-    Names under ``silent.test.`` get no reply at all, to exercise timeouts; names under
-    ``broken.test.`` get SERVFAIL.
-    """
 
-    def __init__(self, records: dict[tuple[str, str], list[str]]) -> None:
-        self.records = records
-        self.queries = 0
-        self.transport: asyncio.DatagramTransport | None = None
+Probe = Callable[..., Awaitable[ProbeResult]]
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
 
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.queries += 1
-        query = dns.message.from_wire(data)
-        question = query.question[0]
-        name = question.name.to_text().lower()
-        if name.endswith("silent.test."):
-            return
-        response = dns.message.make_response(query)
-        response.flags |= dns.flags.AA
-        type_name = dns.rdatatype.to_text(question.rdtype)
-        if name.endswith("broken.test."):
-            response.set_rcode(dns.rcode.SERVFAIL)
-        elif (name, type_name) in self.records:
-            rrset = dns.rrset.from_text_list(name, 60, "IN", type_name, self.records[(name, type_name)])
-            response.answer.append(rrset)
-        elif not any(known == name for known, _type in self.records):
-            response.set_rcode(dns.rcode.NXDOMAIN)
-        assert self.transport is not None
-        self.transport.sendto(response.to_wire(), addr)
+@dataclass
+class CertificateSet:
+    self_signed: Certificate
+    expiring: Certificate
+
+
+@dataclass
+class HttpTarget:
+    base: str
+    port: int
+    seen: list[SeenRequest]
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+async def serve_http(
+    host: str, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, HttpTarget]:
+    seen: list[SeenRequest] = []
+    runner = web.AppRunner(http_app(seen), handler_cancellation=True, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, host, 0, ssl_context=ssl_context)
+    await site.start()
+    port = runner.addresses[0][1]
+    scheme = "https" if ssl_context else "http"
+    shown_host = f"[{host}]" if ":" in host else host
+    return runner, HttpTarget(f"{scheme}://{shown_host}:{port}", port, seen)
+
+
+def server_ssl_context(certificate: Certificate) -> ssl.SSLContext:
+    ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ssl_context.load_cert_chain(certificate.cert_path, certificate.key_path)
+    return ssl_context
+
+
+@dataclass
+class DnsServer:
+    address: str
+    zone: DnsZone
+
+
+@dataclass
+class GrpcServer:
+    port: int
+    health: health_async.HealthServicer

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import HttpTarget, Probe, read_secret
-from probe_targets import RawServer, answer_ok
+from probe_targets import HttpTarget, Probe, RawServer, answer_ok, read_secret
 
 from sla_operator.domain.model import DnsProbe, GrpcProbe, HttpProbe, TcpProbe, TlsProbe
 from sla_operator.probes.base import ProbeContext

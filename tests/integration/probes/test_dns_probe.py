@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DnsServer, Probe
+from probe_targets import DnsServer, Probe
 
 from sla_operator.domain.model import DnsProbe
 from sla_operator.probes.dns import parse_server

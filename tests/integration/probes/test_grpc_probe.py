@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import GrpcServer, Probe
+from probe_targets import GrpcServer, Probe
 
 from sla_operator.domain.model import GrpcProbe
 

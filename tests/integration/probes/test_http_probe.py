@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from conftest import HttpTarget, Probe
 from probe_targets import (
+    HttpTarget,
+    Probe,
     RawServer,
     answer_garbage,
     never_answer,
     reset_mid_response,
+    serve_http,
 )
 
 from sla_operator.domain.model import Header, HttpProbe, SecretRef
@@ -195,9 +197,7 @@ async def test_a_url_that_is_not_http_fails_with_a_clear_message(probe: Probe) -
 
 
 async def test_an_ipv6_loopback_target_is_probed(probe: Probe) -> None:
-    from conftest import _serve
-
-    runner, target = await _serve("::1")
+    runner, target = await serve_http("::1")
     try:
         result = await probe(HttpProbe(url=target.url("/ok")))
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import CertificateSet, HttpTarget, Probe
+from probe_targets import CertificateSet, HttpTarget, Probe
 
 from sla_operator.domain.model import HttpProbe
 

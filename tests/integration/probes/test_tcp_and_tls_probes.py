@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import CertificateSet, HttpTarget, Probe
-from probe_targets import RawServer, never_answer
+from probe_targets import CertificateSet, HttpTarget, Probe, RawServer, never_answer
 
 from sla_operator.domain.model import TcpProbe, TlsProbe
 
