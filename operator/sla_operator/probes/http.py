@@ -16,7 +16,8 @@ from sla_operator.probes.http_client import CertificateRecordingResponse
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
-# Credentials are not carried to another origin by a redirect (as browsers and curl do).
+# Credentials (and a Host header set in the spec) are not carried to another origin by a
+# redirect, as browsers and curl do.
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 SHOWN_PATTERN_CHARS = 60
 
@@ -39,7 +40,7 @@ class _Request:
             raise ProbeFailure(f"redirect to unsupported URL scheme {target.scheme!r}")
         headers = CIMultiDict(self.headers)
         if target.origin() != self.url.origin():
-            for name in CREDENTIAL_HEADERS | self.secret_header_names:
+            for name in CREDENTIAL_HEADERS | self.secret_header_names | {"host"}:
                 headers.popall(name, None)
         method, body = self.method, self.body
         if status == 303 or (status in (301, 302) and method == "POST"):

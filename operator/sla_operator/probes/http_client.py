@@ -71,7 +71,7 @@ class HttpClient:
         port = url.port or (443 if url.scheme == "https" else 80)
         addresses = await resolve_allowed(host, port, policy)
         request_headers = CIMultiDict(headers)
-        request_headers["Host"] = url.host_port_subcomponent or host
+        request_headers.setdefault("Host", url.host_port_subcomponent or host)
         tls_name = host if url.scheme == "https" and literal_address(host) is None else None
         last_error: aiohttp.ClientConnectorError | None = None
         for address in addresses:

@@ -188,6 +188,15 @@ async def test_credentials_are_not_carried_to_another_origin(probe: Probe, http_
     assert "Authorization" not in second.headers
 
 
+async def test_a_host_header_given_in_the_spec_is_sent_instead_of_the_url_host(
+    probe: Probe, http_target: HttpTarget
+) -> None:
+    headers = (Header(name="Host", value="payments.example.com"),)
+    result = await probe(HttpProbe(url=http_target.url("/ok"), headers=headers))
+    assert result.ok, result.message
+    assert http_target.seen[0].headers["Host"] == "payments.example.com"
+
+
 async def test_a_url_that_is_not_http_fails_with_a_clear_message(probe: Probe) -> None:
     result = await probe(HttpProbe(url="ftp://127.0.0.1/file"))
     assert (result.ok, result.message) == (
