@@ -1,0 +1,81 @@
+"""`make run`'s script end to end: the demo target, local mode on the demo manifests, Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from local_support import ROOT, free_port, read, wait_for
+
+DEMO = ROOT / "examples" / "demo"
+
+
+def demo_manifests_for(port: int, folder: Path) -> Path:
+    """examples/demo/ with the target's port changed, so the test never clashes with a running demo."""
+    folder.mkdir()
+    for source in DEMO.glob("*.yaml"):
+        (folder / source.name).write_text(source.read_text().replace("127.0.0.1:8099", f"127.0.0.1:{port}"))
+    return folder
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+async def test_the_demo_opens_and_resolves_an_incident_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    target_port = free_port()
+    state = tmp_path / "state"
+    env = {**os.environ, "SLA_DEMO_TARGET_PORT": str(target_port),
+           "SLA_DEMO_METRICS_PORT": str(free_port()), "SLA_DEMO_STATUS_PORT": str(free_port()),
+           "SLA_DEMO_STATE": str(state),
+           "SLA_DEMO_MANIFESTS": str(demo_manifests_for(target_port, tmp_path / "manifests"))}
+    demo = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "scripts" / "demo.py"), cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert demo.stdout is not None
+    shown: list[str] = []
+
+    async def read_output() -> None:
+        assert demo.stdout is not None
+        async for line in demo.stdout:
+            shown.append(line.decode())
+
+    reader = asyncio.create_task(read_output())
+    try:
+        await wait_for("the banner", lambda: any("Ctrl-C stops both" in s for s in shown))
+        children = children_of(demo.pid)
+        assert len(children) == 2, shown
+        opened = await wait_for("an outage opened on screen", lambda: next(
+            (s for s in shown if "incident demo/demo-shop-2" in s and " opened: " in s), None), 90)
+        name = opened.split("incident demo/", 1)[1].split(" ", 1)[0]
+        await wait_for("the outage resolved on screen", lambda: any(
+            f"incident demo/{name}: recovered" in s for s in shown), 90)
+
+        incident = read(state / "incidents" / "demo" / f"{name}.yaml")
+        assert incident["spec"]["state"] == "resolved" and incident["spec"]["endpoints"] == ["api"]
+        for status in ("servicelevelagreements/demo/demo-shop", "servicelevelagreements/demo/demo-sandbox",
+                       "maintenancewindows/demo/weekly-upgrade"):
+            assert read(state / "status" / f"{status}.yaml")["status"], status
+        assert set(read(state / "agreements.yaml")["agreements"]) == {"demo/demo-shop", "demo/demo-sandbox"}
+
+        demo.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(demo.wait(), 60) == 0
+    finally:
+        if demo.returncode is None:
+            demo.kill()
+            await demo.wait()
+        await asyncio.wait_for(reader, 10)
+    assert any("stopped; the state stays in" in s for s in shown)
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "a demo process outlived Ctrl-C"
