@@ -67,6 +67,14 @@ class Situation:
     budget_exhausted: bool
     period_start: datetime
     now: datetime
+    maintenance_ended: datetime | None = None  # end of the latest window that is over
+
+    def after_maintenance(self, moment: datetime | None) -> datetime:
+        """A failure streak that began inside a window counts from the window's end."""
+        start = moment or self.now
+        if self.maintenance_ended is not None and start < self.maintenance_ended <= self.now:
+            return self.maintenance_ended
+        return start
 
 
 def incident_name(agreement: str, kind: str, started_at: datetime) -> str:
@@ -109,7 +117,7 @@ def _wanted(s: Situation) -> Iterable[tuple[Slot, tuple[_Desired, str]]]:
         severity = Severity.P1 if service.every_endpoint_down else Severity.P2
         failing = ", ".join(service.down_endpoints)
         yield ("outage", ""), (_Desired(IncidentType.OUTAGE, severity, Impact.DOWNTIME,
-                                        service.since or s.now, service.down_endpoints),
+                                        s.after_maintenance(service.since), service.down_endpoints),
                                f"{name} is down: {failing} failing")
     elif service.state is State.DEGRADED and not s.maintenance_active:
         slow = [e for e in s.agreement.own_endpoints
@@ -118,8 +126,9 @@ def _wanted(s: Situation) -> Iterable[tuple[Slot, tuple[_Desired, str]]]:
             starts = [h.slow_streak_start for e in slow
                       if (h := s.endpoints[e.name]).slow_streak_start is not None]
             names = tuple(e.name for e in slow)
+            started = s.after_maintenance(min(starts, default=s.now))
             yield ("degradation", ""), (_Desired(IncidentType.DEGRADATION, Severity.P3,
-                                                 Impact.DEGRADED, min(starts, default=s.now), names),
+                                                 Impact.DEGRADED, started, names),
                                         f"{name} is slow: {', '.join(names)} over latency target")
     for endpoint in s.agreement.endpoints:
         health = s.endpoints.get(endpoint.name, EndpointHealth())

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sla_operator.domain.errors import SpecError
 from sla_operator.domain.incidents import Change, Open
 from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult
+from sla_operator.domain.parse import parse_time
 from sla_operator.engine.evaluate import Evaluation, evaluate_agreement, maintenance_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.probes.base import ProbeContext, utc_now
@@ -48,6 +50,7 @@ class Engine:
         self.agreements: dict[Key, AgreementRuntime] = {}
         self.maintenance: dict[Key, MaintenanceWindow] = {}
         self.incidents: dict[Key, Incident] = {}
+        self._incidents_by_agreement: dict[Key, dict[str, Incident]] = {}
         self._maintenance_status: dict[Key, dict[str, Any]] = {}
         self._incident_status: dict[Key, dict[str, Any]] = {}
         self._contexts: dict[str, ProbeContext] = {}
@@ -99,13 +102,28 @@ class Engine:
             # Only its status moved, usually by our own write echoed back by the watch:
             # recomputing would write a newer duration, echoed again, once per round.
             return
-        self.incidents[incident.key] = incident
+        self._put_incident(incident)
         self._touch(incident.namespace, incident.agreement)
 
     def remove_incident(self, key: Key) -> None:
-        incident = self.incidents.pop(key, None)
+        incident = self._drop_incident(key)
         if incident is not None:
             self._touch(incident.namespace, incident.agreement)
+
+    def _put_incident(self, incident: Incident) -> None:
+        previous = self._drop_incident(incident.key)
+        if previous is not None and previous.agreement != incident.agreement:
+            self._touch(previous.namespace, previous.agreement)
+        self.incidents[incident.key] = incident
+        owner = (incident.namespace, incident.agreement)
+        self._incidents_by_agreement.setdefault(owner, {})[incident.name] = incident
+
+    def _drop_incident(self, key: Key) -> Incident | None:
+        incident = self.incidents.pop(key, None)
+        if incident is not None:
+            owned = self._incidents_by_agreement.get((incident.namespace, incident.agreement), {})
+            owned.pop(incident.name, None)
+        return incident
 
     def on_probe_result(self, owner: Key, endpoint: Endpoint, result: ProbeResult) -> None:
         runtime = self.agreements.get(owner)
@@ -114,10 +132,13 @@ class Engine:
 
     def _touch(self, namespace: str, agreement: str | None = None) -> None:
         """Recompute the agreements a maintenance window or incident may affect."""
-        for (ns, name), runtime in self.agreements.items():
-            if ns == namespace and agreement in (None, name):
-                runtime.dirty = True
-                runtime.daily_key = ()
+        if agreement is not None:
+            affected = [r for r in [self.agreements.get((namespace, agreement))] if r is not None]
+        else:
+            affected = [r for (ns, _), r in self.agreements.items() if ns == namespace]
+        for runtime in affected:
+            runtime.dirty = True
+            runtime.daily_key = ()
 
     def _context(self, namespace: str) -> ProbeContext:
         context = self._contexts.get(namespace)
@@ -131,8 +152,7 @@ class Engine:
     # ------------------------------------------------------------ evaluation
 
     def incidents_of(self, agreement: Agreement) -> list[Incident]:
-        return [i for i in self.incidents.values()
-                if i.namespace == agreement.namespace and i.agreement == agreement.name]
+        return list(self._incidents_by_agreement.get(agreement.key, {}).values())
 
     def windows_of(self, agreement: Agreement) -> list[MaintenanceWindow]:
         return [w for w in self.maintenance.values() if w.applies_to(agreement)]
@@ -192,7 +212,7 @@ class Engine:
             stored = await self.store.change_incident(action.incident, action)
             for update in action.updates:
                 log.info("incident %s/%s: %s", stored.namespace, stored.name, update.message)
-        self.incidents[stored.key] = stored
+        self._put_incident(stored)
 
     async def _write_incident_status(self, key: Key, status: Mapping[str, Any]) -> None:
         if key not in self.incidents or self._incident_status.get(key) == status:
@@ -236,8 +256,6 @@ class Engine:
 
 def _restore(runtime: AgreementRuntime, status: Mapping[str, Any], now: datetime) -> None:
     """Take back what only the status remembers: frozen history, unmonitored gaps, downtime gap."""
-    from sla_operator.domain.parse import parse_time
-
     for entry in status.get("history") or ():
         if entry.get("period"):
             runtime.history[str(entry["period"])] = dict(entry)
@@ -245,16 +263,16 @@ def _restore(runtime: AgreementRuntime, status: Mapping[str, Any], now: datetime
         try:
             runtime.add_unmonitored(Interval(parse_time(gap["start"], "start"),
                                              parse_time(gap["end"], "end")))
-        except (KeyError, ValueError):
+        except (KeyError, SpecError):
             continue
     runtime.conditions = list(status.get("conditions") or ())
-    last = status.get("lastEvaluated")
     longest = max((e.interval for e in runtime.agreement.endpoints), default=timedelta(seconds=30))
-    if last:
-        try:
-            seen = parse_time(last, "lastEvaluated")
-        except ValueError:
-            return
-        # The operator was not running between its last evaluation and now.
-        if now - seen > 2 * longest:
-            runtime.add_unmonitored(Interval(seen, now))
+    try:
+        # The operator was not running between its last evaluation and now; an agreement it
+        # never evaluated was unmonitored since it was created.
+        seen = (parse_time(status["lastEvaluated"], "lastEvaluated") if status.get("lastEvaluated")
+                else runtime.agreement.created_at)
+    except SpecError:
+        return
+    if seen is not None and now - seen > 2 * longest:
+        runtime.add_unmonitored(Interval(seen, now))

@@ -58,6 +58,7 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
     bounds = Interval(min(period.start, now - timedelta(days=DAILY_DAYS + 1)), max(period.end, now))
     maintenance = scheduled_maintenance(windows, bounds)
     maintenance_active = any(i.contains(now) for i in maintenance)
+    maintenance_ended = max((i.end for i in maintenance if i.end <= now), default=None)
     _track_monitoring(runtime, now)
     inputs = AccountingInput(agreement.objective, agreement.created_at, maintenance,
                              incidents, tuple(runtime.unmonitored))
@@ -65,9 +66,10 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
     service = service_health(agreement, runtime.healths)
     exhausted = figures.budget_total_seconds > 0 and figures.budget_remaining_seconds <= 0
     actions = decide(Situation(agreement, service, runtime.healths, maintenance_active, exhausted,
-                               period.start, now), [i for i in incidents if i.is_open])
+                               period.start, now, maintenance_ended),
+                     [i for i in incidents if i.is_open])
     state = State.MAINTENANCE if maintenance_active else service.state
-    _count(runtime, state, service.state, incidents, now)
+    _count(runtime, figures)
     runtime.state, runtime.maintenance_active = state, maintenance_active
     runtime.availability = figures.availability
     runtime.budget = (figures.budget_total_seconds, figures.budget_remaining_seconds,
@@ -121,18 +123,23 @@ def _track_monitoring(runtime: AgreementRuntime, now: datetime) -> None:
     runtime.unmonitored = [i for i in runtime.unmonitored if i.end > cutoff]
 
 
-def _count(runtime: AgreementRuntime, state: State, service_state: State,
-           incidents: Sequence[Incident], now: datetime) -> None:
-    """Feed the counters behind burn-rate alerts: eligible and downtime seconds, live."""
-    if runtime.last_evaluated is None:
-        return
-    elapsed = (now - runtime.last_evaluated).total_seconds()
-    excluded = any(i.is_open and (i.dependency or i.exclusion is not None) for i in incidents)
-    if elapsed <= 0 or state in (State.MAINTENANCE, State.UNKNOWN) or excluded:
-        return
-    runtime.eligible_total += elapsed
-    if service_state is State.DOWN:
-        runtime.downtime_total += elapsed
+def _count(runtime: AgreementRuntime, figures: PeriodFigures) -> None:
+    """Feed the counters behind burn-rate alerts from the period's own figures.
+
+    They grow by what the period's downtime and eligible time grew since the last evaluation,
+    so an incident dated back to its first failed probe is counted in full, once; a figure
+    that shrinks (an exclusion added later) leaves the counters where they are.
+    """
+    downtime, eligible = figures.downtime_seconds, figures.eligible_seconds
+    if runtime.counted_period == figures.label:
+        downtime_before, eligible_before = runtime.counted_figures
+    elif runtime.counted_period is not None:
+        downtime_before = eligible_before = 0.0  # a new period: all of its time so far is new
+    else:
+        downtime_before, eligible_before = downtime, eligible  # counters start with the process
+    runtime.downtime_total += max(0.0, downtime - downtime_before)
+    runtime.eligible_total += max(0.0, eligible - eligible_before)
+    runtime.counted_period, runtime.counted_figures = figures.label, (downtime, eligible)
 
 
 def _refresh_history(runtime: AgreementRuntime, windows: Sequence[MaintenanceWindow],

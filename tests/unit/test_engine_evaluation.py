@@ -1,0 +1,121 @@
+"""One evaluation of one agreement, without I/O: counters, maintenance edges, restored gaps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from sla_operator.domain.incidents import Open
+from sla_operator.domain.model import (
+    Agreement,
+    Endpoint,
+    HttpProbe,
+    Incident,
+    IncidentType,
+    MaintenanceWindow,
+    ProbeResult,
+    Severity,
+)
+from sla_operator.engine import _restore
+from sla_operator.engine.evaluate import evaluate_agreement
+from sla_operator.engine.runtime import AgreementRuntime
+
+CREATED = datetime(2026, 11, 1, tzinfo=UTC)
+T0 = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
+API = Endpoint("api", HttpProbe("http://127.0.0.1:8099/healthz"), interval=SECOND,
+               timeout=SECOND / 2, failure_threshold=3, success_threshold=2)
+
+
+def agreement() -> Agreement:
+    return Agreement(namespace="shop", name="checkout", service="Checkout",
+                     objective=Decimal("99.9"), endpoints=(API,), created_at=CREATED)
+
+
+def probe(runtime: AgreementRuntime, start: datetime, ok: bool, count: int) -> datetime:
+    """``count`` probes one second apart from ``start``; returns the time after the last."""
+    for n in range(count):
+        runtime.observe(API, ProbeResult(start + n * SECOND, ok, 0.01, "200 OK" if ok else "503"))
+    return start + count * SECOND
+
+
+def outage(started: datetime, resolved: datetime | None = None) -> Incident:
+    return Incident(namespace="shop", name="checkout-outage", agreement="checkout",
+                    type=IncidentType.OUTAGE, severity=Severity.P1, title="down",
+                    started_at=started, resolved_at=resolved)
+
+
+def test_counters_take_an_incident_dated_back_to_its_first_failure_in_full_once() -> None:
+    runtime = AgreementRuntime(agreement(), started=T0)
+    now = probe(runtime, T0, True, 10)
+    evaluate_agreement(runtime, [], [], now)  # the counters' starting point
+    assert runtime.downtime_total == 0
+    now = probe(runtime, now, False, 3)
+    first_failure = now - 3 * SECOND
+    incidents = [outage(first_failure)]
+    evaluate_agreement(runtime, incidents, [], now)
+    assert runtime.downtime_total == pytest.approx(3)
+    later = probe(runtime, now, False, 60)
+    evaluate_agreement(runtime, incidents, [], later)
+    evaluate_agreement(runtime, incidents, [], later)  # the same instant again adds nothing
+    assert runtime.downtime_total == pytest.approx(63)
+    assert runtime.eligible_total == pytest.approx((later - T0 - 10 * SECOND).total_seconds())
+
+
+def test_counters_never_go_down_when_downtime_is_excluded_afterwards() -> None:
+    runtime = AgreementRuntime(agreement(), started=T0)
+    evaluate_agreement(runtime, [], [], T0)
+    incidents = [outage(T0, T0 + 30 * SECOND)]
+    now = probe(runtime, T0, True, 60)
+    evaluate_agreement(runtime, incidents, [], now)
+    counted = runtime.downtime_total
+    assert counted == pytest.approx(30)
+    now = probe(runtime, now, True, 1)
+    evaluate_agreement(runtime, [], [], now)  # the incident vanished from the records
+    assert runtime.downtime_total == counted
+
+
+def test_an_outage_that_began_inside_maintenance_is_dated_from_the_windows_end() -> None:
+    window_end = T0 + 10 * SECOND
+    window = MaintenanceWindow(namespace="shop", name="db", start=T0 - timedelta(hours=1),
+                               end=window_end)
+    runtime = AgreementRuntime(agreement(), started=T0 - timedelta(hours=2))
+    now = probe(runtime, T0, False, 15)  # failing since T0, through the window's end
+    result = evaluate_agreement(runtime, [], [window], now)
+    opened = [a.incident for a in result.actions if isinstance(a, Open)]
+    assert [i.type for i in opened] == [IncidentType.OUTAGE]
+    assert opened[0].started_at == window_end
+
+
+def test_failures_inside_maintenance_open_nothing_and_the_state_says_maintenance() -> None:
+    window = MaintenanceWindow(namespace="shop", name="db", start=T0 - timedelta(hours=1),
+                               end=T0 + timedelta(hours=1))
+    runtime = AgreementRuntime(agreement(), started=T0 - timedelta(hours=2))
+    now = probe(runtime, T0, False, 5)
+    result = evaluate_agreement(runtime, [], [window], now)
+    assert result.actions == []
+    assert result.status["state"] == "Maintenance"
+    assert result.status["endpoints"][0]["state"] == "Down"
+
+
+def test_an_agreement_never_evaluated_before_is_unmonitored_since_its_creation() -> None:
+    runtime = AgreementRuntime(agreement(), started=T0)
+    _restore(runtime, {}, T0)
+    assert [(g.start, g.end) for g in runtime.unmonitored] == [(CREATED, T0)]
+
+
+def test_a_restart_adds_the_time_since_the_last_evaluation_as_unmonitored() -> None:
+    runtime = AgreementRuntime(agreement(), started=T0)
+    _restore(runtime, {"lastEvaluated": "2026-11-26T03:00:00Z",
+                       "unmonitored": [{"start": "2026-11-02T00:00:00Z",
+                                        "end": "2026-11-02T01:00:00Z"}]}, T0)
+    gaps = [(g.start.hour, g.end.hour, g.start.day) for g in runtime.unmonitored]
+    assert gaps == [(0, 1, 2), (3, 4, 26)]
+
+
+def test_a_short_pause_is_not_unmonitored() -> None:
+    runtime = AgreementRuntime(agreement(), started=T0)
+    _restore(runtime, {"lastEvaluated": "2026-11-26T03:59:59Z"}, T0)
+    assert runtime.unmonitored == []
