@@ -86,12 +86,16 @@ class KubeStore:
         raise StoreError(f"no free name for incident {incident.name}")
 
     async def change_incident(self, incident: Incident, change: Change) -> Incident:
-        # A JSON patch appends to the timeline, so entries people added meanwhile are kept.
-        ops: list[dict[str, Any]] = [
-            {"op": "add", "path": f"/spec/{_FIELD_PATHS[name]}", "value": _plain(value)}
-            for name, value in change.fields.items()
-        ]
-        if not incident.updates:
+        # A JSON patch appends to the timeline, so entries people added are kept; the
+        # resourceVersion test makes it fail rather than act on a copy someone changed since.
+        current = await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION,
+                                   incident.namespace, Kind.INCIDENT.plural, incident.name)
+        version = (current.get("metadata") or {}).get("resourceVersion")
+        ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/resourceVersion",
+                                      "value": version}] if version else []
+        ops += [{"op": "add", "path": f"/spec/{_FIELD_PATHS[name]}", "value": _plain(value)}
+                for name, value in change.fields.items()]
+        if not isinstance((current.get("spec") or {}).get("updates"), list):
             ops.append({"op": "add", "path": "/spec/updates", "value": []})
         ops += [{"op": "add", "path": "/spec/updates/-", "value": update_dict(u)}
                 for u in change.updates]
