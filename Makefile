@@ -26,8 +26,8 @@ run: $(STAMP) ## Demo: local mode on examples/demo/ against the demo target (no 
 	$(BIN)/python scripts/demo.py
 
 .PHONY: test
-test: $(STAMP) ## Unit, integration and rules tests (fast, no cluster)
-	$(PYTEST) tests/unit tests/integration tests/rules -q
+test: $(STAMP) ## Unit and integration tests (fast, no cluster)
+	$(PYTEST) tests/unit tests/integration -q
 
 .PHONY: test-e2e
 test-e2e: $(STAMP) ## End-to-end tests on a real API server (built from Debian's packages when KUBECONFIG is unset)
