@@ -74,13 +74,13 @@ def _wait_listening(port: int, process: subprocess.Popen[str], seconds: float = 
     return False
 
 
-def _show(stream: IO[str], label: str) -> None:
+def _show(stream: IO[str]) -> None:
     """The children's log, shortened to `time  message` (warnings and errors keep their level)."""
     for raw in stream:
         line = raw.rstrip("\n")
         match = LOG_LINE.match(line)
         if match is None:
-            print(f"{label}{line}", flush=True)
+            print(line, flush=True)
             continue
         clock, level, _logger, message = match.groups()
         marker = "" if level == "INFO" else f"{level}: "
@@ -131,8 +131,8 @@ def main() -> int:
                        "--state", state, "--metrics-port", str(metrics_port),
                        "--status-port", str(status_port), "--status-interval", "5",
                        "--bind-address", HOST, output="stderr")
-        readers = [threading.Thread(target=_show, args=(target.stdout, ""), daemon=True),
-                   threading.Thread(target=_show, args=(local.stderr, ""), daemon=True)]
+        readers = [threading.Thread(target=_show, args=(target.stdout,), daemon=True),
+                   threading.Thread(target=_show, args=(local.stderr,), daemon=True)]
         for reader in readers:
             reader.start()
         _banner(local, manifests, state, {"target": target_port, "metrics": metrics_port,
