@@ -22,7 +22,8 @@ def test_the_package_ships_exactly_the_crds_of_the_crds_folder() -> None:
 def test_each_packaged_crd_is_identical_to_its_source(name: str) -> None:
     copy = PACKAGED / name
     assert copy.exists(), f"{copy} is missing: run make crds"
-    assert copy.read_bytes() == (SOURCE / name).read_bytes(), f"{copy} differs from crds/{name}: run make crds"
+    assert copy.read_bytes() == (SOURCE / name).read_bytes(), \
+        f"{copy} differs from crds/{name}: run make crds"
 
 
 def test_the_validator_reads_the_crds_from_the_installed_package() -> None:
