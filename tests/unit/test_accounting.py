@@ -288,6 +288,22 @@ def test_time_before_the_agreement_existed_is_unmonitored() -> None:
     assert figures.budget_remaining_seconds == 1992
 
 
+def test_maintenance_before_the_agreement_existed_is_unmonitored_not_maintenance() -> None:
+    # Created 16 Nov 00:00; windows on 10 Nov (2 h, before it existed) and 25 Nov (1 h).
+    # U = 1,296,000 (all of 1-16 Nov, the first window included); M = 3,600 (25 Nov only)
+    # E = 2,592,000 - 1,296,000 - 3,600 = 1,292,400; the budget still leaves out every
+    # scheduled window of the period: 0.001 x (2,592,000 - 10,800) = 2,581.2
+    figures = november(
+        maintenance=(between("2026-11-10T00:00", "2026-11-10T02:00"),
+                     between("2026-11-25T00:00", "2026-11-25T01:00")),
+        monitored_since=utc("2026-11-16T00:00"),
+    )
+    assert figures.maintenance_seconds == 3600
+    assert figures.unmonitored_seconds == 1_296_000
+    assert figures.eligible_seconds == 1_292_400
+    assert figures.budget_total_seconds == pytest.approx(2581.2)
+
+
 def test_time_the_operator_was_down_is_unmonitored_not_downtime() -> None:
     # Operator down 20 Nov 12:00-14:00 (U = 7,200); outage 13:30-14:30, half in the gap:
     # D = 1,800; E = 2,592,000 - 7,200 = 2,584,800; availability = 2,583,000 / 2,584,800

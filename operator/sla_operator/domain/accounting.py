@@ -95,7 +95,13 @@ def _service_down(inputs: AccountingInput, now: datetime) -> list[Interval]:
 def _split(inputs: AccountingInput, elapsed: list[Interval], now: datetime) -> _Split:
     """Classify the ``elapsed`` time. Each instant's class depends only on that instant, so
     splitting a long span once and slicing it gives the same figures as splitting each slice."""
-    maintenance = intersect(inputs.maintenance, elapsed)
+    # Time before the agreement existed is unmonitored, whatever windows covered it.
+    before_monitoring = (
+        [Interval(min(elapsed[0].start, inputs.monitored_since), inputs.monitored_since)]
+        if inputs.monitored_since is not None and elapsed
+        else []
+    )
+    maintenance = subtract(intersect(inputs.maintenance, elapsed), before_monitoring)
     service_down = _service_down(inputs, now)
     dependency_down = _spans((i for i in inputs.incidents if i.dependency), now)
     marked = _spans(
@@ -103,12 +109,7 @@ def _split(inputs: AccountingInput, elapsed: list[Interval], now: datetime) -> _
         now,
     )
     excusable = union([*intersect(dependency_down, service_down), *marked])
-    excluded = subtract(intersect(excusable, elapsed), maintenance)
-    before_monitoring = (
-        [Interval(min(elapsed[0].start, inputs.monitored_since), inputs.monitored_since)]
-        if inputs.monitored_since is not None and elapsed
-        else []
-    )
+    excluded = subtract(intersect(excusable, elapsed), [*maintenance, *before_monitoring])
     unmonitored = subtract(
         intersect([*before_monitoring, *inputs.unmonitored], elapsed), [*maintenance, *excluded]
     )
