@@ -111,8 +111,9 @@ def test_a_restart_adds_the_time_since_the_last_evaluation_as_unmonitored() -> N
     _restore(runtime, {"lastEvaluated": "2026-11-26T03:00:00Z",
                        "unmonitored": [{"start": "2026-11-02T00:00:00Z",
                                         "end": "2026-11-02T01:00:00Z"}]}, T0)
-    gaps = [(g.start.hour, g.end.hour, g.start.day) for g in runtime.unmonitored]
-    assert gaps == [(0, 1, 2), (3, 4, 26)]
+    gaps = [(g.start, g.end) for g in runtime.unmonitored]
+    assert gaps == [(datetime(2026, 11, 2, 0, tzinfo=UTC), datetime(2026, 11, 2, 1, tzinfo=UTC)),
+                    (datetime(2026, 11, 26, 3, 0, 1, tzinfo=UTC), T0)]
 
 
 def test_a_short_pause_is_not_unmonitored() -> None:

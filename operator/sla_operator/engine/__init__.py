@@ -270,8 +270,10 @@ def _restore(runtime: AgreementRuntime, status: Mapping[str, Any], now: datetime
     try:
         # The operator was not running between its last evaluation and now; an agreement it
         # never evaluated was unmonitored since it was created.
-        seen = (parse_time(status["lastEvaluated"], "lastEvaluated") if status.get("lastEvaluated")
-                else runtime.agreement.created_at)
+        # lastEvaluated is written to the whole second, so the last evaluation was up to a
+        # second after it: the gap starts at the next second, never inside monitored time.
+        seen = (parse_time(status["lastEvaluated"], "lastEvaluated") + timedelta(seconds=1)
+                if status.get("lastEvaluated") else runtime.agreement.created_at)
     except SpecError:
         return
     if seen is not None and now - seen > 2 * longest:
