@@ -120,3 +120,30 @@ def test_a_short_pause_is_not_unmonitored() -> None:
     runtime = AgreementRuntime(agreement(), started=T0)
     _restore(runtime, {"lastEvaluated": "2026-11-26T03:59:59Z"}, T0)
     assert runtime.unmonitored == []
+
+
+def test_closed_periods_are_rebuilt_from_the_records_when_the_status_is_lost() -> None:
+    runtime = AgreementRuntime(agreement(), started=T0)
+    runtime.agreement = Agreement(namespace="shop", name="checkout", service="Checkout",
+                                  objective=Decimal("99.9"), endpoints=(API,),
+                                  created_at=datetime(2026, 9, 15, tzinfo=UTC))
+    october_outage = outage(datetime(2026, 10, 3, tzinfo=UTC), datetime(2026, 10, 3, 1, tzinfo=UTC))
+    result = evaluate_agreement(runtime, [october_outage], [], T0)
+    history = {entry["period"]: entry for entry in result.status["history"]}
+    assert list(history) == ["2026-09", "2026-10"]
+    # October: 31 days = 2,678,400 s eligible, 3,600 s down -> 99.8655%, objective missed
+    assert history["2026-10"]["downtimeSeconds"] == 3600
+    assert history["2026-10"]["availability"] == "99.8655"
+    assert history["2026-10"]["met"] is False
+    assert history["2026-09"]["unmonitoredSeconds"] == 14 * 86400
+
+
+def test_a_frozen_period_keeps_its_figures_when_the_records_change_later() -> None:
+    runtime = AgreementRuntime(agreement(), started=T0)
+    frozen = {"period": "2026-11", "availability": "99.9500", "met": True}
+    _restore(runtime, {"history": [frozen], "lastEvaluated": "2026-12-01T00:00:00Z"},
+             datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC))
+    result = evaluate_agreement(runtime, [outage(T0, T0 + timedelta(hours=5))], [],
+                                datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC))
+    november = [e for e in result.status["history"] if e["period"] == "2026-11"]
+    assert november == [frozen]
