@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from certificates import make_certificate
 from dns_target import DnsZone
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -19,7 +20,6 @@ from probe_targets import (
     HttpTarget,
     Probe,
     RawServer,
-    make_certificate,
     read_secret,
     serve_http,
     server_ssl_context,

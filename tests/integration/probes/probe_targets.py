@@ -3,80 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import socket
 import ssl
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from certificates import Certificate
 from dns_target import DnsZone
 from grpc_health.v1 import _async as health_async
 
 from sla_operator.domain.model import ProbeResult
 
 BIG_BODY = b"HEAD" + b"a" * (2 << 20) + b"TAIL"
-
-
-@dataclass(frozen=True)
-class Certificate:
-    cert_path: Path
-    key_path: Path
-    not_after: datetime.datetime
-
-    @property
-    def cert_pem(self) -> bytes:
-        return self.cert_path.read_bytes()
-
-    @property
-    def key_pem(self) -> bytes:
-        return self.key_path.read_bytes()
-
-
-def make_certificate(directory: Path, name: str, valid_for: datetime.timedelta) -> Certificate:
-    """A self-signed certificate for localhost, 127.0.0.1 and ::1."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-    not_after = now + valid_for
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(not_after)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    x509.IPAddress(ipaddress.ip_address("::1")),
-                ]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path = directory / f"{name}.crt"
-    key_path = directory / f"{name}.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return Certificate(cert_path, key_path, not_after)
 
 
 # ---------------------------------------------------------------- HTTP
