@@ -15,12 +15,19 @@ CACHE="${SLA_K8S_CACHE:-$HOME/.cache/sla-operator/k8s}"
 BIN="$CACHE/bin"
 WORK="$CACHE/work"
 K8S_VERSION="v1.20.2"
+# Bump when the recipe changes what the binaries do, so cached binaries are rebuilt.
+RECIPE="3 (empty strings are strings, in both validators)"
 export DEBIAN_FRONTEND=noninteractive
 
 log() { printf '[build-control-plane %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+have_binaries() {
+    [[ -x "$BIN/kube-apiserver" && -x "$BIN/kube-controller-manager" ]] \
+        && [[ "$(cat "$BIN/.recipe" 2>/dev/null)" == "$RECIPE" ]]
+}
+
 have_all() {
-    [[ -x "$BIN/kube-apiserver" && -x "$BIN/kube-controller-manager" ]] && command -v etcd >/dev/null 2>&1
+    have_binaries && command -v etcd >/dev/null 2>&1
 }
 
 if have_all; then
@@ -72,7 +79,7 @@ log "apt-get update"
 log "installing: ${packages[*]}"
 "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 
-if [[ -x "$BIN/kube-apiserver" && -x "$BIN/kube-controller-manager" ]]; then
+if have_binaries; then
     log "binaries were cached; only etcd was missing"
     exit 0
 fi
@@ -120,6 +127,22 @@ for pkg in github.com/modern-go/reflect2 github.com/json-iterator/go; do
     find "vendor/$pkg" -name '*_test.go' -delete
 done
 
+# --- 5b. Built with Go 1.19, the vendored go-openapi validator takes every empty string for
+#         null: it compares reflect.Value structs, which now share the runtime's zero value.
+#         Only a real nil is null, as with the Go the release was built with.
+#         Both copies of the validator (go-openapi's and kube-openapi's fork that the CRD
+#         validation uses) carry the check.
+for TYPE_GO in vendor/github.com/go-openapi/validate/type.go \
+               vendor/k8s.io/kube-openapi/pkg/validation/validate/type.go; do
+    log "patching $TYPE_GO: only nil is null"
+    grep -q 'if data == nil || reflect.DeepEqual(reflect.Zero' "$TYPE_GO" \
+        || { log "error: $TYPE_GO does not hold the expected check"; exit 1; }
+    sed -i -E 's/if data == nil \|\| reflect\.DeepEqual\(reflect\.Zero\([^{]*\{/if data == nil {/' "$TYPE_GO"
+    if grep -q 'reflect.DeepEqual(reflect.Zero' "$TYPE_GO"; then
+        log "error: could not patch $TYPE_GO"; exit 1
+    fi
+done
+
 # --- 6. Version strings: Helm's kubeVersion checks read /version; -X ldflags do not
 #        reach these variables in this GOPATH build, so the defaults are edited instead.
 major=${K8S_VERSION#v}; major=${major%%.*}
@@ -152,7 +175,8 @@ for cmd in kube-apiserver kube-controller-manager; do
     install -m 0755 "$WORK/out/$cmd" "$BIN/$cmd.tmp"
     mv -f "$BIN/$cmd.tmp" "$BIN/$cmd"
 done
-log "installed $("$BIN/kube-apiserver" --version) to $BIN"
+echo "$RECIPE" > "$BIN/.recipe"
+log "installed $("$BIN/kube-apiserver" --version) to $BIN (recipe $RECIPE)"
 
 # --- Clean up: the tree, generated files and build cache take several GB.
 cd "$CACHE"

@@ -17,6 +17,7 @@ import atexit
 import collections
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -57,9 +58,19 @@ def _find_etcd() -> str | None:
     return shutil.which("etcd") or (os.path.exists("/usr/bin/etcd") and "/usr/bin/etcd") or None
 
 
+def _recipe_matches(bin_dir: Path) -> bool:
+    """Cached binaries count only if built by the build script's current recipe."""
+    script = BUILD_SCRIPT.read_text()
+    wanted = re.search(r'^RECIPE="(.*)"$', script, re.MULTILINE)
+    recipe = bin_dir / ".recipe"
+    return bool(wanted) and recipe.is_file() and recipe.read_text().strip() == wanted.group(1)
+
+
 def find_binaries() -> dict[str, str] | None:
     """Paths of etcd, kube-apiserver and kube-controller-manager, or None if any is missing."""
     bin_dir = cache_dir() / "bin"
+    if not _recipe_matches(bin_dir):
+        return None
     found = {name: str(bin_dir / name) for name in _BINARIES if os.access(bin_dir / name, os.X_OK)}
     etcd = _find_etcd()
     if etcd:

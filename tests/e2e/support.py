@@ -47,14 +47,16 @@ class Target:
     def __init__(self) -> None:
         self.healthy = True
         self.log: list[tuple[datetime, int]] = []
+        self.authorization: set[str] = set()  # Authorization headers the probes sent
         self.lock = threading.Lock()
         target = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 with target.lock:
                     status = 200 if target.healthy else 503
                     target.log.append((datetime.now(UTC), status))
+                    target.authorization.add(self.headers.get("Authorization", ""))
                 body = b'{"status":"ok"}' if status == 200 else b'{"status":"down"}'
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from support import CRDS, REPO, OperatorProcess, Target, get, parse_time, wait_for
 
 Kubectl = Callable[..., Any]
@@ -103,3 +104,36 @@ def test_failures_inside_a_window_open_nothing_and_downtime_counts_once_it_ends(
     finally:
         operator.stop()
         target.close()
+
+
+@pytest.mark.parametrize(("spec", "field"), [
+    ({"schedule": "0 0 30 2 *", "duration": "1h"}, "spec.schedule"),  # 30 February never comes
+    ({"schedule": "0 2 * * *", "duration": "25h"}, "spec.duration"),  # longer than the recurrence
+    ({"start": "2026-12-01T04:00:00Z", "end": "2026-12-01T02:00:00Z"}, "spec.end"),
+    ({"schedule": "0 2 * * SUN", "duration": "2h", "timeZone": "Europe/Atlantis"}, "spec.timeZone"),
+])
+def test_a_window_only_the_operator_can_reject_gets_ready_false_and_an_event(
+        kubectl: Kubectl, kubeconfig: str, namespace: str, tmp_path: Path,
+        spec: dict[str, Any], field: str) -> None:
+    operator = OperatorProcess(kubeconfig, namespace, tmp_path)
+    operator.start()
+    name = f"bad-{uuid.uuid4().hex[:6]}"
+    try:
+        kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(
+            {"apiVersion": "sla.dev/v1alpha1", "kind": "MaintenanceWindow",
+             "metadata": {"name": name}, "spec": {"description": "bad", **spec}}))
+
+        def ready() -> dict[str, Any] | None:
+            status = (get(kubectl, namespace, f"mw/{name}") or {}).get("status") or {}
+            found = [c for c in status.get("conditions") or [] if c["type"] == "Ready"]
+            return found[0] if found else None
+
+        condition = wait_for("Ready=False on the window", ready)
+        assert condition["status"] == "False" and field in condition["message"]
+        wait_for("an InvalidSpec event", lambda: [
+            e for e in (get(kubectl, namespace, "events") or {}).get("items", [])
+            if e.get("reason") == "InvalidSpec" and e["involvedObject"]["name"] == name
+            and field in e["message"]])
+        operator.assert_running()
+    finally:
+        operator.stop()

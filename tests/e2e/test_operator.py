@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+
 from support import CRDS, REPO, OperatorProcess, Target, get, parse_time, wait_for
 
 Kubectl = Callable[..., Any]
@@ -47,13 +48,17 @@ def operator(kubeconfig: str, namespace: str, tmp_path: Path) -> Iterator[Operat
     process.stop()
 
 
+def example(kind: str) -> dict[str, Any]:
+    documents = yaml.safe_load_all((REPO / "examples" / "payments-api.yaml").read_text())
+    return next(d for d in documents if d["kind"] == kind)
+
+
 def example_agreement(url: str) -> dict[str, Any]:
     """examples/payments-api.yaml, narrowed to its first endpoint, pointed at the test's target."""
-    documents = list(yaml.safe_load_all((REPO / "examples" / "payments-api.yaml").read_text()))
-    sla = next(d for d in documents if d["kind"] == "ServiceLevelAgreement")
+    sla = example("ServiceLevelAgreement")
     endpoint = sla["spec"]["endpoints"][0]
     endpoint.update(interval="1s", timeout="500ms", failureThreshold=3, successThreshold=2)
-    endpoint["http"] = {"url": url, "expectedStatus": [200], "bodyRegex": '"status":"ok"'}
+    endpoint["http"]["url"] = url  # headers (one from the Secret probe-auth) and checks as given
     sla["spec"]["endpoints"] = [endpoint]
     sla["spec"].pop("maintenanceSelector", None)
     return sla
@@ -72,6 +77,8 @@ def test_an_outage_is_probed_recorded_resolved_and_survives_a_restart(
         kubectl: Kubectl, namespace: str, target: Target, operator: OperatorProcess,
         capsys: pytest.CaptureFixture[str]) -> None:
     sla = example_agreement(target.url)
+    secret = example("Secret")
+    apply(kubectl, namespace, secret)
     wait_for("the operator to serve /metrics", operator.metrics)
     applied_at = time.monotonic()
     apply(kubectl, namespace, sla)
@@ -86,6 +93,8 @@ def test_an_outage_is_probed_recorded_resolved_and_survives_a_restart(
     up = status()
     assert up["conditions"][0]["type"] == "Ready" and up["conditions"][0]["status"] == "True"
     assert up["endpoints"][0]["name"] == "api" and up["endpoints"][0]["state"] == "Up"
+    token = secret["stringData"]["token"]
+    assert target.authorization == {token}  # read from the Secret, sent with every probe
 
     # The service breaks: three failed probes make it Down, dated at the first failure.
     broke_at = datetime.now(UTC)
@@ -151,9 +160,9 @@ def test_an_outage_is_probed_recorded_resolved_and_survives_a_restart(
     assert after["downtimeSeconds"] == pytest.approx(before["downtimeSeconds"], abs=1)
     assert len(incidents(kubectl, namespace)) == 1
 
+    metrics = wait_for("metrics", operator.metrics)
     samples = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-               for family in text_string_to_metric_families(wait_for("metrics", operator.metrics))
-               for sample in family.samples}
+               for family in text_string_to_metric_families(metrics) for sample in family.samples}
     labels = {"namespace": namespace, "agreement": "payments-api", "service": "Payments API",
               "environment": "production"}
 
@@ -170,6 +179,24 @@ def test_an_outage_is_probed_recorded_resolved_and_survives_a_restart(
     assert value("sla_probes_total", endpoint="api", result="success") >= 1
     assert value("sla_probe_duration_seconds_count", endpoint="api") >= 1
     assert value("sla_downtime_seconds_total") >= 0 and value("sla_eligible_seconds_total") > 0
+    # A person rules the outage was deliberate blocking and acknowledges it: it stops counting.
+    name = incident["metadata"]["name"]
+    kubectl("patch", "incident", name, "-n", namespace, "--type=merge", "-p", json.dumps(
+        {"spec": {"exclusion": {"reason": "blocked", "note": "customer over quota"},
+                  "acknowledgedAt": closed["spec"]["startedAt"], "acknowledgedBy": "oncall"}}))
+    excluded = wait_for("the exclusion accounted", lambda: (p := status()["currentPeriod"])[
+        "downtimeSeconds"] == 0 and p["excludedSeconds"] > 0 and p)
+    assert excluded["excludedSeconds"] == pytest.approx(outage_seconds, abs=1)
+    assert excluded["availability"] == "100.0000"
+    acknowledged = wait_for("the incident's response status", lambda: (
+        (i := get(kubectl, namespace, f"incident/{name}")).get("status", {}).get("responseDue")
+        and i["status"]["countedDowntimeSeconds"] == 0 and i))
+    assert acknowledged["status"]["responseBreached"] is False
+    assert len(incidents(kubectl, namespace)) == 1
+
+    recorded = json.dumps([get(kubectl, namespace, "sla/payments-api"), incidents(kubectl, namespace),
+                           get(kubectl, namespace, "events")])
+    assert token.split()[-1] not in recorded + operator.log() + metrics
     with capsys.disabled():
         print(f"\n[e2e] kubectl apply -> first SLA status: {first_status_seconds:.2f}s; "
               f"outage {outage_seconds:.1f}s accounted as {after['downtimeSeconds']}s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -82,8 +83,16 @@ async def test_a_restart_counts_the_time_it_was_not_running_as_unmonitored(
     await asyncio.sleep(3)  # longer than two probe intervals: a real gap in monitoring
 
     operator = local().start()
+    # lastEvaluated is whole seconds, so the gap begins at the second after it.
+    gap_start = _later_by_a_second(stopped_at)
     gaps = await operator.wait_for("the gap recorded", lambda: [
-        g for g in operator.status("shop").get("unmonitored") or () if g["start"] <= stopped_at < g["end"]])
+        g for g in operator.status("shop").get("unmonitored") or ()
+        if g["start"] <= gap_start < g["end"]])
     assert gaps
     assert read(operator.state / "agreements.yaml")["agreements"]["demo/shop"]["firstSeen"] == first_seen
     assert operator.status("shop")["currentPeriod"]["unmonitoredSeconds"] >= 3
+
+
+def _later_by_a_second(stamp: str) -> str:
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(seconds=1)
+    return moment.isoformat().replace("+00:00", "Z")
