@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from sla_operator.domain.fields import parse_time
 from sla_operator.domain.incidents import Change
 from sla_operator.domain.model import Severity
-from sla_operator.domain.parse import parse_time
 from sla_operator.engine import Engine
 from sla_operator.local.files import read_yaml, write_yaml
 from sla_operator.local.store import LocalStore

@@ -13,13 +13,13 @@ from typing import Any
 
 from sla_operator.domain import model as m
 from sla_operator.domain.durations import format_duration, parse_duration
-from sla_operator.domain.parse import (
-    _Collector,
-    _enum,
-    _optional_time,
-    _selector,
+from sla_operator.domain.fields import (
+    Collector,
     check_zone,
+    enum_value,
+    optional_time,
     parse_time,
+    selector,
 )
 
 AGREEMENT_LABEL = "sla.dev/agreement"
@@ -38,27 +38,27 @@ def format_time(moment: datetime | None) -> str | None:
 def maintenance_from_manifest(obj: Mapping[str, Any]) -> m.MaintenanceWindow:
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
-    errors = _Collector()
+    errors = Collector()
     zone = errors.run(lambda: check_zone(spec.get("timeZone", "UTC"), "spec.timeZone"), "UTC")
-    start = errors.run(lambda: _optional_time(spec, "start", "spec"), None)
-    end = errors.run(lambda: _optional_time(spec, "end", "spec"), None)
-    valid_from = errors.run(lambda: _optional_time(spec, "validFrom", "spec"), None)
-    valid_until = errors.run(lambda: _optional_time(spec, "validUntil", "spec"), None)
+    start = errors.run(lambda: optional_time(spec, "start", "spec"), None)
+    end = errors.run(lambda: optional_time(spec, "end", "spec"), None)
+    valid_from = errors.run(lambda: optional_time(spec, "validFrom", "spec"), None)
+    valid_until = errors.run(lambda: optional_time(spec, "validUntil", "spec"), None)
     duration = None
     if spec.get("duration") is not None:
         duration = errors.run(lambda: parse_duration(spec["duration"], "spec.duration"), None)
     announce = errors.run(lambda: parse_duration(spec.get("announce", "168h"), "spec.announce"),
                           timedelta(hours=168))
-    selector = None
+    sla_selector = None
     if spec.get("slaSelector") is not None:
-        selector = errors.run(lambda: _selector(spec["slaSelector"], "spec.slaSelector"), None)
+        sla_selector = errors.run(lambda: selector(spec["slaSelector"], "spec.slaSelector"), None)
     errors.raise_if_any()
     return m.MaintenanceWindow(
         namespace=str(meta.get("namespace") or "default"),
         name=str(meta.get("name", "")),
         description=str(spec.get("description") or ""),
         labels=dict(meta.get("labels") or {}),
-        sla_selector=selector,
+        sla_selector=sla_selector,
         sla_names=tuple(str(n) for n in spec.get("slaNames") or ()),
         start=start,
         end=end,
@@ -78,20 +78,20 @@ def maintenance_from_manifest(obj: Mapping[str, Any]) -> m.MaintenanceWindow:
 def incident_from_manifest(obj: Mapping[str, Any]) -> m.Incident:
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
-    errors = _Collector()
+    errors = Collector()
 
     def enum(kind: type[Any], key: str, default: str) -> Any:
-        return errors.run(lambda: _enum(kind, spec.get(key, default), f"spec.{key}"), kind(default))
+        return errors.run(lambda: enum_value(kind, spec.get(key, default), f"spec.{key}"), kind(default))
 
     started = errors.run(lambda: parse_time(spec.get("startedAt"), "spec.startedAt"),
                          datetime.fromtimestamp(0, UTC))
-    resolved = errors.run(lambda: _optional_time(spec, "resolvedAt", "spec"), None)
-    acknowledged = errors.run(lambda: _optional_time(spec, "acknowledgedAt", "spec"), None)
+    resolved = errors.run(lambda: optional_time(spec, "resolvedAt", "spec"), None)
+    acknowledged = errors.run(lambda: optional_time(spec, "acknowledgedAt", "spec"), None)
     if resolved is not None and resolved < started:
         errors.add("spec.resolvedAt", "is before spec.startedAt")
     exclusion = None
     if spec.get("exclusion"):
-        reason = errors.run(lambda: _enum(m.ExclusionReason, spec["exclusion"].get("reason"),
+        reason = errors.run(lambda: enum_value(m.ExclusionReason, spec["exclusion"].get("reason"),
                                           "spec.exclusion.reason"), m.ExclusionReason.OTHER)
         exclusion = m.Exclusion(reason, str(spec["exclusion"].get("note") or ""))
     parsed: list[m.IncidentUpdate | None] = [
@@ -133,9 +133,9 @@ def _update(raw: Mapping[str, Any], path: str) -> m.IncidentUpdate:
     severity = raw.get("severity")
     return m.IncidentUpdate(
         time=parse_time(raw.get("time"), f"{path}.time"),
-        state=_enum(m.IncidentState, raw.get("state", "investigating"), f"{path}.state"),
+        state=enum_value(m.IncidentState, raw.get("state", "investigating"), f"{path}.state"),
         message=str(raw.get("message") or ""),
-        severity=None if severity is None else _enum(m.Severity, severity, f"{path}.severity"),
+        severity=None if severity is None else enum_value(m.Severity, severity, f"{path}.severity"),
     )
 
 

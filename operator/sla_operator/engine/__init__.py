@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sla_operator.domain.errors import SpecError
+from sla_operator.domain.fields import parse_time
 from sla_operator.domain.incidents import Change, Open
 from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult
-from sla_operator.domain.parse import parse_time
 from sla_operator.engine.evaluate import Evaluation, evaluate_agreement, maintenance_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.probes.base import ProbeContext, utc_now

@@ -11,8 +11,9 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException
 
 from sla_operator.domain.errors import SpecError
+from sla_operator.domain.fields import parse_time
 from sla_operator.domain.intervals import Interval
-from sla_operator.domain.parse import agreement_from_manifest, parse_time
+from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.domain.records import incident_from_manifest, maintenance_from_manifest
 from sla_operator.domain.statement import StatementLine, format_statement, statement_line
 from sla_operator.kube.startup import api_client

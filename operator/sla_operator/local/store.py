@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 import yaml
 
 from sla_operator.domain.errors import SpecError
+from sla_operator.domain.fields import parse_time
 from sla_operator.domain.incidents import Change, apply_change
 from sla_operator.domain.model import Incident
-from sla_operator.domain.parse import parse_time
 from sla_operator.domain.records import (
     AGREEMENT_LABEL,
     format_time,

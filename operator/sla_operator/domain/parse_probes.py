@@ -1,0 +1,100 @@
+"""The probe part of an endpoint: http, tcp, dns, grpc or tls, checked field by field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+from sla_operator.domain import model as m
+from sla_operator.domain.durations import parse_duration
+from sla_operator.domain.errors import SpecError
+from sla_operator.domain.fields import Collector, integer, nonempty_string
+
+PROBE_KINDS = ("http", "tcp", "dns", "grpc", "tls")
+
+
+def parse_probe(kind: str, raw: Mapping[str, Any], path: str) -> m.ProbeSpec:
+    if kind == "http":
+        return _http(raw, path)
+    port_path = f"{path}.port"
+    if kind == "tcp":
+        return m.TcpProbe(nonempty_string(raw.get("host"), f"{path}.host"),
+                          integer(raw.get("port"), port_path, 1, 65535))
+    if kind == "dns":
+        return m.DnsProbe(name=nonempty_string(raw.get("name"), f"{path}.name"),
+                          type=str(raw.get("type", "A")).upper(),
+                          server=raw.get("server") or None,
+                          expect=tuple(str(v) for v in raw.get("expect") or ()))
+    if kind == "grpc":
+        return m.GrpcProbe(host=nonempty_string(raw.get("host"), f"{path}.host"),
+                           port=integer(raw.get("port"), port_path, 1, 65535),
+                           service=str(raw.get("service") or ""),
+                           tls=bool(raw.get("tls", False)),
+                           insecure_skip_verify=bool(raw.get("insecureSkipVerify", False)))
+    return m.TlsProbe(host=nonempty_string(raw.get("host"), f"{path}.host"),
+                      port=integer(raw.get("port", 443), port_path, 1, 65535),
+                      server_name=raw.get("serverName") or None,
+                      insecure_skip_verify=bool(raw.get("insecureSkipVerify", False)),
+                      certificate_expiry_warning=_expiry(raw, path))
+
+
+def _expiry(raw: Mapping[str, Any], path: str) -> timedelta | None:
+    value = raw.get("certificateExpiryWarning")
+    return None if value is None else parse_duration(value, f"{path}.certificateExpiryWarning")
+
+
+def _http(raw: Mapping[str, Any], path: str) -> m.HttpProbe:
+    errors = Collector()
+    url = errors.run(lambda: _url(raw.get("url"), f"{path}.url"), "")
+    regex = raw.get("bodyRegex") or None
+    if regex is not None:
+        try:
+            re.compile(regex)
+        except re.error as error:
+            errors.add(f"{path}.bodyRegex", f"not a valid regular expression: {error}")
+    statuses = tuple(errors.run(partial(integer, s, f"{path}.expectedStatus[{i}]", 100, 599), 0)
+                     for i, s in enumerate(raw.get("expectedStatus") or ()))
+    headers = tuple(errors.run(partial(_header, h, f"{path}.headers[{i}]"), None)
+                    for i, h in enumerate(raw.get("headers") or ()))
+    expiry = errors.run(lambda: _expiry(raw, path), None)
+    errors.raise_if_any()
+    return m.HttpProbe(
+        url=url,
+        method=str(raw.get("method", "GET")).upper(),
+        headers=tuple(h for h in headers if h is not None),
+        body=str(raw.get("body") or ""),
+        expected_status=statuses,
+        body_regex=regex,
+        follow_redirects=bool(raw.get("followRedirects", True)),
+        insecure_skip_verify=bool(raw.get("insecureSkipVerify", False)),
+        certificate_expiry_warning=expiry,
+    )
+
+
+def _url(value: object, path: str) -> str:
+    url = nonempty_string(value, path)
+    message = f"{url!r} must be an absolute http:// or https:// URL"
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a malformed IPv6 literal or a port out of range
+        raise SpecError.at(path, message) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise SpecError.at(path, message)
+    return url
+
+
+def _header(raw: Mapping[str, Any], path: str) -> m.Header:
+    name = nonempty_string(raw.get("name"), f"{path}.name")
+    secret = ((raw.get("valueFrom") or {}).get("secretKeyRef")) or None
+    if (raw.get("value") is None) == (secret is None):
+        raise SpecError.at(path, "needs exactly one of value or valueFrom.secretKeyRef")
+    if secret is not None:
+        reference = f"{path}.valueFrom.secretKeyRef"
+        return m.Header(name, secret=m.SecretRef(nonempty_string(secret.get("name"), f"{reference}.name"),
+                                                 nonempty_string(secret.get("key"), f"{reference}.key")))
+    return m.Header(name, value=str(raw["value"]))
