@@ -338,3 +338,61 @@ def test_sustained_slowness_opens_a_p3_degradation_with_degraded_impact() -> Non
     world.probe("api", "S", first_step=4)
     change = only_change(world.step(5))
     assert change.fields["state"] is IncidentState.RESOLVED
+
+
+# ---------------------------------------------------------------- review follow-ups
+
+
+def test_a_streak_that_began_before_a_window_keeps_its_start() -> None:
+    from sla_operator.domain.intervals import Interval
+
+    world = World()
+    world.probe("api", "SFFFFFFFF")
+    world.probe("webhooks", "SFFFFFFFF")
+    service = service_health(world.agreement, world.healths)
+    window = Interval(at(3), at(6))  # the streak began at step 1, before the window
+    situation = Situation(world.agreement, service, world.healths, False, False,
+                          period_start=datetime(2026, 11, 1, tzinfo=UTC), now=at(8),
+                          maintenance=(window,))
+    assert only_open(decide(situation, [])).started_at == at(1)
+
+
+def test_a_streak_that_began_inside_a_window_counts_from_its_end() -> None:
+    from sla_operator.domain.intervals import Interval
+
+    world = World()
+    world.probe("api", "SFFFFFFFF")
+    world.probe("webhooks", "SFFFFFFFF")
+    service = service_health(world.agreement, world.healths)
+    situation = Situation(world.agreement, service, world.healths, False, False,
+                          period_start=datetime(2026, 11, 1, tzinfo=UTC), now=at(8),
+                          maintenance=(Interval(at(0), at(5)),))
+    assert only_open(decide(situation, [])).started_at == at(5)
+
+
+def test_an_outage_a_person_resolved_while_it_still_fails_is_not_opened_again() -> None:
+    world = World()
+    world.probe("api", "SFFF")
+    world.probe("webhooks", "SFFF")
+    opened = only_open(world.step(3))
+    closed_by_person = replace(opened, resolved_at=at(3.5), state=IncidentState.RESOLVED,
+                               origin=Origin.AUTOMATIC)
+    world.incidents = [closed_by_person]
+    world.probe("api", "F", first_step=4)
+    world.probe("webhooks", "F", first_step=4)
+    assert world.decide(4) == []
+
+
+def test_names_and_titles_fit_what_the_api_server_accepts() -> None:
+    from sla_operator.domain.incidents import incident_name
+
+    long_name = "a" * 253
+    name = incident_name(long_name, "certificate", T0)
+    assert len(name) <= 250 and name.endswith("-certificate-20261126-0412")
+    world = World()
+    world.agreement = replace(world.agreement, service="S" * 5000)
+    world.probe("api", "SFFF")
+    world.probe("webhooks", "SFFF")
+    incident = only_open(world.decide(3))
+    assert len(incident.title) <= 1000 and incident.title.endswith("…")
+    assert len(incident.updates[0].message) <= 1000

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sla_operator.domain.health import EndpointHealth, ServiceHealth
+from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import (
     Agreement,
     DowntimeWhen,
@@ -67,30 +68,46 @@ class Situation:
     budget_exhausted: bool
     period_start: datetime
     now: datetime
-    maintenance_ended: datetime | None = None  # end of the latest window that is over
+    maintenance: Sequence[Interval] = ()  # scheduled maintenance around now
 
     def after_maintenance(self, moment: datetime | None) -> datetime:
-        """A failure streak that began inside a window counts from the window's end."""
+        """A failure streak that began inside a window that is over counts from its end.
+
+        Streaks that began before a window keep their start: that time was downtime."""
         start = moment or self.now
-        if self.maintenance_ended is not None and start < self.maintenance_ended <= self.now:
-            return self.maintenance_ended
+        for window in self.maintenance:
+            if window.start <= start < window.end <= self.now:
+                start = window.end
         return start
+
+
+# Kubernetes names are DNS subdomains of at most 253 characters; a clash adds "-NN".
+NAME_LIMIT = 253 - 3
+TITLE_LIMIT = 1000
 
 
 def incident_name(agreement: str, kind: str, started_at: datetime) -> str:
     stamp = started_at.strftime("%Y%m%d-%H%M")
-    return f"{agreement}-{stamp}" if kind == "outage" else f"{agreement}-{kind}-{stamp}"
+    suffix = f"-{stamp}" if kind == "outage" else f"-{kind}-{stamp}"
+    head = agreement[:max(1, NAME_LIMIT - len(suffix))].rstrip("-.")
+    return (head + suffix)[:NAME_LIMIT]
 
 
-def decide(situation: Situation, open_incidents: Iterable[Incident]) -> list[Action]:
-    """Open, escalate and resolve automatic incidents so they match the situation."""
-    current = {s: i for i in open_incidents if i.is_open and (s := slot_of(i)) is not None}
+def decide(situation: Situation, incidents: Iterable[Incident]) -> list[Action]:
+    """Open, escalate and resolve automatic incidents so they match the situation.
+
+    ``incidents`` are the agreement's incidents, open and resolved: a streak whose incident a
+    person already resolved is not opened again (the person's word stands)."""
+    known = list(incidents)
+    current = {s: i for i in known if i.is_open and (s := slot_of(i)) is not None}
+    closed = {(s, i.started_at) for i in known if not i.is_open and (s := slot_of(i)) is not None}
     wanted = dict(_wanted(situation))
     actions: list[Action] = []
     for slot, (desired, title) in wanted.items():
         existing = current.get(slot)
         if existing is None:
-            actions.append(Open(_new_incident(situation, slot, desired, title)))
+            if (slot, desired.started_at) not in closed:
+                actions.append(Open(_new_incident(situation, slot, desired, title)))
         else:
             change = _escalation(existing, desired, title, situation.now)
             if change is not None:
@@ -156,14 +173,19 @@ def _new_incident(s: Situation, slot: Slot, desired: _Desired, title: str) -> In
         agreement=s.agreement.name,
         type=desired.type,
         severity=desired.severity,
-        title=title,
+        title=_shortened(title),
         started_at=desired.started_at,
         impact=desired.impact,
         origin=Origin.AUTOMATIC,
         endpoints=desired.endpoints,
         dependency=desired.dependency,
-        updates=(IncidentUpdate(s.now, IncidentState.INVESTIGATING, title, desired.severity),),
+        updates=(IncidentUpdate(s.now, IncidentState.INVESTIGATING, _shortened(title),
+                                desired.severity),),
     )
+
+
+def _shortened(title: str) -> str:
+    return title if len(title) <= TITLE_LIMIT else title[:TITLE_LIMIT - 1] + "…"
 
 
 def _operator_severity(incident: Incident) -> Severity | None:
@@ -211,14 +233,14 @@ def _resolution(existing: Incident, slot: Slot, s: Situation) -> Change:
     elif kind == "dependency":
         health = s.endpoints.get(endpoint)
         resolved_at = (health.since if health and health.since else s.now)
-    elif kind == "breach":
-        resolved_at = max(s.period_start, existing.started_at)
+    elif kind == "breach" and existing.started_at < s.period_start:
+        resolved_at = s.period_start  # exhausted until its period ended
     resolved_at = min(max(resolved_at, existing.started_at), s.now)
     message = {"outage": "recovered: all endpoints answer again",
                "degradation": "latency back under target",
                "dependency": f"{endpoint} is reachable again",
                "certificate": f"certificate of {endpoint} renewed",
-               "breach": "a new period started with a fresh error budget"}[kind]
+               "breach": "the error budget is no longer exhausted"}[kind]
     return Change(existing, {"state": IncidentState.RESOLVED, "resolved_at": resolved_at},
                   (IncidentUpdate(resolved_at, IncidentState.RESOLVED, message),))
 
@@ -242,7 +264,3 @@ def apply_change(incident: Incident, change: Change) -> Incident:
     """The incident after a Change (what the store will hold once it is written)."""
     values = dict(change.fields)
     return replace(incident, **values, updates=incident.updates + change.updates)  # type: ignore[arg-type]
-
-
-def open_incidents_of(agreement: Agreement, incidents: Sequence[Incident]) -> list[Incident]:
-    return [i for i in incidents if i.agreement == agreement.name and i.is_open]

@@ -121,13 +121,19 @@ def conditions(previous: Sequence[Mapping[str, Any]], wanted: Sequence[Condition
 
 
 def agreement_conditions(agreement: Agreement, state: State, figures: PeriodFigures,
-                         rejection: str | None = None) -> list[Condition]:
+                         rejection: str | None = None,
+                         store_error: str | None = None) -> list[Condition]:
     available = state in (State.UP, State.DEGRADED, State.MAINTENANCE)
     exhausted = figures.budget_total_seconds > 0 and figures.budget_remaining_seconds <= 0
-    ready = (Condition("Ready", False, "InvalidSpec",
-                       f"{rejection} (still probing the last valid spec)")
-             if rejection else
-             Condition("Ready", True, "Reconciled", f"probing {len(agreement.endpoints)} endpoint(s)"))
+    if rejection:
+        ready = Condition("Ready", False, "InvalidSpec",
+                          f"{rejection} (still probing the last valid spec)")
+    elif store_error:
+        ready = Condition("Ready", False, "IncidentNotRecorded",
+                          f"{store_error} (retried; the figures may miss it until then)")
+    else:
+        ready = Condition("Ready", True, "Reconciled",
+                          f"probing {len(agreement.endpoints)} endpoint(s)")
     return [
         ready,
         Condition("Available", available, state.value,

@@ -52,6 +52,7 @@ class Engine:
         self.incidents: dict[Key, Incident] = {}
         self._incidents_by_agreement: dict[Key, dict[str, Incident]] = {}
         self._maintenance_status: dict[Key, dict[str, Any]] = {}
+        self._maintenance_rejections: dict[Key, str] = {}
         self._incident_status: dict[Key, dict[str, Any]] = {}
         self._contexts: dict[str, ProbeContext] = {}
         self.last_round = clock()
@@ -90,9 +91,20 @@ class Engine:
 
     def upsert_maintenance(self, window: MaintenanceWindow) -> None:
         self.maintenance[window.key] = window
+        self._maintenance_rejections.pop(window.key, None)
         self._touch(window.namespace)
 
+    def reject_maintenance(self, key: Key, message: str) -> bool:
+        """A new spec failed to parse: the last valid window stays in effect, marked not Ready.
+
+        Returns whether a previous version is still in effect (its status then says why)."""
+        if key not in self.maintenance:
+            return False
+        self._maintenance_rejections[key] = message
+        return True
+
     def remove_maintenance(self, key: Key) -> None:
+        self._maintenance_rejections.pop(key, None)
         if self.maintenance.pop(key, None) is not None:
             self._maintenance_status.pop(key, None)
             self._touch(key[0])
@@ -162,26 +174,40 @@ class Engine:
         for key, runtime in list(self.agreements.items()):
             due = (runtime.last_evaluated is None or runtime.dirty or force
                    or (now - runtime.last_evaluated).total_seconds() >= self.settings.status_interval)
-            if due and key in self.agreements:
+            if not due or key not in self.agreements or self._recently_failed(runtime, now):
+                continue
+            try:
                 await self._evaluate(runtime, now)
+                runtime.failed_at = None
+            except Exception:  # one agreement's bad data must not stop the others
+                log.exception("agreement %s/%s: evaluation failed; retrying in %.0fs", *key,
+                              self.settings.status_interval)
+                runtime.failed_at = now
+            self.last_round = self.clock()
         await self._write_maintenance_status(now)
+
+    def _recently_failed(self, runtime: AgreementRuntime, now: datetime) -> bool:
+        return (runtime.failed_at is not None and
+                (now - runtime.failed_at).total_seconds() < self.settings.status_interval)
 
     async def _evaluate(self, runtime: AgreementRuntime, now: datetime) -> None:
         agreement = runtime.agreement
         result: Evaluation = evaluate_agreement(
             runtime, self.incidents_of(agreement), self.windows_of(agreement), now)
+        runtime.store_error = None
         for action in result.actions:
             try:
                 await self._apply(action, agreement)
             except StoreError as error:
+                # Status still goes out (the figures stand); the incident is retried next round.
                 log.warning("agreement %s/%s: %s (retrying next round)", agreement.namespace,
                             agreement.name, error)
-                return
+                runtime.store_error = str(error)
         if result.actions:
             # Incident changes alter the figures: evaluate again with them in place.
             result = evaluate_agreement(runtime, self.incidents_of(agreement),
                                         self.windows_of(agreement), now)
-        runtime.dirty = False
+        runtime.dirty = False  # a failed incident write is retried when the agreement is next due
         if self._write_due(runtime, result, now):
             try:
                 await self.store.write_status(Kind.AGREEMENT, agreement.key, result.status)
@@ -226,7 +252,8 @@ class Engine:
     async def _write_maintenance_status(self, now: datetime) -> None:
         for key, window in list(self.maintenance.items()):
             previous = self._maintenance_status.get(key)
-            status = maintenance_status(window, previous, now)
+            status = maintenance_status(window, previous, now,
+                                        self._maintenance_rejections.get(key))
             if previous != status:
                 try:
                     await self.store.write_status(Kind.MAINTENANCE, key, status)

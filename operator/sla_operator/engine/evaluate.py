@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import chain
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sla_operator.domain.accounting import (
     AccountingInput,
@@ -58,7 +59,6 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
     bounds = Interval(min(period.start, now - timedelta(days=DAILY_DAYS + 1)), max(period.end, now))
     maintenance = scheduled_maintenance(windows, bounds)
     maintenance_active = any(i.contains(now) for i in maintenance)
-    maintenance_ended = max((i.end for i in maintenance if i.end <= now), default=None)
     _track_monitoring(runtime, now)
     inputs = AccountingInput(agreement.objective, agreement.created_at, maintenance,
                              incidents, tuple(runtime.unmonitored))
@@ -66,10 +66,9 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
     service = service_health(agreement, runtime.healths)
     exhausted = figures.budget_total_seconds > 0 and figures.budget_remaining_seconds <= 0
     actions = decide(Situation(agreement, service, runtime.healths, maintenance_active, exhausted,
-                               period.start, now, maintenance_ended),
-                     [i for i in incidents if i.is_open])
+                               period.start, now, maintenance), incidents)
     state = State.MAINTENANCE if maintenance_active else service.state
-    _count(runtime, figures)
+    _count(runtime, inputs, now)
     runtime.state, runtime.maintenance_active = state, maintenance_active
     runtime.availability = figures.availability
     runtime.budget = (figures.budget_total_seconds, figures.budget_remaining_seconds,
@@ -77,7 +76,8 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
     runtime.last_evaluated = now
     _refresh_history(runtime, windows, incidents, now)
     _refresh_daily(runtime, inputs, now)
-    wanted = agreement_conditions(agreement, state, figures, runtime.rejection)
+    wanted = agreement_conditions(agreement, state, figures, runtime.rejection,
+                                  runtime.store_error)
     runtime.conditions = conditions(runtime.conditions, wanted, agreement.generation, now)
     open_names = sorted(i.name for i in incidents if i.is_open)
     status = {
@@ -123,23 +123,27 @@ def _track_monitoring(runtime: AgreementRuntime, now: datetime) -> None:
     runtime.unmonitored = [i for i in runtime.unmonitored if i.end > cutoff]
 
 
-def _count(runtime: AgreementRuntime, figures: PeriodFigures) -> None:
-    """Feed the counters behind burn-rate alerts from the period's own figures.
+def _count(runtime: AgreementRuntime, inputs: AccountingInput, now: datetime) -> None:
+    """Feed the counters behind burn-rate alerts from the accounting of the current UTC day.
 
-    They grow by what the period's downtime and eligible time grew since the last evaluation,
-    so an incident dated back to its first failed probe is counted in full, once; a figure
-    that shrinks (an exclusion added later) leaves the counters where they are.
+    They grow by what the day's downtime and eligible time grew since the last evaluation,
+    so an incident dated back to its first failed probe is counted in full, once, whatever
+    the agreement's window (a rolling window's elapsed time does not grow); a figure that
+    shrinks (an exclusion added later) leaves the counters where they are.
     """
+    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    label = day_start.date().isoformat()
+    figures = compute_period(inputs, Interval(day_start, day_start + timedelta(days=1)), now, label)
     downtime, eligible = figures.downtime_seconds, figures.eligible_seconds
-    if runtime.counted_period == figures.label:
+    if runtime.counted_period == label:
         downtime_before, eligible_before = runtime.counted_figures
     elif runtime.counted_period is not None:
-        downtime_before = eligible_before = 0.0  # a new period: all of its time so far is new
+        downtime_before = eligible_before = 0.0  # a new day: all of its time so far is new
     else:
         downtime_before, eligible_before = downtime, eligible  # counters start with the process
     runtime.downtime_total += max(0.0, downtime - downtime_before)
     runtime.eligible_total += max(0.0, eligible - eligible_before)
-    runtime.counted_period, runtime.counted_figures = figures.label, (downtime, eligible)
+    runtime.counted_period, runtime.counted_figures = label, (downtime, eligible)
 
 
 def _refresh_history(runtime: AgreementRuntime, windows: Sequence[MaintenanceWindow],
@@ -165,7 +169,7 @@ def _refresh_history(runtime: AgreementRuntime, windows: Sequence[MaintenanceWin
 def _refresh_daily(runtime: AgreementRuntime, inputs: AccountingInput, now: datetime) -> None:
     """All 90 days when the records changed or the day turned; otherwise only today."""
     zone = runtime.agreement.window.time_zone
-    key = (now.date(), len(inputs.incidents))
+    key = (now.astimezone(ZoneInfo(zone)).date(), len(inputs.incidents))
     if runtime.daily_key != key or not runtime.daily:
         days = compute_days(inputs, zone, now, DAILY_DAYS)
         runtime.daily = [day_entry(d) for d in days]
@@ -195,11 +199,14 @@ def _incident_statuses(runtime: AgreementRuntime, incidents: Sequence[Incident],
 
 
 def maintenance_status(window: MaintenanceWindow, previous: dict[str, Any] | None,
-                       now: datetime) -> dict[str, Any]:
+                       now: datetime, rejection: str | None = None) -> dict[str, Any]:
     active, upcoming = active_and_next(window, now)
     ready = Condition("Ready", True, "Scheduled",
                       "active now" if active else
                       (f"next at {format_time(upcoming.start)}" if upcoming else "no future occurrence"))
+    if rejection:
+        ready = Condition("Ready", False, "InvalidSpec",
+                          f"{rejection} (the last valid version stays in effect)")
     return {
         "observedGeneration": window.generation,
         "active": active is not None,

@@ -59,6 +59,9 @@ class AgreementRuntime:
     availability: float = 1.0
     maintenance_active: bool = False
     rejection: str | None = None  # why the newest spec was refused (the previous one still runs)
+    store_error: str | None = None  # why an incident could not be recorded this round
+    failed_at: datetime | None = None  # when an evaluation last raised (retried after a pause)
+    breached: dict[str, str] = field(default_factory=dict)  # incident -> severity when first late
 
     def observe(self, endpoint: Endpoint, result: ProbeResult) -> None:
         before = self.healths.get(endpoint.name, EndpointHealth())

@@ -1,0 +1,132 @@
+"""Engine rounds over a real local store: one bad agreement, rolling counters, bad windows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pytest_mock import MockerFixture
+
+from sla_operator.domain.model import (
+    Agreement,
+    Endpoint,
+    HttpProbe,
+    MaintenanceWindow,
+    ProbeResult,
+    Window,
+    WindowType,
+)
+from sla_operator.engine import Engine, EngineSettings
+from sla_operator.engine import evaluate as evaluate_module
+from sla_operator.engine.evaluate import evaluate_agreement
+from sla_operator.engine.runtime import AgreementRuntime
+from sla_operator.local.store import LocalStore
+
+T0 = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
+API = Endpoint("api", HttpProbe("http://127.0.0.1:8099/healthz"), interval=SECOND,
+               timeout=SECOND / 2, failure_threshold=3, success_threshold=2)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+MONTHLY = Window()
+
+
+def agreement(name: str, window: Window = MONTHLY) -> Agreement:
+    return Agreement(namespace="shop", name=name, service=name.title(), objective=Decimal("99.9"),
+                     endpoints=(API,), window=window, created_at=T0)
+
+
+def engine_on(tmp_path: Path, clock: Clock) -> Engine:
+    return Engine(LocalStore(tmp_path, clock=clock), EngineSettings(status_interval=5),
+                  clock=clock)
+
+
+def status_file(tmp_path: Path, plural: str, name: str) -> dict[str, Any]:
+    loaded = yaml.safe_load((tmp_path / "status" / plural / "shop" / f"{name}.yaml").read_text())
+    return dict(loaded.get("status") or {})
+
+
+def probe(engine: Engine, name: str, clock: Clock, ok: bool = True) -> None:
+    engine.on_probe_result(("shop", name), API, ProbeResult(clock.now, ok, 0.01, "200 OK"))
+
+
+async def test_one_agreement_that_fails_to_evaluate_does_not_stop_the_others(
+        tmp_path: Path, mocker: MockerFixture) -> None:
+    clock = Clock()
+    engine = engine_on(tmp_path, clock)
+    engine.upsert_agreement(agreement("broken"))
+    engine.upsert_agreement(agreement("healthy"))
+    real = evaluate_module.evaluate_agreement
+
+    def failing_for_broken(runtime: AgreementRuntime, *args: Any) -> Any:
+        if runtime.agreement.name == "broken":
+            raise OverflowError("date value out of range")
+        return real(runtime, *args)
+
+    mocker.patch("sla_operator.engine.evaluate_agreement", side_effect=failing_for_broken)
+    probe(engine, "healthy", clock)
+    await engine.evaluate_round()
+    assert status_file(tmp_path, "servicelevelagreements", "healthy")["state"] == "Up"
+    assert engine.last_round == clock.now
+    clock.now += SECOND  # the broken one waits before it is tried again, without log floods
+    await engine.evaluate_round()
+    assert engine.agreements[("shop", "broken")].failed_at == T0
+
+
+async def test_counters_grow_for_a_rolling_window_too(tmp_path: Path) -> None:
+    clock = Clock()
+    engine = engine_on(tmp_path, clock)
+    engine.upsert_agreement(agreement("rolling", Window(type=WindowType.ROLLING,
+                                                       duration=timedelta(days=30))))
+    for _ in range(60):
+        probe(engine, "rolling", clock)
+        await engine.evaluate_round()
+        clock.now += SECOND
+    runtime = engine.agreements[("shop", "rolling")]
+    assert runtime.eligible_total >= 55
+
+
+async def test_a_bad_edit_keeps_the_last_valid_window_in_effect_and_says_so(tmp_path: Path) -> None:
+    clock = Clock()
+    engine = engine_on(tmp_path, clock)
+    window = MaintenanceWindow(namespace="shop", name="db", start=T0 - timedelta(hours=1),
+                               end=T0 + timedelta(hours=1))
+    engine.upsert_maintenance(window)
+    engine.upsert_agreement(agreement("checkout"))
+    assert engine.reject_maintenance(("shop", "db"), "spec.end: is before spec.start") is True
+    assert engine.reject_maintenance(("shop", "unknown"), "whatever") is False
+    probe(engine, "checkout", clock, ok=False)
+    await engine.evaluate_round()
+    status = status_file(tmp_path, "maintenancewindows", "db")
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False" and "spec.end" in ready["message"]
+    assert status["active"] is True
+    assert status_file(tmp_path, "servicelevelagreements", "checkout")["state"] == "Maintenance"
+    engine.upsert_maintenance(window)  # fixed: Ready again
+    await engine.evaluate_round()
+    ready = next(c for c in status_file(tmp_path, "maintenancewindows", "db")["conditions"]
+                 if c["type"] == "Ready")
+    assert ready["status"] == "True"
+
+
+def test_daily_bars_follow_the_agreements_own_midnight() -> None:
+    auckland = Window(time_zone="Pacific/Auckland")  # UTC+13 in November
+    runtime = AgreementRuntime(agreement("kiwi", auckland), started=T0)
+    before = datetime(2026, 11, 26, 10, 59, tzinfo=UTC)  # 23:59 on the 26th in Auckland
+    evaluate_agreement(runtime, [], [], before)
+    after = datetime(2026, 11, 26, 11, 1, tzinfo=UTC)  # 00:01 on the 27th
+    result = evaluate_agreement(runtime, [], [], after)
+    dates = [day["date"] for day in result.status["daily"]]
+    assert dates[-2:] == ["2026-11-26", "2026-11-27"]
+    assert len(dates) == len(set(dates)) == 90
