@@ -15,7 +15,6 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from sla_operator.domain.model import Severity, State
-from sla_operator.domain.records import response_breached
 from sla_operator.engine import Engine
 from sla_operator.engine.runtime import LATENCY_BUCKETS
 
@@ -61,7 +60,6 @@ class EngineCollector(Collector):
         breached = CounterMetricFamily(
             "sla_incident_response_breached", "Incidents not acknowledged within the response target.",
             labels=[*AGREEMENT_LABELS, "severity"])
-        now = self.engine.clock()
         for runtime in self.engine.agreements.values():
             a = runtime.agreement
             labels = [a.namespace, a.name, a.service, a.environment.value]
@@ -82,7 +80,7 @@ class EngineCollector(Collector):
                 open_incidents.add_metric([*labels, severity.value],
                                           sum(1 for i in of_severity if i.is_open))
                 breached.add_metric([*labels, severity.value], sum(
-                    1 for i in of_severity if response_breached(i, a.support_response, now)))
+                    1 for late in runtime.breached.values() if late == severity.value))
             if runtime.history:
                 last = runtime.history[max(runtime.history)]
                 period.add_metric([*labels, last["period"]], float(last["availability"]) / 100)

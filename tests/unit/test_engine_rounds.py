@@ -81,7 +81,7 @@ async def test_one_agreement_that_fails_to_evaluate_does_not_stop_the_others(
     assert engine.last_round == clock.now
     clock.now += SECOND  # the broken one waits before it is tried again, without log floods
     await engine.evaluate_round()
-    assert engine.agreements[("shop", "broken")].failed_at == T0
+    assert engine.agreements[("shop", "broken")].retry_at == T0 + 5 * SECOND
 
 
 async def test_counters_grow_for_a_rolling_window_too(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ import pytest
 
 from sla_operator.domain.health import (
     EndpointHealth,
-    is_stale,
     observe,
     service_health,
 )
@@ -92,13 +91,6 @@ def test_counters_follow_the_probes() -> None:
 def test_without_a_latency_target_slow_probes_are_up() -> None:
     plain = Endpoint("api", API.probe)
     assert probes("SLLL", plain).state is State.UP
-
-
-def test_an_endpoint_without_recent_results_is_stale() -> None:
-    health = probes("S")
-    assert not is_stale(health, API, at(0) + 2 * API.interval)
-    assert is_stale(health, API, at(0) + 2 * API.interval + timedelta(seconds=1))
-    assert is_stale(EndpointHealth(), API, at(0))
 
 
 # ---------------------------------------------------------------- the service

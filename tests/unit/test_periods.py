@@ -13,7 +13,6 @@ from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import CalendarPeriod, Window, WindowType
 from sla_operator.domain.periods import (
     local_day,
-    local_days,
     local_to_utc,
     period_at,
     period_for_label,
@@ -198,19 +197,6 @@ def test_a_day_whose_midnight_was_skipped_starts_when_the_clocks_jump() -> None:
     day = local_day("America/Sao_Paulo", date(2018, 11, 4))
     assert day == between("2018-11-04T03:00", "2018-11-05T02:00")
     assert day.seconds == 23 * 3600
-
-
-def test_local_days_are_clipped_and_follow_dst() -> None:
-    days = local_days("Europe/London", utc("2026-03-28T12:00"), utc("2026-03-30T06:00"))
-    assert [d for d, _ in days] == [date(2026, 3, 28), date(2026, 3, 29), date(2026, 3, 30)]
-    assert days[0][1] == between("2026-03-28T12:00", "2026-03-29T00:00")
-    # 29 March: 00:00 GMT = 00:00Z to 30 March 00:00 BST = 29 March 23:00Z, 23 hours
-    assert days[1][1] == between("2026-03-29T00:00", "2026-03-29T23:00")
-    assert days[2][1] == between("2026-03-29T23:00", "2026-03-30T06:00")
-
-
-def test_local_days_of_an_empty_range_are_none() -> None:
-    assert local_days("UTC", utc("2026-03-28T12:00"), utc("2026-03-28T12:00")) == []
 
 
 def test_the_autumn_change_day_in_london_lasts_25_hours() -> None:

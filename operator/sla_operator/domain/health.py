@@ -96,10 +96,3 @@ def service_health(agreement: Agreement, healths: Mapping[str, EndpointHealth]) 
                              degraded, False)
     recovered = [h.since for _, h in known if h.since is not None]
     return ServiceHealth(State.UP, max(recovered) if recovered else None)
-
-
-def is_stale(health: EndpointHealth, endpoint: Endpoint, now: datetime) -> bool:
-    """No probe result for longer than two intervals: the endpoint is not being monitored."""
-    if health.last is None:
-        return True
-    return (now - health.last.time) > 2 * endpoint.interval

@@ -75,22 +75,6 @@ def local_day(time_zone: str, day: date) -> Interval:
     return Interval(local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz))
 
 
-def local_days(time_zone: str, start: datetime, end: datetime) -> list[tuple[date, Interval]]:
-    """Local calendar days overlapping [start, end), each clipped to [start, end)."""
-    if end <= start:
-        return []
-    tz = zone(time_zone, TIME_ZONE_PATH)
-    bounds = Interval(start.astimezone(UTC), end.astimezone(UTC))
-    day = bounds.start.astimezone(tz).date()
-    days: list[tuple[date, Interval]] = []
-    while (whole := local_day(time_zone, day)).start < bounds.end:
-        clipped = whole.clip(bounds)
-        if clipped is not None:
-            days.append((day, clipped))
-        day += timedelta(days=1)
-    return days
-
-
 def _period_start(period: CalendarPeriod, day: date) -> date:
     if period is CalendarPeriod.WEEK:
         return day - timedelta(days=day.weekday())

@@ -6,7 +6,9 @@ operator rebuilds every figure from them after a restart.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -23,6 +25,27 @@ from sla_operator.domain.fields import (
 )
 
 AGREEMENT_LABEL = "sla.dev/agreement"
+API_VERSION = "sla.dev/v1alpha1"
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def label_value_ok(value: str) -> bool:
+    """Whether ``value`` may be a Kubernetes label value (names may be longer than labels)."""
+    return len(value) <= 63 and bool(_LABEL_VALUE.match(value))
+
+
+def same_decision_basis(stored: m.Incident, decided_on: m.Incident) -> bool:
+    """Whether a change decided on ``decided_on`` may be applied to ``stored``.
+
+    Timeline entries appended meanwhile do not matter (changes append too); anything else a
+    person changed (severity, state, exclusion, ...) does: the decision is made again."""
+    return replace(stored, updates=(), uid=None) == replace(decided_on, updates=(), uid=None)
+
+
+def same_incident(existing: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
+    """A stored incident is the one ``spec`` describes when it records the same streak."""
+    other = existing.get("spec") or {}
+    return all(other.get(k) == spec.get(k) for k in ("agreement", "type", "startedAt", "dependency"))
 
 
 def format_time(moment: datetime | None) -> str | None:

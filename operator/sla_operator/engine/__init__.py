@@ -22,6 +22,8 @@ from sla_operator.probes.scheduler import ProbeScheduler
 from sla_operator.store.base import Key, Kind, Store, StoreError
 
 log = logging.getLogger("sla_operator.engine")
+SHUTDOWN_WRITE_SECONDS = 10.0
+SECRET_CACHE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Engine:
         self._maintenance_rejections: dict[Key, str] = {}
         self._incident_status: dict[Key, dict[str, Any]] = {}
         self._contexts: dict[str, ProbeContext] = {}
+        self._secrets: dict[tuple[str, str, str], tuple[str, datetime]] = {}
         self.last_round = clock()
 
     # ------------------------------------------------------------ registry
@@ -156,10 +159,20 @@ class Engine:
         context = self._contexts.get(namespace)
         if context is None:
             async def resolve(name: str, key: str) -> str:
-                return await self.store.read_secret(namespace, name, key)
+                return await self._secret(namespace, name, key)
             context = ProbeContext(policy=self.settings.policy, resolve_secret=resolve)
             self._contexts[namespace] = context
         return context
+
+    async def _secret(self, namespace: str, name: str, key: str) -> str:
+        """A Secret value, read at most once a minute: probes must not hammer the API."""
+        cached = self._secrets.get((namespace, name, key))
+        now = self.clock()
+        if cached is not None and (now - cached[1]).total_seconds() < SECRET_CACHE_SECONDS:
+            return cached[0]
+        value = await self.store.read_secret(namespace, name, key)
+        self._secrets[(namespace, name, key)] = (value, now)
+        return value
 
     # ------------------------------------------------------------ evaluation
 
@@ -174,21 +187,17 @@ class Engine:
         for key, runtime in list(self.agreements.items()):
             due = (runtime.last_evaluated is None or runtime.dirty or force
                    or (now - runtime.last_evaluated).total_seconds() >= self.settings.status_interval)
-            if not due or key not in self.agreements or self._recently_failed(runtime, now):
+            waiting = runtime.retry_at is not None and now < runtime.retry_at and not force
+            if not due or waiting or key not in self.agreements:
                 continue
             try:
                 await self._evaluate(runtime, now)
-                runtime.failed_at = None
             except Exception:  # one agreement's bad data must not stop the others
                 log.exception("agreement %s/%s: evaluation failed; retrying in %.0fs", *key,
                               self.settings.status_interval)
-                runtime.failed_at = now
+                runtime.retry_at = now + timedelta(seconds=self.settings.status_interval)
             self.last_round = self.clock()
         await self._write_maintenance_status(now)
-
-    def _recently_failed(self, runtime: AgreementRuntime, now: datetime) -> bool:
-        return (runtime.failed_at is not None and
-                (now - runtime.failed_at).total_seconds() < self.settings.status_interval)
 
     async def _evaluate(self, runtime: AgreementRuntime, now: datetime) -> None:
         agreement = runtime.agreement
@@ -207,7 +216,7 @@ class Engine:
             # Incident changes alter the figures: evaluate again with them in place.
             result = evaluate_agreement(runtime, self.incidents_of(agreement),
                                         self.windows_of(agreement), now)
-        runtime.dirty = False  # a failed incident write is retried when the agreement is next due
+        self._schedule_retry(runtime, now)
         if self._write_due(runtime, result, now):
             try:
                 await self.store.write_status(Kind.AGREEMENT, agreement.key, result.status)
@@ -218,6 +227,15 @@ class Engine:
                             agreement.name, error)
         for incident, status in result.incident_status.items():
             await self._write_incident_status(incident, status)
+
+    def _schedule_retry(self, runtime: AgreementRuntime, now: datetime) -> None:
+        """A failed incident write is retried soon, backing off to once per status interval."""
+        if runtime.store_error is None:
+            runtime.dirty, runtime.write_failures, runtime.retry_at = False, 0, None
+            return
+        runtime.write_failures += 1
+        pause = min(self.settings.status_interval, 2.0 ** (runtime.write_failures - 1))
+        runtime.dirty, runtime.retry_at = True, now + timedelta(seconds=pause)
 
     def _write_due(self, runtime: AgreementRuntime, result: Evaluation, now: datetime) -> bool:
         if runtime.last_written is None or result.signature != runtime.last_signature:
@@ -277,8 +295,19 @@ class Engine:
         finally:
             probes.cancel()
             await asyncio.gather(probes, return_exceptions=True)
+            await self._last_words()
             for context in self._contexts.values():
                 await context.aclose()
+
+    async def _last_words(self) -> None:
+        """Write every status once more on the way out, so lastEvaluated marks the real stop.
+
+        Otherwise the time since the last routine write (up to status_interval) would count
+        as unmonitored after the restart, even though the probes were watching."""
+        try:
+            await asyncio.wait_for(self.evaluate_round(force=True), timeout=SHUTDOWN_WRITE_SECONDS)
+        except (TimeoutError, asyncio.CancelledError):
+            log.warning("final status writes did not finish within %ss", SHUTDOWN_WRITE_SECONDS)
 
 
 def _restore(runtime: AgreementRuntime, status: Mapping[str, Any], now: datetime) -> None:

@@ -13,6 +13,7 @@ from sla_operator.domain.accounting import (
     AccountingInput,
     PeriodFigures,
     compute_days,
+    compute_history,
     compute_period,
 )
 from sla_operator.domain.health import EndpointHealth, service_health
@@ -153,15 +154,13 @@ def _refresh_history(runtime: AgreementRuntime, windows: Sequence[MaintenanceWin
     created = agreement.created_at
     closed = [p for p in previous_periods(agreement.window, now, HISTORY_KEEP)
               if created is None or p.end > created]
-    missing = [p for p in closed if period_label(agreement.window, p) not in runtime.history]
-    if not missing:
+    if all(period_label(agreement.window, p) in runtime.history for p in closed):
         return
-    bounds = Interval(missing[0].start, missing[-1].end)
+    bounds = Interval(closed[0].start, closed[-1].end)
     inputs = AccountingInput(agreement.objective, created, scheduled_maintenance(windows, bounds),
                              incidents, tuple(runtime.unmonitored))
-    for period in missing:
-        label = period_label(agreement.window, period)
-        runtime.history[label] = history_entry(compute_period(inputs, period, now, label))
+    for figures in compute_history(inputs, agreement.window, now, HISTORY_KEEP):
+        runtime.history.setdefault(figures.label, history_entry(figures))
     for label in sorted(runtime.history)[:-HISTORY_KEEP]:
         del runtime.history[label]
 
@@ -194,7 +193,12 @@ def _incident_statuses(runtime: AgreementRuntime, incidents: Sequence[Incident],
             left = subtract([incident.interval(now)],
                             [*maintenance, *dependency_down, *runtime.unmonitored])
             counted = total_seconds(left)
-        result[incident.key] = incident_status(incident, agreement.support_response, counted, now)
+        status = incident_status(incident, agreement.support_response, counted, now)
+        if status["responseBreached"]:
+            # Counted once, under the severity it had when it went late, and never forgotten:
+            # sla_incident_response_breached_total is a counter.
+            runtime.breached.setdefault(incident.name, incident.severity.value)
+        result[incident.key] = status
     return result
 
 

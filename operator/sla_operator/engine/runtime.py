@@ -60,7 +60,8 @@ class AgreementRuntime:
     maintenance_active: bool = False
     rejection: str | None = None  # why the newest spec was refused (the previous one still runs)
     store_error: str | None = None  # why an incident could not be recorded this round
-    failed_at: datetime | None = None  # when an evaluation last raised (retried after a pause)
+    retry_at: datetime | None = None  # after a failure: not evaluated again before this
+    write_failures: int = 0  # incident writes failed in a row (for the back-off)
     breached: dict[str, str] = field(default_factory=dict)  # incident -> severity when first late
 
     def observe(self, endpoint: Endpoint, result: ProbeResult) -> None:

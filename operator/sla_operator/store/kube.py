@@ -6,29 +6,39 @@ import asyncio
 import base64
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from sla_operator.domain.errors import SpecError
 from sla_operator.domain.incidents import Change
 from sla_operator.domain.model import Incident
 from sla_operator.domain.records import (
     AGREEMENT_LABEL,
+    API_VERSION,
     format_time,
     incident_from_manifest,
     incident_spec,
+    label_value_ok,
+    same_decision_basis,
+    same_incident,
     update_dict,
 )
 from sla_operator.store.base import Key, Kind, StoreError
 
-GROUP, VERSION = "sla.dev", "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+GROUP, VERSION = API_VERSION.split("/")
+# Secrets a probe may send as a header must say so: anyone allowed to write an SLA could
+# otherwise have any Secret of the namespace sent to a URL of their choosing.
+PROBE_CREDENTIAL_LABEL = "sla.dev/probe-credential"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 _FIELD_PATHS = {"severity": "severity", "state": "state", "resolved_at": "resolvedAt",
-                "endpoints": "endpoints", "title": "title"}
+                "endpoints": "endpoints"}
 
 log = logging.getLogger("sla_operator.store.kube")
 T = TypeVar("T")
@@ -49,16 +59,23 @@ class KubeStore:
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
         self.component = component
+        # Its own threads: API calls never queue behind probes' DNS lookups in the default pool.
+        self._threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kube-api")
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking client call; every failure (API, network, bad data) is a StoreError."""
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            return await loop.run_in_executor(self._threads, partial(fn, *args, **kwargs))
         except ApiException as error:
             raise StoreError(f"API {error.status}: {error.reason}") from error
+        except (OSError, ValueError, urllib3.exceptions.HTTPError) as error:
+            raise StoreError(f"API unreachable: {error}") from error
 
     async def create_incident(self, incident: Incident, owner_uid: str | None) -> Incident:
-        labels = {AGREEMENT_LABEL: incident.agreement, "sla.dev/type": incident.type.value,
-                  "sla.dev/severity": incident.severity.value}
+        labels = {"sla.dev/type": incident.type.value, "sla.dev/severity": incident.severity.value}
+        if label_value_ok(incident.agreement):  # spec.agreement always names it; labels are short
+            labels[AGREEMENT_LABEL] = incident.agreement
         metadata: dict[str, Any] = {"namespace": incident.namespace, "labels": labels}
         if owner_uid:
             metadata["ownerReferences"] = [{
@@ -71,18 +88,16 @@ class KubeStore:
             body = {"apiVersion": API_VERSION, "kind": Kind.INCIDENT.value,
                     "metadata": {**metadata, "name": name}, "spec": spec}
             try:
-                created = await asyncio.to_thread(
-                    self.custom.create_namespaced_custom_object, GROUP, VERSION,
-                    incident.namespace, Kind.INCIDENT.plural, body)
-                return incident_from_manifest(created)
-            except ApiException as error:
-                if error.status != 409:
-                    raise StoreError(f"creating incident {name}: API {error.status}: "
-                                     f"{error.reason}") from error
+                created = await self._call(self.custom.create_namespaced_custom_object, GROUP,
+                                           VERSION, incident.namespace, Kind.INCIDENT.plural, body)
+                return _incident(created)
+            except StoreError as error:
+                if not isinstance(error.__cause__, ApiException) or error.__cause__.status != 409:
+                    raise StoreError(f"creating incident {name}: {error}") from error
             existing = await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION,
                                         incident.namespace, Kind.INCIDENT.plural, name)
-            if _same_incident(existing, spec):
-                return incident_from_manifest(existing)
+            if same_incident(existing, spec):
+                return _incident(existing)
         raise StoreError(f"no free name for incident {incident.name}")
 
     async def change_incident(self, incident: Incident, change: Change) -> Incident:
@@ -90,6 +105,9 @@ class KubeStore:
         # resourceVersion test makes it fail rather than act on a copy someone changed since.
         current = await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION,
                                    incident.namespace, Kind.INCIDENT.plural, incident.name)
+        if not same_decision_basis(_incident(current), incident):
+            # Decided on a copy a person has changed since: decide again on the new one.
+            raise StoreError(f"incident {incident.name} changed since it was read; retrying")
         version = (current.get("metadata") or {}).get("resourceVersion")
         ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/resourceVersion",
                                       "value": version}] if version else []
@@ -100,12 +118,14 @@ class KubeStore:
         ops += [{"op": "add", "path": "/spec/updates/-", "value": update_dict(u)}
                 for u in change.updates]
         if "severity" in change.fields:
+            if not (current.get("metadata") or {}).get("labels"):
+                ops.append({"op": "add", "path": "/metadata/labels", "value": {}})
             ops.append({"op": "add", "path": "/metadata/labels/sla.dev~1severity",
                         "value": _plain(change.fields["severity"])})
         patched = await self._call(self.custom.patch_namespaced_custom_object, GROUP, VERSION,
                                    incident.namespace, Kind.INCIDENT.plural, incident.name, ops,
                                    _content_type=JSON_PATCH)
-        return incident_from_manifest(patched)
+        return _incident(patched)
 
     async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
         namespace, name = key
@@ -115,9 +135,13 @@ class KubeStore:
 
     async def read_secret(self, namespace: str, name: str, key: str) -> str:
         try:
-            secret = await asyncio.to_thread(self.core.read_namespaced_secret, name, namespace)
-        except ApiException as error:
-            raise KeyError(f"secret {name}: API {error.status} {error.reason}") from error
+            secret = await self._call(self.core.read_namespaced_secret, name, namespace)
+        except StoreError as error:
+            raise KeyError(f"secret {name}: {error}") from error
+        labels = secret.metadata.labels or {}
+        if labels.get(PROBE_CREDENTIAL_LABEL) != "true":
+            raise KeyError(f"secret {name} is not labelled {PROBE_CREDENTIAL_LABEL}=true, "
+                           "which a Secret needs to be sent by probes")
         data = secret.data or {}
         if key not in data:
             raise KeyError(f"secret {name} has no key {key}")
@@ -136,12 +160,15 @@ class KubeStore:
             source=client.V1EventSource(component=self.component),
         )
         try:
-            await asyncio.to_thread(self.core.create_namespaced_event, namespace, body)
-        except ApiException as error:  # an event is informative; never fail the caller for it
-            log.warning("event %s on %s/%s not recorded: %s", reason, namespace, name, error.reason)
+            await self._call(self.core.create_namespaced_event, namespace, body)
+        except StoreError as error:  # an event is informative; never fail the caller for it
+            log.warning("event %s on %s/%s not recorded: %s", reason, namespace, name, error)
 
 
-def _same_incident(existing: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
-    """An object already there is ours when it records the same outage (same start, same kind)."""
-    other = existing.get("spec") or {}
-    return all(other.get(k) == spec.get(k) for k in ("agreement", "type", "startedAt", "dependency"))
+def _incident(manifest: Mapping[str, Any]) -> Incident:
+    """An incident read back; one a person made unreadable is a store failure, not a crash."""
+    try:
+        return incident_from_manifest(manifest)
+    except SpecError as error:
+        name = (manifest.get("metadata") or {}).get("name")
+        raise StoreError(f"incident {name} cannot be read: {error}") from error

@@ -183,7 +183,9 @@ async def test_a_status_for_a_missing_object_raises_store_error(store: KubeStore
 @pytest.fixture
 def probe_auth(apiserver: km.KubernetesEmulator) -> None:
     apiserver.objects[SECRETS, "payments", "probe-auth"] = {
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "probe-auth", "namespace": "payments"},
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "probe-auth", "namespace": "payments",
+                     "labels": {"sla.dev/probe-credential": "true"}},
         "data": {"token": base64.b64encode(b"Bearer s3cr3t-t0ken").decode(),
                  "other": base64.b64encode(b"hunter2").decode()}}
 
@@ -206,3 +208,15 @@ async def test_a_missing_key_raises_key_error_without_any_secret_value(store: Ku
 async def test_a_missing_secret_raises_key_error(store: KubeStore) -> None:
     with pytest.raises(KeyError, match="secret probe-auth: API 404"):
         await store.read_secret("payments", "probe-auth", "token")
+
+
+async def test_a_secret_not_labelled_for_probes_is_refused_without_its_value(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    apiserver.objects[SECRETS, "payments", "db-password"] = {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "db-password", "namespace": "payments"},
+        "data": {"password": base64.b64encode(b"hunter2").decode()}}
+    with pytest.raises(KeyError) as caught:
+        await store.read_secret("payments", "db-password", "password")
+    message = str(caught.value)
+    assert "sla.dev/probe-credential=true" in message and "hunter2" not in message

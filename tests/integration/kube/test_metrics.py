@@ -96,8 +96,15 @@ async def test_open_incidents_and_late_responses_are_counted_by_severity(outage:
     assert opened == {"P1": 1, "P2": 0, "P3": 0, "P4": 0}
     assert value(families, "sla_incident_response_breached_total", **AGREEMENT, severity="P1") == 0
     outage.clock.advance(timedelta(minutes=16))  # past the 15 minutes of a P1, unacknowledged
+    await outage.engine.evaluate_round(force=True)
     later = scrape(outage)
     assert value(later, "sla_incident_response_breached_total", **AGREEMENT, severity="P1") == 1
+    # A counter: deleting the incident (or garbage collection) does not take the count back.
+    for key in list(outage.engine.incidents):
+        outage.engine.remove_incident(key)
+    await outage.engine.evaluate_round(force=True)
+    assert value(scrape(outage), "sla_incident_response_breached_total", **AGREEMENT,
+                 severity="P1") == 1
 
 
 async def test_probe_series_count_results_and_latency(outage: World) -> None:
