@@ -1,4 +1,10 @@
-"""Durations as written in manifests: Go-style ``1h30m``, ``800ms``, plus ``d`` and ``w``."""
+"""Durations as written in manifests: Go-style ``1h30m``, ``800ms``, plus ``d`` and ``w``.
+
+No duration may exceed ``MAX_DURATION`` (3650d, ten years). The CRD pattern accepts any
+number of digits, and ``99999999999w`` would otherwise overflow ``timedelta``; ten years is
+far beyond any sensible interval, window, response target or maintenance, and added to any
+accepted time (see ``fields.parse_time``) it stays inside what ``datetime`` can hold.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d|w))+$"
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)")
 _WHOLE = re.compile(DURATION_PATTERN)
+MAX_DURATION = timedelta(days=3650)
 
 
 def parse_duration(text: object, path: str) -> timedelta:
@@ -23,7 +30,12 @@ def parse_duration(text: object, path: str) -> timedelta:
             f"{text!r} is not a duration; use a number with a unit: ms, s, m, h, d, w "
             "(e.g. 30s, 1h30m, 800ms)",
         )
+    # Digits beyond a float's range read as infinity, which the bound rejects as well.
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
+    if seconds > MAX_DURATION.total_seconds():
+        raise SpecError.at(
+            path, f"{text!r} is too long: durations may be at most 3650d (ten years)"
+        )
     return timedelta(seconds=seconds)
 
 

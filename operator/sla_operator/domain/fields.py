@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,6 +11,12 @@ from sla_operator.domain import model as m
 from sla_operator.domain.errors import Problem, SpecError
 
 T = TypeVar("T")
+
+# Accepted times: from the Unix epoch up to, not including, the year 9000. Far-future times
+# such as 9999-12-31 parse, but adding any duration to them (a response target, a search
+# horizon) overflows datetime; below the year 9000 every accepted duration still fits.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+END_OF_TIMES = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class Collector:
@@ -44,8 +50,12 @@ def parse_time(value: object, path: str) -> datetime:
             raise SpecError.at(path, f"{value!r} is not an RFC 3339 time") from None
     else:
         raise SpecError.at(path, f"{value!r} is not an RFC 3339 time")
+    shown = repr(value) if isinstance(value, str) else repr(moment.isoformat())
     if moment.tzinfo is None:
-        raise SpecError.at(path, f"{value!r} has no time zone offset (add Z or +00:00)")
+        raise SpecError.at(path, f"{shown} has no time zone offset (add Z or +00:00)")
+    if not EARLIEST_TIME <= moment < END_OF_TIMES:
+        raise SpecError.at(path, f"{shown} is out of range: use a time from 1970-01-01T00:00:00Z "
+                                 "up to, not including, 9000-01-01T00:00:00Z")
     return moment
 
 
