@@ -116,8 +116,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from sla_operator.kube.startup import run
 
-        run(_settings(args))
-        return 0
+        return run(_settings(args))
     if args.command == "local":
         from sla_operator.local import run_local
 

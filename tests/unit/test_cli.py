@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,9 +34,9 @@ def test_help_of_every_command_exits_zero(command: list[str],
     assert out.startswith(f"usage: sla-operator {' '.join(command)}".rstrip())
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "sla_operator", *args], capture_output=True,
-                          text=True, timeout=60, check=False)
+                          text=True, timeout=60, check=False, env=env)
 
 
 @pytest.mark.parametrize("command", ["run", "local"])
@@ -77,3 +79,31 @@ def test_the_version_is_printed() -> None:
     finished = run_cli("--version")
     assert finished.returncode == 0
     assert finished.stdout.startswith("sla-operator ")
+
+
+def test_run_without_a_usable_kubeconfig_exits_at_once_with_one_line_on_stderr(
+        tmp_path: Path) -> None:
+    # Outside a Pod: no service host, so only the (missing) kubeconfig could configure it.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
+    env["KUBECONFIG"] = str(tmp_path / "missing-kubeconfig")
+    finished = run_cli("run", "--metrics-port", "0", env=env)  # before: retried forever
+    assert finished.returncode == 1
+    assert finished.stdout == ""
+    errors = [line for line in finished.stderr.splitlines() if line.startswith("sla-operator")]
+    assert errors == [f"sla-operator run: no Kubernetes configuration: not running in a "
+                      f"cluster, and KUBECONFIG={env['KUBECONFIG']} names no existing file"]
+    assert "Traceback" not in finished.stderr
+
+
+def test_run_with_an_unreadable_kubeconfig_names_the_file_and_the_fault(tmp_path: Path) -> None:
+    broken = tmp_path / "kubeconfig"
+    broken.write_text("clusters: [\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
+    env["KUBECONFIG"] = str(broken)
+    finished = run_cli("run", "--metrics-port", "0", env=env)
+    assert finished.returncode == 1
+    (error,) = [line for line in finished.stderr.splitlines() if line.startswith("sla-operator")]
+    assert error.startswith(f"sla-operator run: no usable Kubernetes configuration in "
+                            f"KUBECONFIG={broken}: ")
+    assert "Traceback" not in finished.stderr
+

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config import ConfigException
 
 from sla_operator.domain.errors import SpecError
 from sla_operator.domain.fields import parse_time
@@ -16,7 +15,7 @@ from sla_operator.domain.intervals import Interval
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.domain.records import incident_from_manifest, maintenance_from_manifest
 from sla_operator.domain.statement import StatementLine, format_statement, statement_line
-from sla_operator.kube.startup import api_client
+from sla_operator.kube.connect import StartupError, api_client
 from sla_operator.store.kube import GROUP, VERSION, KubeStore
 
 
@@ -57,7 +56,7 @@ def run_report(namespaces: Sequence[str], period: str | None, output: str) -> in
     try:
         store = KubeStore(api_client())
         lines = collect(store, namespaces, period, datetime.now(UTC))
-    except (SpecError, ConfigException) as error:
+    except (SpecError, StartupError) as error:
         print(f"sla-operator report: {error}", file=sys.stderr)
         return 2
     except ApiException as error:
