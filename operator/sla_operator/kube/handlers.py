@@ -14,7 +14,7 @@ from sla_operator.domain.records import incident_from_manifest, maintenance_from
 from sla_operator.domain.render import conditions, invalid_spec_condition
 from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.engine import Engine
-from sla_operator.store.base import Kind, StoreError
+from sla_operator.store.base import Key, Kind, StoreError
 from sla_operator.store.kube import GROUP, VERSION
 
 log = logging.getLogger("sla_operator.kube")
@@ -31,7 +31,7 @@ async def _report_invalid(engine: Engine, kind: Kind, body: Mapping[str, Any],
     meta = body.get("metadata") or {}
     key = (meta.get("namespace", "default"), meta.get("name", ""))
     message = str(error)
-    if not (kind is Kind.AGREEMENT and engine.reject_agreement(key, message)):
+    if not _previous_version_kept(engine, kind, key, message):
         status = {"observedGeneration": meta.get("generation", 0),
                   "conditions": conditions((body.get("status") or {}).get("conditions") or [],
                                            [invalid_spec_condition(message)],
@@ -45,6 +45,15 @@ async def _report_invalid(engine: Engine, kind: Kind, body: Mapping[str, Any],
             log.warning("%s %s/%s: could not record the invalid spec: %s", kind.value, *key, failure)
     await engine.store.record_event(kind, key, "InvalidSpec", message, warning=True)
     raise kopf.PermanentError(f"invalid spec: {message}")
+
+
+def _previous_version_kept(engine: Engine, kind: Kind, key: Key, message: str) -> bool:
+    """Whether the last valid version stays in effect; its status then carries the message."""
+    if kind is Kind.AGREEMENT:
+        return engine.reject_agreement(key, message)
+    if kind is Kind.MAINTENANCE:
+        return engine.reject_maintenance(key, message)
+    return False
 
 
 @kopf.on.resume(GROUP, VERSION, "servicelevelagreements")
@@ -74,7 +83,8 @@ async def maintenance_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> Non
         window = maintenance_from_manifest(body)
         validate_maintenance(window)
     except SpecError as error:
-        engine.remove_maintenance((body.metadata.namespace or "default", body.metadata.name or ""))
+        # Maintenance in progress must not turn into eligible time over a typo: the last
+        # valid version of the window stays in effect until the spec is fixed or deleted.
         await _report_invalid(engine, Kind.MAINTENANCE, body, error)
         return
     engine.upsert_maintenance(window)

@@ -1,0 +1,103 @@
+"""The kopf handlers against kmock: a bad edit of a MaintenanceWindow keeps the window in effect."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import kmock as km
+import kopf
+import pytest
+from kube_support import T0, Clock, requests_to
+
+from sla_operator.engine import Engine, EngineSettings
+from sla_operator.kube.handlers import maintenance_changed
+from sla_operator.store.kube import KubeStore
+
+WINDOWS = km.resource("sla.dev", "v1alpha1", "maintenancewindows")
+EVENTS = km.resource("", "v1", "events")
+KEY = ("payments", "db-upgrade")
+
+
+def window_manifest(**spec: Any) -> dict[str, Any]:
+    """A window open around the test clock's time, T0 (2026-11-26T04:12Z)."""
+    return {
+        "apiVersion": "sla.dev/v1alpha1", "kind": "MaintenanceWindow",
+        "metadata": {"name": "db-upgrade", "namespace": "payments", "generation": 1},
+        "spec": {"description": "Database upgrade", "slaNames": ["payments-api"],
+                 "start": "2026-11-26T04:00:00Z", "end": "2026-11-26T06:00:00Z", **spec},
+    }
+
+
+def bad_edit() -> dict[str, Any]:
+    edited = window_manifest(end="2026-11-26T03:00:00Z")  # before its start
+    edited["metadata"]["generation"] = 2
+    return edited
+
+
+@pytest.fixture
+def engine(apiserver: km.KubernetesEmulator, store: KubeStore) -> Engine:
+    apiserver.objects[WINDOWS, "payments", "db-upgrade"] = window_manifest()
+    return Engine(store, EngineSettings(status_interval=300), clock=Clock(T0))
+
+
+async def changed(engine: Engine, manifest: dict[str, Any]) -> None:
+    await maintenance_changed(body=kopf.Body(copy.deepcopy(manifest)),
+                              memo=kopf.Memo(engine=engine))
+
+
+def status_patches(apiserver: km.KubernetesEmulator) -> list[dict[str, Any]]:
+    return [r.data["status"] for r in
+            requests_to(apiserver, WINDOWS, method="PATCH", subresource="status")]
+
+
+def ready(status: dict[str, Any]) -> dict[str, Any]:
+    (condition,) = [c for c in status["conditions"] if c["type"] == "Ready"]
+    return dict(condition)
+
+
+async def test_a_bad_edit_keeps_the_window_in_progress_in_effect(
+        engine: Engine, apiserver: km.KubernetesEmulator) -> None:
+    await changed(engine, window_manifest())
+    valid = engine.maintenance[KEY]
+
+    with pytest.raises(kopf.PermanentError, match=r"spec\.end"):
+        await changed(engine, bad_edit())
+
+    assert engine.maintenance[KEY] is valid  # maintenance in progress stays maintenance
+    assert status_patches(apiserver) == []  # the engine's own status says why, not a second one
+    (event,) = requests_to(apiserver, EVENTS, method="POST")
+    assert event.data["reason"] == "InvalidSpec" and "spec.end" in event.data["message"]
+
+    await engine.evaluate_round()
+    (status,) = status_patches(apiserver)
+    assert status["active"] is True
+    condition = ready(status)
+    assert condition["status"] == "False" and condition["reason"] == "InvalidSpec"
+    assert "spec.end" in condition["message"]
+
+
+async def test_fixing_the_window_clears_the_rejection(
+        engine: Engine, apiserver: km.KubernetesEmulator) -> None:
+    await changed(engine, window_manifest())
+    with pytest.raises(kopf.PermanentError):
+        await changed(engine, bad_edit())
+    fixed = window_manifest(end="2026-11-26T05:00:00Z")
+    fixed["metadata"]["generation"] = 3
+    await changed(engine, fixed)
+    await engine.evaluate_round()
+    (status,) = status_patches(apiserver)
+    assert ready(status)["status"] == "True"
+    assert status["currentEnd"] == "2026-11-26T05:00:00Z"
+
+
+async def test_a_window_never_valid_gets_ready_false_written_by_the_handler(
+        engine: Engine, apiserver: km.KubernetesEmulator) -> None:
+    with pytest.raises(kopf.PermanentError, match=r"spec\.end"):
+        await changed(engine, bad_edit())
+
+    assert KEY not in engine.maintenance
+    (status,) = status_patches(apiserver)
+    condition = ready(status)
+    assert condition["status"] == "False" and "spec.end" in condition["message"]
+    assert status["observedGeneration"] == 2
