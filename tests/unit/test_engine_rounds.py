@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -130,3 +131,18 @@ def test_daily_bars_follow_the_agreements_own_midnight() -> None:
     dates = [day["date"] for day in result.status["daily"]]
     assert dates[-2:] == ["2026-11-26", "2026-11-27"]
     assert len(dates) == len(set(dates)) == 90
+
+
+async def test_stopping_writes_a_last_status_so_the_stop_time_is_known(tmp_path: Path) -> None:
+    clock = Clock()
+    engine = Engine(LocalStore(tmp_path, clock=clock),
+                    EngineSettings(status_interval=3600, evaluate_interval=0.01), clock=clock)
+    engine.upsert_agreement(agreement("checkout"))
+    running = asyncio.create_task(engine.run())
+    while not (tmp_path / "status" / "servicelevelagreements").exists():
+        await asyncio.sleep(0.01)
+    clock.now += timedelta(minutes=10)  # long after the last routine write
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    status = status_file(tmp_path, "servicelevelagreements", "checkout")
+    assert status["lastEvaluated"] == "2026-11-26T04:10:00Z"

@@ -191,7 +191,7 @@ class Engine:
             if not due or waiting or key not in self.agreements:
                 continue
             try:
-                await self._evaluate(runtime, now)
+                await self._evaluate(runtime, now, force)
             except Exception:  # one agreement's bad data must not stop the others
                 log.exception("agreement %s/%s: evaluation failed; retrying in %.0fs", *key,
                               self.settings.status_interval)
@@ -199,7 +199,7 @@ class Engine:
             self.last_round = self.clock()
         await self._write_maintenance_status(now)
 
-    async def _evaluate(self, runtime: AgreementRuntime, now: datetime) -> None:
+    async def _evaluate(self, runtime: AgreementRuntime, now: datetime, force: bool = False) -> None:
         agreement = runtime.agreement
         result: Evaluation = evaluate_agreement(
             runtime, self.incidents_of(agreement), self.windows_of(agreement), now)
@@ -217,7 +217,7 @@ class Engine:
             result = evaluate_agreement(runtime, self.incidents_of(agreement),
                                         self.windows_of(agreement), now)
         self._schedule_retry(runtime, now)
-        if self._write_due(runtime, result, now):
+        if force or self._write_due(runtime, result, now):
             try:
                 await self.store.write_status(Kind.AGREEMENT, agreement.key, result.status)
                 runtime.last_written, runtime.last_written_at = result.status, now
