@@ -101,6 +101,9 @@ def test_the_release_creates_its_crds_and_rbac(kubectl: Kubectl, release: Releas
     role = get_json(kubectl, "clusterrole", release.name)
     sla_rule = next(r for r in role["rules"] if r["apiGroups"] == ["sla.dev"])
     assert "servicelevelagreements/status" in sla_rule["resources"]
+    # Only what the operator uses: it writes no PrometheusRule (yet), so it may not either.
+    groups = {group for rule in role["rules"] for group in rule["apiGroups"]}
+    assert groups == {"sla.dev", "", "events.k8s.io", "apiextensions.k8s.io"}
     binding = get_json(kubectl, "clusterrolebinding", release.name)
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": release.name, "namespace": release.namespace}
@@ -117,27 +120,26 @@ def test_the_deployment_runs_the_operator_read_only_with_a_liveness_probe(
     assert container["image"] == "sla-operator:e2e"
     assert container["args"][0] == "run"
     assert f"--namespace={release.namespace}" in container["args"]
-    assert {"--metrics-port=9090", "--status-port=8080", "--deny-cidr=169.254.0.0/16"} <= set(
-        container["args"]
-    )
+    assert {"--metrics-port=9090", "--deny-cidr=169.254.0.0/16"} <= set(container["args"])
+    # There is no status page in this version: the chart neither configures nor exposes one.
+    assert not [arg for arg in container["args"] if arg.startswith("--status-port")]
+    assert [port["name"] for port in container["ports"]] == ["metrics"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics", "scheme": "HTTP"}
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["serviceAccountName"] == release.name
 
 
-def test_the_service_exposes_metrics_and_the_status_page(kubectl: Kubectl, release: Release) -> None:
+def test_the_service_exposes_metrics_only(kubectl: Kubectl, release: Release) -> None:
     service = get_json(kubectl, "-n", release.namespace, "service", release.name)
     ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
-    assert ports == {"metrics": 9090, "status": 8080}
+    assert ports == {"metrics": 9090}
 
 
-def test_with_both_listeners_off_there_is_no_service_and_no_liveness_probe(
+def test_with_metrics_off_there_is_no_service_and_no_liveness_probe(
     helm: ModuleType, kubeconfig: str, kubectl: Kubectl
 ) -> None:
-    quiet = Release(
-        helm, kubeconfig, {"metrics": {"port": 0}, "statusPage": {"port": 0}, "rbac": {"create": False}}
-    )
+    quiet = Release(helm, kubeconfig, {"metrics": {"port": 0}, "rbac": {"create": False}})
     quiet.install()
     try:
         deployment = get_json(kubectl, "-n", quiet.namespace, "deployment", quiet.name)

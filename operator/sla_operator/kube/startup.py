@@ -71,6 +71,9 @@ def run(options: Settings) -> int:
     if logging.getLogger().level > logging.DEBUG:
         # kopf logs every handled watch event at INFO; incidents alone would flood the log.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    if options.status_port:
+        log.info("status page: not available in this version (--status-port %d unused)",
+                 options.status_port)
     try:
         api = api_client()
         listed = first_lists(api, options.namespaces)
