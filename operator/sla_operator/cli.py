@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--namespace", action="append", default=[],
                         help="namespace (repeatable; default: all)")
     report.add_argument("--period", help="period label, e.g. 2026-11, 2026-Q4, 2026-W47 "
-                                         "(default: the current period)")
+                                         "(default: the current period); agreements with a "
+                                         "rolling window have no named periods and are skipped")
     report.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
     return parser
 

@@ -135,5 +135,16 @@ def test_a_window_only_the_operator_can_reject_gets_ready_false_and_an_event(
             if e.get("reason") == "InvalidSpec" and e["involvedObject"]["name"] == name
             and field in e["message"]])
         operator.assert_running()
+
+        # The report skips such a window with one line, as the operator ignores it.
+        report = subprocess.run([sys.executable, "-m", "sla_operator", "report", "--namespace",
+                                 namespace, "-o", "json"], capture_output=True, text=True,
+                                env={**os.environ, "KUBECONFIG": kubeconfig}, cwd=REPO,
+                                timeout=60, check=False)
+        assert report.returncode == 0, report.stderr
+        assert "agreements" in json.loads(report.stdout)
+        (skipped,) = [line for line in report.stderr.splitlines()
+                      if line.startswith(f"maintenance window {namespace}/{name} skipped: ")]
+        assert field in skipped
     finally:
         operator.stop()

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from itertools import chain
 
 from sla_operator.domain.accounting import AccountingInput, compute_period
+from sla_operator.domain.errors import SpecError
 from sla_operator.domain.intervals import Interval, union
-from sla_operator.domain.model import Agreement, Incident, MaintenanceWindow
-from sla_operator.domain.periods import period_at, period_for_label, period_label
+from sla_operator.domain.model import Agreement, Incident, MaintenanceWindow, WindowType
+from sla_operator.domain.periods import period_at, period_for_label, period_label, rolling_label
 from sla_operator.domain.render import percent
 from sla_operator.domain.schedule import maintenance_intervals
 
@@ -44,8 +45,7 @@ def statement_line(agreement: Agreement, windows: Sequence[MaintenanceWindow],
                    incidents: Sequence[Incident], unmonitored: Sequence[Interval],
                    label: str | None, now: datetime) -> StatementLine:
     """Figures of one period, recomputed from the records (exclusions added later count)."""
-    period = (period_for_label(agreement.window, label) if label
-              else period_at(agreement.window, now))
+    period = statement_period(agreement, label, now)
     bounds = Interval(period.start - timedelta(days=1), period.end)
     maintenance = union(chain.from_iterable(
         maintenance_intervals(w, bounds) for w in windows if w.applies_to(agreement)))
@@ -69,6 +69,23 @@ def statement_line(agreement: Agreement, windows: Sequence[MaintenanceWindow],
         incidents=figures.incidents,
         excluded_incidents=" ".join(figures.excluded_incidents),
     )
+
+
+def statement_period(agreement: Agreement, label: str | None, now: datetime) -> Interval:
+    """The period ``label`` names for this agreement, or its current one without a label.
+
+    A rolling window has no named periods. Its current window is not shown in their place:
+    a statement asked for 2026-11 would then carry figures of other days under that request.
+    """
+    window = agreement.window
+    if label is None:
+        return period_at(window, now)
+    if window.type is WindowType.ROLLING:
+        raise SpecError.at("period", (
+            f"{label!r} names a calendar period, but this agreement is measured over a "
+            f"rolling window ({rolling_label(window.duration)}), which has only its current "
+            "window: report it without a period"))
+    return period_for_label(window, label)
 
 
 _TABLE_COLUMNS = (("NAMESPACE", "namespace"), ("AGREEMENT", "agreement"), ("PERIOD", "period"),

@@ -1,66 +1,95 @@
-"""`sla-operator report`: the SLA statement of every agreement, read from the cluster."""
+"""`sla-operator report`: the SLA statement of every agreement, read from the cluster.
+
+An object the operator would reject is skipped with one line on stderr, never aborting the
+statement of the others.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from kubernetes.client.exceptions import ApiException
+from kubernetes import client
 
 from sla_operator.domain.errors import SpecError
 from sla_operator.domain.fields import parse_time
 from sla_operator.domain.intervals import Interval
+from sla_operator.domain.model import MaintenanceWindow
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.domain.records import incident_from_manifest, maintenance_from_manifest
+from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.domain.statement import StatementLine, format_statement, statement_line
-from sla_operator.kube.connect import StartupError, api_client
-from sla_operator.store.kube import GROUP, VERSION, KubeStore
+from sla_operator.kube.connect import StartupError, api_client, list_kind
+
+T = TypeVar("T")
 
 
-def _list(store: KubeStore, plural: str, namespaces: Sequence[str]) -> list[dict[str, Any]]:
-    if not namespaces:
-        return list(store.custom.list_cluster_custom_object(GROUP, VERSION, plural)["items"])
-    return [item for ns in namespaces for item in
-            store.custom.list_namespaced_custom_object(GROUP, VERSION, ns, plural)["items"]]
+@dataclass
+class Statement:
+    lines: list[StatementLine] = field(default_factory=list)
+    skipped_agreements: int = 0
+
+
+def _skip(kind: str, item: dict[str, Any], error: SpecError) -> None:
+    meta = item.get("metadata") or {}
+    print(f"{kind} {meta.get('namespace')}/{meta.get('name')} skipped: {error}", file=sys.stderr)
+
+
+def _readable(items: list[dict[str, Any]], kind: str,
+              read: Callable[[dict[str, Any]], T]) -> list[T]:
+    readable = []
+    for item in items:
+        try:
+            readable.append(read(item))
+        except SpecError as error:
+            _skip(kind, item, error)
+    return readable
+
+
+def _window(item: dict[str, Any]) -> MaintenanceWindow:
+    window = maintenance_from_manifest(item)
+    validate_maintenance(window)  # the operator ignores such a window too
+    return window
 
 
 def _unmonitored(status: dict[str, Any]) -> list[Interval]:
-    return [Interval(parse_time(g["start"], "start"), parse_time(g["end"], "end"))
+    return [Interval(parse_time(g.get("start"), "status.unmonitored[].start"),
+                     parse_time(g.get("end"), "status.unmonitored[].end"))
             for g in status.get("unmonitored") or ()]
 
 
-def collect(store: KubeStore, namespaces: Sequence[str], period: str | None,
-            now: datetime) -> list[StatementLine]:
-    windows = [maintenance_from_manifest(w) for w in _list(store, "maintenancewindows", namespaces)]
-    incidents = []
-    for item in _list(store, "incidents", namespaces):
+def collect(api: client.ApiClient, namespaces: Sequence[str], period: str | None,
+            now: datetime) -> Statement:
+    windows = _readable(list_kind(api, "maintenancewindows", namespaces),
+                        "maintenance window", _window)
+    incidents = _readable(list_kind(api, "incidents", namespaces), "incident",
+                          incident_from_manifest)
+    statement = Statement()
+    for item in list_kind(api, "servicelevelagreements", namespaces):
         try:
-            incidents.append(incident_from_manifest(item))
+            line = statement_line(agreement_from_manifest(item), windows, incidents,
+                                  _unmonitored(item.get("status") or {}), period, now)
         except SpecError as error:
-            print(f"incident {item['metadata'].get('name')} skipped: {error}", file=sys.stderr)
-    lines = []
-    for item in _list(store, "servicelevelagreements", namespaces):
-        try:
-            agreement = agreement_from_manifest(item)
-        except SpecError as error:
-            print(f"agreement {item['metadata'].get('name')} skipped: {error}", file=sys.stderr)
+            _skip("agreement", item, error)
+            statement.skipped_agreements += 1
             continue
-        lines.append(statement_line(agreement, windows, incidents,
-                                    _unmonitored(item.get("status") or {}), period, now))
-    return sorted(lines, key=lambda line: (line.namespace, line.agreement))
+        statement.lines.append(line)
+    statement.lines.sort(key=lambda line: (line.namespace, line.agreement))
+    return statement
 
 
 def run_report(namespaces: Sequence[str], period: str | None, output: str) -> int:
     try:
-        store = KubeStore(api_client())
-        lines = collect(store, namespaces, period, datetime.now(UTC))
-    except (SpecError, StartupError) as error:
+        statement = collect(api_client(), namespaces, period, datetime.now(UTC))
+    except StartupError as error:
         print(f"sla-operator report: {error}", file=sys.stderr)
-        return 2
-    except ApiException as error:
-        print(f"sla-operator report: API {error.status}: {error.reason}", file=sys.stderr)
         return 1
-    sys.stdout.write(format_statement(lines, output))
+    if period and statement.skipped_agreements and not statement.lines:
+        print(f"sla-operator report: no agreement has a period {period!r} (see above)",
+              file=sys.stderr)
+        return 2
+    sys.stdout.write(format_statement(statement.lines, output))
     return 0
