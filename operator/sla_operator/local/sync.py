@@ -2,6 +2,8 @@
 
 This plays the part kopf plays in a cluster: every object found becomes an upsert, every object
 gone a removal, every bad manifest a clear message and a Ready=False status, while the rest run on.
+A manifest whose applying fails unexpectedly counts as applied only once it succeeds: it is
+logged, marked Ready=False and tried again at every scan.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from sla_operator.domain.errors import Problem, SpecError
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.domain.records import format_time, incident_from_manifest, maintenance_from_manifest
-from sla_operator.domain.render import conditions, invalid_spec_condition
+from sla_operator.domain.render import Condition, conditions, invalid_spec_condition
 from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.engine import Engine
 from sla_operator.local.manifests import FileError, FolderWatch, Ident, Manifest, read_manifests, secret_data
@@ -43,6 +45,8 @@ class LocalSync:
         self.by_file: dict[Path, list[Manifest]] = {}
         self.applied: dict[Ident, Manifest] = {}
         self.generations: dict[Ident, tuple[object, int]] = {}
+        self.failed: dict[Ident, tuple[int, str]] = {}
+        """Manifests whose applying failed, retried at every scan: (generation, error) last reported."""
         self._reported_clashes: set[tuple[Ident, str]] = set()
 
     async def rescan(self) -> None:
@@ -55,7 +59,7 @@ class LocalSync:
                 touched = True
             for path in changed:
                 touched |= self._read(path)
-        if touched:
+        if touched or self.failed:
             await self._reconcile(self._desired())
 
     async def watch(self, interval: float = 1.0) -> None:
@@ -111,12 +115,19 @@ class LocalSync:
     async def _reconcile(self, desired: dict[Ident, Manifest]) -> None:
         for ident in [i for i in self.applied if i not in desired]:
             self._remove(self.applied.pop(ident))
+        for ident in [i for i in self.failed if i not in desired]:
+            del self.failed[ident]
         for manifest in sorted(desired.values(), key=lambda m: APPLY_ORDER[m.kind]):
             previous = self.applied.get(manifest.ident)
             if previous is not None and _content(previous.body) == _content(manifest.body):
                 continue
+            try:
+                await self._apply(manifest)
+            except Exception as error:  # one manifest's failure must not stop the others
+                await self._apply_failed(manifest, error)
+                continue
             self.applied[manifest.ident] = manifest
-            await self._apply(manifest)
+            self.failed.pop(manifest.ident, None)
 
     def _remove(self, manifest: Manifest) -> None:
         key = manifest.key
@@ -185,21 +196,43 @@ class LocalSync:
             self.engine.remove_incident(key)
             return
         self._log_problems(manifest, problems, "not loaded")
-        kind = Kind(manifest.kind)
-        if kind is Kind.MAINTENANCE:
+        if manifest.kind == "MaintenanceWindow":
             self.engine.remove_maintenance(key)
-        generation = body["metadata"]["generation"]
+        await self._not_ready(manifest, body["metadata"]["generation"],
+                              invalid_spec_condition(message), f"invalid spec: {message}")
+
+    async def _apply_failed(self, manifest: Manifest, error: Exception) -> None:
+        """Log and report an unexpected failure once per generation and error; the next scan retries."""
+        message = f"could not be applied ({type(error).__name__}: {error}); retrying at every scan"
+        generation = self._generation(manifest)
+        if self.failed.get(manifest.ident) == (generation, message):
+            log.debug("%s: %s still %s", manifest.source, manifest.describe(), message)
+            return
+        self.failed[manifest.ident] = (generation, message)
+        log.error("%s: %s %s", manifest.source, manifest.describe(), message, exc_info=error)
+        key = manifest.key
+        if manifest.kind == "ServiceLevelAgreement" and self.engine.reject_agreement(key, message):
+            return
+        if manifest.kind == "MaintenanceWindow" and self.engine.reject_maintenance(key, message):
+            return
+        if manifest.kind in ("ServiceLevelAgreement", "MaintenanceWindow"):
+            await self._not_ready(manifest, generation, Condition("Ready", False, "ApplyFailed", message),
+                                  message)
+
+    async def _not_ready(self, manifest: Manifest, generation: int, ready: Condition,
+                         message: str) -> None:
+        """Record Ready=False (and for an agreement, state Unknown) in the object's status file."""
+        kind, key = Kind(manifest.kind), manifest.key
         previous = self.store.read_status(kind, key).get("conditions") or []
         status: dict[str, Any] = {
             "observedGeneration": generation,
-            "conditions": conditions(previous, [invalid_spec_condition(message)], generation,
-                                     self.engine.clock())}
+            "conditions": conditions(previous, [ready], generation, self.engine.clock())}
         if kind is Kind.AGREEMENT:
-            status.update(state="Unknown", message=f"invalid spec: {message}")
+            status.update(state="Unknown", message=message)
         try:
             await self.store.write_status(kind, key, status)
         except StoreError as error:
-            log.warning("%s: could not record the invalid spec: %s", manifest.describe(), error)
+            log.warning("%s: could not record Ready=False: %s", manifest.describe(), error)
 
     def _log_problems(self, manifest: Manifest, problems: Iterable[Problem], outcome: str) -> None:
         for line in manifest.messages(problems):

@@ -1,0 +1,149 @@
+"""A manifest whose applying fails is reported and retried; it never holds up the others."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sla_operator.domain.model import Agreement, MaintenanceWindow
+from sla_operator.engine import Engine
+from sla_operator.local.store import LocalStore
+from sla_operator.local.sync import LocalSync
+from sla_operator.store.base import Key, Kind
+
+
+def agreement(name: str) -> dict[str, Any]:
+    return {"apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
+            "metadata": {"name": name, "namespace": "demo"},
+            "spec": {"service": name.title(), "objective": "99.5", "endpoints": [
+                {"name": "api", "interval": "2s", "timeout": "1s",
+                 "http": {"url": "http://127.0.0.1:9/api"}}]}}
+
+
+WINDOW: dict[str, Any] = {
+    "apiVersion": "sla.dev/v1alpha1", "kind": "MaintenanceWindow",
+    "metadata": {"name": "weekly", "namespace": "demo"},
+    "spec": {"schedule": "0 3 * * SUN", "duration": "2h", "slaNames": ["shop"]},
+}
+SHOP, BAD, WEEKLY = ("demo", "shop"), ("demo", "bad"), ("demo", "weekly")
+
+
+class FaultyEngine(Engine):
+    """An engine that fails to take the objects named in ``refused``, as a bug or full disk would."""
+
+    def __init__(self, store: LocalStore) -> None:
+        super().__init__(store)
+        self.refused: set[Key] = set()
+
+    def upsert_agreement(self, agreement: Agreement, status: Mapping[str, Any] | None = None) -> None:
+        if agreement.key in self.refused:
+            raise RuntimeError(f"cannot take {agreement.name} now")
+        super().upsert_agreement(agreement, status)
+
+    def upsert_maintenance(self, window: MaintenanceWindow) -> None:
+        if window.key in self.refused:
+            raise RuntimeError(f"cannot take {window.name} now")
+        super().upsert_maintenance(window)
+
+
+class Folders:
+    def __init__(self, root: Path) -> None:
+        self.manifests = root / "manifests"
+        self.manifests.mkdir()
+        self.store = LocalStore(root / "state")
+        self.engine = FaultyEngine(self.store)
+        self.sync = LocalSync(self.engine, self.store, self.manifests)
+
+    def put(self, name: str, *documents: dict[str, Any]) -> Path:
+        path = self.manifests / name
+        path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+        return path
+
+    def ready(self, kind: Kind, key: Key) -> dict[str, Any]:
+        status = self.store.read_status(kind, key)
+        return next(c for c in status["conditions"] if c["type"] == "Ready")
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> Folders:
+    return Folders(tmp_path)
+
+
+def errors_about(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and text in r.getMessage()]
+
+
+async def test_a_failing_manifest_is_marked_not_ready_and_the_ones_after_it_still_run(
+        folders: Folders, caplog: pytest.LogCaptureFixture) -> None:
+    # Windows are applied before agreements: a failing window comes first.
+    folders.engine.refused |= {WEEKLY, BAD}
+    source = folders.put("all.yaml", WINDOW, agreement("bad"), agreement("shop"))
+    await folders.sync.rescan()
+
+    assert set(folders.engine.agreements) == {SHOP}
+    assert folders.engine.maintenance == {}
+    for kind, key, name in ((Kind.MAINTENANCE, WEEKLY, "weekly"), (Kind.AGREEMENT, BAD, "bad")):
+        ready = folders.ready(kind, key)
+        assert ready["status"] == "False" and ready["reason"] == "ApplyFailed"
+        assert f"RuntimeError: cannot take {name} now" in ready["message"]
+    assert folders.store.read_status(Kind.AGREEMENT, BAD)["state"] == "Unknown"
+    logged = errors_about(caplog, "could not be applied")
+    assert any(m.startswith(f"{source} (document 2): ServiceLevelAgreement demo/bad") for m in logged)
+
+
+async def test_a_failed_manifest_is_retried_at_the_next_scan_without_any_file_change(
+        folders: Folders) -> None:
+    folders.engine.refused |= {WEEKLY, BAD}
+    folders.put("all.yaml", WINDOW, agreement("bad"), agreement("shop"))
+    await folders.sync.rescan()
+    await folders.sync.rescan()
+    assert set(folders.engine.agreements) == {SHOP}
+
+    folders.engine.refused.clear()
+    await folders.sync.rescan()
+    assert set(folders.engine.agreements) == {SHOP, BAD}
+    assert set(folders.engine.maintenance) == {WEEKLY}
+    assert folders.sync.failed == {}
+
+
+async def test_a_lasting_failure_is_logged_once_not_at_every_scan(
+        folders: Folders, caplog: pytest.LogCaptureFixture) -> None:
+    folders.engine.refused.add(BAD)
+    folders.put("bad.yaml", agreement("bad"))
+    for _ in range(3):
+        await folders.sync.rescan()
+    assert len(errors_about(caplog, "could not be applied")) == 1
+
+
+async def test_a_failing_edit_leaves_the_previous_version_running_and_says_why(
+        folders: Folders) -> None:
+    folders.put("shop.yaml", agreement("shop"))
+    await folders.sync.rescan()
+    edited = agreement("shop")
+    edited["spec"]["objective"] = "99.9"
+    folders.put("shop.yaml", edited)
+    folders.engine.refused.add(SHOP)
+    await folders.sync.rescan()
+
+    runtime = folders.engine.agreements[SHOP]
+    assert str(runtime.agreement.objective) == "99.5"
+    assert runtime.rejection is not None and "cannot take shop now" in runtime.rejection
+
+    folders.engine.refused.clear()
+    await folders.sync.rescan()
+    assert str(folders.engine.agreements[SHOP].agreement.objective) == "99.9"
+
+
+async def test_a_failing_manifest_that_is_removed_is_no_longer_retried(folders: Folders) -> None:
+    folders.engine.refused.add(BAD)
+    path = folders.put("bad.yaml", agreement("bad"))
+    await folders.sync.rescan()
+    assert set(folders.sync.failed) == {("ServiceLevelAgreement", *BAD)}
+    path.unlink()
+    await folders.sync.rescan()
+    assert folders.sync.failed == {}
