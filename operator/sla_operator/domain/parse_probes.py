@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import re
+import importlib
 from collections.abc import Mapping
 from datetime import timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import urlsplit
+
+import regex
 
 from sla_operator.domain import model as m
 from sla_operator.domain.durations import parse_duration
@@ -15,6 +17,14 @@ from sla_operator.domain.errors import SpecError
 from sla_operator.domain.fields import Collector, integer, nonempty_string
 
 PROBE_KINDS = ("http", "tcp", "dns", "grpc", "tls")
+
+# bodyRegex is matched with the regex module, whose searches a timeout can stop. Compiling
+# copies a repeated part once per minimum count, so 16 characters such as (a{2000}){2000}
+# take a gigabyte and seconds; sizes are checked first, on that module's own parse tree (it
+# has no public parser, hence the import by name).
+MAX_BODY_REGEX_LENGTH = 10_000
+MAX_BODY_REGEX_ELEMENTS = 20_000
+_regex_parser: Any = importlib.import_module("regex._regex_core")
 
 
 def parse_probe(kind: str, raw: Mapping[str, Any], path: str) -> m.ProbeSpec:
@@ -50,12 +60,9 @@ def _expiry(raw: Mapping[str, Any], path: str) -> timedelta | None:
 def _http(raw: Mapping[str, Any], path: str) -> m.HttpProbe:
     errors = Collector()
     url = errors.run(lambda: _url(raw.get("url"), f"{path}.url"), "")
-    regex = raw.get("bodyRegex") or None
-    if regex is not None:
-        try:
-            re.compile(regex)
-        except re.error as error:
-            errors.add(f"{path}.bodyRegex", f"not a valid regular expression: {error}")
+    body_regex = raw.get("bodyRegex") or None
+    if body_regex is not None:
+        errors.run(lambda: compile_body_regex(str(body_regex), f"{path}.bodyRegex"), None)
     statuses = tuple(errors.run(partial(integer, s, f"{path}.expectedStatus[{i}]", 100, 599), 0)
                      for i, s in enumerate(raw.get("expectedStatus") or ()))
     headers = tuple(errors.run(partial(_header, h, f"{path}.headers[{i}]"), None)
@@ -68,7 +75,7 @@ def _http(raw: Mapping[str, Any], path: str) -> m.HttpProbe:
         headers=tuple(h for h in headers if h is not None),
         body=str(raw.get("body") or ""),
         expected_status=statuses,
-        body_regex=regex,
+        body_regex=body_regex,
         follow_redirects=bool(raw.get("followRedirects", True)),
         insecure_skip_verify=bool(raw.get("insecureSkipVerify", False)),
         certificate_expiry_warning=expiry,
@@ -98,3 +105,54 @@ def _header(raw: Mapping[str, Any], path: str) -> m.Header:
         return m.Header(name, secret=m.SecretRef(nonempty_string(secret.get("name"), f"{reference}.name"),
                                                  nonempty_string(secret.get("key"), f"{reference}.key")))
     return m.Header(name, value=str(raw["value"]))
+
+
+@lru_cache(maxsize=256)
+def compile_body_regex(pattern: str, path: str) -> regex.Pattern[str]:
+    """``pattern`` compiled as the http probe matches it, or a SpecError at ``path``."""
+    if len(pattern) > MAX_BODY_REGEX_LENGTH:
+        raise SpecError.at(path, f"is {len(pattern)} characters long; at most "
+                                 f"{MAX_BODY_REGEX_LENGTH} are allowed")
+    try:
+        too_big = _expanded_elements(pattern) > MAX_BODY_REGEX_ELEMENTS
+        compiled = None if too_big else regex.compile(pattern)
+    except (regex.error, ValueError) as error:  # ValueError: flags that exclude each other
+        raise SpecError.at(path, f"not a valid regular expression: {error}") from None
+    except RecursionError:
+        raise SpecError.at(path, "not a valid regular expression: groups are nested too deeply") from None
+    if compiled is None:
+        raise SpecError.at(path, f"its repeats expand to more than {MAX_BODY_REGEX_ELEMENTS} "
+                                 "elements (each {n} or {n,m} copies what it repeats n times); "
+                                 "use smaller minimum counts, e.g. {0,m} or +")
+    return compiled
+
+
+def _parse_tree(pattern: str) -> Any:
+    """The regex module's parse of ``pattern``, done as its compile() does it."""
+    flags = 0
+    while True:
+        source = _regex_parser.Source(pattern)
+        info = _regex_parser.Info(flags, source.char_type, {})
+        source.ignore_space = bool(info.flags & regex.VERBOSE)
+        try:
+            return _regex_parser._parse_pattern(source, info)
+        except _regex_parser._UnscopedFlagSet:  # a global flag found late: parse again with it
+            flags = info.global_flags
+
+
+def _expanded_elements(pattern: str) -> int:
+    """Parse-tree nodes once each repeat is copied its minimum count of times.
+
+    Counting stops just past the limit, so the work is bounded whatever the counts are.
+    """
+    total = 0
+    pending = [(_parse_tree(pattern), 1)]
+    while pending and total <= MAX_BODY_REGEX_ELEMENTS:
+        node, copies = pending.pop()
+        total += copies
+        inner = copies * max(1, getattr(node, "min_count", 1) or 1)
+        for value in vars(node).values():
+            children = value if isinstance(value, list | tuple) else (value,)
+            pending.extend((child, inner) for child in children
+                           if isinstance(child, _regex_parser.RegexBase))
+    return total

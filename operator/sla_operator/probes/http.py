@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
-import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
+import regex
 from multidict import CIMultiDict
 from yarl import URL
 
+from sla_operator.domain.errors import SpecError
 from sla_operator.domain.model import HttpProbe
+from sla_operator.domain.parse_probes import compile_body_regex
 from sla_operator.probes.base import ProbeContext, ProbeFailure, ProbeOutcome
 from sla_operator.probes.certificates import certificate_not_after
 from sla_operator.probes.http_client import CertificateRecordingResponse
@@ -20,6 +25,11 @@ MAX_REDIRECTS = 10
 # redirect, as browsers and curl do.
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 SHOWN_PATTERN_CHARS = 60
+# A pattern can backtrack for hours on a body of a few kilobytes, and asyncio cannot interrupt
+# a running match: bodies are searched in these threads, with the GIL released, and the
+# regex module stops a search after this many seconds.
+BODY_REGEX_TIME_LIMIT = 1.0
+_BODY_SEARCH_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sla-body-regex")
 
 
 @dataclass
@@ -97,18 +107,25 @@ async def _first_request(spec: HttpProbe, context: ProbeContext) -> _Request:
     return _Request(spec.method.upper(), url, headers, body, frozenset(secret_names))
 
 
-def _compile(body_regex: str | None) -> re.Pattern[str] | None:
+def _compile(body_regex: str | None) -> regex.Pattern[str] | None:
     if not body_regex:
         return None
     try:
-        return re.compile(body_regex)
-    except re.error as error:
-        raise ProbeFailure(f"bodyRegex is not a valid regular expression: {error}") from None
+        return compile_body_regex(body_regex, "bodyRegex")
+    except SpecError as error:
+        raise ProbeFailure(str(error)) from None
+
+
+async def _body_matches(pattern: regex.Pattern[str], text: str) -> bool:
+    """Whether ``pattern`` occurs in ``text``; TimeoutError after BODY_REGEX_TIME_LIMIT."""
+    search = partial(pattern.search, text, concurrent=True, timeout=BODY_REGEX_TIME_LIMIT)
+    found = await asyncio.get_running_loop().run_in_executor(_BODY_SEARCH_THREADS, search)
+    return found is not None
 
 
 async def _judge(
     spec: HttpProbe,
-    pattern: re.Pattern[str] | None,
+    pattern: regex.Pattern[str] | None,
     response: CertificateRecordingResponse,
     max_body_bytes: int,
 ) -> ProbeOutcome:
@@ -119,7 +136,12 @@ async def _judge(
     if pattern is not None:
         content = await _read_bounded(response, max_body_bytes)
         text = content.decode(_encoding(response.charset), errors="replace")
-        if pattern.search(text) is None:
+        try:
+            matches = await _body_matches(pattern, text)
+        except TimeoutError:
+            raise ProbeFailure(f"body regex took longer than {BODY_REGEX_TIME_LIMIT:g}s",
+                               not_after) from None
+        if not matches:
             raise ProbeFailure(f"body does not match /{_shown(pattern.pattern)}/", not_after)
     else:
         # The whole (bounded) body is still read: a probe that stops at the headers would
