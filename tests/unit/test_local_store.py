@@ -16,6 +16,7 @@ from sla_operator.domain.model import (
     IncidentUpdate,
     Severity,
 )
+from sla_operator.domain.records import incident_from_manifest
 from sla_operator.local.files import read_yaml, write_yaml
 from sla_operator.local.store import LocalStore
 from sla_operator.store.base import Kind, StoreError
@@ -71,10 +72,12 @@ async def test_a_change_keeps_what_a_person_wrote_meanwhile(store: LocalStore) -
     body["spec"]["runbook"] = "kept even though the operator does not know it"
     write_yaml(path, body)
 
+    # The engine decides again on the copy its folder watch reloads.
+    reloaded = incident_from_manifest(read_yaml(path))
     resolved_at = NOW + timedelta(minutes=10)
-    change = Change(engine_copy, {"state": IncidentState.RESOLVED, "resolved_at": resolved_at},
+    change = Change(reloaded, {"state": IncidentState.RESOLVED, "resolved_at": resolved_at},
                     (IncidentUpdate(resolved_at, IncidentState.RESOLVED, "recovered"),))
-    result = await store.change_incident(engine_copy, change)
+    result = await store.change_incident(reloaded, change)
 
     assert result.acknowledged_by == "alice"
     assert result.exclusion is not None and result.exclusion.reason is ExclusionReason.BLOCKED

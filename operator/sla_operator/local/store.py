@@ -1,7 +1,9 @@
 """The Store on a state folder: the same contract as the Kubernetes store, kept in YAML files.
 
 Every write re-reads the file it changes and writes it back atomically, so what a person
-edited in the meantime (an acknowledgement, an exclusion, an appended update) is kept.
+edited in the meantime (an acknowledgement, an exclusion, an appended update) is kept. An
+incident change decided on a copy a person has changed since (anything but appended updates)
+is refused, so the engine decides again on the new version, as the Kubernetes store does.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sla_operator.domain.records import (
     format_time,
     incident_from_manifest,
     incident_spec,
+    same_decision_basis,
 )
 from sla_operator.local.files import merge_patch, read_yaml, write_yaml
 from sla_operator.probes.base import utc_now
@@ -84,8 +87,13 @@ class LocalStore:
             if not path.exists():
                 raise StoreError(f"{path}: incident file is gone (deleted while open?)")
             body = await self._read(path)
-            # Apply the change to the file as it is now, not to the engine's older copy.
             current = _parsed(body, path)
+            if not same_decision_basis(current, incident):
+                # A person changed severity, state, an exclusion...: applying the engine's
+                # fields could overwrite that. The watch reloads the file; then it decides again.
+                raise StoreError(f"incident {incident.name} changed since it was read; "
+                                 "retrying with the new version")
+            # Apply the change to the file as it is now: updates appended meanwhile are kept.
             changed = apply_change(current, change)
             body["spec"] = {**(body.get("spec") or {}), **incident_spec(changed)}
             if "severity" in change.fields:

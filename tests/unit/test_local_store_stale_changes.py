@@ -1,0 +1,119 @@
+"""An incident change decided on a copy a person has edited since is refused, never written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sla_operator.domain.incidents import Change
+from sla_operator.domain.model import (
+    Incident,
+    IncidentState,
+    IncidentType,
+    IncidentUpdate,
+    Severity,
+)
+from sla_operator.domain.records import incident_from_manifest
+from sla_operator.local.files import read_yaml, write_yaml
+from sla_operator.local.store import LocalStore
+from sla_operator.store.base import Kind, StoreError
+
+NOW = datetime(2026, 11, 26, 4, 12, 3, tzinfo=UTC)
+RESOLVED_AT = NOW + timedelta(minutes=10)
+
+
+def outage() -> Incident:
+    return Incident(namespace="demo", name="shop-20261126-0412", agreement="shop",
+                    type=IncidentType.OUTAGE, severity=Severity.P1, title="Shop is down",
+                    started_at=NOW, endpoints=("api",),
+                    updates=(IncidentUpdate(NOW, IncidentState.INVESTIGATING, "api failing"),))
+
+
+def resolution(incident: Incident) -> Change:
+    return Change(incident, {"state": IncidentState.RESOLVED, "resolved_at": RESOLVED_AT},
+                  (IncidentUpdate(RESOLVED_AT, IncidentState.RESOLVED, "recovered"),))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path, clock=lambda: NOW)
+
+
+def edit(store: LocalStore, incident: Incident, change: Callable[[dict[str, Any]], None]) -> Path:
+    path = store.incident_path(incident.key)
+    body = read_yaml(path)
+    change(body["spec"])
+    write_yaml(path, body)
+    return path
+
+
+PERSONS_EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "severity": lambda spec: spec.update(severity="P3"),
+    "state": lambda spec: spec.update(state="monitoring"),
+    "exclusion": lambda spec: spec.update(exclusion={"reason": "blocked", "note": "firewall"}),
+    "acknowledgement": lambda spec: spec.update(acknowledgedAt="2026-11-26T04:20:00Z",
+                                                acknowledgedBy="alice"),
+    "title": lambda spec: spec.update(title="Checkout down in eu-west"),
+    "impact": lambda spec: spec.update(impact="degraded"),
+}
+
+
+@pytest.mark.parametrize("edited", list(PERSONS_EDITS))
+async def test_a_change_to_an_incident_a_person_edited_since_is_refused_and_not_written(
+        store: LocalStore, edited: str) -> None:
+    engine_copy = await store.create_incident(outage(), None)
+    path = edit(store, engine_copy, PERSONS_EDITS[edited])
+    on_disk = path.read_bytes()
+
+    with pytest.raises(StoreError) as refused:
+        await store.change_incident(engine_copy, resolution(engine_copy))
+
+    assert str(refused.value) == ("incident shop-20261126-0412 changed since it was read; "
+                                  "retrying with the new version")
+    assert path.read_bytes() == on_disk
+
+
+async def test_the_retry_on_the_reloaded_copy_keeps_the_persons_edit(store: LocalStore) -> None:
+    engine_copy = await store.create_incident(outage(), None)
+    path = edit(store, engine_copy, PERSONS_EDITS["severity"])
+    with pytest.raises(StoreError):
+        await store.change_incident(engine_copy, resolution(engine_copy))
+
+    reloaded = incident_from_manifest(read_yaml(path))
+    result = await store.change_incident(reloaded, resolution(reloaded))
+
+    assert result.severity is Severity.P3 and result.state is IncidentState.RESOLVED
+    assert read_yaml(path)["spec"]["severity"] == "P3"
+
+
+async def test_an_update_a_person_appended_does_not_hold_up_a_change(store: LocalStore) -> None:
+    # Changes append to the timeline too, so an appended entry cannot be overwritten.
+    engine_copy = await store.create_incident(outage(), None)
+    path = edit(store, engine_copy, lambda spec: spec["updates"].append(
+        {"time": "2026-11-26T04:21:00Z", "state": "investigating", "message": "looking at it"}))
+
+    result = await store.change_incident(engine_copy, resolution(engine_copy))
+
+    assert [u.message for u in result.updates] == ["api failing", "looking at it", "recovered"]
+    assert read_yaml(path)["spec"]["state"] == "resolved"
+
+
+async def test_a_status_written_meanwhile_does_not_hold_up_a_change(store: LocalStore) -> None:
+    engine_copy = await store.create_incident(outage(), None)
+    await store.write_status(Kind.INCIDENT, engine_copy.key, {"durationSeconds": 42})
+
+    result = await store.change_incident(engine_copy, resolution(engine_copy))
+
+    assert result.resolved_at == RESOLVED_AT
+    assert read_yaml(store.incident_path(engine_copy.key))["status"]["durationSeconds"] == 42
+
+
+async def test_a_change_on_the_engines_own_last_write_applies(store: LocalStore) -> None:
+    created = await store.create_incident(outage(), None)
+    raised = await store.change_incident(created, Change(created, {"severity": Severity.P2}))
+    result = await store.change_incident(raised, resolution(raised))
+    assert result.severity is Severity.P2 and result.state is IncidentState.RESOLVED
