@@ -212,9 +212,21 @@ async def test_a_bad_incident_is_not_counted(folders: Folders, caplog: pytest.Lo
     assert any(m.startswith(f"{path}: spec.startedAt:") for m in (r.getMessage() for r in caplog.records))
 
 
-async def test_a_bad_window_is_dropped_and_marked_not_ready(folders: Folders) -> None:
+async def test_a_bad_edit_of_a_window_keeps_the_last_valid_one_and_marks_it_not_ready(
+        folders: Folders) -> None:
     folders.put("w.yaml", WINDOW)
     await folders.sync.rescan()
+    valid = folders.engine.maintenance[("demo", "weekly")]
+    folders.put("w.yaml", changed(WINDOW, timeZone="Mars/Olympus"))
+    await folders.sync.rescan()
+    assert folders.engine.maintenance == {("demo", "weekly"): valid}
+    await folders.engine.evaluate_round()
+    status = folders.store.read_status(Kind.MAINTENANCE, ("demo", "weekly"))
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "InvalidSpec" and "spec.timeZone" in ready["message"]
+
+
+async def test_a_window_never_valid_is_not_loaded_and_marked_not_ready(folders: Folders) -> None:
     folders.put("w.yaml", changed(WINDOW, timeZone="Mars/Olympus"))
     await folders.sync.rescan()
     assert folders.engine.maintenance == {}

@@ -395,3 +395,11 @@ def test_a_weekly_window_may_not_last_a_week_where_clocks_spring_forward() -> No
     # Sunday 02:00 to the next Sunday 02:00 across 29 March is 167 real hours
     assert "167h" in problems_of(recurring(hours=168))["spec.duration"]
     validate_maintenance(recurring(hours=167))
+
+
+def test_a_cron_field_with_thousands_of_digits_is_a_spec_error_not_a_crash() -> None:
+    from sla_operator.domain.cron import CronExpression
+
+    with pytest.raises(SpecError) as caught:
+        CronExpression.parse("0 0 " + "9" * 5000 + " * *", "spec.schedule")
+    assert "spec.schedule" in str(caught.value) and "out of range" in str(caught.value)

@@ -63,7 +63,9 @@ def _value(text: str, spec: _Field) -> int:
     if named is not None:
         return named
     if not text.isdigit():
-        raise _FieldError(f"{text!r} is not a number")
+        raise _FieldError(f"{text[:20]!r} is not a number")
+    if len(text) > 4:  # no field goes past 4 digits, and int() refuses very long ones
+        raise _FieldError(f"{text[:20]}… is out of range")
     number = int(text)
     if not spec.low <= number <= spec.high:
         raise _FieldError(f"{number} is out of range")

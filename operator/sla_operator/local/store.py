@@ -24,16 +24,17 @@ from sla_operator.domain.incidents import Change, apply_change
 from sla_operator.domain.model import Incident
 from sla_operator.domain.records import (
     AGREEMENT_LABEL,
+    API_VERSION,
     format_time,
     incident_from_manifest,
     incident_spec,
     same_decision_basis,
+    same_incident,
 )
 from sla_operator.local.files import merge_patch, read_yaml, write_yaml
 from sla_operator.probes.base import utc_now
 from sla_operator.store.base import Key, Kind, StoreError
 
-API_VERSION = "sla.dev/v1alpha1"
 REGISTRY_FILE = "agreements.yaml"
 NAME_ATTEMPTS = 20
 
@@ -73,7 +74,7 @@ class LocalStore:
                 path = self.incident_path((incident.namespace, name))
                 if path.exists():
                     existing = await self._read(path)
-                    if _same_incident(existing, spec):
+                    if same_incident(existing, spec):
                         return _parsed(existing, path)
                     continue
                 body = self._incident_manifest(incident, name, spec, owner_uid)
@@ -199,12 +200,6 @@ def _parsed(body: Mapping[str, Any], path: Path) -> Incident:
 def _skeleton(kind: Kind, key: Key) -> dict[str, Any]:
     return {"apiVersion": API_VERSION, "kind": kind.value,
             "metadata": {"name": key[1], "namespace": key[0]}, "status": {}}
-
-
-def _same_incident(existing: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
-    """A file already there is ours when it records the same outage (same start, same kind)."""
-    other = existing.get("spec") or {}
-    return all(other.get(k) == spec.get(k) for k in ("agreement", "type", "startedAt", "dependency"))
 
 
 def _log_transitions(kind: Kind, key: Key, before: Mapping[str, Any],

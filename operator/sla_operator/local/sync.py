@@ -191,13 +191,15 @@ class LocalSync:
         if manifest.kind == "ServiceLevelAgreement" and self.engine.reject_agreement(key, message):
             self._log_problems(manifest, problems, "the previous version keeps running")
             return
+        if manifest.kind == "MaintenanceWindow" and self.engine.reject_maintenance(key, message):
+            # As in cluster mode: maintenance in progress must not turn into eligible time.
+            self._log_problems(manifest, problems, "the previous version stays in effect")
+            return
         if manifest.kind == "Incident":
             self._log_problems(manifest, problems, "not counted")
             self.engine.remove_incident(key)
             return
         self._log_problems(manifest, problems, "not loaded")
-        if manifest.kind == "MaintenanceWindow":
-            self.engine.remove_maintenance(key)
         await self._not_ready(manifest, body["metadata"]["generation"],
                               invalid_spec_condition(message), f"invalid spec: {message}")
 
