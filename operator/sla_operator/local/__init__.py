@@ -25,7 +25,6 @@ and the time the process was not running counts as unmonitored.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -103,9 +102,8 @@ async def _run(settings: Settings, manifests: Path, state: Path) -> int:
                 and not isinstance(r, asyncio.CancelledError)]
     for failure in failures:
         log.error("stopped by an error: %r", failure)
-    with contextlib.suppress(NotImplementedError):
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(signum)
     log.info("stopped")
     return 1 if failures else 0
 
