@@ -10,7 +10,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -142,3 +144,17 @@ def get(kubectl: Callable[..., Any], namespace: str, resource: str) -> Any:
 
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@contextmanager
+def namespace_with_crds(kubectl: Callable[..., Any], prefix: str) -> Iterator[str]:
+    """The CRDs installed and Established, and a fresh namespace deleted afterwards."""
+    kubectl("apply", "-f", str(CRDS))
+    for crd in ("servicelevelagreements", "maintenancewindows", "incidents"):
+        kubectl("wait", "--for=condition=Established", f"crd/{crd}.sla.dev", "--timeout=60s")
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    try:
+        yield name
+    finally:
+        kubectl("delete", "namespace", name, "--wait=false", check=False)

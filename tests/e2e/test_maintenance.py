@@ -15,20 +15,15 @@ from typing import Any
 import pytest
 import yaml
 
-from support import CRDS, REPO, OperatorProcess, Target, get, parse_time, wait_for
+from support import REPO, OperatorProcess, Target, get, namespace_with_crds, parse_time, wait_for
 
 Kubectl = Callable[..., Any]
 
 
 @pytest.fixture(scope="module")
 def namespace(kubectl: Kubectl) -> Iterator[str]:
-    kubectl("apply", "-f", str(CRDS))
-    for crd in ("servicelevelagreements", "maintenancewindows", "incidents"):
-        kubectl("wait", "--for=condition=Established", f"crd/{crd}.sla.dev", "--timeout=60s")
-    name = f"e2e-mw-{uuid.uuid4().hex[:6]}"
-    kubectl("create", "namespace", name)
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with namespace_with_crds(kubectl, "e2e-mw") as name:
+        yield name
 
 
 def stamp(moment: datetime) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from support import CRDS, REPO, OperatorProcess, Target, get, parse_time, wait_for
+from support import REPO, OperatorProcess, Target, get, namespace_with_crds, parse_time, wait_for
 
 Kubectl = Callable[..., Any]
 INTERVAL = 1.0  # seconds between probes in these tests
@@ -25,13 +24,8 @@ STAMP_TOLERANCE = INTERVAL + 1.0
 
 @pytest.fixture(scope="module")
 def namespace(kubectl: Kubectl) -> Iterator[str]:
-    kubectl("apply", "-f", str(CRDS))
-    for crd in ("servicelevelagreements", "maintenancewindows", "incidents"):
-        kubectl("wait", "--for=condition=Established", f"crd/{crd}.sla.dev", "--timeout=60s")
-    name = f"e2e-op-{uuid.uuid4().hex[:6]}"
-    kubectl("create", "namespace", name)
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with namespace_with_crds(kubectl, "e2e-op") as name:
+        yield name
 
 
 @pytest.fixture
