@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -147,3 +148,25 @@ def test_a_frozen_period_keeps_its_figures_when_the_records_change_later() -> No
                                 datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC))
     november = [e for e in result.status["history"] if e["period"] == "2026-11"]
     assert november == [frozen]
+
+
+def test_responses_already_late_when_the_process_starts_are_the_counters_baseline() -> None:
+    runtime = AgreementRuntime(agreement(), started=T0)
+    week_old = outage(T0 - timedelta(days=7), T0 - timedelta(days=7) + timedelta(hours=1))
+    now = probe(runtime, T0, True, 1)
+    evaluate_agreement(runtime, [week_old], [], now)
+    assert runtime.breached == {}
+    fresh = replace(outage(now), name="checkout-fresh")
+    later = probe(runtime, now, False, 20 * 60)  # 20 minutes: past the 15 of a P1
+    evaluate_agreement(runtime, [week_old, fresh], [], later)
+    assert runtime.breached == {"checkout-fresh": "P1"}
+
+
+def test_counters_keep_the_end_of_yesterday_when_the_day_turns() -> None:
+    runtime = AgreementRuntime(agreement(), started=T0)
+    before_midnight = datetime(2026, 11, 26, 23, 59, 0, tzinfo=UTC)
+    now = probe(runtime, before_midnight - 5 * SECOND, True, 5)
+    evaluate_agreement(runtime, [], [], now)  # the starting point, 23:59:00
+    now = probe(runtime, now, True, 120)  # 00:01:00 the next day
+    evaluate_agreement(runtime, [], [], now)
+    assert runtime.eligible_total == pytest.approx(120)

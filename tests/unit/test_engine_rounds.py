@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from pytest_mock import MockerFixture
 
@@ -77,19 +79,33 @@ async def test_one_agreement_that_fails_to_evaluate_does_not_stop_the_others(
 
     mocker.patch("sla_operator.engine.evaluate_agreement", side_effect=failing_for_broken)
     probe(engine, "healthy", clock)
+    clock.now += SECOND
     await engine.evaluate_round()
     assert status_file(tmp_path, "servicelevelagreements", "healthy")["state"] == "Up"
-    assert engine.last_round == clock.now
+    assert engine.last_round == clock.now  # evaluations still succeed: /healthz stays green
     clock.now += SECOND  # the broken one waits before it is tried again, without log floods
     await engine.evaluate_round()
-    assert engine.agreements[("shop", "broken")].retry_at == T0 + 5 * SECOND
+    assert engine.agreements[("shop", "broken")].retry_at == T0 + 6 * SECOND
+
+
+async def test_when_every_evaluation_fails_the_heartbeat_stops(
+        tmp_path: Path, mocker: MockerFixture) -> None:
+    clock = Clock()
+    engine = engine_on(tmp_path, clock)
+    engine.upsert_agreement(agreement("broken"))
+    mocker.patch("sla_operator.engine.evaluate_agreement", side_effect=OverflowError("bad date"))
+    clock.now += SECOND
+    await engine.evaluate_round()
+    assert engine.last_round == T0  # /healthz will report the stall
 
 
 async def test_counters_grow_for_a_rolling_window_too(tmp_path: Path) -> None:
     clock = Clock()
     engine = engine_on(tmp_path, clock)
-    engine.upsert_agreement(agreement("rolling", Window(type=WindowType.ROLLING,
-                                                       duration=timedelta(days=30))))
+    old_rolling = replace(agreement("rolling", Window(type=WindowType.ROLLING,
+                                                     duration=timedelta(days=30))),
+                          created_at=T0 - timedelta(days=60))  # a full window that slides
+    engine.upsert_agreement(old_rolling)
     for _ in range(60):
         probe(engine, "rolling", clock)
         await engine.evaluate_round()
@@ -146,3 +162,23 @@ async def test_stopping_writes_a_last_status_so_the_stop_time_is_known(tmp_path:
     await asyncio.gather(running, return_exceptions=True)
     status = status_file(tmp_path, "servicelevelagreements", "checkout")
     assert status["lastEvaluated"] == "2026-11-26T04:10:00Z"
+
+
+async def test_secrets_and_refusals_are_read_at_most_once_a_minute(
+        tmp_path: Path, mocker: MockerFixture) -> None:
+    clock = Clock()
+    engine = engine_on(tmp_path, clock)
+    store = engine.store
+    assert isinstance(store, LocalStore)
+    store.secrets[("shop", "auth")] = {"token": "Bearer t"}
+    reads = mocker.spy(store, "read_secret")
+    context = engine._context("shop")
+    assert await context.resolve_secret("auth", "token") == "Bearer t"
+    assert await context.resolve_secret("auth", "token") == "Bearer t"
+    for _ in range(2):
+        with pytest.raises(KeyError):
+            await context.resolve_secret("missing", "token")
+    assert reads.call_count == 2
+    clock.now += timedelta(seconds=61)
+    await context.resolve_secret("auth", "token")
+    assert reads.call_count == 3

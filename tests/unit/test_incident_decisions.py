@@ -396,3 +396,37 @@ def test_names_and_titles_fit_what_the_api_server_accepts() -> None:
     incident = only_open(world.decide(3))
     assert len(incident.title) <= 1000 and incident.title.endswith("…")
     assert len(incident.updates[0].message) <= 1000
+
+
+def test_a_person_resolution_stands_though_stored_times_are_whole_seconds() -> None:
+    from sla_operator.domain.records import incident_from_manifest, incident_spec
+
+    world = World()
+    offset = 0.0041  # probes run at sub-second times; the API server keeps whole seconds
+    world.probe("api", "SFFF", first_step=offset)
+    world.probe("webhooks", "SFFF", first_step=offset)
+    opened = only_open(world.step(3 + offset))
+    assert opened.started_at.microsecond != 0
+    stored = incident_from_manifest({"metadata": {"name": opened.name, "namespace": "payments"},
+                                     "spec": incident_spec(opened)})
+    world.incidents = [replace(stored, resolved_at=at(3.5), state=IncidentState.RESOLVED)]
+    world.probe("api", "F", first_step=4 + offset)
+    world.probe("webhooks", "F", first_step=4 + offset)
+    assert world.decide(4 + offset) == []
+
+
+def test_a_person_resolution_of_a_certificate_warning_stands_until_the_next_expiry() -> None:
+    world = World()
+    expiring = at(0) + timedelta(days=3)
+    world.probe("api", "S", not_after=expiring)
+    world.probe("webhooks", "S")
+    opened = only_open(world.step(0))
+    assert opened.type is IncidentType.CERTIFICATE
+    world.incidents = [replace(opened, resolved_at=at(1), state=IncidentState.RESOLVED)]
+    world.probe("api", "S", first_step=2, not_after=expiring)
+    assert world.decide(2) == []
+    renewed_then_close_again = at(0) + timedelta(days=100)  # a later certificate, a new episode
+    world.probe("api", "S", first_step=3, not_after=renewed_then_close_again)
+    assert world.decide(3) == []  # far from expiry: nothing wanted
+    late = at(0) + timedelta(days=95)
+    assert only_open(world.decide((late - T0).total_seconds() / 30)).type is IncidentType.CERTIFICATE

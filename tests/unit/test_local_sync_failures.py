@@ -147,3 +147,18 @@ async def test_a_failing_manifest_that_is_removed_is_no_longer_retried(folders: 
     path.unlink()
     await folders.sync.rescan()
     assert folders.sync.failed == {}
+
+
+async def test_reverting_a_failed_edit_clears_the_failure(folders: Folders) -> None:
+    folders.put("shop.yaml", agreement("shop"))
+    await folders.sync.rescan()
+    edited = agreement("shop")
+    edited["spec"]["objective"] = "99.9"
+    folders.put("shop.yaml", edited)
+    folders.engine.refused.add(SHOP)
+    await folders.sync.rescan()
+    folders.engine.refused.clear()
+    folders.put("shop.yaml", agreement("shop"))  # back to the version that is running
+    await folders.sync.rescan()
+    assert folders.engine.agreements[SHOP].rejection is None
+    assert folders.sync.failed == {}

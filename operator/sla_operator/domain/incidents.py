@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sla_operator.domain.health import EndpointHealth, ServiceHealth
 from sla_operator.domain.intervals import Interval
@@ -100,13 +100,12 @@ def decide(situation: Situation, incidents: Iterable[Incident]) -> list[Action]:
     person already resolved is not opened again (the person's word stands)."""
     known = list(incidents)
     current = {s: i for i in known if i.is_open and (s := slot_of(i)) is not None}
-    closed = {(s, i.started_at) for i in known if not i.is_open and (s := slot_of(i)) is not None}
     wanted = dict(_wanted(situation))
     actions: list[Action] = []
     for slot, (desired, title) in wanted.items():
         existing = current.get(slot)
         if existing is None:
-            if (slot, desired.started_at) not in closed:
+            if not _closed_this_episode(known, slot, desired.episode_start):
                 actions.append(Open(_new_incident(situation, slot, desired, title)))
         else:
             change = _escalation(existing, desired, title, situation.now)
@@ -126,6 +125,19 @@ class _Desired:
     started_at: datetime
     endpoints: tuple[str, ...]
     dependency: bool = False
+    episode: datetime | None = None  # when the condition began, if not started_at
+
+    @property
+    def episode_start(self) -> datetime:
+        return self.episode or self.started_at
+
+
+def _closed_this_episode(known: Sequence[Incident], slot: Slot, episode_start: datetime) -> bool:
+    """A person resolved this slot's incident for the current episode: that word stands.
+
+    Stored times are whole seconds while probe times are not, hence the second of slack."""
+    earliest = episode_start - timedelta(seconds=1)
+    return any(not i.is_open and slot_of(i) == slot and i.started_at >= earliest for i in known)
 
 
 def _wanted(s: Situation) -> Iterable[tuple[Slot, tuple[_Desired, str]]]:
@@ -158,10 +170,12 @@ def _wanted(s: Situation) -> Iterable[tuple[Slot, tuple[_Desired, str]]]:
         not_after = health.last.certificate_not_after if health.last else None
         if warning is not None and not_after is not None and not_after - s.now < warning:
             yield ("certificate", endpoint.name), (
-                _Desired(IncidentType.CERTIFICATE, Severity.P4, Impact.NONE, s.now, (endpoint.name,)),
+                _Desired(IncidentType.CERTIFICATE, Severity.P4, Impact.NONE, s.now, (endpoint.name,),
+                         episode=min(s.now, not_after - warning)),
                 f"{name}: certificate of {endpoint.name} expires {not_after:%Y-%m-%d %H:%M}Z")
     if s.budget_exhausted:
-        yield ("breach", ""), (_Desired(IncidentType.BREACH, Severity.P2, Impact.NONE, s.now, ()),
+        yield ("breach", ""), (_Desired(IncidentType.BREACH, Severity.P2, Impact.NONE, s.now, (),
+                                        episode=s.period_start),
                                f"{name}: error budget exhausted, objective {s.agreement.objective}% missed")
 
 

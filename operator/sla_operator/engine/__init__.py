@@ -57,7 +57,7 @@ class Engine:
         self._maintenance_rejections: dict[Key, str] = {}
         self._incident_status: dict[Key, dict[str, Any]] = {}
         self._contexts: dict[str, ProbeContext] = {}
-        self._secrets: dict[tuple[str, str, str], tuple[str, datetime]] = {}
+        self._secrets: dict[tuple[str, str, str], tuple[str | KeyError, datetime]] = {}
         self.last_round = clock()
 
     # ------------------------------------------------------------ registry
@@ -165,14 +165,20 @@ class Engine:
         return context
 
     async def _secret(self, namespace: str, name: str, key: str) -> str:
-        """A Secret value, read at most once a minute: probes must not hammer the API."""
+        """A Secret value, read at most once a minute: probes must not hammer the API.
+
+        A refusal (no such Secret or key, not labelled for probes) is remembered as long."""
         cached = self._secrets.get((namespace, name, key))
         now = self.clock()
-        if cached is not None and (now - cached[1]).total_seconds() < SECRET_CACHE_SECONDS:
-            return cached[0]
-        value = await self.store.read_secret(namespace, name, key)
-        self._secrets[(namespace, name, key)] = (value, now)
-        return value
+        if cached is None or (now - cached[1]).total_seconds() >= SECRET_CACHE_SECONDS:
+            try:
+                cached = (await self.store.read_secret(namespace, name, key), now)
+            except KeyError as refusal:
+                cached = (refusal, now)
+            self._secrets[(namespace, name, key)] = cached
+        if isinstance(cached[0], KeyError):
+            raise cached[0]
+        return cached[0]
 
     # ------------------------------------------------------------ evaluation
 
@@ -196,7 +202,8 @@ class Engine:
                 log.exception("agreement %s/%s: evaluation failed; retrying in %.0fs", *key,
                               self.settings.status_interval)
                 runtime.retry_at = now + timedelta(seconds=self.settings.status_interval)
-            self.last_round = self.clock()
+                continue
+            self.last_round = self.clock()  # /healthz: evaluations still succeed
         await self._write_maintenance_status(now)
 
     async def _evaluate(self, runtime: AgreementRuntime, now: datetime, force: bool = False) -> None:

@@ -134,17 +134,27 @@ def _count(runtime: AgreementRuntime, inputs: AccountingInput, now: datetime) ->
     """
     day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     label = day_start.date().isoformat()
-    figures = compute_period(inputs, Interval(day_start, day_start + timedelta(days=1)), now, label)
-    downtime, eligible = figures.downtime_seconds, figures.eligible_seconds
+    downtime, eligible = _day_figures(inputs, day_start, now)
     if runtime.counted_period == label:
         downtime_before, eligible_before = runtime.counted_figures
     elif runtime.counted_period is not None:
-        downtime_before = eligible_before = 0.0  # a new day: all of its time so far is new
+        if runtime.counted_period == (day_start - timedelta(days=1)).date().isoformat():
+            # The end of yesterday since the last evaluation, then today from its start.
+            yesterday = _day_figures(inputs, day_start - timedelta(days=1), now)
+            runtime.downtime_total += max(0.0, yesterday[0] - runtime.counted_figures[0])
+            runtime.eligible_total += max(0.0, yesterday[1] - runtime.counted_figures[1])
+        downtime_before = eligible_before = 0.0
     else:
         downtime_before, eligible_before = downtime, eligible  # counters start with the process
     runtime.downtime_total += max(0.0, downtime - downtime_before)
     runtime.eligible_total += max(0.0, eligible - eligible_before)
     runtime.counted_period, runtime.counted_figures = label, (downtime, eligible)
+
+
+def _day_figures(inputs: AccountingInput, day_start: datetime, now: datetime) -> tuple[float, float]:
+    day = Interval(day_start, day_start + timedelta(days=1))
+    figures = compute_period(inputs, day, now, day_start.date().isoformat())
+    return figures.downtime_seconds, figures.eligible_seconds
 
 
 def _refresh_history(runtime: AgreementRuntime, windows: Sequence[MaintenanceWindow],
@@ -185,6 +195,7 @@ def _incident_statuses(runtime: AgreementRuntime, incidents: Sequence[Incident],
     recent = now - timedelta(days=DAILY_DAYS)
     dependency_down = union(i.interval(now) for i in incidents if i.dependency)
     result = {}
+    late: set[str] = set()
     for incident in incidents:
         if not incident.is_open and incident.resolved_at is not None and incident.resolved_at < recent:
             continue
@@ -195,11 +206,24 @@ def _incident_statuses(runtime: AgreementRuntime, incidents: Sequence[Incident],
             counted = total_seconds(left)
         status = incident_status(incident, agreement.support_response, counted, now)
         if status["responseBreached"]:
-            # Counted once, under the severity it had when it went late, and never forgotten:
-            # sla_incident_response_breached_total is a counter.
-            runtime.breached.setdefault(incident.name, incident.severity.value)
+            late.add(incident.name)
         result[incident.key] = status
+    _count_breaches(runtime, incidents, late)
     return result
+
+
+def _count_breaches(runtime: AgreementRuntime, incidents: Sequence[Incident],
+                    late: set[str]) -> None:
+    """sla_incident_response_breached_total counts responses this process saw go late.
+
+    Like any counter it starts with the process: incidents already late at its first
+    evaluation are the baseline. Each is counted once, under its severity at that moment."""
+    if runtime.late_at_start is None:
+        runtime.late_at_start = set(late)
+        return
+    severities = {i.name: i.severity.value for i in incidents}
+    for name in late - runtime.late_at_start:
+        runtime.breached.setdefault(name, severities[name])
 
 
 def maintenance_status(window: MaintenanceWindow, previous: dict[str, Any] | None,

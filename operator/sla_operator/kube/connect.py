@@ -107,5 +107,9 @@ def _server_message(error: ApiException) -> str:
 
 
 def first_lists(api: client.ApiClient, namespaces: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """Incidents and maintenance windows, read once before the engine decides anything."""
+    """Incidents and maintenance windows, read once before the engine decides anything.
+
+    Agreements are listed too, only to prove their CRD and permissions before kopf starts
+    (kopf itself hands them over)."""
+    list_kind(api, "servicelevelagreements", namespaces)
     return {plural: list_kind(api, plural, namespaces) for plural in PRELOADED_KINDS}

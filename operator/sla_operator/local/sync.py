@@ -119,8 +119,9 @@ class LocalSync:
             del self.failed[ident]
         for manifest in sorted(desired.values(), key=lambda m: APPLY_ORDER[m.kind]):
             previous = self.applied.get(manifest.ident)
-            if previous is not None and _content(previous.body) == _content(manifest.body):
-                continue
+            unchanged = previous is not None and _content(previous.body) == _content(manifest.body)
+            if unchanged and manifest.ident not in self.failed:
+                continue  # a revert to the applied version after a failed edit is applied again
             try:
                 await self._apply(manifest)
             except Exception as error:  # one manifest's failure must not stop the others

@@ -8,7 +8,7 @@ from typing import Any
 
 import kmock as km
 import pytest
-from kube_support import INCIDENTS, T0, Clock
+from kube_support import AGREEMENTS, INCIDENTS, T0, Clock
 from kubernetes import client
 
 from sla_operator.domain.model import Incident
@@ -47,6 +47,9 @@ async def test_the_first_lists_read_incidents_and_windows_of_the_watched_namespa
     apiserver.objects[INCIDENTS, "payments", "a"] = incident("a")
     apiserver.objects[INCIDENTS, "other", "b"] = incident("b")
     apiserver.objects[WINDOWS, "payments", "w"] = window("w")
+    apiserver.objects[AGREEMENTS, "payments", "payments-api"] = {
+        "apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
+        "metadata": {"name": "payments-api", "namespace": "payments"}, "spec": {}}
     listed = await asyncio.to_thread(first_lists, api_client, ["payments"])
     assert [i["metadata"]["name"] for i in listed["incidents"]] == ["a"]
     assert [w["metadata"]["name"] for w in listed["maintenancewindows"]] == ["w"]
@@ -108,3 +111,11 @@ def test_one_bad_object_of_any_kind_is_skipped_and_the_rest_preloaded(
     assert [m.split(" ignored")[0] for m in skipped] == [
         "incidents payments/unexpected", "incidents payments/invalid", "incidents None/None",
         "maintenancewindows payments/bad-order"]
+
+
+async def test_the_first_lists_prove_the_agreement_kind_too(
+        apiserver: km.KubernetesEmulator, api_client: client.ApiClient) -> None:
+    apiserver["list", AGREEMENTS] << km.KubernetesError(
+        403, "Forbidden", "servicelevelagreements.sla.dev is forbidden")
+    with pytest.raises(StartupError, match=r"not allowed to list servicelevelagreements\.sla\.dev"):
+        await asyncio.to_thread(first_lists, api_client, ["payments"])
