@@ -88,7 +88,7 @@ def run_report(namespaces: Sequence[str], period: str | None, output: str) -> in
         print(f"sla-operator report: {error}", file=sys.stderr)
         return 1
     if period and statement.skipped_agreements and not statement.lines:
-        print(f"sla-operator report: no agreement has a period {period!r} (see above)",
+        print(f"sla-operator report: no agreement could be reported for {period!r} (reasons above)",
               file=sys.stderr)
         return 2
     sys.stdout.write(format_statement(statement.lines, output))

@@ -93,7 +93,7 @@ async def test_a_period_no_agreement_has_exits_2_and_prints_no_statement(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines()[-1] == (
-        "sla-operator report: no agreement has a period '2026-W47' (see above)")
+        "sla-operator report: no agreement could be reported for '2026-W47' (reasons above)")
 
     assert await asyncio.to_thread(report.run_report, [], "2026-11", "json") == 0
     (line,) = json.loads(capsys.readouterr().out)["agreements"]
