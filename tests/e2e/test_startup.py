@@ -29,13 +29,14 @@ def test_a_user_without_the_cluster_role_is_told_which_list_was_forbidden(
     if control_plane is None:
         pytest.skip("an external cluster has no restricted user to authenticate as")
     kubectl("apply", "-f", str(CRDS))
-    kubectl("wait", "--for=condition=Established", "crd/incidents.sla.dev", "--timeout=60s")
+    for crd in ("servicelevelagreements", "maintenancewindows", "incidents"):
+        kubectl("wait", "--for=condition=Established", f"crd/{crd}.sla.dev", "--timeout=60s")
     finished = run_operator(control_plane.restricted_kubeconfig)  # retried forever before
     assert finished.returncode == 1
     (error,) = [line for line in finished.stderr.splitlines() if line.startswith("sla-operator")]
     assert error == (
-        "sla-operator run: not allowed to list incidents.sla.dev in all namespaces (403 "
-        'Forbidden: incidents.sla.dev is forbidden: User "sla-operator-restricted" cannot list '
-        'resource "incidents" in API group "sla.dev" at the cluster scope); grant the chart\'s '
-        "ClusterRole")
+        "sla-operator run: not allowed to list servicelevelagreements.sla.dev in all namespaces "
+        '(403 Forbidden: servicelevelagreements.sla.dev is forbidden: User '
+        '"sla-operator-restricted" cannot list resource "servicelevelagreements" in API group '
+        '"sla.dev" at the cluster scope); grant the chart\'s ClusterRole')
     assert "Traceback" not in finished.stderr
