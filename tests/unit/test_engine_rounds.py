@@ -182,3 +182,11 @@ async def test_secrets_and_refusals_are_read_at_most_once_a_minute(
     clock.now += timedelta(seconds=61)
     await context.resolve_secret("auth", "token")
     assert reads.call_count == 3
+
+
+async def test_an_operator_with_nothing_to_watch_stays_alive(tmp_path: Path) -> None:
+    clock = Clock()
+    engine = engine_on(tmp_path, clock)
+    clock.now += SECOND
+    await engine.evaluate_round()
+    assert engine.last_round == clock.now

@@ -198,13 +198,17 @@ class Engine:
                 continue
             try:
                 await self._evaluate(runtime, now, force)
+                runtime.evaluation_failed = False
             except Exception:  # one agreement's bad data must not stop the others
                 log.exception("agreement %s/%s: evaluation failed; retrying in %.0fs", *key,
                               self.settings.status_interval)
                 runtime.retry_at = now + timedelta(seconds=self.settings.status_interval)
-                continue
-            self.last_round = self.clock()  # /healthz: evaluations still succeed
+                runtime.evaluation_failed = True
         await self._write_maintenance_status(now)
+        # /healthz: the loop turns and evaluation works for at least one agreement (or there
+        # is none); when every agreement fails to evaluate, a restart is worth trying.
+        if not self.agreements or not all(r.evaluation_failed for r in self.agreements.values()):
+            self.last_round = self.clock()
 
     async def _evaluate(self, runtime: AgreementRuntime, now: datetime, force: bool = False) -> None:
         agreement = runtime.agreement
@@ -295,7 +299,6 @@ class Engine:
             while True:
                 try:
                     await self.evaluate_round()
-                    self.last_round = self.clock()
                 except Exception:  # a bug in one round must not stop monitoring
                     log.exception("evaluation round failed")
                 await asyncio.sleep(self.settings.evaluate_interval)

@@ -62,6 +62,7 @@ class AgreementRuntime:
     store_error: str | None = None  # why an incident could not be recorded this round
     retry_at: datetime | None = None  # after a failure: not evaluated again before this
     write_failures: int = 0  # incident writes failed in a row (for the back-off)
+    evaluation_failed: bool = False  # the last evaluation raised (see Engine.last_round)
     breached: dict[str, str] = field(default_factory=dict)  # incident -> severity when it went late
     late_at_start: set[str] | None = None  # incidents already late at the first evaluation
 
