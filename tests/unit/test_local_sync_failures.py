@@ -120,8 +120,8 @@ async def test_a_lasting_failure_is_logged_once_not_at_every_scan(
     assert len(errors_about(caplog, "could not be applied")) == 1
 
 
-async def test_a_failing_edit_leaves_the_previous_version_running_and_says_why(
-        folders: Folders) -> None:
+async def fail_an_edit(folders: Folders) -> None:
+    """shop runs at 99.5; its edit to 99.9 is refused by the engine."""
     folders.put("shop.yaml", agreement("shop"))
     await folders.sync.rescan()
     edited = agreement("shop")
@@ -129,6 +129,11 @@ async def test_a_failing_edit_leaves_the_previous_version_running_and_says_why(
     folders.put("shop.yaml", edited)
     folders.engine.refused.add(SHOP)
     await folders.sync.rescan()
+
+
+async def test_a_failing_edit_leaves_the_previous_version_running_and_says_why(
+        folders: Folders) -> None:
+    await fail_an_edit(folders)
 
     runtime = folders.engine.agreements[SHOP]
     assert str(runtime.agreement.objective) == "99.5"
@@ -150,13 +155,7 @@ async def test_a_failing_manifest_that_is_removed_is_no_longer_retried(folders: 
 
 
 async def test_reverting_a_failed_edit_clears_the_failure(folders: Folders) -> None:
-    folders.put("shop.yaml", agreement("shop"))
-    await folders.sync.rescan()
-    edited = agreement("shop")
-    edited["spec"]["objective"] = "99.9"
-    folders.put("shop.yaml", edited)
-    folders.engine.refused.add(SHOP)
-    await folders.sync.rescan()
+    await fail_an_edit(folders)
     folders.engine.refused.clear()
     folders.put("shop.yaml", agreement("shop"))  # back to the version that is running
     await folders.sync.rescan()
