@@ -10,9 +10,11 @@ import yaml
 
 from sla_operator.local import files
 from sla_operator.local.files import (
+    FileChanged,
     dump_yaml,
     merge_patch,
     read_yaml,
+    read_yaml_versioned,
     remove_stale_temporaries,
     write_atomically,
     write_yaml,
@@ -84,3 +86,35 @@ def test_merging_leaves_the_original_untouched() -> None:
     original = {"p": {"x": 1}}
     merge_patch(original, {"p": {"x": 2}})
     assert original == {"p": {"x": 1}}
+
+
+def test_a_guarded_write_goes_through_when_nobody_wrote_since(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    write_yaml(path, {"status": {"state": "Up"}})
+    _, version = read_yaml_versioned(path)
+    write_yaml(path, {"status": {"state": "Down"}}, unless_changed_from=version)
+    assert read_yaml(path) == {"status": {"state": "Down"}}
+
+
+@pytest.mark.parametrize("edit", ["rename", "in place"])
+def test_a_guarded_write_refuses_a_file_a_person_saved_since(tmp_path: Path, edit: str) -> None:
+    path = tmp_path / "shop.yaml"
+    write_yaml(path, {"spec": {"title": "Shop is down"}})
+    _, version = read_yaml_versioned(path)
+    if edit == "rename":  # how editors and write_yaml save
+        write_yaml(path, {"spec": {"title": "Checkout is down"}})
+    else:  # `cat > file`: same inode, a different size
+        path.write_text("spec: {title: Checkout and search are down}\n", encoding="utf-8")
+    with pytest.raises(FileChanged):
+        write_yaml(path, {"spec": {"title": "Shop is down"}, "status": {}}, unless_changed_from=version)
+    assert read_yaml(path)["spec"]["title"].startswith("Checkout")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shop.yaml"]  # no temporary left
+
+
+def test_a_guarded_write_of_a_new_file_refuses_one_created_meanwhile(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    assert read_yaml_versioned(path) == (None, None)
+    write_yaml(path, {"spec": {"title": "filed by a person"}})
+    with pytest.raises(FileChanged):
+        write_yaml(path, {"spec": {"title": "opened by the engine"}}, unless_changed_from=None)
+    assert read_yaml(path)["spec"]["title"] == "filed by a person"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_mock import MockerFixture
 
 from sla_operator.domain.incidents import Change
 from sla_operator.domain.model import (
@@ -18,6 +19,7 @@ from sla_operator.domain.model import (
     Severity,
 )
 from sla_operator.domain.records import incident_from_manifest
+from sla_operator.local import store as store_module
 from sla_operator.local.files import read_yaml, write_yaml
 from sla_operator.local.store import LocalStore
 from sla_operator.store.base import Kind, StoreError
@@ -117,3 +119,59 @@ async def test_a_change_on_the_engines_own_last_write_applies(store: LocalStore)
     raised = await store.change_incident(created, Change(created, {"severity": Severity.P2}))
     result = await store.change_incident(raised, resolution(raised))
     assert result.severity is Severity.P2 and result.state is IncidentState.RESOLVED
+
+
+def save_right_after_the_next_read(mocker: MockerFixture, store: LocalStore, incident: Incident,
+                                   change: Callable[[dict[str, Any]], None]) -> None:
+    """A person's save that lands between the store's read of a file and its write of it."""
+    real_read = store_module.read_yaml_versioned
+    saved = []
+
+    def read_then_person_saves(path: Path) -> tuple[dict[str, Any] | None, Any]:
+        result = real_read(path)
+        if not saved:
+            saved.append(edit(store, incident, change))
+        return result
+
+    mocker.patch.object(store_module, "read_yaml_versioned", side_effect=read_then_person_saves)
+
+
+async def test_a_status_write_does_not_undo_a_persons_save_between_its_read_and_write(
+        store: LocalStore, mocker: MockerFixture) -> None:
+    incident = await store.create_incident(outage(), None)
+    save_right_after_the_next_read(mocker, store, incident, PERSONS_EDITS["exclusion"])
+
+    await store.write_status(Kind.INCIDENT, incident.key, {"countedDowntimeSeconds": 120})
+
+    on_disk = read_yaml(store.incident_path(incident.key))
+    assert on_disk["spec"]["exclusion"] == {"reason": "blocked", "note": "firewall"}
+    assert on_disk["status"]["countedDowntimeSeconds"] == 120
+
+
+async def test_a_change_whose_file_a_person_saves_meanwhile_is_decided_again(
+        store: LocalStore, mocker: MockerFixture) -> None:
+    incident = await store.create_incident(outage(), None)
+    save_right_after_the_next_read(mocker, store, incident, PERSONS_EDITS["acknowledgement"])
+
+    # The store reads the person's version on its retry: a changed decision basis refuses it.
+    with pytest.raises(StoreError, match="changed since it was read"):
+        await store.change_incident(incident, resolution(incident))
+    on_disk = read_yaml(store.incident_path(incident.key))
+    assert on_disk["spec"]["acknowledgedBy"] == "alice" and on_disk["spec"]["state"] != "resolved"
+
+
+async def test_a_file_changed_on_every_attempt_gives_up_with_a_store_error(
+        store: LocalStore, mocker: MockerFixture) -> None:
+    incident = await store.create_incident(outage(), None)
+    path = store.incident_path(incident.key)
+    real_read = store_module.read_yaml_versioned
+
+    def read_then_touch(target: Path) -> tuple[dict[str, Any] | None, Any]:
+        result = real_read(target)
+        path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+        return result
+
+    mocker.patch.object(store_module, "read_yaml_versioned", side_effect=read_then_touch)
+    with pytest.raises(StoreError, match="changed by someone else"):
+        await store.write_status(Kind.INCIDENT, incident.key, {"countedDowntimeSeconds": 1})
+    assert "countedDowntimeSeconds" not in (read_yaml(path).get("status") or {})

@@ -6,6 +6,7 @@ stray temporary file, which ``remove_stale_temporaries`` clears at the next star
 
 from __future__ import annotations
 
+import enum
 import os
 import uuid
 from collections.abc import Mapping
@@ -34,8 +35,30 @@ def dump_yaml(document: Mapping[str, Any]) -> str:
                      allow_unicode=True, width=100)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step, durable once this returns."""
+FileVersion = tuple[int, int, int]
+"""(inode, mtime in ns, size): an editor that renames changes the inode, one that writes in
+place changes the modification time."""
+
+
+class Unchecked(enum.Enum):
+    """Write whatever version the file is at (the default)."""
+
+    ANY_VERSION = "any"
+
+
+class FileChanged(Exception):
+    """The file is no longer the version it was read as: somebody wrote it in between."""
+
+
+def write_atomically(path: Path, text: str,
+                     unless_changed_from: FileVersion | Unchecked | None = Unchecked.ANY_VERSION) -> None:
+    """Replace ``path`` with ``text`` in one step, durable once this returns.
+
+    With ``unless_changed_from`` (a version from ``read_yaml_versioned``, or None for "the file
+    must not exist"), FileChanged is raised instead when the file changed since, checked just
+    before the rename: the window a person's edit could still fall into is microseconds, not
+    the whole read-modify-write.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     # A unique name: two writers of one file never share (and tear) a temporary file.
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{TEMPORARY_SUFFIX}")
@@ -43,17 +66,51 @@ def write_atomically(path: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+    if unless_changed_from is not Unchecked.ANY_VERSION and file_version(path) != unless_changed_from:
+        temporary.unlink(missing_ok=True)
+        raise FileChanged(f"{path} changed while it was being updated")
     os.replace(temporary, path)
     _fsync_directory(path.parent)
 
 
-def write_yaml(path: Path, document: Mapping[str, Any]) -> None:
-    write_atomically(path, dump_yaml(document))
+def write_yaml(path: Path, document: Mapping[str, Any],
+               unless_changed_from: FileVersion | Unchecked | None = Unchecked.ANY_VERSION) -> None:
+    write_atomically(path, dump_yaml(document), unless_changed_from)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """One YAML mapping; yaml.YAMLError or ValueError when the file holds something else."""
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return _mapping(path, path.read_text(encoding="utf-8"))
+
+
+def read_yaml_versioned(path: Path) -> tuple[dict[str, Any] | None, FileVersion | None]:
+    """The mapping in ``path`` and the version it was read from; (None, None) when absent.
+
+    The version is taken from the open file before reading it: a write that lands during the
+    read makes the version look older than the text, which costs a retry, never an update.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            version = _version_of(os.fstat(handle.fileno()))
+            text = handle.read()
+    except FileNotFoundError:
+        return None, None
+    return _mapping(path, text), version
+
+
+def file_version(path: Path) -> FileVersion | None:
+    try:
+        return _version_of(os.stat(path))
+    except FileNotFoundError:
+        return None
+
+
+def _version_of(stat: os.stat_result) -> FileVersion:
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def _mapping(path: Path, text: str) -> dict[str, Any]:
+    loaded = yaml.safe_load(text)
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

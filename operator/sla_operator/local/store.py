@@ -1,7 +1,8 @@
 """The Store on a state folder: the same contract as the Kubernetes store, kept in YAML files.
 
-Every write re-reads the file it changes and writes it back atomically, so what a person
-edited in the meantime (an acknowledgement, an exclusion, an appended update) is kept. An
+Every write re-reads the file it changes and writes it back atomically, unless the file changed
+after it was read (then it starts again from the new version), so what a person edited in the
+meantime (an acknowledgement, an exclusion, an appended update) is kept. An
 incident change decided on a copy a person has changed since (anything but appended updates)
 is refused, so the engine decides again on the new version, as the Kubernetes store does.
 """
@@ -31,12 +32,13 @@ from sla_operator.domain.records import (
     same_decision_basis,
     same_incident,
 )
-from sla_operator.local.files import merge_patch, read_yaml, write_yaml
+from sla_operator.local.files import FileChanged, merge_patch, read_yaml, read_yaml_versioned, write_yaml
 from sla_operator.probes.base import utc_now
 from sla_operator.store.base import Key, Kind, StoreError
 
 REGISTRY_FILE = "agreements.yaml"
 NAME_ATTEMPTS = 20
+REWRITE_ATTEMPTS = 5
 
 log = logging.getLogger("sla_operator.local")
 T = TypeVar("T")
@@ -72,22 +74,23 @@ class LocalStore:
             for attempt in range(1, NAME_ATTEMPTS):
                 name = incident.name if attempt == 1 else f"{incident.name}-{attempt}"
                 path = self.incident_path((incident.namespace, name))
-                if path.exists():
-                    existing = await self._read(path)
-                    if same_incident(existing, spec):
-                        return _parsed(existing, path)
-                    continue
-                body = self._incident_manifest(incident, name, spec, owner_uid)
-                await self._write(path, body)
-                return _parsed(body, path)
+
+                def new_file(existing: dict[str, Any] | None, name: str = name) -> dict[str, Any] | None:
+                    # None leaves an existing file as it is: the same incident, or another one.
+                    return None if existing is not None else self._incident_manifest(
+                        incident, name, spec, owner_uid)
+
+                body, written = await self._rewrite(path, new_file)
+                if written or same_incident(body, spec):
+                    return _parsed(body, path)
         raise StoreError(f"no free name for incident {incident.name}")
 
     async def change_incident(self, incident: Incident, change: Change) -> Incident:
         path = self.incident_path(incident.key)
-        async with self._lock:
-            if not path.exists():
+
+        def changed_file(body: dict[str, Any] | None) -> dict[str, Any]:
+            if body is None:
                 raise StoreError(f"{path}: incident file is gone (deleted while open?)")
-            body = await self._read(path)
             current = _parsed(body, path)
             if not same_decision_basis(current, incident):
                 # A person changed severity, state, an exclusion...: applying the engine's
@@ -100,19 +103,28 @@ class LocalStore:
             if "severity" in change.fields:
                 labels = body.setdefault("metadata", {}).setdefault("labels", {})
                 labels["sla.dev/severity"] = changed.severity.value
-            await self._write(path, body)
-            return _parsed(body, path)
+            return body
+
+        async with self._lock:
+            body, _ = await self._rewrite(path, changed_file)
+        return _parsed(body, path)
 
     async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
         path = self.incident_path(key) if kind is Kind.INCIDENT else self.status_path(kind, key)
         if kind is Kind.INCIDENT and not path.exists():
             # An incident from the manifests folder: its status lives beside the others.
             path = self.status_path(kind, key)
-        async with self._lock:
-            body = await self._read(path) if path.exists() else _skeleton(kind, key)
+        before: dict[str, Any] = {}
+
+        def with_status(body: dict[str, Any] | None) -> dict[str, Any]:
+            nonlocal before
+            body = body if body is not None else _skeleton(kind, key)
             before = body.get("status") or {}
             body["status"] = merge_patch(before, status)
-            await self._write(path, body)
+            return body
+
+        async with self._lock:
+            body, _ = await self._rewrite(path, with_status)
         _log_transitions(kind, key, before, body["status"])
 
     async def read_secret(self, namespace: str, name: str, key: str) -> str:
@@ -177,11 +189,30 @@ class LocalStore:
         return {"apiVersion": API_VERSION, "kind": Kind.INCIDENT.value, "metadata": metadata,
                 "spec": spec, "status": {}}
 
-    async def _read(self, path: Path) -> dict[str, Any]:
-        return await self._io(read_yaml, path)
+    async def _rewrite(self, path: Path, edit: Callable[[dict[str, Any] | None], dict[str, Any] | None]
+                       ) -> tuple[dict[str, Any], bool]:
+        """Read ``path`` (None when absent), let ``edit`` make the new content, write it back.
 
-    async def _write(self, path: Path, body: Mapping[str, Any]) -> None:
-        await self._io(write_yaml, path, body)
+        A person may save the file between the read and the write: then the write is dropped
+        and the whole edit starts again from their version, so their change is never lost.
+        ``edit`` returns None to leave the file alone. Returns the content and whether it
+        was written.
+        """
+        for _ in range(REWRITE_ATTEMPTS):
+            body, version = await self._io(read_yaml_versioned, path)
+            new = edit(body)
+            if new is None:
+                if body is None:
+                    raise StoreError(f"{path}: nothing to write for a file that does not exist")
+                return body, False
+            try:
+                await self._io(write_yaml, path, new, version)
+            except FileChanged:
+                log.debug("%s: changed while being updated, updating the new version", path)
+                continue
+            return new, True
+        raise StoreError(f"{path}: changed by someone else on each of {REWRITE_ATTEMPTS} attempts "
+                         "to update it; trying again later")
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         try:
