@@ -32,13 +32,21 @@ def free_port() -> int:
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90.0,
              every: float = 0.25) -> T:
-    """Poll until ``probe`` returns something truthy; fail with ``what`` after ``timeout``."""
+    """Poll until ``probe`` returns something truthy; fail with ``what`` after ``timeout``.
+
+    A probe that trips over a missing field or a failed kubectl call (None) has not seen it yet.
+    """
     deadline = time.monotonic() + timeout
-    last: T | None = None
+    last: T | Exception | None = None
     while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
+        try:
+            found = probe()
+        except (KeyError, TypeError, AttributeError) as error:
+            last = error
+        else:
+            if found:
+                return found
+            last = found
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 

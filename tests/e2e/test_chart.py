@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from support import wait_for
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,6 +178,10 @@ def restricted_kubectl(control_plane: Any, kubectl: Kubectl, release: Release) -
             assert result.returncode == 0, result.stderr
         return result
 
+    # The API server learns of a new binding through its informer: wait until it does.
+    wait_for("the binding in force", lambda: as_restricted(
+        "auth", "can-i", "create", "incidents.sla.dev", "-n", release.namespace,
+        check=False).stdout.strip() == "yes")
     yield as_restricted
     kubectl("delete", "clusterrolebinding", binding, check=False)
 
