@@ -60,6 +60,13 @@ def status_file(tmp_path: Path, plural: str, name: str) -> dict[str, Any]:
     return dict(loaded.get("status") or {})
 
 
+def status_written(tmp_path: Path, name: str) -> bool:
+    try:
+        return "lastEvaluated" in status_file(tmp_path, "servicelevelagreements", name)
+    except FileNotFoundError:
+        return False
+
+
 def probe(engine: Engine, name: str, clock: Clock, ok: bool = True) -> None:
     engine.on_probe_result(("shop", name), API, ProbeResult(clock.now, ok, 0.01, "200 OK"))
 
@@ -155,7 +162,7 @@ async def test_stopping_writes_a_last_status_so_the_stop_time_is_known(tmp_path:
                     EngineSettings(status_interval=3600, evaluate_interval=0.01), clock=clock)
     engine.upsert_agreement(agreement("checkout"))
     running = asyncio.create_task(engine.run())
-    while not (tmp_path / "status" / "servicelevelagreements").exists():
+    while not status_written(tmp_path, "checkout"):  # the first write done, not merely begun
         await asyncio.sleep(0.01)
     clock.now += timedelta(minutes=10)  # long after the last routine write
     running.cancel()

@@ -37,7 +37,7 @@ def write_manifests(path: Path, *documents: dict[str, Any]) -> Path:
 def agreement(name: str, port: int, paths: tuple[str, ...] = ("/api",),
               namespace: str = "demo", **spec: Any) -> dict[str, Any]:
     """An agreement probing the test's target every second; two failures make an endpoint Down."""
-    endpoints = [{"name": p.strip("/").replace("/", "-"), "interval": "1s", "timeout": "500ms",
+    endpoints = [{"name": p.strip("/").replace("/", "-"), "interval": "1s", "timeout": "900ms",
                   "failureThreshold": 2, "successThreshold": 2,
                   "http": {"url": f"http://127.0.0.1:{port}{p}"}} for p in paths]
     return {"apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
@@ -129,7 +129,8 @@ class LocalProcess:
         return dict(read(path).get("status") or {}) if path.exists() else {}
 
     def state_files(self) -> Iterator[Path]:
-        return (p for p in self.state.rglob("*") if p.is_file())
+        # Hidden temporaries come and go with every atomic write: they are not state.
+        return (p for p in self.state.rglob("*") if p.is_file() and not p.name.startswith("."))
 
     async def wait_for(self, what: str, check: Callable[[], T | None],
                        deadline: float = DEADLINE) -> T:
