@@ -108,5 +108,10 @@ async def incident_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
     try:
         engine.upsert_incident(incident_from_manifest(body))
     except SpecError as error:
-        engine.remove_incident(key)
-        await engine.store.record_event(Kind.INCIDENT, key, "InvalidSpec", str(error), warning=True)
+        # The last valid version stays counted: dropping it would take a resolved outage out
+        # of the figures, or open an open certificate incident again under a new name.
+        kept = key in engine.incidents
+        await engine.store.record_event(
+            Kind.INCIDENT, key, "InvalidSpec",
+            f"{error}; " + ("the previous version stays in effect" if kept else "not counted"),
+            warning=True)

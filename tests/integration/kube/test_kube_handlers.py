@@ -1,4 +1,4 @@
-"""The kopf handlers against kmock: a bad edit of a MaintenanceWindow keeps the window in effect."""
+"""The kopf handlers against kmock: a bad edit of a window or an incident keeps the last valid one."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import kopf
 import pytest
 from kube_support import T0, Clock, requests_to
 
+from sla_operator.domain.records import incident_spec
 from sla_operator.engine import Engine, EngineSettings
-from sla_operator.kube.handlers import maintenance_changed
+from sla_operator.kube.handlers import incident_event, maintenance_changed
 from sla_operator.store.kube import KubeStore
 
 WINDOWS = km.resource("sla.dev", "v1alpha1", "maintenancewindows")
@@ -101,3 +102,52 @@ async def test_a_window_never_valid_gets_ready_false_written_by_the_handler(
     condition = ready(status)
     assert condition["status"] == "False" and "spec.end" in condition["message"]
     assert status["observedGeneration"] == 2
+
+
+def incident_manifest(**spec: Any) -> dict[str, Any]:
+    """A resolved outage of payments-api, as the engine filed it."""
+    return {
+        "apiVersion": "sla.dev/v1alpha1", "kind": "Incident",
+        "metadata": {"name": "payments-api-20261126-0400", "namespace": "payments",
+                     "labels": {"sla.dev/agreement": "payments-api"}},
+        "spec": {"agreement": "payments-api", "type": "outage", "severity": "P1", "impact": "downtime",
+                 "title": "Payments API is down", "state": "resolved", "endpoints": ["api"],
+                 "startedAt": "2026-11-26T04:00:00Z", "resolvedAt": "2026-11-26T04:10:00Z",
+                 "updates": [], **spec},
+    }
+
+
+async def incident_seen(engine: Engine, manifest: dict[str, Any], kind: str = "MODIFIED") -> None:
+    await incident_event(event={"type": kind, "object": copy.deepcopy(manifest)},
+                         memo=kopf.Memo(engine=engine))
+
+
+async def test_an_incident_edit_the_engine_cannot_read_keeps_the_last_valid_version_counted(
+        engine: Engine, apiserver: km.KubernetesEmulator) -> None:
+    await incident_seen(engine, incident_manifest(), "ADDED")
+    valid = engine.incidents[("payments", "payments-api-20261126-0400")]
+
+    # The CRD cannot compare two fields: a resolution before the start gets past the API server.
+    await incident_seen(engine, incident_manifest(resolvedAt="2026-11-26T03:00:00Z"))
+
+    assert engine.incidents[valid.key] == valid
+    assert incident_spec(valid)["resolvedAt"] == "2026-11-26T04:10:00Z"
+    (event,) = requests_to(apiserver, EVENTS, method="POST")
+    assert event.data["reason"] == "InvalidSpec" and event.data["type"] == "Warning"
+    assert "spec.resolvedAt" in event.data["message"]
+    assert "the previous version stays in effect" in event.data["message"]
+
+
+async def test_an_incident_never_valid_is_not_counted_and_says_so(
+        engine: Engine, apiserver: km.KubernetesEmulator) -> None:
+    await incident_seen(engine, incident_manifest(resolvedAt="2026-11-26T03:00:00Z"), "ADDED")
+
+    assert engine.incidents == {}
+    (event,) = requests_to(apiserver, EVENTS, method="POST")
+    assert event.data["message"].endswith("not counted")
+
+
+async def test_a_deleted_incident_leaves_the_engine(engine: Engine) -> None:
+    await incident_seen(engine, incident_manifest(), "ADDED")
+    await incident_seen(engine, incident_manifest(), "DELETED")
+    assert engine.incidents == {}
