@@ -17,8 +17,12 @@ from sla_operator.domain.model import (
     Agreement,
     Endpoint,
     HttpProbe,
+    Incident,
+    IncidentState,
+    IncidentType,
     MaintenanceWindow,
     ProbeResult,
+    Severity,
     Window,
     WindowType,
 )
@@ -142,6 +146,28 @@ async def test_a_bad_edit_keeps_the_last_valid_window_in_effect_and_says_so(tmp_
     ready = next(c for c in status_file(tmp_path, "maintenancewindows", "db")["conditions"]
                  if c["type"] == "Ready")
     assert ready["status"] == "True"
+
+
+async def test_an_incident_deleted_and_applied_again_gets_its_status_again(tmp_path: Path) -> None:
+    clock = Clock()
+    engine = engine_on(tmp_path, clock)
+    engine.upsert_agreement(agreement("checkout"))
+    resolved = Incident(namespace="shop", name="checkout-outage", agreement="checkout",
+                        type=IncidentType.OUTAGE, severity=Severity.P1, title="Checkout is down",
+                        started_at=T0, resolved_at=T0 + timedelta(minutes=5),
+                        state=IncidentState.RESOLVED, endpoints=("api",))
+    clock.now += timedelta(minutes=10)
+    engine.upsert_incident(resolved)
+    await engine.evaluate_round()
+    status_path = tmp_path / "status" / "incidents" / "shop" / "checkout-outage.yaml"
+    assert yaml.safe_load(status_path.read_text())["status"]["durationSeconds"] == 300
+
+    # `kubectl delete` + `kubectl apply`: a new object, with no status of its own.
+    engine.remove_incident(resolved.key)
+    status_path.unlink()
+    engine.upsert_incident(resolved)
+    await engine.evaluate_round()
+    assert yaml.safe_load(status_path.read_text())["status"]["durationSeconds"] == 300
 
 
 def test_daily_bars_follow_the_agreements_own_midnight() -> None:

@@ -121,6 +121,8 @@ class Engine:
         self._touch(incident.namespace, incident.agreement)
 
     def remove_incident(self, key: Key) -> None:
+        # A deleted incident applied again is a new object with no status: it must get one.
+        self._incident_status.pop(key, None)
         incident = self._drop_incident(key)
         if incident is not None:
             self._touch(incident.namespace, incident.agreement)
