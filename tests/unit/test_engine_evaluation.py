@@ -78,6 +78,25 @@ def test_counters_never_go_down_when_downtime_is_excluded_afterwards() -> None:
     assert runtime.downtime_total == counted
 
 
+def test_an_incident_that_leaves_the_records_and_comes_back_is_counted_once() -> None:
+    runtime = AgreementRuntime(agreement(), started=T0)
+    evaluate_agreement(runtime, [], [], T0)
+    incidents = [outage(T0 + 10 * SECOND, T0 + 90 * SECOND)]
+    now = probe(runtime, T0, True, 100)
+    evaluate_agreement(runtime, incidents, [], now)
+    assert runtime.downtime_total == pytest.approx(80)
+    now = probe(runtime, now, True, 1)
+    evaluate_agreement(runtime, [], [], now)  # a file caught mid-write, a delete and re-apply
+    now = probe(runtime, now, True, 1)
+    evaluate_agreement(runtime, incidents, [], now)
+    assert runtime.downtime_total == pytest.approx(80)
+    assert runtime.eligible_total == pytest.approx(102)
+    # New downtime after it still counts, and only the new part.
+    incidents = [*incidents, replace(outage(now - 5 * SECOND, now), name="checkout-again")]
+    evaluate_agreement(runtime, incidents, [], now)
+    assert runtime.downtime_total == pytest.approx(85)
+
+
 def test_an_outage_that_began_inside_maintenance_is_dated_from_the_windows_end() -> None:
     window_end = T0 + 10 * SECOND
     window = MaintenanceWindow(namespace="shop", name="db", start=T0 - timedelta(hours=1),

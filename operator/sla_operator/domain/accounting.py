@@ -186,6 +186,16 @@ def compute_period(inputs: AccountingInput, period: Interval, now: datetime, lab
     )
 
 
+def counted_time(
+    inputs: AccountingInput, span: Interval, now: datetime
+) -> tuple[list[Interval], list[Interval]]:
+    """Downtime and eligible time inside ``span`` up to ``now``, as intervals: what the
+    burn-rate counters count, each instant at most once."""
+    split = _split(inputs, _elapsed(span, now), now)
+    eligible = subtract(split.elapsed, [*split.maintenance, *split.excluded, *split.unmonitored])
+    return split.downtime, eligible
+
+
 def compute_days(inputs: AccountingInput, time_zone: str, now: datetime, days: int = 90) -> list[DayFigures]:
     """The last ``days`` local days ending with today (partial), oldest first."""
     today = now.astimezone(zone(time_zone, "spec.window.timeZone")).date()

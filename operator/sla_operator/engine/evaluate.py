@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,10 +15,11 @@ from sla_operator.domain.accounting import (
     compute_days,
     compute_history,
     compute_period,
+    counted_time,
 )
 from sla_operator.domain.health import EndpointHealth, service_health
 from sla_operator.domain.incidents import Action, Situation, decide
-from sla_operator.domain.intervals import Interval, subtract, total_seconds, union
+from sla_operator.domain.intervals import Interval, intersect, subtract, total_seconds, union
 from sla_operator.domain.model import Impact, Incident, MaintenanceWindow, State
 from sla_operator.domain.periods import period_at, period_label, previous_periods
 from sla_operator.domain.records import format_time, incident_status
@@ -39,6 +40,9 @@ from sla_operator.store.base import Key
 HISTORY_KEEP = 13
 DAILY_DAYS = 90
 UNMONITORED_RETENTION = timedelta(days=400)
+# How far back the counters look for time not counted yet: records dated back further than
+# this (a person's late edit of last week) change the figures, not the counters.
+COUNTED_LOOKBACK = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -125,36 +129,23 @@ def _track_monitoring(runtime: AgreementRuntime, now: datetime) -> None:
 
 
 def _count(runtime: AgreementRuntime, inputs: AccountingInput, now: datetime) -> None:
-    """Feed the counters behind burn-rate alerts from the accounting of the current UTC day.
+    """Feed the counters behind burn-rate alerts: each instant of downtime and eligible time
+    counts once, whenever it becomes known.
 
-    They grow by what the day's downtime and eligible time grew since the last evaluation,
-    so an incident dated back to its first failed probe is counted in full, once, whatever
-    the agreement's window (a rolling window's elapsed time does not grow); a figure that
-    shrinks (an exclusion added later) leaves the counters where they are.
+    An incident dated back to its first failed probe is counted in full, whatever the
+    agreement's window (a rolling window's elapsed time does not grow). Time that leaves the
+    figures (an exclusion added later, a record briefly unreadable) leaves the counters where
+    they are, and is not counted again when it comes back. The counters start with the process.
     """
-    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    label = day_start.date().isoformat()
-    downtime, eligible = _day_figures(inputs, day_start, now)
-    if runtime.counted_period == label:
-        downtime_before, eligible_before = runtime.counted_figures
-    elif runtime.counted_period is not None:
-        if runtime.counted_period == (day_start - timedelta(days=1)).date().isoformat():
-            # The end of yesterday since the last evaluation, then today from its start.
-            yesterday = _day_figures(inputs, day_start - timedelta(days=1), now)
-            runtime.downtime_total += max(0.0, yesterday[0] - runtime.counted_figures[0])
-            runtime.eligible_total += max(0.0, yesterday[1] - runtime.counted_figures[1])
-        downtime_before = eligible_before = 0.0
-    else:
-        downtime_before, eligible_before = downtime, eligible  # counters start with the process
-    runtime.downtime_total += max(0.0, downtime - downtime_before)
-    runtime.eligible_total += max(0.0, eligible - eligible_before)
-    runtime.counted_period, runtime.counted_figures = label, (downtime, eligible)
-
-
-def _day_figures(inputs: AccountingInput, day_start: datetime, now: datetime) -> tuple[float, float]:
-    day = Interval(day_start, day_start + timedelta(days=1))
-    figures = compute_period(inputs, day, now, day_start.date().isoformat())
-    return figures.downtime_seconds, figures.eligible_seconds
+    span = Interval(now - COUNTED_LOOKBACK, now)
+    downtime, eligible = counted_time(inputs, span, now)
+    if runtime.counted is not None:
+        counted_downtime, counted_eligible = runtime.counted
+        runtime.downtime_total += total_seconds(subtract(downtime, counted_downtime))
+        runtime.eligible_total += total_seconds(subtract(eligible, counted_eligible))
+        downtime = union([*counted_downtime, *downtime])
+        eligible = union([*counted_eligible, *eligible])
+    runtime.counted = (intersect(downtime, [span]), intersect(eligible, [span]))
 
 
 def _refresh_history(runtime: AgreementRuntime, windows: Sequence[MaintenanceWindow],

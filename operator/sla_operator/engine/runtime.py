@@ -52,8 +52,8 @@ class AgreementRuntime:
     last_signature: tuple[object, ...] = ()
     downtime_total: float = 0.0  # counters: seconds since this process started
     eligible_total: float = 0.0
-    counted_period: str | None = None  # the period (label) the counters last followed
-    counted_figures: tuple[float, float] = (0.0, 0.0)  # its downtime and eligible seconds then
+    # Recent downtime and eligible time already in the counters (None until the first count).
+    counted: tuple[list[Interval], list[Interval]] | None = None
     current_period: dict[str, Any] = field(default_factory=dict)
     budget: tuple[float, float, float] = (0.0, 0.0, 1.0)  # total, remaining, ratio
     availability: float = 1.0
