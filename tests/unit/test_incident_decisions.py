@@ -31,6 +31,7 @@ from sla_operator.domain.model import (
     ProbeResult,
     Severity,
 )
+from sla_operator.domain.records import incident_spec, same_incident
 
 T0 = datetime(2026, 11, 26, 4, 12, tzinfo=UTC)
 STEP = timedelta(seconds=30)
@@ -430,3 +431,34 @@ def test_a_person_resolution_of_a_certificate_warning_stands_until_the_next_expi
     assert world.decide(3) == []  # far from expiry: nothing wanted
     late = at(0) + timedelta(days=95)
     assert only_open(world.decide((late - T0).total_seconds() / 30)).type is IncidentType.CERTIFICATE
+
+
+@pytest.mark.parametrize("kind", ["certificate", "breach"])
+def test_filing_an_incident_dated_when_seen_again_after_losing_it_is_recognised(kind: str) -> None:
+    """A create that reached the store but whose answer was lost: the next round decides again,
+    minutes later, and its incident must take the same name and be taken for the same one."""
+    def attempt(step: float) -> Incident:
+        world = World()  # the engine lost its copy: it knows of no incident
+        world.probe("api", "SS", first_step=int(step) - 2,
+                    not_after=at(0) + timedelta(days=13) if kind == "certificate" else None)
+        world.probe("webhooks", "SS", first_step=int(step) - 2)
+        return only_open(world.decide(step, exhausted=kind == "breach"))
+
+    first, retried = attempt(2), attempt(12)  # five minutes apart
+    assert first.started_at != retried.started_at
+    assert first.name == retried.name
+    stored = {"spec": incident_spec(first)}
+    assert same_incident(stored, incident_spec(retried))
+    stored["spec"]["state"] = "resolved"  # once over, the next one is a new incident
+    assert not same_incident(stored, incident_spec(retried))
+
+
+def test_an_outage_is_the_same_incident_only_for_the_same_streak() -> None:
+    world = World()
+    world.probe("api", "FFF")
+    world.probe("webhooks", "FFF")
+    opened = only_open(world.decide(3))
+    stored = {"spec": incident_spec(opened)}
+    assert same_incident(stored, incident_spec(opened))
+    later_streak = replace(opened, started_at=opened.started_at + STEP)
+    assert not same_incident(stored, incident_spec(later_streak))

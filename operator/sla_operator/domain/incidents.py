@@ -183,7 +183,9 @@ def _new_incident(s: Situation, slot: Slot, desired: _Desired, title: str) -> In
     kind = slot[1] if slot[0] in ("dependency", "certificate") and slot[1] else slot[0]
     return Incident(
         namespace=s.agreement.namespace,
-        name=incident_name(s.agreement.name, kind, desired.started_at),
+        # Named after its episode: a certificate or breach incident is dated when it is seen,
+        # so a second attempt after a lost copy lands on the same name, and is recognised.
+        name=incident_name(s.agreement.name, kind, desired.episode_start),
         agreement=s.agreement.name,
         type=desired.type,
         severity=desired.severity,

@@ -42,10 +42,22 @@ def same_decision_basis(stored: m.Incident, decided_on: m.Incident) -> bool:
     return replace(stored, updates=(), uid=None) == replace(decided_on, updates=(), uid=None)
 
 
+# Incidents dated when the operator first saw the condition, not when it began: two attempts
+# at filing one differ in startedAt. Their name carries the episode instead.
+_DATED_WHEN_SEEN = (m.IncidentType.CERTIFICATE.value, m.IncidentType.BREACH.value)
+
+
 def same_incident(existing: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
-    """A stored incident is the one ``spec`` describes when it records the same streak."""
+    """A stored incident under the name ``spec`` would take is the one it describes when it
+    records the same streak; for a certificate or breach incident, when it is still open for
+    the same endpoints (the name already fixes the episode)."""
     other = existing.get("spec") or {}
-    return all(other.get(k) == spec.get(k) for k in ("agreement", "type", "startedAt", "dependency"))
+    if not all(other.get(k) == spec.get(k) for k in ("agreement", "type", "dependency")):
+        return False
+    if spec.get("type") in _DATED_WHEN_SEEN:
+        return other.get("state") != m.IncidentState.RESOLVED.value and \
+            list(other.get("endpoints") or []) == list(spec.get("endpoints") or [])
+    return bool(other.get("startedAt") == spec.get("startedAt"))
 
 
 def format_time(moment: datetime | None) -> str | None:
