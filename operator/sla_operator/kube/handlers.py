@@ -15,7 +15,7 @@ from sla_operator.domain.render import conditions, invalid_spec_condition
 from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.engine import Engine
 from sla_operator.store.base import Key, Kind, StoreError
-from sla_operator.store.kube import GROUP, VERSION
+from sla_operator.store.kube import GROUP, VERSION, KubeStore
 
 log = logging.getLogger("sla_operator.kube")
 
@@ -102,9 +102,14 @@ async def incident_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
     body = event["object"]
     meta = body.get("metadata") or {}
     key = (meta.get("namespace", "default"), meta.get("name", ""))
+    store = engine.store
     if event["type"] == "DELETED":
         engine.remove_incident(key)
+        if isinstance(store, KubeStore):
+            store.forget(key)
         return
+    if isinstance(store, KubeStore) and store.outdated(body):
+        return  # an echo of an earlier write, delivered after the engine's newer one
     try:
         engine.upsert_incident(incident_from_manifest(body))
     except SpecError as error:

@@ -61,6 +61,30 @@ class KubeStore:
         self.component = component
         # Its own threads: API calls never queue behind probes' DNS lookups in the default pool.
         self._threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kube-api")
+        # The newest resourceVersion of each incident this process wrote or was told of.
+        self._incident_versions: dict[Key, int] = {}
+
+    def outdated(self, manifest: Mapping[str, Any]) -> bool:
+        """Whether an incident from the watch is older than one this process already wrote or
+        saw: the watch may deliver the echo of a status write after the engine's next change,
+        and that older copy must not replace the newer one. Remembers newer versions."""
+        meta = manifest.get("metadata") or {}
+        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        version = _version_number(meta.get("resourceVersion"))
+        known = self._incident_versions.get(key)
+        if version is None:
+            return False
+        if known is not None and version < known:
+            return True
+        self._incident_versions[key] = version
+        return False
+
+    def forget(self, key: Key) -> None:
+        self._incident_versions.pop(key, None)
+
+    def _written(self, manifest: Mapping[str, Any]) -> Mapping[str, Any]:
+        self.outdated(manifest)
+        return manifest
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking client call; every failure (API, network, bad data) is a StoreError."""
@@ -90,14 +114,14 @@ class KubeStore:
             try:
                 created = await self._call(self.custom.create_namespaced_custom_object, GROUP,
                                            VERSION, incident.namespace, Kind.INCIDENT.plural, body)
-                return _incident(created)
+                return _incident(self._written(created))
             except StoreError as error:
                 if not isinstance(error.__cause__, ApiException) or error.__cause__.status != 409:
                     raise StoreError(f"creating incident {name}: {error}") from error
             existing = await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION,
                                         incident.namespace, Kind.INCIDENT.plural, name)
             if same_incident(existing, spec):
-                return _incident(existing)
+                return _incident(self._written(existing))
         raise StoreError(f"no free name for incident {incident.name}")
 
     async def change_incident(self, incident: Incident, change: Change) -> Incident:
@@ -125,13 +149,15 @@ class KubeStore:
         patched = await self._call(self.custom.patch_namespaced_custom_object, GROUP, VERSION,
                                    incident.namespace, Kind.INCIDENT.plural, incident.name, ops,
                                    _content_type=JSON_PATCH)
-        return _incident(patched)
+        return _incident(self._written(patched))
 
     async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
         namespace, name = key
-        await self._call(self.custom.patch_namespaced_custom_object_status, GROUP, VERSION,
-                         namespace, kind.plural, name, {"status": dict(status)},
-                         _content_type=MERGE_PATCH)
+        patched = await self._call(self.custom.patch_namespaced_custom_object_status, GROUP, VERSION,
+                                   namespace, kind.plural, name, {"status": dict(status)},
+                                   _content_type=MERGE_PATCH)
+        if kind is Kind.INCIDENT and isinstance(patched, Mapping):
+            self._written(patched)
 
     async def read_secret(self, namespace: str, name: str, key: str) -> str:
         try:
@@ -163,6 +189,11 @@ class KubeStore:
             await self._call(self.core.create_namespaced_event, namespace, body)
         except StoreError as error:  # an event is informative; never fail the caller for it
             log.warning("event %s on %s/%s not recorded: %s", reason, namespace, name, error)
+
+
+def _version_number(version: object) -> int | None:
+    """resourceVersion as a number where it is one (etcd's revision); None: not comparable."""
+    return int(version) if isinstance(version, str) and version.isdigit() else None
 
 
 def _incident(manifest: Mapping[str, Any]) -> Incident:

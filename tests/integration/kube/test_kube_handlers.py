@@ -8,11 +8,12 @@ from typing import Any
 import kmock as km
 import kopf
 import pytest
-from kube_support import T0, Clock, requests_to
+from kube_support import INCIDENTS, T0, Clock, requests_to
 
-from sla_operator.domain.records import incident_spec
+from sla_operator.domain.records import incident_from_manifest, incident_spec
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.kube.handlers import incident_event, maintenance_changed
+from sla_operator.store.base import Kind
 from sla_operator.store.kube import KubeStore
 
 WINDOWS = km.resource("sla.dev", "v1alpha1", "maintenancewindows")
@@ -151,3 +152,39 @@ async def test_a_deleted_incident_leaves_the_engine(engine: Engine) -> None:
     await incident_seen(engine, incident_manifest(), "ADDED")
     await incident_seen(engine, incident_manifest(), "DELETED")
     assert engine.incidents == {}
+
+
+def versioned(manifest: dict[str, Any], version: str) -> dict[str, Any]:
+    manifest["metadata"]["resourceVersion"] = version
+    return manifest
+
+
+async def test_a_late_echo_of_an_earlier_write_does_not_replace_the_engines_newer_copy(
+        engine: Engine, store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    still_open = incident_manifest(state="investigating", resolvedAt=None)
+    await incident_seen(engine, versioned(still_open, "10"), "ADDED")
+    key = ("payments", "payments-api-20261126-0400")
+
+    # The engine resolves it; the API server answers with the resolved object, version 20.
+    resolved = versioned(incident_manifest(), "20")
+    apiserver.objects[INCIDENTS, "payments", key[1]] = resolved
+    await store.write_status(Kind.INCIDENT, key, {"durationSeconds": 600})
+    engine.upsert_incident(incident_from_manifest(resolved))
+
+    # The watch delivers the echo of an earlier status write (still open) only now.
+    await incident_seen(engine, versioned(copy.deepcopy(still_open), "15"))
+    assert engine.incidents[key].resolved_at is not None
+
+    # A person's later edit is news.
+    acknowledged = versioned(incident_manifest(acknowledgedAt="2026-11-26T04:05:00Z",
+                                               acknowledgedBy="alice"), "21")
+    await incident_seen(engine, acknowledged)
+    assert engine.incidents[key].acknowledged_by == "alice"
+
+
+async def test_an_incident_deleted_and_created_again_is_news_whatever_its_version(
+        engine: Engine) -> None:
+    await incident_seen(engine, versioned(incident_manifest(), "30"), "ADDED")
+    await incident_seen(engine, versioned(incident_manifest(), "31"), "DELETED")
+    await incident_seen(engine, versioned(incident_manifest(title="Filed again"), "5"), "ADDED")
+    assert engine.incidents[("payments", "payments-api-20261126-0400")].title == "Filed again"
