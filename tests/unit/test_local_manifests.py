@@ -88,7 +88,9 @@ def test_the_watch_reports_new_changed_and_removed_files(tmp_path: Path) -> None
     assert watch.poll() == ([], [])
     write(first, WINDOW + "# edited\n")
     second.unlink()
+    assert watch.poll() == ([], [])  # possibly still being written: wait for one quiet poll
     assert watch.poll() == ([first], [second])
+    assert watch.poll() == ([], [])
 
 
 def test_a_change_of_the_same_size_within_the_same_instant_is_noticed(tmp_path: Path) -> None:
@@ -100,7 +102,53 @@ def test_a_change_of_the_same_size_within_the_same_instant_is_noticed(tmp_path: 
     replacement = write(tmp_path / ".a.yaml.swp", WINDOW.replace("2h", "3h"))
     os.utime(replacement, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     os.replace(replacement, path)
+    watch.poll()
     assert watch.poll() == ([path], [])
+
+
+def test_a_file_that_keeps_changing_is_reported_only_once_it_stays_the_same(tmp_path: Path) -> None:
+    watch = FolderWatch(tmp_path)
+    path = write(tmp_path / "a.yaml", WINDOW)
+    watch.poll()
+    for size in range(1, 4):
+        write(path, WINDOW[:size * 20])
+        assert watch.poll() == ([], [])
+    assert watch.poll() == ([path], [])
+
+
+def test_a_file_back_to_the_reported_version_before_it_settled_is_not_reported(tmp_path: Path) -> None:
+    watch = FolderWatch(tmp_path)
+    path = write(tmp_path / "a.yaml", WINDOW)
+    moved_aside = tmp_path / "a.yaml.orig"
+    watch.poll()
+    os.replace(path, moved_aside)  # gone for one poll, then back as it was
+    assert watch.poll() == ([], [])
+    os.replace(moved_aside, path)
+    assert watch.poll() == ([], [])
+    assert watch.poll() == ([], [])
+
+
+def test_a_file_that_moved_while_being_read_is_reported_again_once_settled(tmp_path: Path) -> None:
+    watch = FolderWatch(tmp_path)
+    path = write(tmp_path / "a.yaml", WINDOW)
+    assert watch.poll() == ([path], [])
+    assert watch.still_as_reported(path)
+    write(path, WINDOW + "# the rest\n")
+    assert not watch.still_as_reported(path)
+    assert watch.poll() == ([], [])
+    assert watch.poll() == ([path], [])
+    assert watch.still_as_reported(path)
+
+
+def test_a_file_that_vanished_while_being_read_is_reported_removed_once_it_stays_away(
+        tmp_path: Path) -> None:
+    watch = FolderWatch(tmp_path)
+    path = write(tmp_path / "a.yaml", WINDOW)
+    watch.poll()
+    path.unlink()
+    assert not watch.still_as_reported(path)
+    assert watch.poll() == ([], [])
+    assert watch.poll() == ([], [path])
 
 
 def test_hidden_files_and_folders_and_other_files_are_not_manifests(tmp_path: Path) -> None:

@@ -51,6 +51,11 @@ class Folders:
         self.engine = Engine(self.store)
         self.sync = LocalSync(self.engine, self.store, self.manifests)
 
+    async def settle(self) -> None:
+        """Two polls: one that sees the files as they are now, one that finds them unchanged."""
+        await self.sync.rescan()
+        await self.sync.rescan()
+
     def put(self, name: str, *documents: dict[str, Any]) -> Path:
         path = self.manifests / name
         path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
@@ -78,7 +83,7 @@ def changed(document: dict[str, Any], **spec: Any) -> dict[str, Any]:
 async def test_manifests_and_state_incidents_all_reach_the_engine(folders: Folders) -> None:
     folders.put("shop.yaml", SHOP, WINDOW)
     write_yaml(folders.store.incident_path(("demo", "shop-20261126-0412")), INCIDENT)
-    await folders.sync.rescan()
+    await folders.settle()
     assert set(folders.engine.agreements) == {SHOP_KEY}
     assert set(folders.engine.maintenance) == {("demo", "weekly")}
     assert set(folders.engine.incidents) == {("demo", "shop-20261126-0412")}
@@ -86,13 +91,13 @@ async def test_manifests_and_state_incidents_all_reach_the_engine(folders: Folde
 
 async def test_an_agreement_keeps_its_creation_time_across_restarts(folders: Folders) -> None:
     folders.put("shop.yaml", SHOP)
-    await folders.sync.rescan()
+    await folders.settle()
     created = folders.engine.agreements[SHOP_KEY].agreement.created_at
     registry = read_yaml(folders.state / "agreements.yaml")
     assert created == parse_time(registry["agreements"]["demo/shop"]["firstSeen"], "firstSeen")
 
     again = folders.restart()
-    await again.sync.rescan()
+    await again.settle()
     assert again.engine.agreements[SHOP_KEY].agreement.created_at == created
 
 
@@ -100,7 +105,7 @@ async def test_a_restart_takes_back_the_frozen_history_from_the_status_file(fold
     folders.put("shop.yaml", SHOP)
     entry = {"period": "2026-10", "availability": "99.9000", "objective": "99.5", "met": True}
     await folders.store.write_status(Kind.AGREEMENT, SHOP_KEY, {"history": [entry]})
-    await folders.sync.rescan()
+    await folders.settle()
     assert folders.engine.agreements[SHOP_KEY].history == {"2026-10": entry}
 
 
@@ -111,7 +116,7 @@ async def test_a_bad_agreement_is_reported_with_file_and_field_and_the_others_ru
     bad["metadata"]["name"] = "bad"
     bad_file = folders.put("bad.yaml", bad)
     folders.put("shop.yaml", SHOP)
-    await folders.sync.rescan()
+    await folders.settle()
 
     assert set(folders.engine.agreements) == {SHOP_KEY}
     messages = [r.getMessage() for r in caplog.records]
@@ -126,9 +131,9 @@ async def test_a_bad_agreement_is_reported_with_file_and_field_and_the_others_ru
 
 async def test_a_bad_edit_keeps_the_last_good_version_probing(folders: Folders) -> None:
     folders.put("shop.yaml", SHOP)
-    await folders.sync.rescan()
+    await folders.settle()
     folders.put("shop.yaml", changed(SHOP, objective="100"))
-    await folders.sync.rescan()
+    await folders.settle()
     runtime = folders.engine.agreements[SHOP_KEY]
     assert runtime.rejection is not None and "spec.objective" in runtime.rejection
     assert str(runtime.agreement.objective) == "99.5"
@@ -137,9 +142,9 @@ async def test_a_bad_edit_keeps_the_last_good_version_probing(folders: Folders) 
 async def test_a_yaml_syntax_error_keeps_what_the_file_held_before(
         folders: Folders, caplog: pytest.LogCaptureFixture) -> None:
     path = folders.put("shop.yaml", SHOP)
-    await folders.sync.rescan()
+    await folders.settle()
     path.write_text(path.read_text() + "  oops: [\n")
-    await folders.sync.rescan()
+    await folders.settle()
     assert set(folders.engine.agreements) == {SHOP_KEY}
     assert any(f"{path}: line" in r.getMessage() and "previous content stays in effect" in r.getMessage()
                for r in caplog.records)
@@ -147,30 +152,30 @@ async def test_a_yaml_syntax_error_keeps_what_the_file_held_before(
 
 async def test_a_removed_file_removes_its_objects(folders: Folders) -> None:
     path = folders.put("shop.yaml", SHOP, WINDOW)
-    await folders.sync.rescan()
+    await folders.settle()
     path.unlink()
-    await folders.sync.rescan()
+    await folders.settle()
     assert folders.engine.agreements == {} and folders.engine.maintenance == {}
 
 
 async def test_an_object_moved_to_another_file_stays(folders: Folders) -> None:
     first = folders.put("a.yaml", SHOP)
-    await folders.sync.rescan()
+    await folders.settle()
     runtime = folders.engine.agreements[SHOP_KEY]
     first.unlink()
     folders.put("b.yaml", SHOP)
-    await folders.sync.rescan()
+    await folders.settle()
     assert folders.engine.agreements[SHOP_KEY] is runtime
 
 
 async def test_a_second_definition_of_an_object_is_ignored_with_one_message(
         folders: Folders, caplog: pytest.LogCaptureFixture) -> None:
     folders.put("a.yaml", SHOP)
-    await folders.sync.rescan()
+    await folders.settle()
     copy_file = folders.put("b.yaml", changed(SHOP, objective="90"))
-    await folders.sync.rescan()
+    await folders.settle()
     folders.put("c.yaml", WINDOW)
-    await folders.sync.rescan()
+    await folders.settle()
     assert str(folders.engine.agreements[SHOP_KEY].agreement.objective) == "99.5"
     clashes = [r for r in caplog.records if "already defined" in r.getMessage()]
     assert len(clashes) == 1 and clashes[0].getMessage().startswith(str(copy_file))
@@ -179,10 +184,10 @@ async def test_a_second_definition_of_an_object_is_ignored_with_one_message(
 async def test_a_persons_edit_of_an_incident_file_reaches_the_engine(folders: Folders) -> None:
     path = folders.store.incident_path(("demo", "shop-20261126-0412"))
     write_yaml(path, INCIDENT)
-    await folders.sync.rescan()
+    await folders.settle()
     edited = changed(INCIDENT, acknowledgedAt="2026-11-26T04:20:00Z", acknowledgedBy="bob")
     write_yaml(path, edited)
-    await folders.sync.rescan()
+    await folders.settle()
     assert folders.engine.incidents[("demo", "shop-20261126-0412")].acknowledged_by == "bob"
 
 
@@ -190,7 +195,7 @@ async def test_the_engines_own_writes_are_not_applied_again(folders: Folders,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     key = ("demo", "shop-20261126-0412")
     write_yaml(folders.store.incident_path(key), INCIDENT)
-    await folders.sync.rescan()
+    await folders.settle()
     upserts: list[object] = []
     monkeypatch.setattr(folders.engine, "upsert_incident", upserts.append)
     incident = folders.engine.incidents[key]
@@ -198,16 +203,16 @@ async def test_the_engines_own_writes_are_not_applied_again(folders: Folders,
     folders.engine.incidents[key] = await folders.store.change_incident(
         incident, Change(incident, {"severity": Severity.P1}))
     await folders.store.write_status(Kind.INCIDENT, key, {"durationSeconds": 99})
-    await folders.sync.rescan()
+    await folders.settle()
     assert upserts == []
 
 
 async def test_a_bad_incident_is_not_counted(folders: Folders, caplog: pytest.LogCaptureFixture) -> None:
     path = folders.store.incident_path(("demo", "shop-20261126-0412"))
     write_yaml(path, INCIDENT)
-    await folders.sync.rescan()
+    await folders.settle()
     write_yaml(path, changed(INCIDENT, startedAt="yesterday"))
-    await folders.sync.rescan()
+    await folders.settle()
     assert folders.engine.incidents == {}
     assert any(m.startswith(f"{path}: spec.startedAt:") for m in (r.getMessage() for r in caplog.records))
 
@@ -215,10 +220,10 @@ async def test_a_bad_incident_is_not_counted(folders: Folders, caplog: pytest.Lo
 async def test_a_bad_edit_of_a_window_keeps_the_last_valid_one_and_marks_it_not_ready(
         folders: Folders) -> None:
     folders.put("w.yaml", WINDOW)
-    await folders.sync.rescan()
+    await folders.settle()
     valid = folders.engine.maintenance[("demo", "weekly")]
     folders.put("w.yaml", changed(WINDOW, timeZone="Mars/Olympus"))
-    await folders.sync.rescan()
+    await folders.settle()
     assert folders.engine.maintenance == {("demo", "weekly"): valid}
     await folders.engine.evaluate_round()
     status = folders.store.read_status(Kind.MAINTENANCE, ("demo", "weekly"))
@@ -228,7 +233,7 @@ async def test_a_bad_edit_of_a_window_keeps_the_last_valid_one_and_marks_it_not_
 
 async def test_a_window_never_valid_is_not_loaded_and_marked_not_ready(folders: Folders) -> None:
     folders.put("w.yaml", changed(WINDOW, timeZone="Mars/Olympus"))
-    await folders.sync.rescan()
+    await folders.settle()
     assert folders.engine.maintenance == {}
     status = folders.store.read_status(Kind.MAINTENANCE, ("demo", "weekly"))
     assert status["conditions"][0]["reason"] == "InvalidSpec"
@@ -238,17 +243,17 @@ async def test_secret_manifests_feed_probe_headers(folders: Folders) -> None:
     folders.put("secret.yaml", {"apiVersion": "v1", "kind": "Secret",
                                 "metadata": {"name": "auth", "namespace": "demo"},
                                 "stringData": {"token": "Bearer t"}})
-    await folders.sync.rescan()
+    await folders.settle()
     assert await folders.store.read_secret("demo", "auth", "token") == "Bearer t"
 
 
 async def test_each_spec_change_raises_the_generation(folders: Folders) -> None:
     folders.put("shop.yaml", SHOP)
-    await folders.sync.rescan()
+    await folders.settle()
     folders.put("shop.yaml", changed(SHOP, objective="99.9"))
-    await folders.sync.rescan()
+    await folders.settle()
     labelled = copy.deepcopy(changed(SHOP, objective="99.9"))
     labelled["metadata"]["labels"]["tier"] = "gold"
     folders.put("shop.yaml", labelled)
-    await folders.sync.rescan()
+    await folders.settle()
     assert folders.engine.agreements[SHOP_KEY].agreement.generation == 2

@@ -59,6 +59,11 @@ class Folders:
         self.engine = FaultyEngine(self.store)
         self.sync = LocalSync(self.engine, self.store, self.manifests)
 
+    async def settle(self) -> None:
+        """Two polls: one that sees the files as they are now, one that finds them unchanged."""
+        await self.sync.rescan()
+        await self.sync.rescan()
+
     def put(self, name: str, *documents: dict[str, Any]) -> Path:
         path = self.manifests / name
         path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
@@ -83,7 +88,7 @@ async def test_a_failing_manifest_is_marked_not_ready_and_the_ones_after_it_stil
     # Windows are applied before agreements: a failing window comes first.
     folders.engine.refused |= {WEEKLY, BAD}
     source = folders.put("all.yaml", WINDOW, agreement("bad"), agreement("shop"))
-    await folders.sync.rescan()
+    await folders.settle()
 
     assert set(folders.engine.agreements) == {SHOP}
     assert folders.engine.maintenance == {}
@@ -100,12 +105,12 @@ async def test_a_failed_manifest_is_retried_at_the_next_scan_without_any_file_ch
         folders: Folders) -> None:
     folders.engine.refused |= {WEEKLY, BAD}
     folders.put("all.yaml", WINDOW, agreement("bad"), agreement("shop"))
-    await folders.sync.rescan()
-    await folders.sync.rescan()
+    await folders.settle()
+    await folders.settle()
     assert set(folders.engine.agreements) == {SHOP}
 
     folders.engine.refused.clear()
-    await folders.sync.rescan()
+    await folders.settle()
     assert set(folders.engine.agreements) == {SHOP, BAD}
     assert set(folders.engine.maintenance) == {WEEKLY}
     assert folders.sync.failed == {}
@@ -116,19 +121,19 @@ async def test_a_lasting_failure_is_logged_once_not_at_every_scan(
     folders.engine.refused.add(BAD)
     folders.put("bad.yaml", agreement("bad"))
     for _ in range(3):
-        await folders.sync.rescan()
+        await folders.settle()
     assert len(errors_about(caplog, "could not be applied")) == 1
 
 
 async def fail_an_edit(folders: Folders) -> None:
     """shop runs at 99.5; its edit to 99.9 is refused by the engine."""
     folders.put("shop.yaml", agreement("shop"))
-    await folders.sync.rescan()
+    await folders.settle()
     edited = agreement("shop")
     edited["spec"]["objective"] = "99.9"
     folders.put("shop.yaml", edited)
     folders.engine.refused.add(SHOP)
-    await folders.sync.rescan()
+    await folders.settle()
 
 
 async def test_a_failing_edit_leaves_the_previous_version_running_and_says_why(
@@ -140,17 +145,17 @@ async def test_a_failing_edit_leaves_the_previous_version_running_and_says_why(
     assert runtime.rejection is not None and "cannot take shop now" in runtime.rejection
 
     folders.engine.refused.clear()
-    await folders.sync.rescan()
+    await folders.settle()
     assert str(folders.engine.agreements[SHOP].agreement.objective) == "99.9"
 
 
 async def test_a_failing_manifest_that_is_removed_is_no_longer_retried(folders: Folders) -> None:
     folders.engine.refused.add(BAD)
     path = folders.put("bad.yaml", agreement("bad"))
-    await folders.sync.rescan()
+    await folders.settle()
     assert set(folders.sync.failed) == {("ServiceLevelAgreement", *BAD)}
     path.unlink()
-    await folders.sync.rescan()
+    await folders.settle()
     assert folders.sync.failed == {}
 
 
@@ -158,6 +163,6 @@ async def test_reverting_a_failed_edit_clears_the_failure(folders: Folders) -> N
     await fail_an_edit(folders)
     folders.engine.refused.clear()
     folders.put("shop.yaml", agreement("shop"))  # back to the version that is running
-    await folders.sync.rescan()
+    await folders.settle()
     assert folders.engine.agreements[SHOP].rejection is None
     assert folders.sync.failed == {}

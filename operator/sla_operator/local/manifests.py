@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from sla_operator.domain.errors import Problem
-from sla_operator.local.files import is_visible_yaml
+from sla_operator.local.files import FileVersion, file_version, is_visible_yaml
 from sla_operator.local.schema import validate
 from sla_operator.store.base import Key
 
@@ -140,31 +140,68 @@ def _base64(text: str) -> str | None:
         return None
 
 
+_UNREAD: FileVersion = (-1, -1, -1)
+"""Matches no file: a file read while it moved is reported again once it settles."""
+
+
 class FolderWatch:
-    """Which YAML files below a folder appeared, changed or vanished since the last poll."""
+    """Which YAML files below a folder appeared, changed or vanished, once they have settled.
+
+    A file written in place (``>``, ``cp``, an editor saving over it) is empty or half-written
+    for a moment; reading it then would remove every object it holds and add them back a poll
+    later (an outage counted in planned maintenance, an agreement's runtime state lost). So a
+    new, changed or removed file is reported only when two consecutive polls saw the same
+    version (inode, modification time, size), or saw it absent both times: it has been quiet
+    for one poll interval. A file really emptied or deleted is reported one poll later.
+
+    The first poll reports the files as they are. At startup nothing is in effect that a torn
+    read could undo, and the engine must not start evaluating without the incidents and windows
+    on disk (it would open an outage again or count planned maintenance as downtime); a file
+    caught mid-write at that instant changes again, and is read again once it settles.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._seen: dict[Path, tuple[int, int, int]] = {}
+        self._last_poll: dict[Path, FileVersion] | None = None
+        self._reported: dict[Path, FileVersion] = {}
 
-    def files(self) -> dict[Path, tuple[int, int, int]]:
+    def files(self) -> dict[Path, FileVersion]:
         found = {}
         if self.root.is_dir():
             for path in sorted(self.root.rglob("*.y*ml")):
                 relative = path.relative_to(self.root)
                 if any(part.startswith(".") for part in relative.parts) or not is_visible_yaml(path):
                     continue
-                try:
-                    stat = path.stat()
-                except FileNotFoundError:  # replaced or removed while listing
-                    continue
-                found[path] = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+                version = file_version(path)
+                if version is not None:  # None: replaced or removed while listing
+                    found[path] = version
         return found
 
     def poll(self) -> tuple[list[Path], list[Path]]:
-        """(new or changed files, removed files)."""
+        """(new or changed files, removed files), each reported once it has settled."""
         current = self.files()
-        changed = [p for p, signature in current.items() if self._seen.get(p) != signature]
-        removed = [p for p in self._seen if p not in current]
-        self._seen = current
+        previous = current if self._last_poll is None else self._last_poll
+        self._last_poll = current
+        changed, removed = [], []
+        for path in sorted(current.keys() | self._reported.keys()):
+            version = current.get(path)
+            if version != previous.get(path) or version == self._reported.get(path):
+                continue  # still being written, or nothing new
+            if version is None:
+                del self._reported[path]
+                removed.append(path)
+            else:
+                self._reported[path] = version
+                changed.append(path)
         return changed, removed
+
+    def still_as_reported(self, path: Path) -> bool:
+        """Whether ``path`` is still the version the last poll reported; asked after reading it.
+
+        When it is not, it moved while being read: the read is to be discarded, and the file
+        is reported again once it settles (as removed, if it is gone by then).
+        """
+        if file_version(path) == self._reported.get(path):
+            return True
+        self._reported[path] = _UNREAD
+        return False

@@ -2,6 +2,7 @@
 
 This plays the part kopf plays in a cluster: every object found becomes an upsert, every object
 gone a removal, every bad manifest a clear message and a Ready=False status, while the rest run on.
+A file is taken in only once it has settled (see FolderWatch), never half-written.
 A manifest whose applying fails unexpectedly counts as applied only once it succeeds: it is
 logged, marked Ready=False and tried again at every scan.
 """
@@ -58,7 +59,7 @@ class LocalSync:
                 self.by_file.pop(path, None)
                 touched = True
             for path in changed:
-                touched |= self._read(path)
+                touched |= self._read(path, watch)
         if touched or self.failed:
             await self._reconcile(self._desired())
 
@@ -73,13 +74,19 @@ class LocalSync:
 
     # ------------------------------------------------------------ files
 
-    def _read(self, path: Path) -> bool:
+    def _read(self, path: Path, watch: FolderWatch) -> bool:
+        """Take in a settled file; a read the file moved under is dropped, its old content kept."""
         try:
             manifests, unnamed = read_manifests(path, str(path))
         except FileError as error:
+            if not watch.still_as_reported(path):
+                return False
             # Keep what the file held before: a half-typed edit must not stop monitoring.
             kept = "; its previous content stays in effect" if path in self.by_file else ""
             log.error("%s%s", error, kept)
+            return False
+        if not watch.still_as_reported(path):
+            log.debug("%s: changed while being read; read again once it settles", path)
             return False
         for message in unnamed:
             log.error("%s (document ignored)", message)
