@@ -151,6 +151,14 @@ def test_a_file_that_vanished_while_being_read_is_reported_removed_once_it_stays
     assert watch.poll() == ([], [path])
 
 
+def test_unquoted_times_are_read_as_the_strings_they_were_typed_as(tmp_path: Path) -> None:
+    text = WINDOW.replace('schedule: "0 3 * * SUN", duration: 2h',
+                          "start: 2026-12-01T02:00:00Z, end: 2026-12-01")
+    (manifest,), _ = read_manifests(write(tmp_path / "w.yaml", text), "w.yaml")
+    assert (manifest.body["spec"]["start"], manifest.body["spec"]["end"]) == (
+        "2026-12-01T02:00:00Z", "2026-12-01")
+
+
 def test_hidden_files_and_folders_and_other_files_are_not_manifests(tmp_path: Path) -> None:
     write(tmp_path / ".git" / "x.yaml", WINDOW)
     write(tmp_path / ".draft.yaml", WINDOW)

@@ -207,14 +207,47 @@ async def test_the_engines_own_writes_are_not_applied_again(folders: Folders,
     assert upserts == []
 
 
-async def test_a_bad_incident_is_not_counted(folders: Folders, caplog: pytest.LogCaptureFixture) -> None:
-    path = folders.store.incident_path(("demo", "shop-20261126-0412"))
-    write_yaml(path, INCIDENT)
+async def test_a_rejected_edit_of_an_incident_keeps_the_last_valid_version_counted(
+        folders: Folders, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = ("demo", "shop-20261126-0412")
+    path = folders.store.incident_path(key)
+    write_yaml(path, changed(INCIDENT, state="resolved", resolvedAt="2026-11-26T04:30:00Z"))
     await folders.settle()
+    valid = folders.engine.incidents[key]
+    removals: list[object] = []
+    monkeypatch.setattr(folders.engine, "remove_incident", removals.append)
+    write_yaml(path, changed(INCIDENT, state="resolved", resolvedAt="2026-11-26T04:30:00Z",
+                             startedAt="yesterday"))
+    await folders.settle()
+    assert folders.engine.incidents == {key: valid} and removals == []
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith(f"{path}: spec.startedAt:") for m in messages), messages
+    assert f"{path}: Incident demo/{key[1]} is invalid, the previous version stays in effect" in messages
+
+
+async def test_an_incident_never_valid_is_not_counted(folders: Folders,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    path = folders.store.incident_path(("demo", "shop-20261126-0412"))
     write_yaml(path, changed(INCIDENT, startedAt="yesterday"))
     await folders.settle()
     assert folders.engine.incidents == {}
-    assert any(m.startswith(f"{path}: spec.startedAt:") for m in (r.getMessage() for r in caplog.records))
+    assert f"{path}: Incident demo/shop-20261126-0412 is invalid, not counted" in [
+        r.getMessage() for r in caplog.records]
+
+
+async def test_an_unquoted_acknowledgement_time_is_taken_as_the_cluster_takes_it(
+        folders: Folders, caplog: pytest.LogCaptureFixture) -> None:
+    key = ("demo", "shop-20261126-0412")
+    path = folders.store.incident_path(key)
+    write_yaml(path, INCIDENT)
+    await folders.settle()
+    typed = "  acknowledgedAt: 2026-11-26T04:20:00Z\n"
+    text = path.read_text().replace("  updates: []\n", "  updates: []\n" + typed)
+    assert "acknowledgedAt: 2026-11-26T04:20:00Z\n" in text
+    path.write_text(text)
+    await folders.settle()
+    assert folders.engine.incidents[key].acknowledged_at == parse_time("2026-11-26T04:20:00Z", "t")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
 
 
 async def test_a_bad_edit_of_a_window_keeps_the_last_valid_one_and_marks_it_not_ready(

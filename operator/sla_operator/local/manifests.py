@@ -30,6 +30,19 @@ _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 Ident = tuple[str, str, str]  # (kind, namespace, name)
 
 
+class ManifestLoader(yaml.SafeLoader):
+    """YAML as the API server stores these kinds: an unquoted time stays the string it was typed as.
+
+    The CRDs declare times as strings and kubectl sends them as written; yaml.safe_load would
+    turn ``acknowledgedAt: 2026-11-26T04:20:00Z`` into a datetime the schema then rejects.
+    """
+
+
+ManifestLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 class FileError(Exception):
     """A file that cannot be read as YAML at all; the message names the file and line."""
 
@@ -58,7 +71,7 @@ class Manifest:
 def read_manifests(path: Path, shown: str) -> tuple[list[Manifest], list[str]]:
     """The documents of one file, and the messages of documents that name no object at all."""
     try:
-        documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        documents = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=ManifestLoader))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""

@@ -204,8 +204,11 @@ class LocalSync:
             self._log_problems(manifest, problems, "the previous version stays in effect")
             return
         if manifest.kind == "Incident":
-            self._log_problems(manifest, problems, "not counted")
-            self.engine.remove_incident(key)
+            # Dropping it would take a resolved outage out of the figures, or open an ongoing
+            # one again under a new name: the last valid version is what the engine counts.
+            kept = key in self.engine.incidents
+            self._log_problems(manifest, problems,
+                               "the previous version stays in effect" if kept else "not counted")
             return
         self._log_problems(manifest, problems, "not loaded")
         await self._not_ready(manifest, body["metadata"]["generation"],
