@@ -7,7 +7,8 @@ against a separate target process and counts probes per CPU second of this proce
 drives Debian's blackbox exporter at the same rate through /probe and counts probes per CPU
 second of the exporter process (the driver's CPU is reported apart). Phase 3 runs the engine
 alone, pinned to one core, with 10,000 endpoints for at least two intervals: schedule lag
-and peak RSS. Nothing here is a test; the figures are printed (and written with --write).
+and peak RSS. Phase 4 times one agreement's evaluation with a year of incidents on record.
+Nothing here is a test; the figures are printed (and written with --write).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import blackbox
+from bench import blackbox, evaluation
 from bench.common import Target
 from bench.engine import RateFigures, measure_engine
 
@@ -39,6 +40,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale-intervals", type=int, default=2, help="intervals to run (>= 2)")
     parser.add_argument("--skip-blackbox", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--skip-evaluation", action="store_true")
     parser.add_argument("--write", type=Path, help="also write the figures as Markdown here")
     return parser.parse_args(argv)
 
@@ -151,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         target.stop()
     text = report(options, engine, exporter, scale)
+    if not options.skip_evaluation:
+        text += "\n" + evaluation.report()
     print(text)
     if options.write is not None:
         options.write.parent.mkdir(parents=True, exist_ok=True)

@@ -102,10 +102,12 @@ def _split(inputs: AccountingInput, elapsed: list[Interval], now: datetime) -> _
         else []
     )
     maintenance = subtract(intersect(inputs.maintenance, elapsed), before_monitoring)
-    service_down = _service_down(inputs, now)
-    dependency_down = _spans((i for i in inputs.incidents if i.dependency), now)
+    # Every set below is cut to the elapsed time: incidents outside it cannot change a figure.
+    incidents = _touching(inputs.incidents, elapsed, now)
+    service_down = _spans((i for i in incidents if i.impact is Impact.DOWNTIME and not i.dependency), now)
+    dependency_down = _spans((i for i in incidents if i.dependency), now)
     marked = _spans(
-        (i for i in inputs.incidents if i.exclusion is not None and i.impact is Impact.DOWNTIME),
+        (i for i in incidents if i.exclusion is not None and i.impact is Impact.DOWNTIME),
         now,
     )
     excusable = union([*intersect(dependency_down, service_down), *marked])
@@ -115,6 +117,13 @@ def _split(inputs: AccountingInput, elapsed: list[Interval], now: datetime) -> _
     )
     downtime = subtract(intersect(service_down, elapsed), [*maintenance, *excluded, *unmonitored])
     return _Split(elapsed, maintenance, excluded, unmonitored, downtime)
+
+
+def _touching(incidents: Sequence[Incident], elapsed: list[Interval], now: datetime) -> list[Incident]:
+    if not elapsed:
+        return []
+    start, end = elapsed[0].start, elapsed[-1].end
+    return [i for i in incidents if (span := i.interval(now)).end >= start and span.start <= end]
 
 
 def _elapsed(period: Interval, now: datetime) -> list[Interval]:

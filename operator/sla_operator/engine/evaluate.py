@@ -65,8 +65,11 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
     maintenance = scheduled_maintenance(windows, bounds)
     maintenance_active = any(i.contains(now) for i in maintenance)
     _track_monitoring(runtime, now)
+    # Every record an agreement ever had stays in the store; the running figures (period, 90
+    # days, counters) only need those that reach into them. Closed periods are frozen already.
+    recent = [i for i in incidents if i.is_open or i.interval(now).end >= bounds.start]
     inputs = AccountingInput(agreement.objective, agreement.created_at, maintenance,
-                             incidents, tuple(runtime.unmonitored))
+                             recent, tuple(runtime.unmonitored))
     figures = compute_period(inputs, period, now, period_label(agreement.window, period))
     service = service_health(agreement, runtime.healths)
     exhausted = figures.budget_total_seconds > 0 and figures.budget_remaining_seconds <= 0
