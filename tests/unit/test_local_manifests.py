@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sla_operator.domain.errors import Problem
+from sla_operator.local.files import FileVersion, read_yaml, write_yaml
 from sla_operator.local.manifests import FileError, FolderWatch, read_manifests, secret_data
 
 WINDOW = """\
@@ -164,3 +165,43 @@ def test_hidden_files_and_folders_and_other_files_are_not_manifests(tmp_path: Pa
     write(tmp_path / ".draft.yaml", WINDOW)
     write(tmp_path / "notes.txt", WINDOW)
     assert FolderWatch(tmp_path).poll() == ([], [])
+
+
+def test_a_file_the_operator_wrote_itself_needs_no_quiet_poll(tmp_path: Path) -> None:
+    written: dict[Path, FileVersion] = {}
+    watch = FolderWatch(tmp_path, written.get)
+    path = write_yaml_file(tmp_path / "a.yaml", {"spec": {"title": "down"}}, written)
+    watch.poll()
+    # A person saves, and before the next poll the operator rewrites the file (new status)
+    # from the person's version: complete by construction, so it is reported at once.
+    write(path, WINDOW)
+    write_yaml_file(path, {"spec": {"title": "edited"}, "status": {"durationSeconds": 3}}, written)
+    assert watch.poll() == ([path], [])
+    # The same again at every poll (an open incident evaluated every second): still reported.
+    write(path, WINDOW + "# again\n")
+    write_yaml_file(path, {"spec": {"title": "edited again"}, "status": {"durationSeconds": 4}}, written)
+    assert watch.poll() == ([path], [])
+
+
+def test_a_persons_write_is_still_awaited_even_if_the_operator_wrote_the_file_before(
+        tmp_path: Path) -> None:
+    written: dict[Path, FileVersion] = {}
+    watch = FolderWatch(tmp_path, written.get)
+    path = write_yaml_file(tmp_path / "a.yaml", {"spec": {"title": "down"}}, written)
+    watch.poll()
+    write(path, "spec: {tit")  # half-way through a person's save
+    assert watch.poll() == ([], [])
+
+
+def write_yaml_file(path: Path, document: dict[str, object], written: dict[Path, FileVersion]) -> Path:
+    written[path] = write_yaml(path, document)
+    return path
+
+
+def test_unquoted_times_stay_strings_through_a_rewrite(tmp_path: Path) -> None:
+    path = write(tmp_path / "incident.yaml", "spec:\n  acknowledgedAt: 2026-11-26T04:20:00Z\n")
+    document = read_yaml(path)
+    assert document["spec"]["acknowledgedAt"] == "2026-11-26T04:20:00Z"
+    write_yaml(path, {**document, "status": {"durationSeconds": 1}})
+    assert read_yaml(path)["spec"]["acknowledgedAt"] == "2026-11-26T04:20:00Z"
+    assert "2026-11-26 04:20:00" not in path.read_text()

@@ -18,6 +18,20 @@ import yaml
 TEMPORARY_SUFFIX = ".tmp"
 
 
+class ManifestLoader(yaml.SafeLoader):
+    """YAML as the API server stores these kinds: an unquoted time stays the string it was typed as.
+
+    The CRDs declare times as strings and kubectl sends them as written; yaml.safe_load would
+    turn ``acknowledgedAt: 2026-11-26T04:20:00Z`` into a datetime the schema then rejects, and a
+    rewrite of the file would print it back as ``2026-11-26 04:20:00+00:00``.
+    """
+
+
+ManifestLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 class _Dumper(yaml.SafeDumper):
     """Block style, keys in the order written, multi-line strings kept readable."""
 
@@ -51,8 +65,9 @@ class FileChanged(Exception):
 
 
 def write_atomically(path: Path, text: str,
-                     unless_changed_from: FileVersion | Unchecked | None = Unchecked.ANY_VERSION) -> None:
-    """Replace ``path`` with ``text`` in one step, durable once this returns.
+                     unless_changed_from: FileVersion | Unchecked | None = Unchecked.ANY_VERSION
+                     ) -> FileVersion:
+    """Replace ``path`` with ``text`` in one step, durable once this returns; the version written.
 
     With ``unless_changed_from`` (a version from ``read_yaml_versioned``, or None for "the file
     must not exist"), FileChanged is raised instead when the file changed since, checked just
@@ -66,16 +81,19 @@ def write_atomically(path: Path, text: str,
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+        # A rename keeps inode and modification time: this is the version ``path`` will have.
+        written = _version_of(os.fstat(handle.fileno()))
     if unless_changed_from is not Unchecked.ANY_VERSION and file_version(path) != unless_changed_from:
         temporary.unlink(missing_ok=True)
         raise FileChanged(f"{path} changed while it was being updated")
     os.replace(temporary, path)
     _fsync_directory(path.parent)
+    return written
 
 
 def write_yaml(path: Path, document: Mapping[str, Any],
-               unless_changed_from: FileVersion | Unchecked | None = Unchecked.ANY_VERSION) -> None:
-    write_atomically(path, dump_yaml(document), unless_changed_from)
+               unless_changed_from: FileVersion | Unchecked | None = Unchecked.ANY_VERSION) -> FileVersion:
+    return write_atomically(path, dump_yaml(document), unless_changed_from)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -110,7 +128,7 @@ def _version_of(stat: os.stat_result) -> FileVersion:
 
 
 def _mapping(path: Path, text: str) -> dict[str, Any]:
-    loaded = yaml.safe_load(text)
+    loaded = yaml.load(text, Loader=ManifestLoader)  # a SafeLoader: no arbitrary objects
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

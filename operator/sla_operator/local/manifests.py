@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from sla_operator.domain.errors import Problem
-from sla_operator.local.files import FileVersion, file_version, is_visible_yaml
+from sla_operator.local.files import FileVersion, ManifestLoader, file_version, is_visible_yaml
 from sla_operator.local.schema import validate
 from sla_operator.store.base import Key
 
@@ -28,19 +28,6 @@ _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 Ident = tuple[str, str, str]  # (kind, namespace, name)
-
-
-class ManifestLoader(yaml.SafeLoader):
-    """YAML as the API server stores these kinds: an unquoted time stays the string it was typed as.
-
-    The CRDs declare times as strings and kubectl sends them as written; yaml.safe_load would
-    turn ``acknowledgedAt: 2026-11-26T04:20:00Z`` into a datetime the schema then rejects.
-    """
-
-
-ManifestLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
 class FileError(Exception):
@@ -173,8 +160,13 @@ class FolderWatch:
     caught mid-write at that instant changes again, and is read again once it settles.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path,
+                 own_write: Callable[[Path], FileVersion | None] = lambda path: None) -> None:
         self.root = root
+        # A version the operator itself wrote (atomically) is complete: it needs no quiet poll.
+        # Without this an open incident's file, rewritten at every evaluation, might never
+        # settle when evaluations are as frequent as polls, and a person's edit never apply.
+        self._own_write = own_write
         self._last_poll: dict[Path, FileVersion] | None = None
         self._reported: dict[Path, FileVersion] = {}
 
@@ -198,7 +190,9 @@ class FolderWatch:
         changed, removed = [], []
         for path in sorted(current.keys() | self._reported.keys()):
             version = current.get(path)
-            if version != previous.get(path) or version == self._reported.get(path):
+            settled = version == previous.get(path) or (
+                version is not None and version == self._own_write(path))
+            if not settled or version == self._reported.get(path):
                 continue  # still being written, or nothing new
             if version is None:
                 del self._reported[path]

@@ -32,7 +32,14 @@ from sla_operator.domain.records import (
     same_decision_basis,
     same_incident,
 )
-from sla_operator.local.files import FileChanged, merge_patch, read_yaml, read_yaml_versioned, write_yaml
+from sla_operator.local.files import (
+    FileChanged,
+    FileVersion,
+    merge_patch,
+    read_yaml,
+    read_yaml_versioned,
+    write_yaml,
+)
 from sla_operator.probes.base import utc_now
 from sla_operator.store.base import Key, Kind, StoreError
 
@@ -53,6 +60,8 @@ class LocalStore:
         self.secrets: dict[Key, dict[str, str]] = {}
         """Secret data by (namespace, name), from Secret manifests in the manifests folder."""
         self._lock = asyncio.Lock()  # one read-modify-write at a time: no lost updates
+        self.written: dict[Path, FileVersion] = {}
+        """The version of each file this store last wrote: complete by construction (atomic)."""
 
     # ------------------------------------------------------------ paths
 
@@ -206,7 +215,7 @@ class LocalStore:
                     raise StoreError(f"{path}: nothing to write for a file that does not exist")
                 return body, False
             try:
-                await self._io(write_yaml, path, new, version)
+                self.written[path] = await self._io(write_yaml, path, new, version)
             except FileChanged:
                 log.debug("%s: changed while being updated, updating the new version", path)
                 continue

@@ -42,7 +42,7 @@ class LocalSync:
         self.engine = engine
         self.store = store
         # The state folder first: an incident recorded there wins a name clash with a manifest.
-        self.watches = [FolderWatch(store.incidents_dir), FolderWatch(manifests_dir)]
+        self.watches = [FolderWatch(store.incidents_dir, store.written.get), FolderWatch(manifests_dir)]
         self.by_file: dict[Path, list[Manifest]] = {}
         self.applied: dict[Ident, Manifest] = {}
         self.generations: dict[Ident, tuple[object, int]] = {}
