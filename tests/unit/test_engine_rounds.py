@@ -170,6 +170,61 @@ async def test_an_incident_deleted_and_applied_again_gets_its_status_again(tmp_p
     assert yaml.safe_load(status_path.read_text())["status"]["durationSeconds"] == 300
 
 
+async def resolved_by_a_person_while_failing(tmp_path: Path, clock: Clock) -> tuple[Incident, dict[str, Any]]:
+    """An outage a person resolved while the endpoint kept failing; the status last written."""
+    engine = engine_on(tmp_path, clock)
+    engine.upsert_agreement(agreement("checkout"))
+    for _ in range(3):
+        probe(engine, "checkout", clock, ok=False)
+        clock.now += SECOND
+    await engine.evaluate_round()
+    (opened,) = engine.incidents.values()
+    resolved = replace(opened, state=IncidentState.RESOLVED, resolved_at=clock.now)
+    engine.upsert_incident(resolved)
+    probe(engine, "checkout", clock, ok=False)
+    await engine.evaluate_round(force=True)
+    assert list(engine.incidents.values()) == [resolved]  # the person's word stands
+    return resolved, status_file(tmp_path, "servicelevelagreements", "checkout")
+
+
+async def restarted_after(tmp_path: Path, clock: Clock, gap: timedelta, resolved: Incident,
+                          status: dict[str, Any]) -> Engine:
+    clock.now += gap
+    engine = engine_on(tmp_path, clock)
+    engine.upsert_incident(resolved)
+    engine.upsert_agreement(agreement("checkout"), status)
+    probe(engine, "checkout", clock, ok=False)  # still failing
+    await engine.evaluate_round()
+    return engine
+
+
+async def test_an_outage_a_person_resolved_stays_resolved_across_a_quick_restart(tmp_path: Path) -> None:
+    clock = Clock()
+    resolved, status = await resolved_by_a_person_while_failing(tmp_path, clock)
+    assert status["endpoints"][0]["since"] == "2026-11-26T04:00:00Z"
+
+    engine = await restarted_after(tmp_path, clock, timedelta(seconds=20), resolved, status)
+
+    assert list(engine.incidents.values()) == [resolved]
+    health = engine.agreements[("shop", "checkout")].healths["api"]
+    assert (health.since, health.consecutive_failures) == (T0, 5)
+
+
+async def test_after_a_long_gap_a_failing_endpoint_starts_a_new_streak(tmp_path: Path) -> None:
+    clock = Clock()
+    resolved, status = await resolved_by_a_person_while_failing(tmp_path, clock)
+
+    engine = await restarted_after(tmp_path, clock, timedelta(minutes=10), resolved, status)
+
+    # Nobody knows whether it recovered meanwhile: a new streak, a new outage once it trips.
+    assert len(engine.incidents) == 1
+    for _ in range(2):
+        clock.now += SECOND
+        probe(engine, "checkout", clock, ok=False)
+    await engine.evaluate_round()
+    assert len(engine.incidents) == 2
+
+
 def test_daily_bars_follow_the_agreements_own_midnight() -> None:
     auckland = Window(time_zone="Pacific/Auckland")  # UTC+13 in November
     runtime = AgreementRuntime(agreement("kiwi", auckland), started=T0)

@@ -154,7 +154,7 @@ def test_an_endpoint_entry_shows_the_last_probe() -> None:
     last = ProbeResult(NOW, True, 0.0414, "200 OK", NOW + timedelta(days=60))
     health = EndpointHealth(state=State.UP, since=NOW, consecutive_successes=4, last=last)
     assert endpoint_entry("api", False, health) == {
-        "name": "api", "state": "Up", "dependency": False,
+        "name": "api", "state": "Up", "since": "2026-11-26T04:12:03Z", "dependency": False,
         "lastProbeTime": "2026-11-26T04:12:03Z", "latencyMs": 41, "consecutiveFailures": 0,
         "consecutiveSuccesses": 4, "message": "200 OK", "certificateNotAfter": "2027-01-25T04:12:03Z"}
     before = endpoint_entry("api", False, EndpointHealth())

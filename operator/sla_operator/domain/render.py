@@ -78,6 +78,7 @@ def endpoint_entry(name: str, dependency: bool, health: EndpointHealth) -> dict[
     return {
         "name": name,
         "state": health.state.value,
+        "since": format_time(health.since),
         "dependency": dependency,
         "lastProbeTime": format_time(last.time) if last else None,
         "latencyMs": round(last.latency_seconds * 1000) if last else None,

@@ -11,9 +11,10 @@ from typing import Any
 
 from sla_operator.domain.errors import SpecError
 from sla_operator.domain.fields import parse_time
+from sla_operator.domain.health import EndpointHealth
 from sla_operator.domain.incidents import Change, Open
 from sla_operator.domain.intervals import Interval
-from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult
+from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult, State
 from sla_operator.engine.evaluate import Evaluation, evaluate_agreement, maintenance_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.probes.base import ProbeContext, utc_now
@@ -24,6 +25,8 @@ from sla_operator.store.base import Key, Kind, Store, StoreError
 log = logging.getLogger("sla_operator.engine")
 SHUTDOWN_WRITE_SECONDS = 10.0
 SECRET_CACHE_SECONDS = 60.0
+# A Down streak survives a restart this short (a rolling update, a crash and restart).
+STREAK_CARRIES_OVER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -346,3 +349,27 @@ def _restore(runtime: AgreementRuntime, status: Mapping[str, Any], now: datetime
         return
     if seen is not None and now - seen > 2 * longest:
         runtime.add_unmonitored(Interval(seen, now))
+    if status.get("lastEvaluated") and seen is not None and now - seen <= STREAK_CARRIES_OVER:
+        _continue_down_streaks(runtime, status)
+
+
+def _continue_down_streaks(runtime: AgreementRuntime, status: Mapping[str, Any]) -> None:
+    """An endpoint Down when the previous process stopped moments ago is still in that streak.
+
+    Without this a restart starts every streak afresh: an outage a person resolved while the
+    endpoint kept failing (their word stands for that streak) would be opened again, dated
+    after the restart. After a longer gap nobody knows what happened: streaks start afresh.
+    """
+    for entry in status.get("endpoints") or ():
+        endpoint = runtime.agreement.endpoint(str(entry.get("name")))
+        if endpoint is None or entry.get("state") != State.DOWN.value or not entry.get("since"):
+            continue
+        try:
+            since = parse_time(entry["since"], "since")
+        except SpecError:
+            continue
+        failures = entry.get("consecutiveFailures")
+        runtime.healths[endpoint.name] = EndpointHealth(
+            state=State.DOWN, since=since, failure_streak_start=since,
+            consecutive_failures=failures if isinstance(failures, int) and failures > 0
+            else endpoint.failure_threshold)
