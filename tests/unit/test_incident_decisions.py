@@ -462,3 +462,18 @@ def test_an_outage_is_the_same_incident_only_for_the_same_streak() -> None:
     assert same_incident(stored, incident_spec(opened))
     later_streak = replace(opened, started_at=opened.started_at + STEP)
     assert not same_incident(stored, incident_spec(later_streak))
+
+
+@pytest.mark.parametrize("pattern", ["FFF", "LLL"], ids=["outage", "degradation"])
+def test_nothing_is_resolved_while_an_endpoint_is_not_probed_yet(pattern: str) -> None:
+    world = World()
+    world.probe("api", pattern)
+    world.probe("webhooks", "SSS")
+    opened = only_open(world.step(3))
+    # After a restart (or an edit) only part of the picture is back: webhooks answers, api
+    # has not been probed again. Its silence is no evidence that it recovered.
+    del world.healths["api"]
+    assert world.decide(4) == []
+    world.probe("api", "S", first_step=4)
+    world.probe("api", "S", first_step=5)
+    assert only_change(world.step(6)).incident.name == opened.name

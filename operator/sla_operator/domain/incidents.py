@@ -230,6 +230,12 @@ def _escalation(existing: Incident, desired: _Desired, title: str, now: datetime
 def _may_resolve(slot: Slot, s: Situation) -> bool:
     """Resolve only on evidence: an unknown state (e.g. just after a restart) resolves nothing."""
     kind, endpoint = slot
+    if kind in ("outage", "degradation") and any(
+            s.endpoints.get(e.name, EndpointHealth()).state is State.UNKNOWN
+            for e in s.agreement.own_endpoints):
+        # Part of the picture is missing (an endpoint not probed since a restart or an edit):
+        # what is known may not be what caused the incident.
+        return False
     if kind == "outage":
         # An outage running into maintenance stays open: accounting leaves the maintenance out.
         return s.service.state in (State.UP, State.DEGRADED)
