@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pytest_mock import MockerFixture
 
 from sla_operator.domain.incidents import Change
 from sla_operator.domain.model import (
@@ -17,7 +20,8 @@ from sla_operator.domain.model import (
     Severity,
 )
 from sla_operator.domain.records import incident_from_manifest
-from sla_operator.local.files import read_yaml, write_yaml
+from sla_operator.local import store as store_module
+from sla_operator.local.files import dump_yaml, read_yaml, write_yaml
 from sla_operator.local.store import LocalStore
 from sla_operator.store.base import Kind, StoreError
 
@@ -102,14 +106,76 @@ async def test_changing_an_incident_whose_file_was_deleted_fails_for_a_retry(sto
         await store.change_incident(incident, Change(incident, {"severity": Severity.P1}))
 
 
-async def test_changing_an_incident_a_person_broke_fails_with_the_field(store: LocalStore) -> None:
+async def test_a_resolution_is_written_over_a_persons_unreadable_edit(store: LocalStore) -> None:
+    incident = await store.create_incident(outage(), None)
+    path = store.incident_path(incident.key)
+    body = read_yaml(path)
+    body["spec"].update(state="resolved", resolvedAt="2026-11-26T03:00:00Z")  # before the start
+    write_yaml(path, body)
+    recovered = NOW + timedelta(minutes=7)
+    resolution = Change(incident, {"state": IncidentState.RESOLVED, "resolved_at": recovered},
+                        (IncidentUpdate(recovered, IncidentState.RESOLVED, "recovered"),))
+
+    result = await store.change_incident(incident, resolution)
+
+    assert (result.state, result.resolved_at) == (IncidentState.RESOLVED, recovered)
+    assert incident_from_manifest(read_yaml(path)) == result  # readable again
+
+
+async def test_a_change_beside_an_unreadable_field_keeps_it_and_goes_on_with_its_version(
+        store: LocalStore) -> None:
     incident = await store.create_incident(outage(), None)
     path = store.incident_path(incident.key)
     body = read_yaml(path)
     body["spec"]["severity"] = "P9"
     write_yaml(path, body)
-    with pytest.raises(StoreError, match=r"spec\.severity"):
-        await store.change_incident(incident, Change(incident, {"endpoints": ("api", "web")}))
+
+    result = await store.change_incident(incident, Change(incident, {"endpoints": ("api", "web")}))
+
+    assert result.endpoints == ("api", "web") and result.severity is Severity.P2
+    on_disk = read_yaml(path)["spec"]
+    assert (on_disk["severity"], on_disk["endpoints"]) == ("P9", ["api", "web"])
+
+
+async def test_a_status_never_recreates_an_incident_file_a_person_deletes_meanwhile(
+        store: LocalStore, mocker: MockerFixture) -> None:
+    incident = await store.create_incident(outage(), None)
+    path = store.incident_path(incident.key)
+    real_read = store_module.read_yaml_versioned
+
+    def deleted_just_before(target: Path) -> Any:
+        target.unlink(missing_ok=True)  # after write_status chose the file, before it reads it
+        return real_read(target)
+
+    mocker.patch.object(store_module, "read_yaml_versioned", side_effect=deleted_just_before)
+    with pytest.raises(StoreError, match="incident file is gone"):
+        await store.write_status(Kind.INCIDENT, incident.key, {"durationSeconds": 5})
+    assert not path.exists()
+
+
+async def test_an_emptied_incident_file_is_left_as_it_is(store: LocalStore) -> None:
+    incident = await store.create_incident(outage(), None)
+    path = store.incident_path(incident.key)
+    path.write_text("")
+    with pytest.raises(StoreError, match="no incident spec"):
+        await store.write_status(Kind.INCIDENT, incident.key, {"durationSeconds": 5})
+    assert path.read_text() == ""
+
+
+async def test_a_save_in_progress_is_waited_for_not_written_over(store: LocalStore) -> None:
+    incident = await store.create_incident(outage(), None)
+    path = store.incident_path(incident.key)
+    saved = read_yaml(path)
+    saved["spec"]["acknowledgedBy"] = "alice"
+    with open(path, "w", encoding="utf-8") as editor:  # an editor saving in place: truncate...
+        writing = asyncio.create_task(store.write_status(Kind.INCIDENT, incident.key,
+                                                         {"durationSeconds": 5}))
+        await asyncio.sleep(0.03)
+        editor.write(dump_yaml(saved))  # ...then the new content, a moment later
+    await writing
+    on_disk = read_yaml(path)
+    assert on_disk["spec"]["acknowledgedBy"] == "alice"
+    assert on_disk["status"]["durationSeconds"] == 5
 
 
 async def test_status_writes_merge_into_the_status_file(store: LocalStore) -> None:

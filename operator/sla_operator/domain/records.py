@@ -200,6 +200,23 @@ def incident_spec(incident: m.Incident) -> dict[str, Any]:
     return spec
 
 
+_SPEC_NAMES = {"severity": "severity", "state": "state", "resolved_at": "resolvedAt",
+               "endpoints": "endpoints"}
+
+
+def spec_values(fields: Mapping[str, object]) -> dict[str, Any]:
+    """The spec entries for the fields an incident change sets, as a manifest holds them."""
+    return {_SPEC_NAMES[name]: _plain(value) for name, value in fields.items()}
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return getattr(value, "value", value)
+
+
 def update_dict(update: m.IncidentUpdate) -> dict[str, Any]:
     entry: dict[str, Any] = {"time": format_time(update.time), "state": update.state.value,
                              "message": update.message}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -31,6 +32,8 @@ from sla_operator.domain.records import (
     incident_spec,
     same_decision_basis,
     same_incident,
+    spec_values,
+    update_dict,
 )
 from sla_operator.local.files import (
     FileChanged,
@@ -46,6 +49,8 @@ from sla_operator.store.base import Key, Kind, StoreError
 REGISTRY_FILE = "agreements.yaml"
 NAME_ATTEMPTS = 20
 REWRITE_ATTEMPTS = 5
+QUIET_SECONDS = 0.1  # a file written by someone else this recently may be a save in progress
+QUIET_WAIT_LIMIT = 2.0
 
 log = logging.getLogger("sla_operator.local")
 T = TypeVar("T")
@@ -98,35 +103,44 @@ class LocalStore:
         path = self.incident_path(incident.key)
 
         def changed_file(body: dict[str, Any] | None) -> dict[str, Any]:
-            if body is None:
-                raise StoreError(f"{path}: incident file is gone (deleted while open?)")
-            current = _parsed(body, path)
+            spec = _incident_spec_of(body, path)
+            try:
+                current = incident_from_manifest(body or {})
+            except SpecError:
+                # A person's edit the operator cannot read is not in effect (the folder sync
+                # kept the last valid version): the change's own fields are written over it.
+                spec.update(spec_values(change.fields))
+                updates = spec["updates"] if isinstance(spec.get("updates"), list) else []
+                spec["updates"] = [*updates, *(update_dict(u) for u in change.updates)]
+                return _with_severity_label(body or {}, change)
             if not same_decision_basis(current, incident):
                 # A person changed severity, state, an exclusion...: applying the engine's
                 # fields could overwrite that. The watch reloads the file; then it decides again.
                 raise StoreError(f"incident {incident.name} changed since it was read; "
                                  "retrying with the new version")
             # Apply the change to the file as it is now: updates appended meanwhile are kept.
-            changed = apply_change(current, change)
-            body["spec"] = {**(body.get("spec") or {}), **incident_spec(changed)}
-            if "severity" in change.fields:
-                labels = body.setdefault("metadata", {}).setdefault("labels", {})
-                labels["sla.dev/severity"] = changed.severity.value
-            return body
+            spec.update(incident_spec(apply_change(current, change)))
+            return _with_severity_label(body or {}, change)
 
         async with self._lock:
             body, _ = await self._rewrite(path, changed_file)
-        return _parsed(body, path)
+        try:
+            return incident_from_manifest(body)
+        except SpecError:  # still unreadable elsewhere: the operator goes on with its version
+            return apply_change(incident, change)
 
     async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
         path = self.incident_path(key) if kind is Kind.INCIDENT else self.status_path(kind, key)
         if kind is Kind.INCIDENT and not path.exists():
             # An incident from the manifests folder: its status lives beside the others.
             path = self.status_path(kind, key)
+        incident_file = path == self.incident_path(key)
         before: dict[str, Any] = {}
 
         def with_status(body: dict[str, Any] | None) -> dict[str, Any]:
             nonlocal before
+            if incident_file:
+                _incident_spec_of(body, path)  # never a status-only file where a record was
             body = body if body is not None else _skeleton(kind, key)
             before = body.get("status") or {}
             body["status"] = merge_patch(before, status)
@@ -208,7 +222,7 @@ class LocalStore:
         was written.
         """
         for _ in range(REWRITE_ATTEMPTS):
-            body, version = await self._io(read_yaml_versioned, path)
+            body, version = await self._quiet_read(path)
             new = edit(body)
             if new is None:
                 if body is None:
@@ -223,6 +237,25 @@ class LocalStore:
         raise StoreError(f"{path}: changed by someone else on each of {REWRITE_ATTEMPTS} attempts "
                          "to update it; trying again later")
 
+    async def _quiet_read(self, path: Path) -> tuple[dict[str, Any] | None, FileVersion | None]:
+        """Read ``path`` once nobody else has written it for QUIET_SECONDS.
+
+        An editor saving in place truncates the file, then writes it: a read in between sees an
+        empty or half file, and a rename over it would send the rest of the save to an orphaned
+        inode. Files this store wrote last are complete and read at once.
+        """
+        deadline = time.monotonic() + QUIET_WAIT_LIMIT
+        while True:
+            body, version = await self._io(read_yaml_versioned, path)
+            if version is None or version == self.written.get(path):
+                return body, version
+            age = (time.time_ns() - version[1]) / 1e9
+            if age >= QUIET_SECONDS:
+                return body, version
+            if time.monotonic() > deadline:
+                raise StoreError(f"{path} keeps changing; updating it later")
+            await asyncio.sleep(QUIET_SECONDS - max(0.0, age))
+
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             return await asyncio.to_thread(fn, *args)
@@ -235,6 +268,24 @@ def _parsed(body: Mapping[str, Any], path: Path) -> Incident:
         return incident_from_manifest(body)
     except SpecError as error:
         raise StoreError(f"{path}: {error}") from error
+
+
+def _incident_spec_of(body: dict[str, Any] | None, path: Path) -> dict[str, Any]:
+    """The spec of an incident file, to update in place; a file without one is left alone."""
+    if body is None:
+        raise StoreError(f"{path}: incident file is gone (deleted while open?)")
+    spec = body.get("spec")
+    if not isinstance(spec, dict):
+        raise StoreError(f"{path}: no incident spec in the file (emptied, or being saved); "
+                         "left as it is")
+    return spec
+
+
+def _with_severity_label(body: dict[str, Any], change: Change) -> dict[str, Any]:
+    if "severity" in change.fields:
+        labels = body.setdefault("metadata", {}).setdefault("labels", {})
+        labels["sla.dev/severity"] = spec_values(change.fields)["severity"]
+    return body
 
 
 def _skeleton(kind: Kind, key: Key) -> dict[str, Any]:

@@ -16,17 +16,17 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from sla_operator.domain.errors import SpecError
-from sla_operator.domain.incidents import Change
+from sla_operator.domain.incidents import Change, apply_change
 from sla_operator.domain.model import Incident
 from sla_operator.domain.records import (
     AGREEMENT_LABEL,
     API_VERSION,
-    format_time,
     incident_from_manifest,
     incident_spec,
     label_value_ok,
     same_decision_basis,
     same_incident,
+    spec_values,
     update_dict,
 )
 from sla_operator.store.base import Key, Kind, StoreError
@@ -37,19 +37,8 @@ GROUP, VERSION = API_VERSION.split("/")
 PROBE_CREDENTIAL_LABEL = "sla.dev/probe-credential"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-_FIELD_PATHS = {"severity": "severity", "state": "state", "resolved_at": "resolvedAt",
-                "endpoints": "endpoints"}
-
 log = logging.getLogger("sla_operator.store.kube")
 T = TypeVar("T")
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, datetime):
-        return format_time(value)
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return getattr(value, "value", value)
 
 
 class KubeStore:
@@ -129,14 +118,20 @@ class KubeStore:
         # resourceVersion test makes it fail rather than act on a copy someone changed since.
         current = await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION,
                                    incident.namespace, Kind.INCIDENT.plural, incident.name)
-        if not same_decision_basis(_incident(current), incident):
+        try:
+            stored: Incident | None = incident_from_manifest(current)
+        except SpecError:
+            # A person's edit the operator cannot read is not in effect (the handler kept the
+            # last valid version): the change applies to that version, its fields written over.
+            stored = None
+        if stored is not None and not same_decision_basis(stored, incident):
             # Decided on a copy a person has changed since: decide again on the new one.
             raise StoreError(f"incident {incident.name} changed since it was read; retrying")
         version = (current.get("metadata") or {}).get("resourceVersion")
         ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/resourceVersion",
                                       "value": version}] if version else []
-        ops += [{"op": "add", "path": f"/spec/{_FIELD_PATHS[name]}", "value": _plain(value)}
-                for name, value in change.fields.items()]
+        ops += [{"op": "add", "path": f"/spec/{name}", "value": value}
+                for name, value in spec_values(change.fields).items()]
         if not isinstance((current.get("spec") or {}).get("updates"), list):
             ops.append({"op": "add", "path": "/spec/updates", "value": []})
         ops += [{"op": "add", "path": "/spec/updates/-", "value": update_dict(u)}
@@ -145,11 +140,14 @@ class KubeStore:
             if not (current.get("metadata") or {}).get("labels"):
                 ops.append({"op": "add", "path": "/metadata/labels", "value": {}})
             ops.append({"op": "add", "path": "/metadata/labels/sla.dev~1severity",
-                        "value": _plain(change.fields["severity"])})
+                        "value": spec_values(change.fields)["severity"]})
         patched = await self._call(self.custom.patch_namespaced_custom_object, GROUP, VERSION,
                                    incident.namespace, Kind.INCIDENT.plural, incident.name, ops,
                                    _content_type=JSON_PATCH)
-        return _incident(self._written(patched))
+        try:
+            return _incident(self._written(patched))
+        except StoreError:  # still unreadable elsewhere: the operator goes on with its version
+            return apply_change(incident, change)
 
     async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
         namespace, name = key

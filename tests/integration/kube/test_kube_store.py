@@ -10,7 +10,7 @@ import kmock as km
 import pytest
 from kube_support import INCIDENTS, SECRETS, T0, requests_to
 
-from sla_operator.domain.incidents import Change
+from sla_operator.domain.incidents import Change, apply_change
 from sla_operator.domain.model import (
     Incident,
     IncidentState,
@@ -145,6 +145,37 @@ async def test_a_raised_severity_is_patched_into_the_spec_and_the_label(
     assert {"op": "add", "path": "/metadata/labels/sla.dev~1severity", "value": "P1"} in patch.data
     assert stored_incident(apiserver)["metadata"]["labels"]["sla.dev/severity"] == "P1"
     assert (changed.severity, changed.endpoints) == (Severity.P1, ("api", "webhooks"))
+
+
+async def test_a_resolution_is_patched_over_a_persons_unreadable_edit(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    await store.create_incident(OUTAGE, owner_uid=None)
+    # Resolved by hand with a typo the CRD cannot catch: resolvedAt before startedAt.
+    apiserver.objects[INCIDENTS, "payments", NAME].patch(
+        {"spec": {"state": "resolved", "resolvedAt": "2026-11-26T03:00:00Z"}})
+    resolved_at = T0 + timedelta(minutes=7)
+    change = Change(OUTAGE, {"state": IncidentState.RESOLVED, "resolved_at": resolved_at},
+                    (IncidentUpdate(resolved_at, IncidentState.RESOLVED, "recovered"),))
+
+    changed = await store.change_incident(OUTAGE, change)
+
+    assert (changed.state, changed.resolved_at) == (IncidentState.RESOLVED, resolved_at)
+    spec = stored_incident(apiserver)["spec"]
+    assert (spec["state"], spec["resolvedAt"]) == ("resolved", "2026-11-26T04:19:00Z")
+
+
+async def test_a_change_beside_an_unreadable_field_goes_on_with_the_operators_version(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    await store.create_incident(OUTAGE, owner_uid=None)
+    apiserver.objects[INCIDENTS, "payments", NAME].patch(
+        {"spec": {"startedAt": "2026-11-26T05:00:00Z", "state": "resolved",
+                  "resolvedAt": "2026-11-26T04:30:00Z"}})  # a person's two typos
+    change = Change(OUTAGE, {"endpoints": ("api", "webhooks")})
+
+    changed = await store.change_incident(OUTAGE, change)
+
+    assert changed == apply_change(OUTAGE, change)
+    assert stored_incident(apiserver)["spec"]["endpoints"] == ["api", "webhooks"]
 
 
 async def test_a_failed_change_raises_store_error(
