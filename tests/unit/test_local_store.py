@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -242,3 +244,13 @@ async def test_secrets_come_from_secret_manifests_and_missing_ones_say_so(store:
         await store.read_secret("demo", "auth", "user")
     with pytest.raises(KeyError, match="no Secret manifest demo/other"):
         await store.read_secret("demo", "other", "token")
+
+
+async def test_a_file_dated_in_the_future_is_not_taken_for_a_save_in_progress(store: LocalStore) -> None:
+    incident = await store.create_incident(outage(), None)
+    path = store.incident_path(incident.key)
+    write_yaml(path, read_yaml(path))  # someone else's write...
+    ahead = time.time() + 3600
+    os.utime(path, (ahead, ahead))  # ...dated an hour ahead (copied from a machine whose clock runs fast)
+    await store.write_status(Kind.INCIDENT, incident.key, {"durationSeconds": 5})
+    assert read_yaml(path)["status"]["durationSeconds"] == 5
