@@ -476,4 +476,28 @@ def test_nothing_is_resolved_while_an_endpoint_is_not_probed_yet(pattern: str) -
     assert world.decide(4) == []
     world.probe("api", "S", first_step=4)
     world.probe("api", "S", first_step=5)
-    assert only_change(world.step(6)).incident.name == opened.name
+    change = only_change(world.step(6))
+    assert change.incident.name == opened.name
+    assert change.fields["state"] is IncidentState.RESOLVED
+
+
+def test_an_endpoint_the_incident_is_not_about_does_not_hold_its_resolution() -> None:
+    world = World()
+    world.probe("api", "FFF")
+    world.probe("webhooks", "SSS")
+    only_open(world.step(3))
+    del world.healths["webhooks"]  # restarted: webhooks (a long interval) not probed again yet
+    world.probe("api", "SS", first_step=3)
+    change = only_change(world.step(5))
+    assert (change.fields["state"], change.fields["resolved_at"]) == (IncidentState.RESOLVED, at(3))
+
+
+def test_an_outage_whose_endpoint_left_the_spec_lasts_until_then() -> None:
+    world = World()
+    world.probe("api", "FFF")
+    world.probe("webhooks", "SSS")
+    only_open(world.step(3))
+    world.agreement = replace(world.agreement, endpoints=world.agreement.endpoints[1:])
+    del world.healths["api"]
+    change = only_change(world.step(8))
+    assert change.fields["resolved_at"] == at(8)  # not back-dated to when webhooks came up

@@ -112,7 +112,7 @@ def decide(situation: Situation, incidents: Iterable[Incident]) -> list[Action]:
             if change is not None:
                 actions.append(change)
     for slot, existing in current.items():
-        if slot not in wanted and _may_resolve(slot, situation):
+        if slot not in wanted and _may_resolve(existing, slot, situation):
             actions.append(_resolution(existing, slot, situation))
     return actions
 
@@ -227,14 +227,15 @@ def _escalation(existing: Incident, desired: _Desired, title: str, now: datetime
     return Change(existing, fields, tuple(updates))
 
 
-def _may_resolve(slot: Slot, s: Situation) -> bool:
+def _may_resolve(existing: Incident, slot: Slot, s: Situation) -> bool:
     """Resolve only on evidence: an unknown state (e.g. just after a restart) resolves nothing."""
     kind, endpoint = slot
+    own = {e.name for e in s.agreement.own_endpoints}
     if kind in ("outage", "degradation") and any(
-            s.endpoints.get(e.name, EndpointHealth()).state is State.UNKNOWN
-            for e in s.agreement.own_endpoints):
-        # Part of the picture is missing (an endpoint not probed since a restart or an edit):
-        # what is known may not be what caused the incident.
+            s.endpoints.get(name, EndpointHealth()).state is State.UNKNOWN
+            for name in existing.endpoints if name in own):
+        # An endpoint the incident is about has not been probed since a restart or an edit:
+        # the others answering is no evidence that it recovered.
         return False
     if kind == "outage":
         # An outage running into maintenance stays open: accounting leaves the maintenance out.
@@ -276,8 +277,8 @@ def _outage_end(existing: Incident, s: Situation) -> datetime:
     recovered = [h.since for name in existing.endpoints
                  if (h := s.endpoints.get(name)) is not None
                  and h.state in (State.UP, State.DEGRADED) and h.since is not None]
-    if not recovered:
-        return s.service.since or s.now
+    if not recovered:  # its endpoints left the spec: the outage lasted until now
+        return s.now
     # any: Down until the last failing endpoint is back; all: until the first one is.
     return max(recovered) if s.agreement.downtime_when is DowntimeWhen.ANY else min(recovered)
 
