@@ -121,7 +121,31 @@ async def test_a_resolution_is_written_over_a_persons_unreadable_edit(store: Loc
     result = await store.change_incident(incident, resolution)
 
     assert (result.state, result.resolved_at) == (IncidentState.RESOLVED, recovered)
+    on_disk = read_yaml(path)["spec"]
+    assert (on_disk["state"], on_disk["resolvedAt"]) == ("resolved", "2026-11-26T04:19:03Z")
+    assert [u["message"] for u in on_disk["updates"]] == ["api failing", "recovered"]
     assert incident_from_manifest(read_yaml(path)) == result  # readable again
+
+
+async def test_over_an_unreadable_edit_a_persons_severity_stands_and_nothing_is_added_twice(
+        store: LocalStore) -> None:
+    incident = await store.create_incident(outage(), None)
+    path = store.incident_path(incident.key)
+    body = read_yaml(path)
+    body["spec"].update(severity="P3", state="resolved", startedAt="2026-11-26T05:00:00Z",
+                        resolvedAt="2026-11-26T04:30:00Z")  # resolved, with a typo
+    write_yaml(path, body)
+    raised = IncidentUpdate(NOW + timedelta(minutes=2), IncidentState.INVESTIGATING, "raised",
+                            Severity.P1)
+    escalation = Change(incident, {"severity": Severity.P1, "endpoints": ("api", "web")}, (raised,))
+
+    await store.change_incident(incident, escalation)
+    await store.change_incident(incident, escalation)  # again: the first answer was lost
+
+    on_disk = read_yaml(path)
+    assert on_disk["spec"]["severity"] == "P3" and on_disk["spec"]["endpoints"] == ["api", "web"]
+    assert on_disk["metadata"]["labels"]["sla.dev/severity"] == "P2"
+    assert [u["message"] for u in on_disk["spec"]["updates"]] == ["api failing", "raised"]
 
 
 async def test_a_change_beside_an_unreadable_field_keeps_it_and_goes_on_with_its_version(
@@ -164,7 +188,11 @@ async def test_an_emptied_incident_file_is_left_as_it_is(store: LocalStore) -> N
     assert path.read_text() == ""
 
 
-async def test_a_save_in_progress_is_waited_for_not_written_over(store: LocalStore) -> None:
+async def test_a_save_in_progress_is_waited_for_not_written_over(
+        store: LocalStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A generous quiet time: a stalled test process must not pass for a finished save.
+    monkeypatch.setattr(store_module, "QUIET_SECONDS", 1.0)
+    monkeypatch.setattr(store_module, "QUIET_WAIT_LIMIT", 30.0)
     incident = await store.create_incident(outage(), None)
     path = store.incident_path(incident.key)
     saved = read_yaml(path)

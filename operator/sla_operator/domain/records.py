@@ -7,7 +7,7 @@ operator rebuilds every figure from them after a restart.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -207,6 +207,26 @@ _SPEC_NAMES = {"severity": "severity", "state": "state", "resolved_at": "resolve
 def spec_values(fields: Mapping[str, object]) -> dict[str, Any]:
     """The spec entries for the fields an incident change sets, as a manifest holds them."""
     return {_SPEC_NAMES[name]: _plain(value) for name, value in fields.items()}
+
+
+def change_entries(spec: Mapping[str, Any], incident: m.Incident, fields: Mapping[str, object],
+                   updates: Sequence[m.IncidentUpdate], readable: bool
+                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The spec entries and timeline entries a change to ``incident`` writes into ``spec``.
+
+    Over a stored copy a person made unreadable (the change was decided on the operator's last
+    valid version) a severity the person changed stays theirs, and timeline entries already
+    there (a change written before whose answer was lost) are not added twice.
+    """
+    values = spec_values(fields)
+    entries = [update_dict(u) for u in updates]
+    if readable:
+        return values, entries
+    if "severity" in values and spec.get("severity") != incident.severity.value:
+        del values["severity"]
+    stored = spec.get("updates")
+    present: list[Any] = stored if isinstance(stored, list) else []
+    return values, [entry for entry in entries if entry not in present]
 
 
 def _plain(value: object) -> object:

@@ -27,13 +27,12 @@ from sla_operator.domain.model import Incident
 from sla_operator.domain.records import (
     AGREEMENT_LABEL,
     API_VERSION,
+    change_entries,
     format_time,
     incident_from_manifest,
     incident_spec,
     same_decision_basis,
     same_incident,
-    spec_values,
-    update_dict,
 )
 from sla_operator.local.files import (
     FileChanged,
@@ -109,18 +108,22 @@ class LocalStore:
             except SpecError:
                 # A person's edit the operator cannot read is not in effect (the folder sync
                 # kept the last valid version): the change's own fields are written over it.
-                spec.update(spec_values(change.fields))
+                values, entries = change_entries(spec, incident, change.fields, change.updates,
+                                                 readable=False)
+                spec.update(values)
                 updates = spec["updates"] if isinstance(spec.get("updates"), list) else []
-                spec["updates"] = [*updates, *(update_dict(u) for u in change.updates)]
-                return _with_severity_label(body or {}, change)
+                spec["updates"] = [*updates, *entries]
+                return _with_severity_label(body or {}, values.get("severity"))
             if not same_decision_basis(current, incident):
                 # A person changed severity, state, an exclusion...: applying the engine's
                 # fields could overwrite that. The watch reloads the file; then it decides again.
                 raise StoreError(f"incident {incident.name} changed since it was read; "
                                  "retrying with the new version")
             # Apply the change to the file as it is now: updates appended meanwhile are kept.
-            spec.update(incident_spec(apply_change(current, change)))
-            return _with_severity_label(body or {}, change)
+            changed = apply_change(current, change)
+            spec.update(incident_spec(changed))
+            return _with_severity_label(body or {}, changed.severity.value
+                                        if "severity" in change.fields else None)
 
         async with self._lock:
             body, _ = await self._rewrite(path, changed_file)
@@ -281,10 +284,10 @@ def _incident_spec_of(body: dict[str, Any] | None, path: Path) -> dict[str, Any]
     return spec
 
 
-def _with_severity_label(body: dict[str, Any], change: Change) -> dict[str, Any]:
-    if "severity" in change.fields:
+def _with_severity_label(body: dict[str, Any], severity: str | None) -> dict[str, Any]:
+    if severity is not None:
         labels = body.setdefault("metadata", {}).setdefault("labels", {})
-        labels["sla.dev/severity"] = spec_values(change.fields)["severity"]
+        labels["sla.dev/severity"] = severity
     return body
 
 

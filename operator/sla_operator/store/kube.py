@@ -21,13 +21,12 @@ from sla_operator.domain.model import Incident
 from sla_operator.domain.records import (
     AGREEMENT_LABEL,
     API_VERSION,
+    change_entries,
     incident_from_manifest,
     incident_spec,
     label_value_ok,
     same_decision_basis,
     same_incident,
-    spec_values,
-    update_dict,
 )
 from sla_operator.store.base import Key, Kind, StoreError
 
@@ -130,17 +129,17 @@ class KubeStore:
         version = (current.get("metadata") or {}).get("resourceVersion")
         ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/resourceVersion",
                                       "value": version}] if version else []
-        ops += [{"op": "add", "path": f"/spec/{name}", "value": value}
-                for name, value in spec_values(change.fields).items()]
+        values, entries = change_entries(current.get("spec") or {}, incident, change.fields,
+                                         change.updates, readable=stored is not None)
+        ops += [{"op": "add", "path": f"/spec/{name}", "value": value} for name, value in values.items()]
         if not isinstance((current.get("spec") or {}).get("updates"), list):
             ops.append({"op": "add", "path": "/spec/updates", "value": []})
-        ops += [{"op": "add", "path": "/spec/updates/-", "value": update_dict(u)}
-                for u in change.updates]
-        if "severity" in change.fields:
+        ops += [{"op": "add", "path": "/spec/updates/-", "value": entry} for entry in entries]
+        if "severity" in values:
             if not (current.get("metadata") or {}).get("labels"):
                 ops.append({"op": "add", "path": "/metadata/labels", "value": {}})
             ops.append({"op": "add", "path": "/metadata/labels/sla.dev~1severity",
-                        "value": spec_values(change.fields)["severity"]})
+                        "value": values["severity"]})
         patched = await self._call(self.custom.patch_namespaced_custom_object, GROUP, VERSION,
                                    incident.namespace, Kind.INCIDENT.plural, incident.name, ops,
                                    _content_type=JSON_PATCH)

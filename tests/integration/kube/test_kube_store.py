@@ -173,9 +173,37 @@ async def test_a_change_beside_an_unreadable_field_goes_on_with_the_operators_ve
     change = Change(OUTAGE, {"endpoints": ("api", "webhooks")})
 
     changed = await store.change_incident(OUTAGE, change)
+    await store.change_incident(OUTAGE, change)  # again, as after a lost answer
 
     assert changed == apply_change(OUTAGE, change)
     assert stored_incident(apiserver)["spec"]["endpoints"] == ["api", "webhooks"]
+
+
+async def test_over_an_unreadable_edit_a_persons_severity_stands_and_entries_are_not_doubled(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    await store.create_incident(OUTAGE, owner_uid=None)
+    apiserver.objects[INCIDENTS, "payments", NAME].patch(
+        {"spec": {"severity": "P3", "startedAt": "2026-11-26T05:00:00Z", "state": "resolved",
+                  "resolvedAt": "2026-11-26T04:30:00Z"}})
+    raised = IncidentUpdate(T0 + timedelta(minutes=2), IncidentState.INVESTIGATING, "raised",
+                            Severity.P1)
+    escalation = Change(OUTAGE, {"severity": Severity.P2}, (raised,))
+
+    await store.change_incident(OUTAGE, escalation)
+    await store.change_incident(OUTAGE, escalation)
+
+    spec = stored_incident(apiserver)["spec"]
+    assert spec["severity"] == "P3"
+    assert spec["updates"] == [update_dict(OPENED), update_dict(raised)]
+
+
+async def test_a_change_decided_on_a_copy_a_person_changed_since_is_refused(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    await store.create_incident(OUTAGE, owner_uid=None)
+    apiserver.objects[INCIDENTS, "payments", NAME].patch({"spec": {"severity": "P3"}})
+    with pytest.raises(StoreError, match="changed since it was read"):
+        await store.change_incident(OUTAGE, Change(OUTAGE, {"state": IncidentState.RESOLVED}))
+    assert requests_to(apiserver, INCIDENTS, method="PATCH") == []
 
 
 async def test_a_failed_change_raises_store_error(
