@@ -249,10 +249,10 @@ class LocalStore:
         """
         deadline = time.monotonic() + QUIET_WAIT_LIMIT
         while True:
-            body, version = await self._io(read_yaml_versioned, path)
+            body, version, read_at = await self._io(_read_timed, path)
             if version is None or version == self.written.get(path):
                 return body, version
-            age = (time.time_ns() - version[1]) / 1e9
+            age = (read_at - version[1]) / 1e9  # at the read: a busy loop must not age it
             if age >= QUIET_SECONDS or age < 0:  # a time ahead of the clock (copied): no save
                 return body, version
             if time.monotonic() > deadline:
@@ -271,6 +271,11 @@ def _parsed(body: Mapping[str, Any], path: Path) -> Incident:
         return incident_from_manifest(body)
     except SpecError as error:
         raise StoreError(f"{path}: {error}") from error
+
+
+def _read_timed(path: Path) -> tuple[dict[str, Any] | None, FileVersion | None, int]:
+    body, version = read_yaml_versioned(path)
+    return body, version, time.time_ns()
 
 
 def _incident_spec_of(body: dict[str, Any] | None, path: Path) -> dict[str, Any]:
