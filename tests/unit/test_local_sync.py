@@ -7,29 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from local_folders import SHOP, WINDOW, Folders
 
 from sla_operator.domain.fields import parse_time
 from sla_operator.domain.incidents import Change
 from sla_operator.domain.model import Severity
-from sla_operator.engine import Engine
 from sla_operator.local.files import read_yaml, write_yaml
-from sla_operator.local.store import LocalStore
-from sla_operator.local.sync import LocalSync
 from sla_operator.store.base import Kind
 
-SHOP: dict[str, Any] = {
-    "apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
-    "metadata": {"name": "shop", "namespace": "demo", "labels": {"team": "shop"}},
-    "spec": {"service": "Shop", "objective": "99.5",
-             "endpoints": [{"name": "api", "interval": "2s", "timeout": "1s",
-                            "http": {"url": "http://127.0.0.1:9/api"}}]},
-}
-WINDOW: dict[str, Any] = {
-    "apiVersion": "sla.dev/v1alpha1", "kind": "MaintenanceWindow",
-    "metadata": {"name": "weekly", "namespace": "demo"},
-    "spec": {"schedule": "0 3 * * SUN", "duration": "2h", "slaNames": ["shop"]},
-}
 INCIDENT: dict[str, Any] = {
     "apiVersion": "sla.dev/v1alpha1", "kind": "Incident",
     "metadata": {"name": "shop-20261126-0412", "namespace": "demo",
@@ -42,31 +27,6 @@ INCIDENT: dict[str, Any] = {
 SHOP_KEY = ("demo", "shop")
 
 
-class Folders:
-    def __init__(self, root: Path) -> None:
-        self.manifests = root / "manifests"
-        self.manifests.mkdir()
-        self.state = root / "state"
-        self.store = LocalStore(self.state)
-        self.engine = Engine(self.store)
-        self.sync = LocalSync(self.engine, self.store, self.manifests)
-
-    async def settle(self) -> None:
-        """Two polls: one that sees the files as they are now, one that finds them unchanged."""
-        await self.sync.rescan()
-        await self.sync.rescan()
-
-    def put(self, name: str, *documents: dict[str, Any]) -> Path:
-        path = self.manifests / name
-        path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
-        return path
-
-    def restart(self) -> Folders:
-        again = copy.copy(self)
-        again.store = LocalStore(self.state)
-        again.engine = Engine(again.store)
-        again.sync = LocalSync(again.engine, again.store, self.manifests)
-        return again
 
 
 @pytest.fixture

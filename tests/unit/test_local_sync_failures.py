@@ -8,28 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from local_folders import WINDOW, Folders, agreement
 
 from sla_operator.domain.model import Agreement, MaintenanceWindow
 from sla_operator.engine import Engine
 from sla_operator.local.store import LocalStore
-from sla_operator.local.sync import LocalSync
 from sla_operator.store.base import Key, Kind
 
-
-def agreement(name: str) -> dict[str, Any]:
-    return {"apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
-            "metadata": {"name": name, "namespace": "demo"},
-            "spec": {"service": name.title(), "objective": "99.5", "endpoints": [
-                {"name": "api", "interval": "2s", "timeout": "1s",
-                 "http": {"url": "http://127.0.0.1:9/api"}}]}}
-
-
-WINDOW: dict[str, Any] = {
-    "apiVersion": "sla.dev/v1alpha1", "kind": "MaintenanceWindow",
-    "metadata": {"name": "weekly", "namespace": "demo"},
-    "spec": {"schedule": "0 3 * * SUN", "duration": "2h", "slaNames": ["shop"]},
-}
 SHOP, BAD, WEEKLY = ("demo", "shop"), ("demo", "bad"), ("demo", "weekly")
 
 
@@ -51,23 +36,8 @@ class FaultyEngine(Engine):
         super().upsert_maintenance(window)
 
 
-class Folders:
-    def __init__(self, root: Path) -> None:
-        self.manifests = root / "manifests"
-        self.manifests.mkdir()
-        self.store = LocalStore(root / "state")
-        self.engine = FaultyEngine(self.store)
-        self.sync = LocalSync(self.engine, self.store, self.manifests)
-
-    async def settle(self) -> None:
-        """Two polls: one that sees the files as they are now, one that finds them unchanged."""
-        await self.sync.rescan()
-        await self.sync.rescan()
-
-    def put(self, name: str, *documents: dict[str, Any]) -> Path:
-        path = self.manifests / name
-        path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
-        return path
+class Faulty(Folders):
+    engine: FaultyEngine
 
     def ready(self, kind: Kind, key: Key) -> dict[str, Any]:
         status = self.store.read_status(kind, key)
@@ -75,8 +45,8 @@ class Folders:
 
 
 @pytest.fixture
-def folders(tmp_path: Path) -> Folders:
-    return Folders(tmp_path)
+def folders(tmp_path: Path) -> Faulty:
+    return Faulty(tmp_path, engine=FaultyEngine)
 
 
 def errors_about(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
@@ -84,7 +54,7 @@ def errors_about(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
 
 
 async def test_a_failing_manifest_is_marked_not_ready_and_the_ones_after_it_still_run(
-        folders: Folders, caplog: pytest.LogCaptureFixture) -> None:
+        folders: Faulty, caplog: pytest.LogCaptureFixture) -> None:
     # Windows are applied before agreements: a failing window comes first.
     folders.engine.refused |= {WEEKLY, BAD}
     source = folders.put("all.yaml", WINDOW, agreement("bad"), agreement("shop"))
@@ -102,7 +72,7 @@ async def test_a_failing_manifest_is_marked_not_ready_and_the_ones_after_it_stil
 
 
 async def test_a_failed_manifest_is_retried_at_the_next_scan_without_any_file_change(
-        folders: Folders) -> None:
+        folders: Faulty) -> None:
     folders.engine.refused |= {WEEKLY, BAD}
     folders.put("all.yaml", WINDOW, agreement("bad"), agreement("shop"))
     await folders.settle()
@@ -117,7 +87,7 @@ async def test_a_failed_manifest_is_retried_at_the_next_scan_without_any_file_ch
 
 
 async def test_a_lasting_failure_is_logged_once_not_at_every_scan(
-        folders: Folders, caplog: pytest.LogCaptureFixture) -> None:
+        folders: Faulty, caplog: pytest.LogCaptureFixture) -> None:
     folders.engine.refused.add(BAD)
     folders.put("bad.yaml", agreement("bad"))
     for _ in range(3):
@@ -125,7 +95,7 @@ async def test_a_lasting_failure_is_logged_once_not_at_every_scan(
     assert len(errors_about(caplog, "could not be applied")) == 1
 
 
-async def fail_an_edit(folders: Folders) -> None:
+async def fail_an_edit(folders: Faulty) -> None:
     """shop runs at 99.5; its edit to 99.9 is refused by the engine."""
     folders.put("shop.yaml", agreement("shop"))
     await folders.settle()
@@ -137,7 +107,7 @@ async def fail_an_edit(folders: Folders) -> None:
 
 
 async def test_a_failing_edit_leaves_the_previous_version_running_and_says_why(
-        folders: Folders) -> None:
+        folders: Faulty) -> None:
     await fail_an_edit(folders)
 
     runtime = folders.engine.agreements[SHOP]
@@ -149,7 +119,7 @@ async def test_a_failing_edit_leaves_the_previous_version_running_and_says_why(
     assert str(folders.engine.agreements[SHOP].agreement.objective) == "99.9"
 
 
-async def test_a_failing_manifest_that_is_removed_is_no_longer_retried(folders: Folders) -> None:
+async def test_a_failing_manifest_that_is_removed_is_no_longer_retried(folders: Faulty) -> None:
     folders.engine.refused.add(BAD)
     path = folders.put("bad.yaml", agreement("bad"))
     await folders.settle()
@@ -159,7 +129,7 @@ async def test_a_failing_manifest_that_is_removed_is_no_longer_retried(folders: 
     assert folders.sync.failed == {}
 
 
-async def test_reverting_a_failed_edit_clears_the_failure(folders: Folders) -> None:
+async def test_reverting_a_failed_edit_clears_the_failure(folders: Faulty) -> None:
     await fail_an_edit(folders)
     folders.engine.refused.clear()
     folders.put("shop.yaml", agreement("shop"))  # back to the version that is running

@@ -5,30 +5,15 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
+from local_folders import SHOP, WINDOW, Folders
 
 from sla_operator.domain.model import ProbeResult
-from sla_operator.engine import Engine
 from sla_operator.local import sync as sync_module
 from sla_operator.local.manifests import Manifest, read_manifests
-from sla_operator.local.store import LocalStore
-from sla_operator.local.sync import LocalSync
 
-SHOP: dict[str, Any] = {
-    "apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
-    "metadata": {"name": "shop", "namespace": "demo"},
-    "spec": {"service": "Shop", "objective": "99.5",
-             "endpoints": [{"name": "api", "interval": "2s", "timeout": "1s",
-                            "http": {"url": "http://127.0.0.1:9/api"}}]},
-}
-WINDOW: dict[str, Any] = {
-    "apiVersion": "sla.dev/v1alpha1", "kind": "MaintenanceWindow",
-    "metadata": {"name": "weekly", "namespace": "demo"},
-    "spec": {"schedule": "0 3 * * SUN", "duration": "2h", "slaNames": ["shop"]},
-}
 SHOP_KEY, WEEKLY = ("demo", "shop"), ("demo", "weekly")
 DURING_MAINTENANCE = datetime(2026, 11, 29, 3, 30, tzinfo=UTC)  # a Sunday
 
@@ -41,14 +26,11 @@ class Clock:
         return self.now
 
 
-class Folders:
+class Recording(Folders):
+    """Folders whose engine records every removal the sync asks of it."""
+
     def __init__(self, root: Path) -> None:
-        self.manifests = root / "manifests"
-        self.manifests.mkdir()
-        self.clock = Clock()
-        self.store = LocalStore(root / "state", clock=self.clock)
-        self.engine = Engine(self.store, clock=self.clock)
-        self.sync = LocalSync(self.engine, self.store, self.manifests)
+        super().__init__(root, clock=Clock())
         self.removed: list[tuple[str, object]] = []
         for remove in ("remove_agreement", "remove_maintenance", "remove_incident"):
             self._record(remove)
@@ -62,22 +44,17 @@ class Folders:
 
         setattr(self.engine, name, recorded)
 
-    def put(self, name: str, *documents: dict[str, Any]) -> Path:
-        path = self.manifests / name
-        path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
-        return path
-
 
 @pytest.fixture
-def folders(tmp_path: Path) -> Folders:
-    return Folders(tmp_path)
+def folders(tmp_path: Path) -> Recording:
+    return Recording(tmp_path)
 
 
 def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-async def test_the_files_found_at_startup_are_applied_at_the_first_poll(folders: Folders) -> None:
+async def test_the_files_found_at_startup_are_applied_at_the_first_poll(folders: Recording) -> None:
     folders.put("shop.yaml", SHOP, WINDOW)
     await folders.sync.rescan()
     assert set(folders.engine.agreements) == {SHOP_KEY}
@@ -85,7 +62,7 @@ async def test_the_files_found_at_startup_are_applied_at_the_first_poll(folders:
 
 
 async def test_an_agreement_file_emptied_for_one_poll_and_written_again_removes_nothing(
-        folders: Folders) -> None:
+        folders: Recording) -> None:
     path = folders.put("shop.yaml", SHOP)
     await folders.sync.rescan()
     runtime = folders.engine.agreements[SHOP_KEY]
@@ -99,7 +76,7 @@ async def test_an_agreement_file_emptied_for_one_poll_and_written_again_removes_
 
 
 async def test_a_window_file_emptied_for_one_poll_during_maintenance_opens_no_outage(
-        folders: Folders) -> None:
+        folders: Recording) -> None:
     folders.put("shop.yaml", SHOP)
     window = folders.put("window.yaml", WINDOW)
     await folders.sync.rescan()
@@ -121,7 +98,7 @@ async def test_a_window_file_emptied_for_one_poll_during_maintenance_opens_no_ou
     assert [i for i in folders.engine.incidents.values() if i.type.value == "outage"] == []
 
 
-async def test_a_file_that_stays_empty_removes_its_objects_one_poll_later(folders: Folders) -> None:
+async def test_a_file_that_stays_empty_removes_its_objects_one_poll_later(folders: Recording) -> None:
     path = folders.put("shop.yaml", SHOP, WINDOW)
     await folders.sync.rescan()
     path.write_text("")
@@ -132,7 +109,7 @@ async def test_a_file_that_stays_empty_removes_its_objects_one_poll_later(folder
     assert sorted(folders.removed) == [("remove_agreement", SHOP_KEY), ("remove_maintenance", WEEKLY)]
 
 
-async def test_a_deleted_file_removes_its_objects_once_it_stays_deleted(folders: Folders) -> None:
+async def test_a_deleted_file_removes_its_objects_once_it_stays_deleted(folders: Recording) -> None:
     path = folders.put("shop.yaml", SHOP)
     await folders.sync.rescan()
     path.unlink()
@@ -143,7 +120,7 @@ async def test_a_deleted_file_removes_its_objects_once_it_stays_deleted(folders:
 
 
 async def test_a_half_written_file_seen_once_is_neither_reported_nor_applied(
-        folders: Folders, caplog: pytest.LogCaptureFixture) -> None:
+        folders: Recording, caplog: pytest.LogCaptureFixture) -> None:
     path = folders.put("shop.yaml", SHOP)
     await folders.sync.rescan()
     edited = {**SHOP, "spec": {**SHOP["spec"], "objective": "99.9"}}
@@ -160,7 +137,7 @@ async def test_a_half_written_file_seen_once_is_neither_reported_nor_applied(
 
 
 async def test_a_truncated_file_that_stays_so_is_reported_with_its_previous_content_kept(
-        folders: Folders, caplog: pytest.LogCaptureFixture) -> None:
+        folders: Recording, caplog: pytest.LogCaptureFixture) -> None:
     path = folders.put("shop.yaml", SHOP)
     await folders.sync.rescan()
     path.write_text(path.read_text() + "  oops: [\n")
@@ -173,7 +150,7 @@ async def test_a_truncated_file_that_stays_so_is_reported_with_its_previous_cont
 
 
 async def test_a_read_the_file_moved_under_is_dropped_and_the_settled_version_applied(
-        folders: Folders, monkeypatch: pytest.MonkeyPatch) -> None:
+        folders: Recording, monkeypatch: pytest.MonkeyPatch) -> None:
     folders.put("shop.yaml", SHOP)
     await folders.sync.rescan()
     runtime = folders.engine.agreements[SHOP_KEY]
