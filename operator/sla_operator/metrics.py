@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -81,8 +81,8 @@ class EngineCollector(Collector):
                                           sum(1 for i in of_severity if i.is_open))
                 breached.add_metric([*labels, severity.value], sum(
                     1 for late in runtime.breached.values() if late == severity.value))
-            if runtime.history:
-                last = runtime.history[max(runtime.history)]
+            last = runtime.history[max(runtime.history)] if runtime.history else None
+            if last is not None and last.get("availability") is not None:  # None: no data
                 period.add_metric([*labels, last["period"]], float(last["availability"]) / 100)
         yield from (objective, availability, total, remaining, ratio, state, maintenance,
                     open_incidents, period, downtime, eligible, breached)
@@ -122,17 +122,24 @@ def _bound(value: float) -> str:
     return "+Inf" if value == float("inf") else repr(value)
 
 
-def metrics_app(engine: Engine, registry: CollectorRegistry, stale_after: float = 60.0) -> web.Application:
-    """/metrics in the Prometheus text format and /healthz, which fails when evaluation stalls."""
+HealthCheck = Callable[[], list[str]]
+
+
+def metrics_app(engine: Engine, registry: CollectorRegistry, stale_after: float = 60.0,
+                checks: Sequence[HealthCheck] = ()) -> web.Application:
+    """/metrics in the Prometheus text format and /healthz, which fails (503, one line per
+    reason) when the evaluation loop stalls, the probe scheduler stopped, or a check fails."""
 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_: web.Request) -> web.Response:
-        age = (engine.clock() - engine.last_round).total_seconds()
-        if age > stale_after:
-            return web.Response(status=503, text=f"evaluation stalled for {age:.0f}s\n")
+        problems = engine.health_problems(stale_after)
+        for check in checks:
+            problems += check()
+        if problems:
+            return web.Response(status=503, text="".join(f"{p}\n" for p in problems))
         return web.Response(text="ok\n")
 
     app = web.Application()

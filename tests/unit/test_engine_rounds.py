@@ -13,6 +13,7 @@ import pytest
 import yaml
 from pytest_mock import MockerFixture
 
+from sla_operator.domain.errors import SecretRefused
 from sla_operator.domain.model import (
     Agreement,
     Endpoint,
@@ -264,7 +265,7 @@ async def test_secrets_and_refusals_are_read_at_most_once_a_minute(
     assert await context.resolve_secret("auth", "token") == "Bearer t"
     assert await context.resolve_secret("auth", "token") == "Bearer t"
     for _ in range(2):
-        with pytest.raises(KeyError):
+        with pytest.raises(SecretRefused, match="no secret missing in namespace shop"):
             await context.resolve_secret("missing", "token")
     assert reads.call_count == 2
     clock.now += timedelta(seconds=61)

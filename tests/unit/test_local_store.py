@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pytest_mock import MockerFixture
 
+from sla_operator.domain.errors import SecretRefused
 from sla_operator.domain.incidents import Change
 from sla_operator.domain.model import (
     ExclusionReason,
@@ -268,9 +269,9 @@ def test_an_agreement_keeps_its_first_seen_time_across_restarts(tmp_path: Path) 
 async def test_secrets_come_from_secret_manifests_and_missing_ones_say_so(store: LocalStore) -> None:
     store.secrets[("demo", "auth")] = {"token": "Bearer x"}
     assert await store.read_secret("demo", "auth", "token") == "Bearer x"
-    with pytest.raises(KeyError, match="has no key user"):
+    with pytest.raises(SecretRefused, match="has no key 'user'"):
         await store.read_secret("demo", "auth", "user")
-    with pytest.raises(KeyError, match="no Secret manifest demo/other"):
+    with pytest.raises(SecretRefused, match="no Secret manifest demo/other"):
         await store.read_secret("demo", "other", "token")
 
 

@@ -26,3 +26,8 @@ class SpecError(ValueError):
     @classmethod
     def at(cls, path: str, message: str) -> SpecError:
         return cls([Problem(path, message)])
+
+
+class SecretRefused(Exception):
+    """A Secret a probe header names cannot be used; the message says why (no such Secret or
+    key, not labelled for probes, forbidden) and never contains the value."""

@@ -384,6 +384,7 @@ class Incident:
     acknowledged_by: str | None = None
     updates: tuple[IncidentUpdate, ...] = ()
     uid: str | None = None
+    owner_uid: str | None = None  # the uid of the agreement that owns it, where one does
 
     @property
     def key(self) -> tuple[str, str]:

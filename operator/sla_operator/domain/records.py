@@ -39,7 +39,8 @@ def same_decision_basis(stored: m.Incident, decided_on: m.Incident) -> bool:
 
     Timeline entries appended meanwhile do not matter (changes append too); anything else a
     person changed (severity, state, exclusion, ...) does: the decision is made again."""
-    return replace(stored, updates=(), uid=None) == replace(decided_on, updates=(), uid=None)
+    return (replace(stored, updates=(), uid=None, owner_uid=None)
+            == replace(decided_on, updates=(), uid=None, owner_uid=None))
 
 
 # Incidents dated when the operator first saw the condition, not when it began: two attempts
@@ -161,7 +162,19 @@ def incident_from_manifest(obj: Mapping[str, Any]) -> m.Incident:
         acknowledged_by=spec.get("acknowledgedBy") or None,
         updates=tuple(u for u in parsed if u is not None),
         uid=meta.get("uid"),
+        owner_uid=_owner_uid(meta, str(agreement)),
     )
+
+
+def _owner_uid(meta: Mapping[str, Any], agreement: str) -> str | None:
+    """The uid of the owning agreement: an incident of an earlier agreement of the same
+    name (deleted, created again) belongs to that one, not to its successor."""
+    owners = meta.get("ownerReferences")
+    for owner in owners if isinstance(owners, list) else ():
+        if (isinstance(owner, Mapping) and owner.get("kind") == "ServiceLevelAgreement"
+                and owner.get("name") == agreement and isinstance(owner.get("uid"), str)):
+            return str(owner["uid"])
+    return None
 
 
 def _update(raw: Mapping[str, Any], path: str) -> m.IncidentUpdate:

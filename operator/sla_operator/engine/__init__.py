@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sla_operator.domain.errors import SpecError
-from sla_operator.domain.fields import parse_time
+from sla_operator.domain.errors import Problem, SecretRefused
 from sla_operator.domain.health import EndpointHealth
 from sla_operator.domain.incidents import Change, Open
 from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult, State
+from sla_operator.domain.saved import SavedStatus, describe, read_saved_status
 from sla_operator.engine.evaluate import Evaluation, evaluate_agreement, maintenance_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.probes.base import ProbeContext, utc_now
@@ -60,17 +60,26 @@ class Engine:
         self._maintenance_rejections: dict[Key, str] = {}
         self._incident_status: dict[Key, dict[str, Any]] = {}
         self._contexts: dict[str, ProbeContext] = {}
-        self._secrets: dict[tuple[str, str, str], tuple[str | KeyError, datetime]] = {}
+        self._secrets: dict[tuple[str, str, str], tuple[str | SecretRefused, datetime]] = {}
         self.last_round = clock()
+        self._probe_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ registry
 
     def upsert_agreement(self, agreement: Agreement,
                          status: Mapping[str, Any] | None = None) -> None:
         runtime = self.agreements.get(agreement.key)
+        if runtime is not None and not _same_object(runtime.agreement.uid, agreement.uid):
+            # Deleted and created again under the same name: a new agreement, started afresh.
+            self.remove_agreement(agreement.key)
+            runtime = None
         if runtime is None:
             runtime = AgreementRuntime(agreement, started=self.clock())
-            _restore(runtime, status or {}, self.clock())
+            problems = _restore(runtime, status, self.clock())
+            if problems:
+                runtime.restore_problems = describe(problems)
+                log.warning("agreement %s/%s: status read back with errors: %s",
+                            agreement.namespace, agreement.name, runtime.restore_problems)
             self.agreements[agreement.key] = runtime
             log.info("agreement %s/%s: watching %d endpoint(s)", agreement.namespace,
                      agreement.name, len(agreement.endpoints))
@@ -90,10 +99,15 @@ class Engine:
             runtime.dirty = True
         return runtime is not None
 
-    def remove_agreement(self, key: Key) -> None:
-        if self.agreements.pop(key, None) is not None:
-            self.scheduler.remove(key)
-            log.info("agreement %s/%s: removed, probes stopped", *key)
+    def remove_agreement(self, key: Key, uid: str | None = None) -> None:
+        """Stop probing and writing for an agreement; with ``uid``, only for that object
+        (a late word about a deleted object must not stop its successor of the same name)."""
+        runtime = self.agreements.get(key)
+        if runtime is None or not _same_object(runtime.agreement.uid, uid):
+            return
+        del self.agreements[key]
+        self.scheduler.remove(key)
+        log.info("agreement %s/%s: removed, probes stopped", *key)
 
     def upsert_maintenance(self, window: MaintenanceWindow) -> None:
         self.maintenance[window.key] = window
@@ -138,6 +152,10 @@ class Engine:
         owner = (incident.namespace, incident.agreement)
         self._incidents_by_agreement.setdefault(owner, {})[incident.name] = incident
 
+    def forget_incident(self, key: Key) -> None:
+        """An incident gone from the store (deleted, or its agreement with it)."""
+        self.remove_incident(key)
+
     def _drop_incident(self, key: Key) -> Incident | None:
         incident = self.incidents.pop(key, None)
         if incident is not None:
@@ -172,23 +190,35 @@ class Engine:
     async def _secret(self, namespace: str, name: str, key: str) -> str:
         """A Secret value, read at most once a minute: probes must not hammer the API.
 
-        A refusal (no such Secret or key, not labelled for probes) is remembered as long."""
+        A refusal (no such Secret or key, not labelled for probes, forbidden) is remembered
+        as long, and says why in words that never include the value."""
         cached = self._secrets.get((namespace, name, key))
         now = self.clock()
         if cached is None or (now - cached[1]).total_seconds() >= SECRET_CACHE_SECONDS:
             try:
                 cached = (await self.store.read_secret(namespace, name, key), now)
-            except KeyError as refusal:
+            except SecretRefused as refusal:
                 cached = (refusal, now)
             self._secrets[(namespace, name, key)] = cached
-        if isinstance(cached[0], KeyError):
+        if isinstance(cached[0], SecretRefused):
             raise cached[0]
         return cached[0]
 
     # ------------------------------------------------------------ evaluation
 
     def incidents_of(self, agreement: Agreement) -> list[Incident]:
-        return list(self._incidents_by_agreement.get(agreement.key, {}).values())
+        """Its incidents: those of an earlier agreement of the same name are not adopted."""
+        return [i for i in self._incidents_by_agreement.get(agreement.key, {}).values()
+                if _same_object(agreement.uid, i.owner_uid)]
+
+    def holds(self, runtime: AgreementRuntime) -> bool:
+        """Whether ``runtime`` is still the engine's: deletion may come during an await."""
+        return self.agreements.get(runtime.agreement.key) is runtime
+
+    def _gone(self, runtime: AgreementRuntime) -> None:
+        agreement = runtime.agreement
+        log.info("agreement %s/%s: no longer on the API server", agreement.namespace, agreement.name)
+        self.remove_agreement(agreement.key, agreement.uid)
 
     def windows_of(self, agreement: Agreement) -> list[MaintenanceWindow]:
         return [w for w in self.maintenance.values() if w.applies_to(agreement)]
@@ -220,10 +250,20 @@ class Engine:
         result: Evaluation = evaluate_agreement(
             runtime, self.incidents_of(agreement), self.windows_of(agreement), now)
         runtime.store_error = None
+        if runtime.restore_problems:
+            problems, runtime.restore_problems = runtime.restore_problems, None
+            await self.store.record_event(
+                Kind.AGREEMENT, agreement.key, "StatusRecomputed",
+                f"status read back with errors, the bad entries recomputed: {problems}", warning=True)
         for action in result.actions:
+            if not self.holds(runtime):
+                return  # deleted meanwhile: nothing more is written for it
             try:
                 await self._apply(action, agreement)
             except StoreError as error:
+                if error.gone:
+                    self._gone(runtime)
+                    return
                 # Status still goes out (the figures stand); the incident is retried next round.
                 log.warning("agreement %s/%s: %s (retrying next round)", agreement.namespace,
                             agreement.name, error)
@@ -233,16 +273,22 @@ class Engine:
             result = evaluate_agreement(runtime, self.incidents_of(agreement),
                                         self.windows_of(agreement), now)
         self._schedule_retry(runtime, now)
+        if not self.holds(runtime):
+            return
         if force or self._write_due(runtime, result, now):
             try:
                 await self.store.write_status(Kind.AGREEMENT, agreement.key, result.status)
                 runtime.last_written, runtime.last_written_at = result.status, now
                 runtime.last_signature = result.signature
             except StoreError as error:
+                if error.gone:
+                    self._gone(runtime)
+                    return
                 log.warning("agreement %s/%s: status not written: %s", agreement.namespace,
                             agreement.name, error)
         for incident, status in result.incident_status.items():
-            await self._write_incident_status(incident, status)
+            if self.holds(runtime):
+                await self._write_incident_status(incident, status)
 
     def _schedule_retry(self, runtime: AgreementRuntime, now: datetime) -> None:
         """A failed incident write is retried soon, backing off to once per status interval."""
@@ -281,6 +327,9 @@ class Engine:
             await self.store.write_status(Kind.INCIDENT, key, status)
             self._incident_status[key] = dict(status)
         except StoreError as error:
+            if error.gone:
+                self.forget_incident(key)
+                return
             log.warning("incident %s/%s: status not written: %s", *key, error)
 
     async def _write_maintenance_status(self, now: datetime) -> None:
@@ -293,13 +342,30 @@ class Engine:
                     await self.store.write_status(Kind.MAINTENANCE, key, status)
                     self._maintenance_status[key] = status
                 except StoreError as error:
+                    if error.gone:
+                        log.info("maintenance window %s/%s: no longer on the API server", *key)
+                        self.remove_maintenance(key)
+                        continue
                     log.warning("maintenance window %s/%s: status not written: %s", *key, error)
 
     # ------------------------------------------------------------ running
 
+    def health_problems(self, stale_after: float) -> list[str]:
+        """Why the engine no longer does its work (for /healthz); empty while it does."""
+        problems = []
+        age = (self.clock() - self.last_round).total_seconds()
+        if age > stale_after:
+            problems.append(f"evaluation stalled for {age:.0f}s")
+        task = self._probe_task
+        if task is not None and task.done():
+            error = None if task.cancelled() else task.exception()
+            problems.append("probe scheduler stopped" + (f": {error!r}" if error else ""))
+        return problems
+
     async def run(self) -> None:
         """Probe and evaluate until cancelled."""
         probes = asyncio.create_task(self.scheduler.run(), name="probe-scheduler")
+        self._probe_task = probes
         try:
             while True:
                 try:
@@ -325,51 +391,46 @@ class Engine:
             log.warning("final status writes did not finish within %ss", SHUTDOWN_WRITE_SECONDS)
 
 
-def _restore(runtime: AgreementRuntime, status: Mapping[str, Any], now: datetime) -> None:
-    """Take back what only the status remembers: frozen history, unmonitored gaps, downtime gap."""
-    for entry in status.get("history") or ():
-        if entry.get("period"):
-            runtime.history[str(entry["period"])] = dict(entry)
-    for gap in status.get("unmonitored") or ():
-        try:
-            runtime.add_unmonitored(Interval(parse_time(gap["start"], "start"),
-                                             parse_time(gap["end"], "end")))
-        except (KeyError, SpecError):
-            continue
-    runtime.conditions = list(status.get("conditions") or ())
+def _same_object(held: str | None, other: str | None) -> bool:
+    """Two uids of one object; an unknown uid (local files, old records) matches any."""
+    return held is None or other is None or held == other
+
+
+def _restore(runtime: AgreementRuntime, status: object, now: datetime) -> tuple[Problem, ...]:
+    """Take back what only the status remembers: frozen history, unmonitored gaps, downtime gap.
+
+    The status is untrusted: what cannot be read is left out (history is then recomputed
+    from the records) and returned as problems."""
+    saved = read_saved_status(status, now)
+    runtime.history.update({label: dict(entry) for label, entry in saved.history.items()})
+    for gap in saved.unmonitored:
+        runtime.add_unmonitored(gap)
+    runtime.conditions = [dict(c) for c in saved.conditions]
     longest = max((e.interval for e in runtime.agreement.endpoints), default=timedelta(seconds=30))
-    try:
-        # The operator was not running between its last evaluation and now; an agreement it
-        # never evaluated was unmonitored since it was created.
-        # lastEvaluated is written to the whole second, so the last evaluation was up to a
-        # second after it: the gap starts at the next second, never inside monitored time.
-        seen = (parse_time(status["lastEvaluated"], "lastEvaluated") + timedelta(seconds=1)
-                if status.get("lastEvaluated") else runtime.agreement.created_at)
-    except SpecError:
-        return
+    # The operator was not running between its last evaluation and now; an agreement it
+    # never evaluated was unmonitored since it was created.
+    # lastEvaluated is written to the whole second, so the last evaluation was up to a
+    # second after it: the gap starts at the next second, never inside monitored time.
+    last = saved.last_evaluated
+    seen = last + timedelta(seconds=1) if last is not None else runtime.agreement.created_at
     if seen is not None and now - seen > 2 * longest:
         runtime.add_unmonitored(Interval(seen, now))
-    if status.get("lastEvaluated") and seen is not None and now - seen <= STREAK_CARRIES_OVER:
-        _continue_down_streaks(runtime, status)
+    if last is not None and seen is not None and now - seen <= STREAK_CARRIES_OVER:
+        _continue_down_streaks(runtime, saved)
+    return saved.problems
 
 
-def _continue_down_streaks(runtime: AgreementRuntime, status: Mapping[str, Any]) -> None:
+def _continue_down_streaks(runtime: AgreementRuntime, saved: SavedStatus) -> None:
     """An endpoint Down when the previous process stopped moments ago is still in that streak.
 
     Without this a restart starts every streak afresh: an outage a person resolved while the
     endpoint kept failing (their word stands for that streak) would be opened again, dated
     after the restart. After a longer gap nobody knows what happened: streaks start afresh.
     """
-    for entry in status.get("endpoints") or ():
-        endpoint = runtime.agreement.endpoint(str(entry.get("name")))
-        if endpoint is None or entry.get("state") != State.DOWN.value or not entry.get("since"):
+    for streak in saved.down_streaks:
+        endpoint = runtime.agreement.endpoint(streak.endpoint)
+        if endpoint is None:
             continue
-        try:
-            since = parse_time(entry["since"], "since")
-        except SpecError:
-            continue
-        failures = entry.get("consecutiveFailures")
         runtime.healths[endpoint.name] = EndpointHealth(
-            state=State.DOWN, since=since, failure_streak_start=since,
-            consecutive_failures=failures if isinstance(failures, int) and failures > 0
-            else endpoint.failure_threshold)
+            state=State.DOWN, since=streak.since, failure_streak_start=streak.since,
+            consecutive_failures=streak.consecutive_failures or endpoint.failure_threshold)

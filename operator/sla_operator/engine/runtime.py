@@ -65,6 +65,7 @@ class AgreementRuntime:
     evaluation_failed: bool = False  # the last evaluation raised (see Engine.last_round)
     breached: dict[str, str] = field(default_factory=dict)  # incident -> severity when it went late
     late_at_start: set[str] | None = None  # incidents already late at the first evaluation
+    restore_problems: str | None = None  # what was wrong in the status read back (for an Event)
 
     def observe(self, endpoint: Endpoint, result: ProbeResult) -> None:
         before = self.healths.get(endpoint.name, EndpointHealth())

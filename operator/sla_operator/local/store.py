@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from sla_operator.domain.errors import SpecError
+from sla_operator.domain.errors import SecretRefused, SpecError
 from sla_operator.domain.fields import parse_time
 from sla_operator.domain.incidents import Change, apply_change
 from sla_operator.domain.model import Incident
@@ -156,9 +156,10 @@ class LocalStore:
     async def read_secret(self, namespace: str, name: str, key: str) -> str:
         data = self.secrets.get((namespace, name))
         if data is None:
-            raise KeyError(f"secret {name}: no Secret manifest {namespace}/{name} in the manifests folder")
+            raise SecretRefused(f"no secret {name} in namespace {namespace}: no Secret manifest "
+                                 f"{namespace}/{name} in the manifests folder")
         if key not in data:
-            raise KeyError(f"secret {name} has no key {key}")
+            raise SecretRefused(f"secret {name} has no key {key!r}")
         return data[key]
 
     async def record_event(self, kind: Kind, key: Key, reason: str, message: str,

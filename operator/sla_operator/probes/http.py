@@ -12,7 +12,7 @@ import regex
 from multidict import CIMultiDict
 from yarl import URL
 
-from sla_operator.domain.errors import SpecError
+from sla_operator.domain.errors import SecretRefused, SpecError
 from sla_operator.domain.model import HttpProbe
 from sla_operator.domain.parse_probes import compile_body_regex
 from sla_operator.probes.base import ProbeContext, ProbeFailure, ProbeOutcome
@@ -92,6 +92,8 @@ async def _first_request(spec: HttpProbe, context: ProbeContext) -> _Request:
         if header.secret is not None:
             try:
                 value = await context.resolve_secret(header.secret.name, header.secret.key)
+            except SecretRefused as refusal:  # its message says why, and never holds the value
+                raise ProbeFailure(f"header {header.name}: {refusal}") from None
             except Exception as error:
                 raise ProbeFailure(
                     f"header {header.name}: cannot read key {header.secret.key!r} of secret "

@@ -25,7 +25,13 @@ class Kind(StrEnum):
 
 
 class StoreError(RuntimeError):
-    """A write that failed after the store's own retries; the engine tries again next round."""
+    """A write that failed after the store's own retries; the engine tries again next round.
+
+    ``gone``: the object written to (or an incident's agreement) no longer exists."""
+
+    def __init__(self, message: str, gone: bool = False) -> None:
+        super().__init__(message)
+        self.gone = gone
 
 
 class Store(Protocol):
@@ -39,7 +45,7 @@ class Store(Protocol):
         """Merge ``status`` into the object's status."""
 
     async def read_secret(self, namespace: str, name: str, key: str) -> str:
-        """One value of a Secret in ``namespace``; raises KeyError with a safe message."""
+        """One value of a Secret in ``namespace``; raises SecretRefused saying why not."""
 
     async def record_event(self, kind: Kind, key: Key, reason: str, message: str,
                            warning: bool = False) -> None:

@@ -15,7 +15,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from sla_operator.domain.errors import SpecError
+from sla_operator.domain.errors import SecretRefused, SpecError
 from sla_operator.domain.incidents import Change, apply_change
 from sla_operator.domain.model import Incident
 from sla_operator.domain.records import (
@@ -74,13 +74,18 @@ class KubeStore:
         self.outdated(manifest)
         return manifest
 
+    async def call(self, fn: Callable[[], T]) -> T:
+        """A blocking client call of the caller's, off the loop, failures as StoreError."""
+        return await self._call(fn)
+
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking client call; every failure (API, network, bad data) is a StoreError."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._threads, partial(fn, *args, **kwargs))
         except ApiException as error:
-            raise StoreError(f"API {error.status}: {error.reason}") from error
+            raise StoreError(f"API {error.status}: {error.reason}",
+                             gone=error.status == 404) from error
         except (OSError, ValueError, urllib3.exceptions.HTTPError) as error:
             raise StoreError(f"API unreachable: {error}") from error
 
@@ -95,6 +100,8 @@ class KubeStore:
                 "name": incident.agreement, "uid": owner_uid,
             }]
         spec = incident_spec(incident)
+        if owner_uid:
+            await self._check_owner(incident.namespace, incident.agreement, owner_uid)
         for attempt in range(1, 20):
             name = incident.name if attempt == 1 else f"{incident.name}-{attempt}"
             body = {"apiVersion": API_VERSION, "kind": Kind.INCIDENT.value,
@@ -111,6 +118,18 @@ class KubeStore:
             if same_incident(existing, spec):
                 return _incident(self._written(existing))
         raise StoreError(f"no free name for incident {incident.name}")
+
+    async def _check_owner(self, namespace: str, agreement: str, uid: str) -> None:
+        """An incident is only created for the agreement that is there now: one owned by a
+        deleted agreement would be collected at once, and created again at the next round."""
+        try:
+            current = await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION,
+                                       namespace, Kind.AGREEMENT.plural, agreement)
+        except StoreError as error:
+            raise StoreError(f"agreement {agreement}: {error}", gone=error.gone) from error
+        meta = current.get("metadata") or {}
+        if meta.get("uid") != uid or meta.get("deletionTimestamp"):
+            raise StoreError(f"agreement {agreement} was deleted", gone=True)
 
     async def change_incident(self, incident: Incident, change: Change) -> Incident:
         # A JSON patch appends to the timeline, so entries people added are kept; the
@@ -160,15 +179,18 @@ class KubeStore:
         try:
             secret = await self._call(self.core.read_namespaced_secret, name, namespace)
         except StoreError as error:
-            raise KeyError(f"secret {name}: {error}") from error
+            raise SecretRefused(_secret_failure(name, namespace, error)) from None
         labels = secret.metadata.labels or {}
         if labels.get(PROBE_CREDENTIAL_LABEL) != "true":
-            raise KeyError(f"secret {name} is not labelled {PROBE_CREDENTIAL_LABEL}=true, "
-                           "which a Secret needs to be sent by probes")
+            raise SecretRefused(f"secret {name} is not labelled {PROBE_CREDENTIAL_LABEL}=true, "
+                                "which a Secret needs to be sent by probes")
         data = secret.data or {}
         if key not in data:
-            raise KeyError(f"secret {name} has no key {key}")
-        return base64.b64decode(data[key]).decode()
+            raise SecretRefused(f"secret {name} has no key {key!r}")
+        try:
+            return base64.b64decode(data[key]).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise SecretRefused(f"secret {name}: key {key!r} is not UTF-8 text") from None
 
     async def record_event(self, kind: Kind, key: Key, reason: str, message: str,
                            warning: bool = False) -> None:
@@ -186,6 +208,17 @@ class KubeStore:
             await self._call(self.core.create_namespaced_event, namespace, body)
         except StoreError as error:  # an event is informative; never fail the caller for it
             log.warning("event %s on %s/%s not recorded: %s", reason, namespace, name, error)
+
+
+def _secret_failure(name: str, namespace: str, error: StoreError) -> str:
+    cause = error.__cause__
+    status = cause.status if isinstance(cause, ApiException) else None
+    if status == 404:
+        return f"no secret {name} in namespace {namespace}"
+    if status == 403:
+        return (f"forbidden: the operator may not read secret {name} in namespace {namespace} "
+                "(its ClusterRole needs get on secrets)")
+    return f"secret {name} could not be read: {error}"
 
 
 def _version_number(version: object) -> int | None:

@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import kmock as km
 import pytest
-from kube_support import INCIDENTS, SECRETS, T0, requests_to
+from kube_support import AGREEMENTS, INCIDENTS, SECRETS, T0, requests_to
 
+from sla_operator.domain.errors import SecretRefused
 from sla_operator.domain.incidents import Change, apply_change
 from sla_operator.domain.model import (
     Incident,
@@ -31,6 +32,15 @@ OUTAGE = Incident(namespace="payments", name=NAME, agreement="payments-api",
                   updates=(OPENED,))
 
 
+@pytest.fixture(autouse=True)
+def owner(apiserver: km.KubernetesEmulator) -> None:
+    """The agreement the incidents belong to, as the API server holds it."""
+    apiserver.objects[AGREEMENTS, "payments", "payments-api"] = {
+        "apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
+        "metadata": {"name": "payments-api", "namespace": "payments", "uid": "a9d6-sla-uid"},
+        "spec": {}}
+
+
 def stored_incident(apiserver: km.KubernetesEmulator, name: str = NAME) -> dict[str, object]:
     return apiserver.objects[INCIDENTS, "payments", name].raw
 
@@ -41,7 +51,7 @@ def stored_incident(apiserver: km.KubernetesEmulator, name: str = NAME) -> dict[
 async def test_create_incident_sends_labels_owner_and_spec(
         store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
     stored = await store.create_incident(OUTAGE, owner_uid="a9d6-sla-uid")
-    assert stored == OUTAGE
+    assert stored == replace(OUTAGE, owner_uid="a9d6-sla-uid")
     (post,) = requests_to(apiserver, INCIDENTS, method="POST")
     assert post.namespace == "payments"
     assert post.data == {
@@ -74,6 +84,8 @@ async def test_a_conflict_with_the_same_incident_adopts_it(
     adopted = await store.create_incident(again, owner_uid="a9d6-sla-uid")
     assert adopted == first
     assert [r.method.value for r in requests_to(apiserver, INCIDENTS)] == ["POST", "POST", "GET"]
+    # Each creation first checks that the owner is still the agreement it was decided for.
+    assert [r.method.value for r in requests_to(apiserver, AGREEMENTS)] == ["GET", "GET"]
     assert [key[2] for key in apiserver.objects if key[0] == INCIDENTS] == [NAME]
 
 
@@ -85,7 +97,7 @@ async def test_a_conflict_with_a_different_incident_retries_with_a_suffix(
         "metadata": {"name": NAME, "namespace": "payments"}, "spec": incident_spec(someone_elses)}
     stored = await store.create_incident(OUTAGE, owner_uid="a9d6-sla-uid")
     assert stored.name == f"{NAME}-2"
-    assert stored == replace(OUTAGE, name=f"{NAME}-2")
+    assert stored == replace(OUTAGE, name=f"{NAME}-2", owner_uid="a9d6-sla-uid")
     posts = requests_to(apiserver, INCIDENTS, method="POST")
     assert [p.data["metadata"]["name"] for p in posts] == [NAME, f"{NAME}-2"]
     assert stored_incident(apiserver)["spec"] == incident_spec(someone_elses)  # left alone
@@ -236,6 +248,29 @@ async def test_a_status_for_a_missing_object_raises_store_error(store: KubeStore
         await store.write_status(Kind.AGREEMENT, ("payments", "gone"), {"state": "Up"})
 
 
+async def test_no_incident_is_created_for_a_deleted_agreement(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    del apiserver.objects[AGREEMENTS, "payments", "payments-api"]
+    with pytest.raises(StoreError) as caught:
+        await store.create_incident(OUTAGE, owner_uid="a9d6-sla-uid")
+    assert caught.value.gone
+    assert not requests_to(apiserver, INCIDENTS, method="POST")
+
+
+async def test_no_incident_is_created_for_an_agreement_created_again_under_its_name(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    with pytest.raises(StoreError, match="payments-api was deleted") as caught:
+        await store.create_incident(OUTAGE, owner_uid="uid-of-the-deleted-one")
+    assert caught.value.gone
+    assert not requests_to(apiserver, INCIDENTS, method="POST")
+
+
+async def test_a_status_write_to_a_deleted_object_says_it_is_gone(store: KubeStore) -> None:
+    with pytest.raises(StoreError) as caught:
+        await store.write_status(Kind.AGREEMENT, ("payments", "deleted"), {"state": "Up"})
+    assert caught.value.gone
+
+
 # ---------------------------------------------------------------- secrets
 
 
@@ -255,8 +290,8 @@ async def test_read_secret_decodes_the_value(store: KubeStore) -> None:
 
 
 @pytest.mark.usefixtures("probe_auth")
-async def test_a_missing_key_raises_key_error_without_any_secret_value(store: KubeStore) -> None:
-    with pytest.raises(KeyError) as caught:
+async def test_a_missing_key_is_refused_by_name_without_any_secret_value(store: KubeStore) -> None:
+    with pytest.raises(SecretRefused) as caught:
         await store.read_secret("payments", "probe-auth", "password")
     message = str(caught.value)
     assert "probe-auth" in message and "password" in message
@@ -264,8 +299,17 @@ async def test_a_missing_key_raises_key_error_without_any_secret_value(store: Ku
         assert leaked not in message
 
 
-async def test_a_missing_secret_raises_key_error(store: KubeStore) -> None:
-    with pytest.raises(KeyError, match="secret probe-auth: API 404"):
+async def test_a_missing_secret_is_refused_as_missing(store: KubeStore) -> None:
+    with pytest.raises(SecretRefused, match=r"^no secret probe-auth in namespace payments$"):
+        await store.read_secret("payments", "probe-auth", "token")
+
+
+async def test_a_forbidden_secret_is_refused_naming_the_missing_permission(
+        store: KubeStore, apiserver: km.KubernetesEmulator) -> None:
+    apiserver["get", SECRETS] << km.KubernetesError(
+        403, "Forbidden", 'secrets "probe-auth" is forbidden: User "sla" cannot get resource')
+    with pytest.raises(SecretRefused, match="forbidden: the operator may not read secret "
+                                            "probe-auth in namespace payments"):
         await store.read_secret("payments", "probe-auth", "token")
 
 
@@ -275,7 +319,7 @@ async def test_a_secret_not_labelled_for_probes_is_refused_without_its_value(
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "db-password", "namespace": "payments"},
         "data": {"password": base64.b64encode(b"hunter2").decode()}}
-    with pytest.raises(KeyError) as caught:
+    with pytest.raises(SecretRefused) as caught:
         await store.read_secret("payments", "db-password", "password")
     message = str(caught.value)
     assert "sla.dev/probe-credential=true" in message and "hunter2" not in message

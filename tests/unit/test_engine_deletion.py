@@ -1,0 +1,251 @@
+"""Deleted agreements and windows leave the engine for good; read-back status is untrusted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry, generate_latest
+
+from sla_operator.domain.incidents import Change
+from sla_operator.domain.model import (
+    Agreement,
+    Endpoint,
+    HttpProbe,
+    Incident,
+    MaintenanceWindow,
+    ProbeResult,
+    State,
+)
+from sla_operator.engine import Engine, EngineSettings
+from sla_operator.metrics import EngineCollector, metrics_app
+from sla_operator.probes.scheduler import ProbeScheduler
+from sla_operator.store.base import Key, Kind, StoreError
+
+T0 = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
+API = Endpoint("api", HttpProbe("http://127.0.0.1:8099/healthz"), interval=SECOND,
+               timeout=SECOND / 2, failure_threshold=1, success_threshold=1)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class RecordingStore:
+    """Keeps what is written; objects named in ``gone`` answer as deleted; ``hold`` pauses
+    incident creation until released, so a deletion can land in the middle of it."""
+
+    def __init__(self) -> None:
+        self.statuses: list[tuple[Kind, Key, dict[str, Any]]] = []
+        self.created: list[Incident] = []
+        self.events: list[tuple[Key, str, str]] = []
+        self.gone: set[Key] = set()
+        self.hold: asyncio.Event | None = None
+        self.creating = asyncio.Event()
+
+    async def create_incident(self, incident: Incident, owner_uid: str | None) -> Incident:
+        self.creating.set()
+        if self.hold is not None:
+            await self.hold.wait()
+        if (incident.namespace, incident.agreement) in self.gone:
+            raise StoreError("agreement deleted", gone=True)
+        stored = replace(incident, owner_uid=owner_uid)
+        self.created.append(stored)
+        return stored
+
+    async def change_incident(self, incident: Incident, change: Change) -> Incident:
+        return incident
+
+    async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
+        if key in self.gone:
+            raise StoreError("API 404: Not Found", gone=True)
+        self.statuses.append((kind, key, dict(status)))
+
+    async def read_secret(self, namespace: str, name: str, key: str) -> str:
+        raise AssertionError("no secrets here")
+
+    async def record_event(self, kind: Kind, key: Key, reason: str, message: str,
+                           warning: bool = False) -> None:
+        self.events.append((key, reason, message))
+
+    def written_for(self, key: Key) -> list[dict[str, Any]]:
+        return [s for _, k, s in self.statuses if k == key]
+
+
+def agreement(name: str = "web", uid: str = "uid-1") -> Agreement:
+    return Agreement(namespace="shop", name=name, service=name.title(), objective=Decimal("99.9"),
+                     endpoints=(API,), created_at=T0, uid=uid, labels={"team": "shop"})
+
+
+def engine_with(store: RecordingStore, clock: Clock) -> Engine:
+    return Engine(store, EngineSettings(status_interval=5), clock=clock)  # type: ignore[arg-type]
+
+
+def fail(engine: Engine, clock: Clock, name: str = "web") -> None:
+    engine.on_probe_result(("shop", name), API, ProbeResult(clock.now, False, 0.01, "503"))
+
+
+async def test_an_agreement_deleted_during_its_evaluation_gets_no_more_writes() -> None:
+    clock, store = Clock(), RecordingStore()
+    engine = engine_with(store, clock)
+    engine.upsert_agreement(agreement())
+    fail(engine, clock)
+    store.hold = asyncio.Event()
+    evaluating = asyncio.create_task(engine.evaluate_round())
+    await store.creating.wait()  # the outage is being recorded ...
+    engine.remove_agreement(("shop", "web"), "uid-1")  # ... when the deletion arrives
+    store.hold.set()
+    await evaluating
+    assert store.written_for(("shop", "web")) == []
+    assert engine.scheduler.endpoint_count == 0
+    clock.now += 10 * SECOND
+    fail(engine, clock)
+    await engine.evaluate_round()
+    assert store.written_for(("shop", "web")) == [] and len(store.created) == 1
+
+
+async def test_an_agreement_found_deleted_on_write_is_dropped_and_its_probes_stop() -> None:
+    clock, store = Clock(), RecordingStore()
+    engine = engine_with(store, clock)
+    engine.upsert_agreement(agreement())
+    engine.upsert_agreement(agreement("api"))
+    store.gone.add(("shop", "web"))  # deleted, and the watch event was missed
+    fail(engine, clock)
+    await engine.evaluate_round()
+    assert ("shop", "web") not in engine.agreements and ("shop", "api") in engine.agreements
+    assert engine.scheduler.endpoint_count == 1
+    assert store.created == []  # the creation was refused: the owner is gone
+    for _ in range(3):  # and no create / collect / create loop follows
+        clock.now += SECOND
+        fail(engine, clock)
+        await engine.evaluate_round()
+    assert store.created == [] and store.written_for(("shop", "web")) == []
+
+
+async def test_a_late_deletion_of_an_earlier_object_leaves_its_successor_running() -> None:
+    engine = engine_with(RecordingStore(), Clock())
+    engine.upsert_agreement(agreement(uid="uid-2"))
+    engine.remove_agreement(("shop", "web"), "uid-1")
+    assert ("shop", "web") in engine.agreements
+    engine.remove_agreement(("shop", "web"), "uid-2")
+    assert ("shop", "web") not in engine.agreements
+
+
+async def test_an_agreement_created_again_under_its_name_starts_afresh_without_old_incidents(
+) -> None:
+    clock, store = Clock(), RecordingStore()
+    engine = engine_with(store, clock)
+    engine.upsert_agreement(agreement(uid="uid-1"))
+    fail(engine, clock)
+    await engine.evaluate_round()
+    (old,) = store.created
+    assert old.owner_uid == "uid-1" and engine.agreements[("shop", "web")].state is State.DOWN
+    # Deleted and applied again while the operator missed the deletion (the collector has
+    # not removed the old incident yet either).
+    engine.upsert_agreement(agreement(uid="uid-2"), {})
+    fresh = engine.agreements[("shop", "web")]
+    assert fresh.healths == {} and fresh.state is State.UNKNOWN
+    assert engine.incidents_of(fresh.agreement) == []
+    clock.now += SECOND
+    engine.on_probe_result(("shop", "web"), API, ProbeResult(clock.now, True, 0.01, "200 OK"))
+    await engine.evaluate_round()
+    status = store.written_for(("shop", "web"))[-1]
+    assert status["openIncidents"] == [] and status["state"] == "Up"
+
+
+async def test_a_deleted_window_ends_its_maintenance_at_once() -> None:
+    clock, store = Clock(), RecordingStore()
+    engine = engine_with(store, clock)
+    engine.upsert_agreement(agreement())
+    engine.upsert_maintenance(MaintenanceWindow(
+        namespace="shop", name="upgrade", description="upgrade", sla_names=("web",),
+        start=T0 - timedelta(hours=1), end=T0 + timedelta(hours=1)))
+    await engine.evaluate_round()
+    assert store.written_for(("shop", "web"))[-1]["state"] == "Maintenance"
+    engine.remove_maintenance(("shop", "upgrade"))
+    clock.now += SECOND
+    await engine.evaluate_round()
+    assert store.written_for(("shop", "web"))[-1]["state"] != "Maintenance"
+
+
+async def test_a_poisoned_status_is_recomputed_with_one_warning_and_spares_the_others() -> None:
+    clock, store = Clock(), RecordingStore()
+    clock.now = T0 + timedelta(days=40)
+    engine = engine_with(store, clock)
+    poisoned = {"history": [{"period": "2026-10", "availability": "n/a"},
+                            {"period": 2026, "availability": 1e308, "downtimeSeconds": "lots"}],
+                "conditions": [{"type": "Ready"}], "unmonitored": "always",
+                "lastEvaluated": {"when": "yesterday"},
+                "endpoints": [{"name": "api", "state": "Down", "since": [], "consecutiveFailures": -4}]}
+    engine.upsert_agreement(agreement("web"), poisoned)
+    engine.upsert_agreement(agreement("api", uid="uid-9"), {})
+    for name in ("web", "api"):
+        engine.on_probe_result(("shop", name), API, ProbeResult(clock.now, True, 0.01, "200 OK"))
+    await engine.evaluate_round()
+    web, api = store.written_for(("shop", "web"))[-1], store.written_for(("shop", "api"))[-1]
+    assert web["state"] == api["state"] == "Up"
+    assert [h["period"] for h in web["history"]] == [h["period"] for h in api["history"]]
+    assert all(h["availability"] != "n/a" for h in web["history"])
+    warnings = [e for e in store.events if e[1] == "StatusRecomputed"]
+    assert len(warnings) == 1 and "status.history[0].availability" in warnings[0][2]
+    await engine.evaluate_round(force=True)
+    assert len([e for e in store.events if e[1] == "StatusRecomputed"]) == 1
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(engine))
+    text = generate_latest(registry).decode()
+    assert 'sla_availability_ratio{agreement="web"' in text
+    assert 'sla_availability_ratio{agreement="api"' in text
+
+
+async def test_healthz_fails_naming_the_probe_scheduler_when_its_task_dies() -> None:
+    class Crashing(ProbeScheduler):
+        async def run(self) -> None:
+            raise RuntimeError("scheduler bug")
+
+    clock, store = Clock(), RecordingStore()
+    engine = Engine(store, EngineSettings(evaluate_interval=0.01), clock=clock,  # type: ignore[arg-type]
+                    scheduler=Crashing(lambda *_: None))
+    client = TestClient(TestServer(metrics_app(engine, CollectorRegistry())))
+    await client.start_server()
+    running = asyncio.create_task(engine.run())
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            answer = await client.get("/healthz")
+            if answer.status == 503:
+                break
+        assert answer.status == 503
+        assert "probe scheduler stopped: RuntimeError('scheduler bug')" in await answer.text()
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await client.close()
+
+
+async def test_healthz_reports_every_failing_check_and_ok_when_none_fails() -> None:
+    engine = engine_with(RecordingStore(), Clock())
+    failing: list[str] = []
+    client = TestClient(TestServer(metrics_app(engine, CollectorRegistry(),
+                                               checks=[lambda: list(failing)])))
+    await client.start_server()
+    try:
+        assert (await client.get("/healthz")).status == 200
+        failing.append("watches stopped: no event for ServiceLevelAgreement shop/web")
+        engine.clock = lambda: T0 + timedelta(minutes=5)  # and evaluation stalled
+        answer = await client.get("/healthz")
+        assert answer.status == 503
+        assert (await answer.text()).splitlines() == [
+            "evaluation stalled for 300s",
+            "watches stopped: no event for ServiceLevelAgreement shop/web"]
+    finally:
+        await client.close()
