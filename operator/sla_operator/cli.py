@@ -58,6 +58,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         evaluate_interval=args.evaluate_interval,
         status_interval=args.status_interval,
         probe_concurrency=args.probe_concurrency,
+        resync_interval=getattr(args, "resync_interval", 60.0),
     )
 
 
@@ -76,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                                           "else KUBECONFIG.")
     run.add_argument("--namespace", action="append", default=[],
                      help="namespace to watch (repeatable; default: all namespaces)")
+    run.add_argument("--resync-interval", type=float, default=60.0,
+                     help="seconds between lists that catch deletions a watch missed and "
+                          "prove the watches still deliver (default 60)")
     _serving_options(run)
 
     local = commands.add_parser("local", help="run on manifest files, no cluster needed",

@@ -28,6 +28,8 @@ class Settings:
     """Seconds between routine status writes of one object; state changes are written at once."""
     probe_concurrency: int = 256
     """Probes in flight at once, across all agreements."""
+    resync_interval: float = 60.0
+    """Cluster mode: seconds between lists that catch missed deletions and stopped watches."""
     extra: dict[str, str] = field(default_factory=dict)
     """Mode-specific options (e.g. the manifests and state folders of local mode)."""
 

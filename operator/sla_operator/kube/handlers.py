@@ -14,6 +14,7 @@ from sla_operator.domain.records import incident_from_manifest, maintenance_from
 from sla_operator.domain.render import conditions, invalid_spec_condition
 from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.engine import Engine
+from sla_operator.kube.watch import WatchTracker
 from sla_operator.store.base import Key, Kind, StoreError
 from sla_operator.store.kube import GROUP, VERSION, KubeStore
 
@@ -61,6 +62,8 @@ def _previous_version_kept(engine: Engine, kind: Kind, key: Key, message: str) -
 @kopf.on.update(GROUP, VERSION, "servicelevelagreements")
 async def agreement_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     engine = _engine(memo)
+    if body.get("metadata", {}).get("deletionTimestamp"):
+        return  # going away: agreement_event has stopped it
     try:
         agreement = agreement_from_manifest(body)
     except SpecError as error:
@@ -69,9 +72,12 @@ async def agreement_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     engine.upsert_agreement(agreement, body.get("status"))
 
 
-@kopf.on.delete(GROUP, VERSION, "servicelevelagreements", optional=True)
-async def agreement_deleted(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
-    _engine(memo).remove_agreement((namespace, name))
+@kopf.on.event(GROUP, VERSION, "servicelevelagreements")
+async def agreement_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Deletion arrives here: agreements carry no finalizer, so no deletion handler runs."""
+    key, meta, gone = _watched(memo, Kind.AGREEMENT, event)
+    if gone:
+        _engine(memo).remove_agreement(key, meta.get("uid"))
 
 
 @kopf.on.resume(GROUP, VERSION, "maintenancewindows")
@@ -79,6 +85,8 @@ async def agreement_deleted(namespace: str, name: str, memo: kopf.Memo, **_: Any
 @kopf.on.update(GROUP, VERSION, "maintenancewindows")
 async def maintenance_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     engine = _engine(memo)
+    if body.get("metadata", {}).get("deletionTimestamp"):
+        return  # going away: maintenance_event has ended it
     try:
         window = maintenance_from_manifest(body)
         validate_maintenance(window)
@@ -90,9 +98,25 @@ async def maintenance_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> Non
     engine.upsert_maintenance(window)
 
 
-@kopf.on.delete(GROUP, VERSION, "maintenancewindows", optional=True)
-async def maintenance_deleted(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
-    _engine(memo).remove_maintenance((namespace, name))
+@kopf.on.event(GROUP, VERSION, "maintenancewindows")
+async def maintenance_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """A deleted window's maintenance ends at once (no finalizer: see agreement_event)."""
+    key, _, gone = _watched(memo, Kind.MAINTENANCE, event)
+    if gone:
+        _engine(memo).remove_maintenance(key)
+
+
+def _watched(memo: kopf.Memo, kind: Kind, event: kopf.RawEvent) -> tuple[Key, Mapping[str, Any], bool]:
+    """The object's key and metadata, noted as delivered; and whether it is going away
+    (deleted, or marked for deletion while another controller's finalizer holds it)."""
+    body = event.get("object") or {}
+    meta = body.get("metadata") or {}
+    key = (str(meta.get("namespace", "default")), str(meta.get("name", "")))
+    gone = event.get("type") == "DELETED" or bool(meta.get("deletionTimestamp"))
+    tracker: WatchTracker | None = memo.get("watches")
+    if tracker is not None:
+        tracker.delivered(kind, key, meta, deleted=event.get("type") == "DELETED")
+    return key, meta, gone
 
 
 @kopf.on.event(GROUP, VERSION, "incidents")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from datetime import timedelta
 from typing import Any
 
 import kopf
@@ -19,6 +20,7 @@ from sla_operator.domain.records import incident_from_manifest, maintenance_from
 from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.engine import Engine
 from sla_operator.kube.connect import StartupError, api_client, first_lists
+from sla_operator.kube.watch import Resync, WatchTracker
 from sla_operator.metrics import EngineCollector, metrics_app, serve
 from sla_operator.settings import Settings
 from sla_operator.store.kube import KubeStore
@@ -86,26 +88,32 @@ def run(options: Settings) -> int:
 
 async def _operate(options: Settings, api: client.ApiClient,
                    listed: dict[str, list[dict[str, Any]]]) -> None:
-    engine = Engine(KubeStore(api), options.engine_settings())
+    store = KubeStore(api)
+    engine = Engine(store, options.engine_settings())
     preload(engine, listed)
     registry = CollectorRegistry()
     registry.register(EngineCollector(engine))
+    # Watches owe an event for a change within two resyncs (plus the time a list takes).
+    tracker = WatchTracker(engine.clock, timedelta(seconds=2 * options.resync_interval + 30))
+    resync = Resync(engine, store, options.namespaces, tracker, options.resync_interval)
     try:
-        runner = await serve(metrics_app(engine, registry), options.bind_address,
-                             options.metrics_port)
+        runner = await serve(metrics_app(engine, registry, checks=[tracker.problems]),
+                             options.bind_address, options.metrics_port)
     except OSError as error:
         raise StartupError(f"cannot listen on {options.bind_address}:{options.metrics_port} "
                            f"for metrics: {error.strerror or error}") from None
     engine_task = asyncio.create_task(engine.run(), name="sla-engine")
+    resync_task = asyncio.create_task(resync.run(), name="resync")
     try:
         await kopf.operator(
             clusterwide=not options.namespaces,
             namespaces=list(options.namespaces),
-            memo=kopf.Memo(settings=options, engine=engine),
+            memo=kopf.Memo(settings=options, engine=engine, watches=tracker),
             standalone=True,
         )
     finally:
+        resync_task.cancel()
         engine_task.cancel()
-        await asyncio.gather(engine_task, return_exceptions=True)
+        await asyncio.gather(engine_task, resync_task, return_exceptions=True)
         if runner is not None:
             await runner.cleanup()
