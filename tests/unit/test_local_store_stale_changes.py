@@ -174,6 +174,6 @@ async def test_a_file_changed_on_every_attempt_gives_up_with_a_store_error(
     mocker.patch.object(store_module, "read_yaml_versioned", side_effect=read_then_touch)
     # Which refusal comes first depends on the machine's speed: the attempts running out,
     # or the wait for a quiet file. Either way nothing is written and the engine retries.
-    with pytest.raises(StoreError, match="changed by someone else|keeps changing"):
+    with pytest.raises(StoreError, match=r"changed by someone else|keeps changing"):
         await store.write_status(Kind.INCIDENT, incident.key, {"countedDowntimeSeconds": 1})
     assert "countedDowntimeSeconds" not in (read_yaml(path).get("status") or {})
