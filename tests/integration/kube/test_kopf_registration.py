@@ -1,0 +1,232 @@
+"""The real kopf registration against kmock: kopf itself calls the operator's handlers.
+
+Handler tests elsewhere call the coroutines directly; these run ``kopf.operator`` with the
+handlers as the operator registers them (decorators, startup settings, no finalizer) over
+kmock's watch streams, for create, update, resume and delete of each kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import kmock as km
+import kopf
+import pytest
+from kube_support import AGREEMENTS, INCIDENTS, T0, Clock, agreement_manifest, requests_to
+
+from sla_operator.engine import Engine, EngineSettings
+from sla_operator.kube import handlers, startup
+from sla_operator.kube.watch import WatchTracker
+from sla_operator.store.kube import KubeStore
+
+WINDOWS = km.resource("sla.dev", "v1alpha1", "maintenancewindows")
+SLA_KEY = ("payments", "payments-api")
+MW_KEY = ("payments", "db-upgrade")
+INC_KEY = ("payments", "payments-api-20261126-0400")
+assert handlers and startup  # imported for their kopf registrations
+
+
+def window() -> dict[str, Any]:
+    return {"apiVersion": "sla.dev/v1alpha1", "kind": "MaintenanceWindow",
+            "metadata": {"name": "db-upgrade", "namespace": "payments", "generation": 1,
+                         "uid": "mw-uid"},
+            "spec": {"description": "Database upgrade", "slaNames": ["payments-api"],
+                     "start": "2026-11-26T04:00:00Z", "end": "2026-11-26T06:00:00Z"}}
+
+
+def incident() -> dict[str, Any]:
+    return {"apiVersion": "sla.dev/v1alpha1", "kind": "Incident",
+            "metadata": {"name": INC_KEY[1], "namespace": "payments", "uid": "inc-uid"},
+            "spec": {"agreement": "payments-api", "severity": "P2", "type": "outage",
+                     "title": "Payments API is slow to answer", "origin": "manual",
+                     "startedAt": "2026-11-26T04:00:00Z", "impact": "downtime"}}
+
+
+async def eventually(what: str, check: Callable[[], object], timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"kopf never got to: {what}")
+        await asyncio.sleep(0.05)
+
+
+EMULATOR: dict[str, str] = {}  # the URL of the current test's emulator
+
+
+@kopf.on.login()
+def login_to_the_emulator(**_: Any) -> kopf.ConnectionInfo:
+    """Only for these tests: the operator itself logs in through the client library."""
+    return kopf.ConnectionInfo(server=EMULATOR["url"], token="t", insecure=True)
+
+
+@kopf.on.startup()
+def serve_the_named_namespace(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Only for these tests: kmock cannot answer a list of namespaces (/api/v1/namespaces),
+    which kopf reads to learn which named namespaces exist; it takes them as given instead."""
+    settings.scanning.disabled = True
+
+
+@pytest.fixture
+def emulator(apiserver: km.KubernetesEmulator) -> Iterator[None]:
+    EMULATOR["url"] = str(apiserver.url).rstrip("/")
+    for plural, kind in (("servicelevelagreements", "ServiceLevelAgreement"),
+                         ("maintenancewindows", "MaintenanceWindow"), ("incidents", "Incident")):
+        apiserver.resources[f"sla.dev/v1alpha1/{plural}"] = {
+            "namespaced": True, "kind": kind, "subresources": {"status"},
+            "verbs": {"get", "list", "watch", "create", "patch", "update", "delete"}}
+    # kopf waits for these two to be discoverable before it starts any watch.
+    apiserver.resources["v1/namespaces"] = {"namespaced": False, "kind": "Namespace",
+                                            "verbs": {"get", "list", "watch"}}
+    apiserver.resources["apiextensions.k8s.io/v1/customresourcedefinitions"] = {
+        "namespaced": False, "kind": "CustomResourceDefinition", "verbs": {"get", "list", "watch"}}
+    yield
+    EMULATOR.clear()
+
+
+class Operator:
+    """kopf.operator in a thread of its own, as kopf.testing.KopfRunner runs it (kopf cancels
+    every task of its loop it did not start when it stops), over one engine."""
+
+    def __init__(self, store: KubeStore) -> None:
+        self.store = store
+        self.engine = self.new_engine()
+        self.tracker = WatchTracker(self.engine.clock, timedelta(minutes=5))
+        self.thread: threading.Thread | None = None
+        self.stop_flag = threading.Event()
+
+    def new_engine(self) -> Engine:
+        return Engine(self.store, EngineSettings(status_interval=300), clock=Clock(T0))
+
+    def start(self) -> None:
+        self.stop_flag = threading.Event()
+        memo = kopf.Memo(engine=self.engine, watches=self.tracker)
+        self.thread = threading.Thread(target=lambda: asyncio.run(kopf.operator(
+            namespaces=["payments"], standalone=True, stop_flag=self.stop_flag, memo=memo)))
+        self.thread.start()
+
+    async def stop(self) -> None:
+        if self.thread is not None:
+            self.stop_flag.set()
+            await asyncio.to_thread(self.thread.join, 30)
+            assert not self.thread.is_alive(), "kopf did not stop"
+        self.thread = None
+
+
+@pytest.fixture
+async def operator(emulator: None, store: KubeStore) -> AsyncIterator[Operator]:
+    running = Operator(store)
+    running.start()
+    yield running
+    await running.stop()
+
+
+def patch(apiserver: km.KubernetesEmulator, resource: Any, key: tuple[str, str],
+          change: Callable[[dict[str, Any]], None]) -> None:
+    body = copy.deepcopy(apiserver.objects[resource, *key].raw)
+    change(body)
+    apiserver.objects[resource, *key] = body
+
+
+async def test_agreements_are_created_updated_and_deleted_through_kopf(
+        apiserver: km.KubernetesEmulator, operator: Operator) -> None:
+    await operator_client_create(apiserver, AGREEMENTS, agreement_manifest())
+    engine = operator.engine
+    await eventually("the agreement created", lambda: SLA_KEY in engine.agreements)
+    assert engine.scheduler.endpoint_count == 1
+
+    edited = agreement_manifest(objective="99.5")
+    edited["metadata"]["generation"] = 2
+    await operator_client_patch(apiserver, AGREEMENTS, SLA_KEY, {"spec": edited["spec"],
+                                                                 "metadata": {"generation": 2}})
+    await eventually("the agreement updated",
+                     lambda: str(engine.agreements[SLA_KEY].agreement.objective) == "99.5")
+
+    await operator_client_delete(apiserver, AGREEMENTS, SLA_KEY)
+    await eventually("the agreement deleted", lambda: SLA_KEY not in engine.agreements)
+    assert engine.scheduler.endpoint_count == 0
+    finalizers = [r for r in requests_to(apiserver, AGREEMENTS) if "finalizers" in str(r.data)]
+    assert finalizers == []  # deletion never waits for the operator
+
+
+async def test_windows_are_created_updated_and_deleted_through_kopf(
+        apiserver: km.KubernetesEmulator, operator: Operator) -> None:
+    engine = operator.engine
+    await operator_client_create(apiserver, WINDOWS, window())
+    await eventually("the window created", lambda: MW_KEY in engine.maintenance)
+    await operator_client_patch(apiserver, WINDOWS, MW_KEY, {
+        "spec": {"end": "2026-11-26T05:00:00Z"}, "metadata": {"generation": 2}})
+    await eventually("the window updated",
+                     lambda: engine.maintenance[MW_KEY].end is not None
+                     and engine.maintenance[MW_KEY].end.hour == 5)
+    await operator_client_delete(apiserver, WINDOWS, MW_KEY)
+    await eventually("the window deleted", lambda: MW_KEY not in engine.maintenance)
+
+
+async def test_incidents_are_created_updated_and_deleted_through_kopf(
+        apiserver: km.KubernetesEmulator, operator: Operator) -> None:
+    engine = operator.engine
+    await operator_client_create(apiserver, INCIDENTS, incident())
+    await eventually("the incident recorded", lambda: INC_KEY in engine.incidents)
+    await operator_client_patch(apiserver, INCIDENTS, INC_KEY, {
+        "spec": {"exclusion": {"reason": "blocked", "note": "a customer's firewall"}}})
+    await eventually("the exclusion recorded",
+                     lambda: engine.incidents[INC_KEY].exclusion is not None)
+    await operator_client_delete(apiserver, INCIDENTS, INC_KEY)
+    await eventually("the incident forgotten", lambda: INC_KEY not in engine.incidents)
+
+
+async def test_a_restart_resumes_what_exists_and_not_what_was_deleted_meanwhile(
+        apiserver: km.KubernetesEmulator, operator: Operator, store: KubeStore) -> None:
+    apiserver.objects[AGREEMENTS, *SLA_KEY] = agreement_manifest()
+    other = agreement_manifest()
+    other["metadata"].update(name="checkout", uid="checkout-uid")
+    apiserver.objects[AGREEMENTS, "payments", "checkout"] = other
+    apiserver.objects[WINDOWS, *MW_KEY] = window()
+    await eventually("both agreements and the window",
+                     lambda: len(operator.engine.agreements) == 2 and operator.engine.maintenance)
+    await operator.stop()
+    del apiserver.objects[AGREEMENTS, "payments", "checkout"]  # deleted while stopped
+    fresh = operator.engine = operator.new_engine()
+    operator.start()
+    await eventually("the agreement resumed", lambda: SLA_KEY in fresh.agreements)
+    await eventually("the window resumed", lambda: MW_KEY in fresh.maintenance)
+    await asyncio.sleep(0.5)
+    assert list(fresh.agreements) == [SLA_KEY]
+
+
+# The emulator applies a write and streams its watch event, as the API server does.
+
+
+def url(apiserver: km.KubernetesEmulator, resource: Any, namespace: str, name: str = "") -> str:
+    base = str(apiserver.url).rstrip("/")
+    path = f"{base}/apis/sla.dev/v1alpha1/namespaces/{namespace}/{resource.plural}"
+    return f"{path}/{name}" if name else path
+
+
+async def send(method: str, address: str, body: dict[str, Any] | None = None) -> None:
+    async with aiohttp.ClientSession() as http, http.request(
+            method, address, json=body,
+            headers={"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {},
+    ) as answer:
+        assert answer.status in (200, 201), await answer.text()
+
+
+async def operator_client_create(apiserver: km.KubernetesEmulator, resource: Any,
+                                 body: dict[str, Any]) -> None:
+    await send("POST", url(apiserver, resource, body["metadata"]["namespace"]), body)
+
+
+async def operator_client_patch(apiserver: km.KubernetesEmulator, resource: Any,
+                                key: tuple[str, str], change: dict[str, Any]) -> None:
+    await send("PATCH", url(apiserver, resource, *key), change)
+
+
+async def operator_client_delete(apiserver: km.KubernetesEmulator, resource: Any,
+                                 key: tuple[str, str]) -> None:
+    await send("DELETE", url(apiserver, resource, *key))
