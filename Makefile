@@ -41,6 +41,11 @@ else
 	@echo "test-e2e: testing the cluster of KUBECONFIG=$(EXTERNAL_KUBECONFIG)"
 endif
 	$(PYTEST) tests/e2e -q
+	$(PYTEST) tests/image -q
+
+.PHONY: image
+image: $(STAMP) ## Container image with podman on a local Debian base (TAG=localhost/sla-operator:dev)
+	PYTHON=$(BIN)/python bash scripts/build-image.sh $(or $(TAG),localhost/sla-operator:dev)
 
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy --strict on the domain, import-linter contracts
