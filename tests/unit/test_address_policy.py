@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import socket
-from typing import Any
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sla_operator.probes.base import ProbeFailure
+from sla_operator.probes.names import NameResolver
 from sla_operator.probes.policy import DEFAULT_DENY, AddressPolicy, resolve_allowed
 
 
@@ -68,42 +67,26 @@ def test_every_link_local_address_is_denied(offset: int) -> None:
     assert AddressPolicy().check(str(address)) is not None
 
 
-def _stub_getaddrinfo(monkeypatch: pytest.MonkeyPatch, addresses: list[str]) -> None:
-    loop = asyncio.get_running_loop()
-
-    async def getaddrinfo(host: str, port: int, **_kwargs: Any) -> list[Any]:
-        return [
-            (
-                socket.AF_INET6 if ":" in address else socket.AF_INET,
-                socket.SOCK_STREAM,
-                6,
-                "",
-                (address, port),
-            )
-            for address in addresses
-        ]
-
-    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+def hosts(tmp_path: Path, name: str, addresses: list[str]) -> NameResolver:
+    """A resolver whose hosts file maps ``name`` to ``addresses`` (the first place it looks)."""
+    path = tmp_path / "hosts"
+    path.write_text("".join(f"{address} {name}\n" for address in addresses))
+    return NameResolver(hosts_file=path, nameservers=["192.0.2.1"])  # never asked
 
 
-async def test_a_hostname_resolving_to_the_metadata_address_is_denied(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    _stub_getaddrinfo(monkeypatch, ["169.254.169.254"])
+async def test_a_hostname_resolving_to_the_metadata_address_is_denied(tmp_path: Path) -> None:
+    resolver = hosts(tmp_path, "metadata.example", ["169.254.169.254"])
     with pytest.raises(ProbeFailure, match=r"^address 169\.254\.169\.254 denied by policy$"):
-        await resolve_allowed("metadata.example", 80, AddressPolicy())
+        await resolve_allowed("metadata.example", 80, AddressPolicy(), resolver)
 
 
-async def test_only_the_allowed_addresses_of_a_hostname_are_returned(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    _stub_getaddrinfo(monkeypatch, ["169.254.169.254", "127.0.0.1", "127.0.0.1", "::1"])
-    assert await resolve_allowed("mixed.example", 80, AddressPolicy()) == ["127.0.0.1", "::1"]
+async def test_only_the_allowed_addresses_of_a_hostname_are_returned(tmp_path: Path) -> None:
+    resolver = hosts(tmp_path, "mixed.example", ["169.254.169.254", "127.0.0.1", "127.0.0.1", "::1"])
+    assert await resolve_allowed("mixed.example", 80, AddressPolicy(), resolver) == [
+        "127.0.0.1", "::1"]
 
 
-async def test_an_ip_literal_is_checked_without_resolving(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    _stub_getaddrinfo(monkeypatch, ["127.0.0.1"])
+async def test_an_ip_literal_is_checked_without_resolving(tmp_path: Path) -> None:
+    resolver = hosts(tmp_path, "fd00:ec2::254", ["127.0.0.1"])
     with pytest.raises(ProbeFailure, match="denied by policy"):
-        await resolve_allowed("[fd00:ec2::254]", 80, AddressPolicy())
+        await resolve_allowed("[fd00:ec2::254]", 80, AddressPolicy(), resolver)

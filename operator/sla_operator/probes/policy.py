@@ -8,13 +8,13 @@ and DNS servers, so a hostname that resolves to a denied address is refused too.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sla_operator.probes import names
 from sla_operator.probes.base import ProbeFailure
+from sla_operator.probes.names import NameResolver
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -84,17 +84,19 @@ def literal_address(host: str) -> str | None:
         return None
 
 
-async def resolve_allowed(host: str, port: int, policy: AddressPolicy) -> list[str]:
+async def resolve_allowed(host: str, port: int, policy: AddressPolicy,
+                          resolver: NameResolver | None = None) -> list[str]:
     """The addresses of ``host`` that the policy admits, in resolver order.
 
     Raises ProbeFailure with the policy's reason when every address is refused, and
-    "DNS: cannot resolve HOST" when the name does not resolve.
+    "DNS: cannot resolve HOST (why)" when the name does not resolve. The lookup runs on the
+    event loop (probes/names.py), so a slow name server delays no other probe.
     """
     literal = literal_address(host)
     if literal is not None:
         candidates = [literal]
     else:
-        candidates = await _getaddrinfo(host, port)
+        candidates = await (resolver or names.RESOLVER).addresses(host)
     allowed: list[str] = []
     reasons: list[str] = []
     for address in candidates:
@@ -106,17 +108,3 @@ async def resolve_allowed(host: str, port: int, policy: AddressPolicy) -> list[s
     if not allowed:
         raise ProbeFailure(reasons[0] if reasons else f"DNS: no address for {host}")
     return allowed
-
-
-async def _getaddrinfo(host: str, port: int) -> list[str]:
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
-        raise ProbeFailure(f"DNS: cannot resolve {host} ({error.strerror})") from None
-    addresses: list[str] = []
-    for _family, _type, _proto, _canonname, sockaddr in infos:
-        address = str(sockaddr[0])
-        if address not in addresses:
-            addresses.append(address)
-    return addresses
