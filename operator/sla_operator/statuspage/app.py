@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from sla_operator.domain.views import Snapshot
-from sla_operator.statuspage.render import STYLESHEET, Document, Renderer
+from sla_operator.statuspage.render import STATIC, Document, Renderer
 
 # No script at all, no inline style, nothing from elsewhere, never framed.
 CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self'; "
@@ -29,7 +29,7 @@ def status_app(snapshot: Callable[[], Snapshot]) -> web.Application:
     app.on_response_prepare.append(_secure)
     for path in ("/", "/api/v1/status", "/feed.atom"):
         app.router.add_get(path, _page_document(path))
-    app.router.add_get("/static/page.css", _stylesheet)
+    app.router.add_get("/static/{name}", _static)
     app.router.add_get("/badge/{namespace}/{agreement}.svg", _badge)
     app.router.add_get("/healthz", _healthz)
     return app
@@ -55,8 +55,11 @@ def _page_document(path: str) -> Handler:
     return handler
 
 
-async def _stylesheet(request: web.Request) -> web.StreamResponse:
-    return respond(request, STYLESHEET)
+async def _static(request: web.Request) -> web.StreamResponse:
+    doc = STATIC.get(request.match_info["name"])
+    if doc is None:
+        raise web.HTTPNotFound()
+    return respond(request, doc)
 
 
 async def _badge(request: web.Request) -> web.StreamResponse:

@@ -68,8 +68,9 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
-STYLESHEET = document(resources.files("sla_operator.statuspage").joinpath("static", "page.css")
-                      .read_bytes(), CSS)
+_STATIC = resources.files("sla_operator.statuspage").joinpath("static")
+STATIC = {"page.css": document(_STATIC.joinpath("page.css").read_bytes(), CSS),
+          "favicon.svg": document(_STATIC.joinpath("favicon.svg").read_bytes(), SVG)}
 
 
 class Renderer:

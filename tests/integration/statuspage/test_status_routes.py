@@ -60,7 +60,7 @@ async def client(source: Source) -> AsyncIterator[TestClient[Any, Any]]:
 
 
 ROUTES = ["/", "/api/v1/status", "/feed.atom", "/badge/payments/payments-api.svg",
-          "/static/page.css", "/healthz"]
+          "/static/page.css", "/static/favicon.svg", "/healthz"]
 
 
 @pytest.mark.parametrize("path", ROUTES)
