@@ -41,6 +41,12 @@ else
 	@echo "test-e2e: testing the cluster of KUBECONFIG=$(EXTERNAL_KUBECONFIG)"
 endif
 	$(PYTEST) tests/e2e -q
+	$(MAKE) test-browser
+
+.PHONY: test-browser
+test-browser: $(STAMP) ## Browser tier: the status page in Debian's chromium via Playwright (installs chromium if missing)
+	bash scripts/install-browser.sh
+	$(PYTEST) tests/browser -q
 
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy --strict on the domain, import-linter contracts
