@@ -34,18 +34,20 @@ def build_snapshot(runtimes: Iterable[AgreementRuntime], incidents: Iterable[Inc
                    windows: Iterable[MaintenanceWindow], lag: LagHistogram, now: datetime,
                    previous: Snapshot = EMPTY_SNAPSHOT) -> Snapshot:
     """One view per agreement and window; one that cannot be built keeps its previous view."""
-    recent = tuple(i for i in incidents if i.is_open or i.interval(now).end >= now - RECENT)
+    cutoff = now - RECENT
+    recent = tuple(i for i in incidents if i.resolved_at is None or i.resolved_at >= cutoff)
     open_by_agreement = _open_counts(recent)
     runtimes = list(runtimes)
+    before = {view.key: view for view in previous.agreements}
     agreements = []
     for runtime in runtimes:
+        key = runtime.agreement.key
         try:
-            agreements.append(agreement_view(runtime, open_by_agreement.get(runtime.agreement.key, {})))
+            agreements.append(agreement_view(runtime, open_by_agreement.get(key, {}), before.get(key)))
         except Exception:  # one agreement's bad data must not blank every output
-            log.exception("agreement %s/%s: view not refreshed", *runtime.agreement.key)
-            kept = previous.agreement(*runtime.agreement.key)
-            if kept is not None:
-                agreements.append(kept)
+            log.exception("agreement %s/%s: view not refreshed", *key)
+            if key in before:
+                agreements.append(before[key])
     views = []
     for window in windows:
         try:
@@ -56,8 +58,10 @@ def build_snapshot(runtimes: Iterable[AgreementRuntime], incidents: Iterable[Inc
                     windows=tuple(views), probe_lag=_lag(lag))
 
 
-def agreement_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int]) -> AgreementView:
+def agreement_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int],
+                   previous: AgreementView | None = None) -> AgreementView:
     agreement = runtime.agreement
+    earlier = {p.name: p for p in previous.probes} if previous is not None else {}
     breached: dict[Severity, int] = {}
     for severity in runtime.breached.values():
         breached[Severity(severity)] = breached.get(Severity(severity), 0) + 1
@@ -70,7 +74,8 @@ def agreement_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int
         downtime_total_seconds=runtime.downtime_total,
         eligible_total_seconds=runtime.eligible_total,
         open_incidents=open_incidents, responses_breached=breached,
-        probes=tuple(_probe_view(runtime, e.name, e.dependency) for e in agreement.endpoints),
+        probes=tuple(_probe_view(runtime, e.name, e.dependency, earlier.get(e.name))
+                     for e in agreement.endpoints),
         evaluated_at=runtime.last_evaluated)
 
 
@@ -102,16 +107,23 @@ def _last_closed(runtime: AgreementRuntime) -> ClosedPeriodView | None:
                             availability=None if text is None else float(text) / 100)
 
 
-def _probe_view(runtime: AgreementRuntime, name: str, dependency: bool) -> ProbeView:
+def _probe_view(runtime: AgreementRuntime, name: str, dependency: bool,
+                previous: ProbeView | None) -> ProbeView:
+    """Made again only after a probe finished: most rounds, most endpoints have no news."""
     health = runtime.healths.get(name)
     stats = runtime.probe_stats.get(name) or ProbeStats()
     last = health.last if health is not None else None
+    state = health.state if health else State.UNKNOWN
+    if (previous is not None and previous.successes == stats.successes
+            and previous.failures == stats.failures and previous.dependency == dependency
+            and previous.state is state):
+        return previous
     cumulative, buckets = 0, []
     for bound, count in zip((*LATENCY_BUCKETS, float("inf")), stats.bucket_counts, strict=True):
         cumulative += count
         buckets.append((bound, cumulative))
     return ProbeView(
-        name=name, dependency=dependency, state=health.state if health else State.UNKNOWN,
+        name=name, dependency=dependency, state=state,
         last_ok=last.ok if last is not None else None, successes=stats.successes,
         failures=stats.failures, latency=Histogram(tuple(buckets), stats.latency_sum),
         certificate_not_after=last.certificate_not_after if last is not None else None)
