@@ -8,12 +8,12 @@ service names, states and figures, and the incident text people or the operator 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from functools import lru_cache
+from typing import Generic, TypeVar
 
 from sla_operator.domain.accounting import DayFigures, PeriodFigures
 from sla_operator.domain.model import Environment, Impact, Incident, IncidentType, State
@@ -26,6 +26,8 @@ BARS = 90
 SEVERITY_OF_STATE = (State.DOWN, State.DEGRADED, State.MAINTENANCE, State.UP)
 PUBLIC_IMPACTS = (Impact.DOWNTIME, Impact.DEGRADED)
 INTERNAL_TYPES = (IncidentType.BREACH, IncidentType.CERTIFICATE)
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class BarLevel(StrEnum):
@@ -179,12 +181,38 @@ def bar_level(day: DayFigures, objective: Decimal) -> BarLevel:
     return BarLevel.MINOR if Decimal(repr(day.availability)) * 100 >= objective else BarLevel.MAJOR
 
 
-@lru_cache(maxsize=4096)
-def bars(days: tuple[DayFigures, ...], objective: Decimal, today: date) -> tuple[Bar, ...]:
-    """Always 90, oldest first: days the engine has not computed yet are "no data".
+class _Memo(Generic[K, V]):
+    """Results by the identity of what they were made from.
 
-    Cached: an agreement's days are one tuple until its figures change, and building 90
-    bars for every agreement at every change would be most of a re-render."""
+    The engine hands over the same tuple of days and the same Incident objects until they
+    change; looking them up by identity costs nothing, where hashing them would cost as much
+    as rebuilding. Entries hold their key, so an id is never taken for another object's."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self._entries: dict[int, tuple[K, object, V]] = {}
+        self._limit = limit
+
+    def get(self, key: K, extra: object, make: Callable[[], V]) -> V:
+        entry = self._entries.get(id(key))
+        if entry is not None and entry[0] is key and entry[1] == extra:
+            return entry[2]
+        if len(self._entries) >= self._limit:
+            self._entries.clear()
+        value = make()
+        self._entries[id(key)] = (key, extra, value)
+        return value
+
+
+_BARS: _Memo[tuple[DayFigures, ...], tuple[Bar, ...]] = _Memo()
+_RESOLVED: _Memo[Incident, PublicIncident] = _Memo()
+
+
+def bars(days: tuple[DayFigures, ...], objective: Decimal, today: date) -> tuple[Bar, ...]:
+    """Always 90, oldest first: days the engine has not computed yet are "no data"."""
+    return _BARS.get(days, (objective, today), lambda: _bars(days, objective, today))
+
+
+def _bars(days: tuple[DayFigures, ...], objective: Decimal, today: date) -> tuple[Bar, ...]:
     known = {d.date: d for d in days}
     result = []
     for back in range(BARS - 1, -1, -1):
@@ -236,11 +264,11 @@ def duration_text(seconds: float) -> str:
     return " ".join(shown) or "0s"
 
 
-@lru_cache(maxsize=8192)
 def _resolved_incident(incident: Incident, service: str) -> PublicIncident:
     """A resolved incident's public form does not depend on the time: made once, not per change."""
-    assert incident.resolved_at is not None
-    return _incident(incident, service, incident.resolved_at)
+    resolved_at = incident.resolved_at
+    assert resolved_at is not None
+    return _RESOLVED.get(incident, service, lambda: _incident(incident, service, resolved_at))
 
 
 def _incident(incident: Incident, service: str, now: datetime) -> PublicIncident:

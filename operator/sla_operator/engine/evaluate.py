@@ -182,7 +182,9 @@ def _refresh_daily(runtime: AgreementRuntime, inputs: AccountingInput, now: date
         today = compute_days(inputs, zone, now, 1)
         runtime.daily[-1] = day_entry(today[-1])
         # A new tuple, never a changed one: a published snapshot keeps the days it was given.
-        runtime.days = (*runtime.days[:-1], today[-1])
+        # Unchanged figures keep the old tuple, so the status page sees nothing new to render.
+        if not runtime.days or runtime.days[-1] != today[-1]:
+            runtime.days = (*runtime.days[:-1], today[-1])
 
 
 def _incident_statuses(runtime: AgreementRuntime, incidents: Sequence[Incident],
