@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 from sla_operator.domain.statuspage import PublicAgreement, PublicIncident, PublicWindow, StatusPage
@@ -12,13 +14,29 @@ def status_document(page: StatusPage) -> dict[str, Any]:
     return {
         "generatedAt": utc_text(page.generated_at),
         "state": page.state.value,
-        "agreements": [_agreement(a) for a in page.agreements],
+        "agreements": [agreement_document(a) for a in page.agreements],
         "incidents": [incident_document(i) for i in page.incidents],
         "maintenance": [_window(w) for w in page.maintenance],
     }
 
 
-def _agreement(agreement: PublicAgreement) -> dict[str, Any]:
+def encode(document: Any) -> str:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def status_json(page: StatusPage, agreement_json: Callable[[PublicAgreement], str],
+                incident_json: Callable[[PublicIncident], str]) -> bytes:
+    """The same as ``encode(status_document(page))``, from the caller's encoded parts: agreements
+    and incidents that did not change are not encoded again."""
+    head = encode({"generatedAt": utc_text(page.generated_at), "state": page.state.value})
+    agreements = ",".join(agreement_json(a) for a in page.agreements)
+    incidents = ",".join(incident_json(i) for i in page.incidents)
+    maintenance = encode([_window(w) for w in page.maintenance])
+    return (f'{head[:-1]},"agreements":[{agreements}],"incidents":[{incidents}],'
+            f'"maintenance":{maintenance}}}').encode()
+
+
+def agreement_document(agreement: PublicAgreement) -> dict[str, Any]:
     period = None
     if agreement.period_start is not None and agreement.period_end is not None:
         period = {"label": agreement.period_label, "start": utc_text(agreement.period_start),

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
+from typing import Generic, TypeVar
 
 import jinja2
 from markupsafe import Markup
@@ -27,11 +27,12 @@ from sla_operator.domain.statuspage import (
     duration_text,
 )
 from sla_operator.domain.views import Snapshot
-from sla_operator.statuspage.api import status_document
+from sla_operator.statuspage.api import agreement_document, encode, incident_document, status_json
 from sla_operator.statuspage.badge import badge_svg
 from sla_operator.statuspage.feed import atom_feed
 from sla_operator.statuspage.text import human_time, utc_text
 
+V = TypeVar("V")
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 ATOM = "application/atom+xml; charset=utf-8"
@@ -56,7 +57,7 @@ class Document:
 
 def document(body: bytes, content_type: str) -> Document:
     digest = hashlib.sha256(body).hexdigest()[:32]
-    return Document(body, gzip.compress(body, compresslevel=5, mtime=0), f'"{digest}"', content_type)
+    return Document(body, gzip.compress(body, compresslevel=1, mtime=0), f'"{digest}"', content_type)
 
 
 def _environment() -> jinja2.Environment:
@@ -73,6 +74,27 @@ STATIC = {"page.css": document(_STATIC.joinpath("page.css").read_bytes(), CSS),
           "favicon.svg": document(_STATIC.joinpath("favicon.svg").read_bytes(), SVG)}
 
 
+class _Parts(Generic[V]):
+    """One rendered part per agreement or incident, made again only when its view changed.
+
+    Compared by equality with the view it was made from, which is cheap: unchanged views share
+    their bars and updates with the previous ones. Parts not used by a render are dropped."""
+
+    def __init__(self) -> None:
+        self._now: dict[tuple[str, str], tuple[object, V]] = {}
+        self._before: dict[tuple[str, str], tuple[object, V]] = {}
+
+    def get(self, key: tuple[str, str], view: object, make: Callable[[], V]) -> V:
+        cached = self._now.get(key) or self._before.get(key)
+        if cached is None or (cached[0] is not view and cached[0] != view):
+            cached = (view, make())
+        self._now[key] = cached
+        return cached[1]
+
+    def turn(self) -> None:
+        self._before, self._now = self._now, {}
+
+
 class Renderer:
     """The current documents of the page, rebuilt only when what they show has changed."""
 
@@ -81,9 +103,10 @@ class Renderer:
         environment = _environment()
         self._template = environment.get_template("page.html")
         self._agreement_template = environment.get_template("agreement.html")
-        self._fragment_cache: dict[tuple[str, str], tuple[PublicAgreement, Markup]] = {}
         self._incident_template = environment.get_template("incident.html")
-        self._incident_cache: dict[tuple[str, str], tuple[PublicIncident, Markup]] = {}
+        self._agreement_html: _Parts[Markup] = _Parts()
+        self._incident_html: _Parts[Markup] = _Parts()
+        self._json: _Parts[str] = _Parts()
         self._source: Snapshot | None = None
         self.page: StatusPage | None = None
         self.documents: dict[str, Document] = {}
@@ -103,37 +126,33 @@ class Renderer:
         self.page = page
         html = self._template.render(page=page, fragments=self._fragments(page),
                                      history=self._history(page)).encode()
-        api = json.dumps(status_document(page), ensure_ascii=False, separators=(",", ":")).encode()
+        api = status_json(page, self._agreement_json, self._incident_json)
         self.documents = {"/": document(html, HTML), "/api/v1/status": document(api, JSON),
                           "/feed.atom": document(atom_feed(page), ATOM)}
+        for parts in (self._agreement_html, self._incident_html, self._json):
+            parts.turn()
         self._badges = {}
         self.renders += 1
 
     def _fragments(self, page: StatusPage) -> dict[tuple[str, str], Markup]:
         """Each agreement's HTML, rendered again only when that agreement changed."""
-        fragments = {}
-        for agreement in page.agreements:
-            key = (agreement.namespace, agreement.name)
-            cached = self._fragment_cache.get(key)
-            if cached is None or cached[0] != agreement:
-                cached = (agreement, Markup(self._agreement_template.render(a=agreement)))
-            fragments[key] = cached[1]
-            self._fragment_cache[key] = cached
-        self._fragment_cache = {k: v for k, v in self._fragment_cache.items() if k in fragments}
-        return fragments
+        return {(a.namespace, a.name): self._agreement_html.get(
+            (a.namespace, a.name), a, lambda a=a: Markup(self._agreement_template.render(a=a)))
+            for a in page.agreements}
 
     def _history(self, page: StatusPage) -> dict[tuple[str, str], Markup]:
         """Each incident's HTML in the history, rendered again only when it changed."""
-        fragments = {}
-        for incident in page.incidents:
-            key = (incident.namespace, incident.name)
-            cached = self._incident_cache.get(key)
-            if cached is None or cached[0] != incident:
-                cached = (incident, Markup(self._incident_template.render(i=incident)))
-            fragments[key] = cached[1]
-            self._incident_cache[key] = cached
-        self._incident_cache = {k: v for k, v in self._incident_cache.items() if k in fragments}
-        return fragments
+        return {(i.namespace, i.name): self._incident_html.get(
+            (i.namespace, i.name), i, lambda i=i: Markup(self._incident_template.render(i=i)))
+            for i in page.incidents}
+
+    def _agreement_json(self, agreement: PublicAgreement) -> str:
+        return self._json.get(("agreement/" + agreement.namespace, agreement.name), agreement,
+                              lambda: encode(agreement_document(agreement)))
+
+    def _incident_json(self, incident: PublicIncident) -> str:
+        return self._json.get(("incident/" + incident.namespace, incident.name), incident,
+                              lambda: encode(incident_document(incident)))
 
     def badge(self, namespace: str, name: str) -> Document | None:
         self.current()

@@ -201,3 +201,20 @@ async def test_huge_and_non_latin_names_render(source: Source, client: TestClien
         assert (await client.get(path)).status == 200
     assert not feedparser.parse(await (await client.get("/feed.atom")).read()).bozo
     assert name in await (await client.get("/")).text()
+
+
+def test_the_json_assembled_from_parts_is_the_whole_document_encoded() -> None:
+    from sla_operator.domain.statuspage import build_status_page
+    from sla_operator.statuspage.api import (
+        agreement_document,
+        encode,
+        incident_document,
+        status_document,
+        status_json,
+    )
+
+    page = build_status_page(world())
+    assembled = status_json(page, lambda a: encode(agreement_document(a)),
+                            lambda i: encode(incident_document(i)))
+    assert json.loads(assembled) == status_document(page)
+    assert assembled == encode(status_document(page)).encode()
