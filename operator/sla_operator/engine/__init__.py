@@ -15,7 +15,7 @@ from sla_operator.domain.health import EndpointHealth
 from sla_operator.domain.incidents import Change, Open
 from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult, State
-from sla_operator.domain.views import EMPTY_SNAPSHOT, Snapshot
+from sla_operator.domain.views import Snapshot
 from sla_operator.engine.evaluate import Evaluation, evaluate_agreement, maintenance_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.engine.snapshot import build_snapshot
@@ -64,7 +64,7 @@ class Engine:
         self._contexts: dict[str, ProbeContext] = {}
         self._secrets: dict[tuple[str, str, str], tuple[str | KeyError, datetime]] = {}
         self.last_round = clock()
-        self.snapshot: Snapshot = EMPTY_SNAPSHOT
+        self.snapshot: Snapshot = Snapshot(taken_at=clock())
         """What every output reads (metrics, status page): replaced, never changed, per round."""
 
     # ------------------------------------------------------------ registry
