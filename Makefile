@@ -41,7 +41,13 @@ else
 	@echo "test-e2e: testing the cluster of KUBECONFIG=$(EXTERNAL_KUBECONFIG)"
 endif
 	$(PYTEST) tests/e2e -q
+	$(MAKE) test-browser
 	$(PYTEST) tests/image -q
+
+.PHONY: test-browser
+test-browser: $(STAMP) ## Browser tier: the status page in Debian's chromium via Playwright (installs chromium if missing)
+	bash scripts/install-browser.sh
+	$(PYTEST) tests/browser -q
 
 .PHONY: image
 image: $(STAMP) ## Container image with podman on a local Debian base (TAG=localhost/sla-operator:dev)

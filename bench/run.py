@@ -8,6 +8,8 @@ drives Debian's blackbox exporter at the same rate through /probe and counts pro
 second of the exporter process (the driver's CPU is reported apart). Phase 3 runs the engine
 alone, pinned to one core, with 10,000 endpoints for at least two intervals: schedule lag
 and peak RSS. Phase 4 times one agreement's evaluation with a year of incidents on record.
+Phase 5 serves the status page (100 agreements, 1,000 incidents) from its cache and times
+one re-render after a change.
 Nothing here is a test; the figures are printed (and written with --write).
 """
 
@@ -23,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import blackbox, evaluation
+from bench import blackbox, evaluation, statuspage
 from bench.common import Target
 from bench.engine import RateFigures, measure_engine
 
@@ -41,6 +43,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-blackbox", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--skip-evaluation", action="store_true")
+    parser.add_argument("--skip-statuspage", action="store_true")
     parser.add_argument("--write", type=Path, help="also write the figures as Markdown here")
     return parser.parse_args(argv)
 
@@ -155,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     text = report(options, engine, exporter, scale)
     if not options.skip_evaluation:
         text += "\n" + evaluation.report()
+    if not options.skip_statuspage:
+        text += "\n" + statuspage.report()
     print(text)
     if options.write is not None:
         options.write.parent.mkdir(parents=True, exist_ok=True)

@@ -151,13 +151,15 @@ def main() -> int:
 
 
 def _banner(local: subprocess.Popen[str], manifests: str, state: str, ports: dict[str, int]) -> None:
-    if ports["metrics"]:
-        _wait_listening(ports["metrics"], local)
+    for listener in ("status", "metrics"):
+        if ports[listener]:
+            _wait_listening(ports[listener], local)
     lines = ["", f"sla-operator demo: local mode on {manifests}/ against the demo target"]
+    # The page is what a newcomer opens first: bars, incidents and their updates as they come.
+    if ports["status"] and _listening(ports["status"]):
+        lines.append(f"  status page  http://{HOST}:{ports['status']}/  (open it in a browser)")
     if ports["metrics"]:
         lines.append(f"  metrics      http://{HOST}:{ports['metrics']}/metrics")
-    if ports["status"] and _listening(ports["status"]):
-        lines.append(f"  status page  http://{HOST}:{ports['status']}/")
     lines += [f"  state        {state}/  (incidents/, status/: YAML you can read and edit)",
               f"  target       http://{HOST}:{ports['target']}/  (its schedule is printed above)",
               "  The first incident opens about 25 s after the start. Ctrl-C stops both.", ""]

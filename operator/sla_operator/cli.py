@@ -31,8 +31,8 @@ def _serving_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-port", type=_port, default=9090,
                         help="port of /metrics and /healthz (0 disables; default 9090)")
     parser.add_argument("--status-port", type=_port, default=8080,
-                        help="port reserved for the status page, which this version does not "
-                             "have: accepted and unused (default 8080)")
+                        help="port of the public status page: /, /api/v1/status, /feed.atom, "
+                             "/badge/NS/NAME.svg (0 disables; default 8080)")
     parser.add_argument("--bind-address", default="0.0.0.0", help="address the listeners bind to")
     parser.add_argument("--deny-cidr", action="append", type=_cidr, default=[],
                         help="a range probes may not connect to, after DNS resolution (repeatable; "

@@ -1,7 +1,8 @@
-"""Prometheus metrics: one custom collector that reads the engine's state at every scrape."""
+"""Prometheus metrics: one custom collector over the engine's snapshot, read at every scrape."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 
 from aiohttp import web
@@ -15,107 +16,129 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from sla_operator.domain.model import Severity, State
+from sla_operator.domain.views import AgreementView, Histogram, Snapshot
 from sla_operator.engine import Engine
-from sla_operator.engine.runtime import LATENCY_BUCKETS
 
+log = logging.getLogger("sla_operator.metrics")
 AGREEMENT_LABELS = ["namespace", "agreement", "service", "environment"]
 PROBE_LABELS = [*AGREEMENT_LABELS, "endpoint"]
+# (family, labels, value) to add once all of one agreement's samples are known.
+Family = GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily
+Sample = tuple[Family, list[str], float | Histogram]
 
 
 class EngineCollector(Collector):
-    """Yields every sla_* family from the engine's current state (API.md, "Metrics")."""
+    """Yields every sla_* family from the engine's current snapshot (API.md, "Metrics").
+
+    It reads ``engine.snapshot`` only, never the runtime: a scrape sees one whole round. An
+    agreement whose figures cannot be exported is left out of that scrape (and logged); the
+    others are not."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._agreement_families()
-        yield from self._probe_families()
-        lag = self.engine.scheduler.lag
+        snapshot: Snapshot = self.engine.snapshot
+        families = _Families()
+        for view in snapshot.agreements:
+            try:
+                samples = list(_agreement_samples(view, families))
+            except Exception:
+                log.exception("agreement %s/%s: left out of this scrape", *view.key)
+                continue
+            for family, labels, value in samples:
+                _add(family, labels, value)
+        yield from families.all()
+        lag = snapshot.probe_lag
         yield HistogramMetricFamily(
             "sla_operator_probe_lag_seconds", "How late probes start against their schedule.",
-            buckets=[(_bound(b), c) for b, c in zip(lag.buckets, lag.cumulative_counts, strict=True)],
-            sum_value=lag.sum)
+            buckets=_buckets(lag), sum_value=lag.sum)
 
-    def _agreement_families(self) -> Iterator[Metric]:
+
+class _Families:
+    def __init__(self) -> None:
         def gauge(name: str, doc: str, extra: list[str] | None = None) -> GaugeMetricFamily:
             return GaugeMetricFamily(name, doc, labels=AGREEMENT_LABELS + (extra or []))
 
-        objective = gauge("sla_objective_ratio", "Objective of the agreement, 0..1.")
-        availability = gauge("sla_availability_ratio", "Current-period availability, 0..1.")
-        total = gauge("sla_error_budget_total_seconds", "Error budget of the current period.")
-        remaining = gauge("sla_error_budget_remaining_seconds", "Error budget left (may be negative).")
-        ratio = gauge("sla_error_budget_remaining_ratio", "Remaining error budget / total.")
-        state = gauge("sla_state", "1 on the agreement's current state.", ["state"])
-        maintenance = gauge("sla_maintenance_active", "1 during scheduled maintenance.")
-        open_incidents = gauge("sla_incidents_open", "Open incidents by severity.", ["severity"])
-        period = gauge("sla_period_availability_ratio", "Availability of the last closed period.",
-                       ["period"])
-        downtime = CounterMetricFamily(
-            "sla_downtime_seconds", "Seconds Down, outside maintenance and exclusions.",
-            labels=AGREEMENT_LABELS)
-        eligible = CounterMetricFamily(
-            "sla_eligible_seconds", "Seconds monitored, outside maintenance and exclusions.",
-            labels=AGREEMENT_LABELS)
-        breached = CounterMetricFamily(
-            "sla_incident_response_breached", "Incidents not acknowledged within the response target.",
-            labels=[*AGREEMENT_LABELS, "severity"])
-        for runtime in self.engine.agreements.values():
-            a = runtime.agreement
-            labels = [a.namespace, a.name, a.service, a.environment.value]
-            objective.add_metric(labels, a.objective_ratio)
-            availability.add_metric(labels, runtime.availability)
-            budget_total, budget_left, budget_ratio = runtime.budget
-            total.add_metric(labels, budget_total)
-            remaining.add_metric(labels, budget_left)
-            ratio.add_metric(labels, budget_ratio)
-            for candidate in State:
-                state.add_metric([*labels, candidate.value], float(runtime.state is candidate))
-            maintenance.add_metric(labels, float(runtime.maintenance_active))
-            downtime.add_metric(labels, runtime.downtime_total)
-            eligible.add_metric(labels, runtime.eligible_total)
-            incidents = self.engine.incidents_of(a)
-            for severity in Severity:
-                of_severity = [i for i in incidents if i.severity is severity]
-                open_incidents.add_metric([*labels, severity.value],
-                                          sum(1 for i in of_severity if i.is_open))
-                breached.add_metric([*labels, severity.value], sum(
-                    1 for late in runtime.breached.values() if late == severity.value))
-            last = runtime.history[max(runtime.history)] if runtime.history else None
-            if last is not None and last.get("availability") is not None:  # None: no data
-                period.add_metric([*labels, last["period"]], float(last["availability"]) / 100)
-        yield from (objective, availability, total, remaining, ratio, state, maintenance,
-                    open_incidents, period, downtime, eligible, breached)
+        def counter(name: str, doc: str, extra: list[str] | None = None) -> CounterMetricFamily:
+            return CounterMetricFamily(name, doc, labels=AGREEMENT_LABELS + (extra or []))
 
-    def _probe_families(self) -> Iterator[Metric]:
-        success = GaugeMetricFamily("sla_probe_success", "1 if the last probe succeeded.",
-                                    labels=PROBE_LABELS)
-        duration = HistogramMetricFamily("sla_probe_duration_seconds", "Probe latency.",
+        self.objective = gauge("sla_objective_ratio", "Objective of the agreement, 0..1.")
+        self.availability = gauge("sla_availability_ratio", "Current-period availability, 0..1.")
+        self.total = gauge("sla_error_budget_total_seconds", "Error budget of the current period.")
+        self.remaining = gauge("sla_error_budget_remaining_seconds",
+                               "Error budget left (may be negative).")
+        self.ratio = gauge("sla_error_budget_remaining_ratio", "Remaining error budget / total.")
+        self.state = gauge("sla_state", "1 on the agreement's current state.", ["state"])
+        self.maintenance = gauge("sla_maintenance_active", "1 during scheduled maintenance.")
+        self.open_incidents = gauge("sla_incidents_open", "Open incidents by severity.", ["severity"])
+        self.period = gauge("sla_period_availability_ratio",
+                            "Availability of the last closed period.", ["period"])
+        self.downtime = counter("sla_downtime_seconds",
+                                "Seconds Down, outside maintenance and exclusions.")
+        self.eligible = counter("sla_eligible_seconds",
+                                "Seconds monitored, outside maintenance and exclusions.")
+        self.breached = counter("sla_incident_response_breached",
+                                "Incidents not acknowledged within the response target.", ["severity"])
+        self.success = GaugeMetricFamily("sla_probe_success", "1 if the last probe succeeded.",
                                          labels=PROBE_LABELS)
-        probes = CounterMetricFamily("sla_probes", "Probes run, by result.",
-                                     labels=[*PROBE_LABELS, "result"])
-        expiry = GaugeMetricFamily("sla_probe_certificate_expiry_timestamp_seconds",
-                                   "notAfter of the endpoint's TLS certificate.", labels=PROBE_LABELS)
-        for runtime in self.engine.agreements.values():
-            a = runtime.agreement
-            for endpoint in a.endpoints:
-                labels = [a.namespace, a.name, a.service, a.environment.value, endpoint.name]
-                health = runtime.healths.get(endpoint.name)
-                stats = runtime.probe_stats.get(endpoint.name)
-                if health is None or health.last is None or stats is None:
-                    continue
-                success.add_metric(labels, float(health.last.ok))
-                probes.add_metric([*labels, "success"], stats.successes)
-                probes.add_metric([*labels, "failure"], stats.failures)
-                cumulative, buckets = 0, []
-                for bound, count in zip((*LATENCY_BUCKETS, float("inf")), stats.bucket_counts,
-                                        strict=True):
-                    cumulative += count
-                    buckets.append((_bound(bound), cumulative))
-                duration.add_metric(labels, buckets, stats.latency_sum)
-                if health.last.certificate_not_after is not None:
-                    expiry.add_metric(labels, health.last.certificate_not_after.timestamp())
-        yield from (success, duration, probes, expiry)
+        self.duration = HistogramMetricFamily("sla_probe_duration_seconds", "Probe latency.",
+                                              labels=PROBE_LABELS)
+        self.probes = CounterMetricFamily("sla_probes", "Probes run, by result.",
+                                          labels=[*PROBE_LABELS, "result"])
+        self.expiry = GaugeMetricFamily("sla_probe_certificate_expiry_timestamp_seconds",
+                                        "notAfter of the endpoint's TLS certificate.",
+                                        labels=PROBE_LABELS)
+
+    def all(self) -> Iterator[Metric]:
+        yield from (self.objective, self.availability, self.total, self.remaining, self.ratio,
+                    self.state, self.maintenance, self.open_incidents, self.period,
+                    self.downtime, self.eligible, self.breached,
+                    self.success, self.duration, self.probes, self.expiry)
+
+
+def _agreement_samples(view: AgreementView, f: _Families) -> Iterator[Sample]:
+    labels = [view.namespace, view.name, view.service, view.environment.value]
+    yield f.objective, labels, view.objective_ratio
+    if view.period is not None:
+        yield f.availability, labels, view.period.availability
+        yield f.total, labels, view.period.budget_total_seconds
+        yield f.remaining, labels, view.period.budget_remaining_seconds
+        yield f.ratio, labels, view.period.budget_remaining_ratio
+    for candidate in State:
+        yield f.state, [*labels, candidate.value], float(view.state is candidate)
+    yield f.maintenance, labels, float(view.maintenance_active)
+    yield f.downtime, labels, view.downtime_total_seconds
+    yield f.eligible, labels, view.eligible_total_seconds
+    for severity in Severity:
+        yield f.open_incidents, [*labels, severity.value], view.open_incidents.get(severity, 0)
+        yield f.breached, [*labels, severity.value], view.responses_breached.get(severity, 0)
+    closed = view.last_closed
+    if closed is not None and closed.availability is not None:
+        yield f.period, [*labels, closed.label], closed.availability
+    for probe in view.probes:
+        probe_labels = [*labels, probe.name]
+        if probe.last_ok is None:
+            continue
+        yield f.success, probe_labels, float(probe.last_ok)
+        yield f.probes, [*probe_labels, "success"], probe.successes
+        yield f.probes, [*probe_labels, "failure"], probe.failures
+        yield f.duration, probe_labels, probe.latency
+        if probe.certificate_not_after is not None:
+            yield f.expiry, probe_labels, probe.certificate_not_after.timestamp()
+
+
+def _add(family: Family, labels: list[str], value: float | Histogram) -> None:
+    if isinstance(value, Histogram):
+        assert isinstance(family, HistogramMetricFamily)
+        family.add_metric(labels, _buckets(value), value.sum)
+    else:
+        assert not isinstance(family, HistogramMetricFamily)
+        family.add_metric(labels, value)
+
+
+def _buckets(histogram: Histogram) -> list[tuple[str, float]]:
+    return [(_bound(bound), count) for bound, count in histogram.buckets]
 
 
 def _bound(value: float) -> str:

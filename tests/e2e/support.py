@@ -102,9 +102,10 @@ class Target:
 class OperatorProcess:
     """`sla-operator run` as a child process, the way a user starts it."""
 
-    def __init__(self, kubeconfig: str, namespace: str, workdir: Path) -> None:
+    def __init__(self, kubeconfig: str, namespace: str, workdir: Path, status_page: bool = False) -> None:
         self.kubeconfig, self.namespace = kubeconfig, namespace
         self.metrics_port = free_port()
+        self.status_port = free_port() if status_page else 0
         self.log_path = workdir / f"operator-{namespace}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -113,7 +114,7 @@ class OperatorProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sla_operator", "run", "--namespace", self.namespace,
-             "--metrics-port", str(self.metrics_port), "--status-port", "0",
+             "--metrics-port", str(self.metrics_port), "--status-port", str(self.status_port),
              "--bind-address", "127.0.0.1", "--status-interval", "1", "--evaluate-interval", "0.2"],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
 
@@ -139,6 +140,16 @@ class OperatorProcess:
         """The /metrics text, or None while the operator is not listening yet."""
         try:
             with urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+                return str(response.read().decode())
+        except OSError:
+            self.assert_running()
+            return None
+
+
+    def status_page(self, path: str) -> str | None:
+        """A status page route's body, or None while the operator is not listening yet."""
+        try:
+            with urlopen(f"http://127.0.0.1:{self.status_port}{path}", timeout=5) as response:
                 return str(response.read().decode())
         except OSError:
             self.assert_running()

@@ -384,7 +384,15 @@ def test_ninety_days_are_returned_even_at_midnight() -> None:
     assert len(days) == 90
     assert days[-1].date == date(2026, 11, 26)
     assert days[0].date == date(2026, 8, 29)
-    assert all(d.availability == 1.0 for d in days)
+    assert all(d.availability == 1.0 for d in days[:-1])
+    assert days[-1].availability is None  # today has not begun: nothing was eligible yet
+
+
+def test_a_day_before_the_agreement_existed_has_no_availability() -> None:
+    inputs = AccountingInput(Decimal("99.9"), utc("2026-11-25T12:00"), (), ())
+    days = compute_days(inputs, "UTC", utc("2026-11-26T06:00"), days=3)
+    assert [d.availability for d in days] == [None, 1.0, 1.0]
+    assert days[0].unmonitored_seconds == 86400
 
 
 def test_history_keeps_closed_periods_since_monitoring_began() -> None:

@@ -108,11 +108,10 @@ def test_run_with_an_unreadable_kubeconfig_names_the_file_and_the_fault(tmp_path
     assert "Traceback" not in finished.stderr
 
 
-def test_run_says_once_that_there_is_no_status_page(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
-    env["KUBECONFIG"] = str(tmp_path / "missing-kubeconfig")
-    finished = run_cli("run", "--status-port", "8181", env=env)
-    notes = [line for line in finished.stderr.splitlines() if "status page" in line]
-    assert len(notes) == 1
-    assert notes[0].endswith("INFO    sla_operator.kube: status page: not available in this "
-                             "version (--status-port 8181 unused)")
+def test_run_and_local_document_the_status_page_port() -> None:
+    for command in ("run", "local"):
+        finished = run_cli(command, "--help")
+        assert finished.returncode == 0
+        flattened = " ".join(finished.stdout.split())
+        assert "--status-port" in flattened and "/api/v1/status" in flattened
+        assert "0 disables" in flattened

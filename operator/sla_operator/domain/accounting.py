@@ -61,7 +61,7 @@ class PeriodFigures:
 @dataclass(frozen=True)
 class DayFigures:
     date: date
-    availability: float
+    availability: float | None  # ratio 0..1; None when nothing was eligible ("no data")
     downtime_seconds: float
     maintenance_seconds: float
     excluded_seconds: float
@@ -223,7 +223,9 @@ def compute_days(inputs: AccountingInput, time_zone: str, now: datetime, days: i
         figures.append(
             DayFigures(
                 date=day,
-                availability=float(_ratio(eligible - downtime, eligible, _ONE)),
+                # A day the agreement did not exist, or wholly unmonitored or in maintenance,
+                # has nothing to measure: "no data", never a false 100%.
+                availability=float((eligible - downtime) / eligible) if eligible else None,
                 downtime_seconds=float(downtime),
                 maintenance_seconds=float(maintenance),
                 excluded_seconds=float(excluded),

@@ -65,7 +65,7 @@ def history_entry(figures: PeriodFigures) -> dict[str, Any]:
 def day_entry(day: DayFigures) -> dict[str, Any]:
     return {
         "date": day.date.isoformat(),
-        "availability": percent(day.availability),
+        "availability": None if day.availability is None else percent(day.availability),
         "downtimeSeconds": round(day.downtime_seconds),
         "maintenanceSeconds": round(day.maintenance_seconds),
         "excludedSeconds": round(day.excluded_seconds),

@@ -28,7 +28,7 @@ class StatementLine:
     period: str
     start: str
     end: str
-    availability: str
+    availability: str | None  # None: no eligible time in the period ("no data")
     objective: str
     met: bool
     downtime_seconds: int
@@ -59,7 +59,8 @@ def statement_line(agreement: Agreement, windows: Sequence[MaintenanceWindow],
         namespace=agreement.namespace, agreement=agreement.name, service=agreement.service,
         environment=agreement.environment.value, period=name,
         start=period.start.isoformat(), end=period.end.isoformat(),
-        availability=percent(figures.availability), objective=str(agreement.objective),
+        availability=percent(figures.availability) if figures.eligible_seconds > 0 else None,
+        objective=str(agreement.objective),
         met=figures.met, downtime_seconds=round(figures.downtime_seconds),
         maintenance_seconds=round(figures.maintenance_seconds),
         excluded_seconds=round(figures.excluded_seconds),
@@ -117,7 +118,7 @@ def _cell(value: object, key: str) -> str:
     if key == "met":
         return "yes" if value else "NO"
     if key == "availability":
-        return f"{value}%"
+        return "no data" if value is None else f"{value}%"
     if key.endswith("_seconds"):
         return f"{value}s"
     return str(value) if value != "" else "-"

@@ -15,8 +15,10 @@ from sla_operator.domain.incidents import Change, Open
 from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult, State
 from sla_operator.domain.saved import SavedStatus, describe, read_saved_status
+from sla_operator.domain.views import Snapshot
 from sla_operator.engine.evaluate import Evaluation, evaluate_agreement, maintenance_status
 from sla_operator.engine.runtime import AgreementRuntime
+from sla_operator.engine.snapshot import build_snapshot
 from sla_operator.probes.base import ProbeContext, utc_now
 from sla_operator.probes.policy import AddressPolicy
 from sla_operator.probes.scheduler import ProbeScheduler
@@ -63,6 +65,8 @@ class Engine:
         self._secrets: dict[tuple[str, str, str], tuple[str | SecretRefused, datetime]] = {}
         self.last_round = clock()
         self._probe_task: asyncio.Task[None] | None = None
+        self.snapshot: Snapshot = Snapshot(taken_at=clock())
+        """What every output reads (metrics, status page): replaced, never changed, per round."""
 
     # ------------------------------------------------------------ registry
 
@@ -108,6 +112,7 @@ class Engine:
         del self.agreements[key]
         self.scheduler.remove(key)
         log.info("agreement %s/%s: removed, probes stopped", *key)
+        self.publish()
 
     def upsert_maintenance(self, window: MaintenanceWindow) -> None:
         self.maintenance[window.key] = window
@@ -128,6 +133,7 @@ class Engine:
         if self.maintenance.pop(key, None) is not None:
             self._maintenance_status.pop(key, None)
             self._touch(key[0])
+        self.publish()
 
     def upsert_incident(self, incident: Incident) -> None:
         if self.incidents.get(incident.key) == incident:
@@ -143,6 +149,7 @@ class Engine:
         incident = self._drop_incident(key)
         if incident is not None:
             self._touch(incident.namespace, incident.agreement)
+        self.publish()
 
     def _put_incident(self, incident: Incident) -> None:
         previous = self._drop_incident(incident.key)
@@ -240,6 +247,7 @@ class Engine:
                 runtime.retry_at = now + timedelta(seconds=self.settings.status_interval)
                 runtime.evaluation_failed = True
         await self._write_maintenance_status(now)
+        self.publish()
         # /healthz: the loop turns and evaluation works for at least one agreement (or there
         # is none); when every agreement fails to evaluate, a restart is worth trying.
         if not self.agreements or not all(r.evaluation_failed for r in self.agreements.values()):
@@ -347,6 +355,12 @@ class Engine:
                         self.remove_maintenance(key)
                         continue
                     log.warning("maintenance window %s/%s: status not written: %s", *key, error)
+
+    def publish(self) -> None:
+        """Replace the snapshot: the outputs see each round whole, never half-way through."""
+        self.snapshot = build_snapshot(self.agreements.values(), self.incidents.values(),
+                                       self.maintenance.values(), self.scheduler.lag,
+                                       self.clock(), self.snapshot)
 
     # ------------------------------------------------------------ running
 

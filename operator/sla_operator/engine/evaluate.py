@@ -78,7 +78,7 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
     state = State.MAINTENANCE if maintenance_active else service.state
     _count(runtime, inputs, now)
     runtime.state, runtime.maintenance_active = state, maintenance_active
-    runtime.availability = figures.availability
+    runtime.availability, runtime.figures = figures.availability, figures
     runtime.budget = (figures.budget_total_seconds, figures.budget_remaining_seconds,
                       figures.budget_remaining_ratio)
     runtime.last_evaluated = now
@@ -176,10 +176,15 @@ def _refresh_daily(runtime: AgreementRuntime, inputs: AccountingInput, now: date
     if runtime.daily_key != key or not runtime.daily:
         days = compute_days(inputs, zone, now, DAILY_DAYS)
         runtime.daily = [day_entry(d) for d in days]
+        runtime.days = tuple(days)
         runtime.daily_key = key
     else:
         today = compute_days(inputs, zone, now, 1)
         runtime.daily[-1] = day_entry(today[-1])
+        # A new tuple, never a changed one: a published snapshot keeps the days it was given.
+        # Unchanged figures keep the old tuple, so the status page sees nothing new to render.
+        if not runtime.days or runtime.days[-1] != today[-1]:
+            runtime.days = (*runtime.days[:-1], today[-1])
 
 
 def _incident_statuses(runtime: AgreementRuntime, incidents: Sequence[Incident],

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sla_operator.domain.accounting import DayFigures, PeriodFigures
 from sla_operator.domain.health import EndpointHealth, observe
 from sla_operator.domain.intervals import Interval, union
 from sla_operator.domain.model import Agreement, Endpoint, ProbeResult, State
@@ -57,6 +58,8 @@ class AgreementRuntime:
     current_period: dict[str, Any] = field(default_factory=dict)
     budget: tuple[float, float, float] = (0.0, 0.0, 1.0)  # total, remaining, ratio
     availability: float = 1.0
+    figures: PeriodFigures | None = None  # the current period as numbers, for the snapshot
+    days: tuple[DayFigures, ...] = ()  # the figures behind ``daily``, oldest first
     maintenance_active: bool = False
     rejection: str | None = None  # why the newest spec was refused (the previous one still runs)
     store_error: str | None = None  # why an incident could not be recorded this round

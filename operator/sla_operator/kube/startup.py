@@ -23,6 +23,7 @@ from sla_operator.kube.connect import StartupError, api_client, first_lists
 from sla_operator.kube.watch import Resync, WatchTracker
 from sla_operator.metrics import EngineCollector, metrics_app, serve
 from sla_operator.settings import Settings
+from sla_operator.statuspage import status_app
 from sla_operator.store.kube import KubeStore
 
 log = logging.getLogger("sla_operator.kube")
@@ -73,9 +74,6 @@ def run(options: Settings) -> int:
     if logging.getLogger().level > logging.DEBUG:
         # kopf logs every handled watch event at INFO; incidents alone would flood the log.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    if options.status_port:
-        log.info("status page: not available in this version (--status-port %d unused)",
-                 options.status_port)
     try:
         api = api_client()
         listed = first_lists(api, options.namespaces)
@@ -102,6 +100,17 @@ async def _operate(options: Settings, api: client.ApiClient,
     except OSError as error:
         raise StartupError(f"cannot listen on {options.bind_address}:{options.metrics_port} "
                            f"for metrics: {error.strerror or error}") from None
+    try:
+        # Served from the engine's snapshot only: a page request never calls the API server.
+        status = await serve(status_app(lambda: engine.snapshot), options.bind_address,
+                             options.status_port)
+    except OSError as error:
+        if runner is not None:
+            await runner.cleanup()
+        raise StartupError(f"cannot listen on {options.bind_address}:{options.status_port} "
+                           f"for the status page: {error.strerror or error}") from None
+    if status is not None:
+        log.info("status page on port %d", options.status_port)
     engine_task = asyncio.create_task(engine.run(), name="sla-engine")
     resync_task = asyncio.create_task(resync.run(), name="resync")
     try:
@@ -115,5 +124,6 @@ async def _operate(options: Settings, api: client.ApiClient,
         resync_task.cancel()
         engine_task.cancel()
         await asyncio.gather(engine_task, resync_task, return_exceptions=True)
-        if runner is not None:
-            await runner.cleanup()
+        for listener in (runner, status):
+            if listener is not None:
+                await listener.cleanup()

@@ -38,6 +38,7 @@ from sla_operator.local.store import LocalStore
 from sla_operator.local.sync import LocalSync
 from sla_operator.metrics import EngineCollector, metrics_app, serve
 from sla_operator.settings import Settings
+from sla_operator.statuspage import status_app
 
 log = logging.getLogger("sla_operator.local")
 
@@ -83,8 +84,10 @@ async def _run(settings: Settings, manifests: Path, state: Path) -> int:
     if runner is not None:
         log.info("metrics on http://%s:%d/metrics", _shown_host(settings.bind_address),
                  settings.metrics_port)
-    if settings.status_port:
-        log.info("status page: not available in this version (--status-port %d unused)",
+    status = await serve(status_app(lambda: engine.snapshot), settings.bind_address,
+                         settings.status_port)
+    if status is not None:
+        log.info("status page on http://%s:%d/", _shown_host(settings.bind_address),
                  settings.status_port)
     log.info("watching %s; state in %s", manifests, state)
     tasks = [asyncio.create_task(engine.run(), name="sla-engine"),
@@ -96,8 +99,9 @@ async def _run(settings: Settings, manifests: Path, state: Path) -> int:
         for task in (stopper, *tasks):
             task.cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        if runner is not None:
-            await runner.cleanup()
+        for listener in (runner, status):
+            if listener is not None:
+                await listener.cleanup()
     failures = [r for r in results if isinstance(r, BaseException)
                 and not isinstance(r, asyncio.CancelledError)]
     for failure in failures:

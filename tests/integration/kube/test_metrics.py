@@ -129,6 +129,28 @@ async def test_probe_lag_is_a_histogram_of_every_probe_start(outage: World) -> N
 
 
 async def test_an_agreement_without_probe_results_has_no_probe_series(world: World) -> None:
+    await world.engine.evaluate_round()  # the collector reads what the round published
     families = scrape(world)
     assert families["sla_probe_success"].samples == []
     assert value(families, "sla_state", **AGREEMENT, state="Unknown") == 1
+
+
+async def test_metrics_come_from_the_snapshot_not_the_runtime(outage: World) -> None:
+    runtime = outage.engine.agreements[("payments", "payments-api")]
+    published = runtime.availability
+    runtime.availability, runtime.figures = 0.5, None  # a round half-way through
+    assert value(scrape(outage), "sla_availability_ratio", **AGREEMENT) == published
+
+
+async def test_one_agreements_bad_data_leaves_the_others_in_the_scrape(
+        outage: World, caplog: pytest.LogCaptureFixture) -> None:
+    from dataclasses import replace
+
+    snapshot = outage.engine.snapshot
+    good = snapshot.agreements[0]
+    broken = replace(good, name="broken", objective=None)  # type: ignore[arg-type]
+    outage.engine.snapshot = replace(snapshot, agreements=(broken, good))
+    families = scrape(outage)
+    assert value(families, "sla_objective_ratio", **AGREEMENT) == pytest.approx(0.999)
+    assert not [s for s in families["sla_state"].samples if s.labels["agreement"] == "broken"]
+    assert "broken: left out of this scrape" in caplog.text

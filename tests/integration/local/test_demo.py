@@ -46,10 +46,10 @@ def children_of(pid: int) -> list[int]:
 
 
 async def test_the_demo_opens_and_resolves_an_incident_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    target_port = free_port()
+    target_port, status_port = free_port(), free_port()
     state = tmp_path / "state"
     env = {**os.environ, "SLA_DEMO_TARGET_PORT": str(target_port),
-           "SLA_DEMO_METRICS_PORT": str(free_port()), "SLA_DEMO_STATUS_PORT": str(free_port()),
+           "SLA_DEMO_METRICS_PORT": str(free_port()), "SLA_DEMO_STATUS_PORT": str(status_port),
            "SLA_DEMO_STATE": str(state),
            "SLA_DEMO_MANIFESTS": str(demo_manifests_for(target_port, tmp_path / "manifests"))}
     demo = await asyncio.create_subprocess_exec(
@@ -68,6 +68,10 @@ async def test_the_demo_opens_and_resolves_an_incident_and_ctrl_c_stops_everythi
         await wait_for("the banner", lambda: any("Ctrl-C stops both" in s for s in shown))
         children = children_of(demo.pid)
         assert len(children) == 2, shown
+        # The status page is the first address the banner gives.
+        banner = [s.strip() for s in shown if s.startswith("  ") and "http://" in s]
+        assert banner[0].startswith(f"status page  http://127.0.0.1:{status_port}/"), shown
+        assert banner[1].startswith("metrics      http://"), shown
         opened = await wait_for("an outage opened on screen", lambda: next(
             (s for s in shown if "incident demo/demo-shop-2" in s and " opened: " in s), None), 90)
         name = opened.split("incident demo/", 1)[1].split(" ", 1)[0]

@@ -1,0 +1,133 @@
+"""Build the frozen snapshot the outputs read from the engine's mutable runtime.
+
+Called at the end of every evaluation round (and when objects are removed): the cost is one
+small view per agreement and window; the 90 days are shared, not copied (the runtime replaces
+its tuple of days instead of changing it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sla_operator.domain.model import Incident, MaintenanceWindow, Severity, State
+from sla_operator.domain.schedule import active_and_next
+from sla_operator.domain.views import (
+    EMPTY_SNAPSHOT,
+    AgreementView,
+    ClosedPeriodView,
+    Histogram,
+    ProbeView,
+    Snapshot,
+    WindowView,
+)
+from sla_operator.engine.runtime import LATENCY_BUCKETS, AgreementRuntime, ProbeStats
+from sla_operator.probes.scheduler import LagHistogram
+from sla_operator.store.base import Key
+
+log = logging.getLogger("sla_operator.engine")
+RECENT = timedelta(days=90)  # resolved incidents older than this appear nowhere
+
+
+def build_snapshot(runtimes: Iterable[AgreementRuntime], incidents: Iterable[Incident],
+                   windows: Iterable[MaintenanceWindow], lag: LagHistogram, now: datetime,
+                   previous: Snapshot = EMPTY_SNAPSHOT) -> Snapshot:
+    """One view per agreement and window; one that cannot be built keeps its previous view."""
+    cutoff = now - RECENT
+    recent = tuple(i for i in incidents if i.resolved_at is None or i.resolved_at >= cutoff)
+    open_by_agreement = _open_counts(recent)
+    runtimes = list(runtimes)
+    before = {view.key: view for view in previous.agreements}
+    agreements = []
+    for runtime in runtimes:
+        key = runtime.agreement.key
+        try:
+            agreements.append(agreement_view(runtime, open_by_agreement.get(key, {}), before.get(key)))
+        except Exception:  # one agreement's bad data must not blank every output
+            log.exception("agreement %s/%s: view not refreshed", *key)
+            if key in before:
+                agreements.append(before[key])
+    views = []
+    for window in windows:
+        try:
+            views.append(window_view(window, runtimes, now))
+        except Exception:  # a window whose schedule cannot be computed is left out
+            log.exception("maintenance window %s/%s: view not refreshed", *window.key)
+    return Snapshot(taken_at=now, agreements=tuple(agreements), incidents=recent,
+                    windows=tuple(views), probe_lag=_lag(lag))
+
+
+def agreement_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int],
+                   previous: AgreementView | None = None) -> AgreementView:
+    agreement = runtime.agreement
+    earlier = {p.name: p for p in previous.probes} if previous is not None else {}
+    breached: dict[Severity, int] = {}
+    for severity in runtime.breached.values():
+        breached[Severity(severity)] = breached.get(Severity(severity), 0) + 1
+    return AgreementView(
+        namespace=agreement.namespace, name=agreement.name, service=agreement.service,
+        environment=agreement.environment, objective=agreement.objective,
+        public=agreement.status_page.public, group=agreement.status_page.group,
+        state=runtime.state, maintenance_active=runtime.maintenance_active,
+        period=runtime.figures, days=runtime.days, last_closed=_last_closed(runtime),
+        downtime_total_seconds=runtime.downtime_total,
+        eligible_total_seconds=runtime.eligible_total,
+        open_incidents=open_incidents, responses_breached=breached,
+        probes=tuple(_probe_view(runtime, e.name, e.dependency, earlier.get(e.name))
+                     for e in agreement.endpoints),
+        evaluated_at=runtime.last_evaluated)
+
+
+def window_view(window: MaintenanceWindow, runtimes: Iterable[AgreementRuntime],
+                now: datetime) -> WindowView:
+    active, upcoming = active_and_next(window, now)
+    applies = tuple(sorted(r.agreement.name for r in runtimes if window.applies_to(r.agreement)))
+    return WindowView(namespace=window.namespace, name=window.name,
+                      description=window.description, agreements=applies, active=active,
+                      upcoming=upcoming, announce=window.announce)
+
+
+def _open_counts(incidents: Iterable[Incident]) -> dict[Key, dict[Severity, int]]:
+    counts: dict[Key, dict[Severity, int]] = {}
+    for incident in incidents:
+        if incident.is_open:
+            mine = counts.setdefault((incident.namespace, incident.agreement), {})
+            mine[incident.severity] = mine.get(incident.severity, 0) + 1
+    return counts
+
+
+def _last_closed(runtime: AgreementRuntime) -> ClosedPeriodView | None:
+    """The newest history entry; its figures come from a status, so they are text."""
+    if not runtime.history:
+        return None
+    entry = runtime.history[max(runtime.history)]
+    text = entry.get("availability")
+    return ClosedPeriodView(label=str(entry["period"]),
+                            availability=None if text is None else float(text) / 100)
+
+
+def _probe_view(runtime: AgreementRuntime, name: str, dependency: bool,
+                previous: ProbeView | None) -> ProbeView:
+    """Made again only after a probe finished: most rounds, most endpoints have no news."""
+    health = runtime.healths.get(name)
+    stats = runtime.probe_stats.get(name) or ProbeStats()
+    last = health.last if health is not None else None
+    state = health.state if health else State.UNKNOWN
+    if (previous is not None and previous.successes == stats.successes
+            and previous.failures == stats.failures and previous.dependency == dependency
+            and previous.state is state):
+        return previous
+    cumulative, buckets = 0, []
+    for bound, count in zip((*LATENCY_BUCKETS, float("inf")), stats.bucket_counts, strict=True):
+        cumulative += count
+        buckets.append((bound, cumulative))
+    return ProbeView(
+        name=name, dependency=dependency, state=state,
+        last_ok=last.ok if last is not None else None, successes=stats.successes,
+        failures=stats.failures, latency=Histogram(tuple(buckets), stats.latency_sum),
+        certificate_not_after=last.certificate_not_after if last is not None else None)
+
+
+def _lag(lag: LagHistogram) -> Histogram:
+    return Histogram(tuple(zip(lag.buckets, lag.cumulative_counts, strict=True)), lag.sum)
