@@ -249,3 +249,10 @@ async def test_healthz_reports_every_failing_check_and_ok_when_none_fails() -> N
             "watches stopped: no event for ServiceLevelAgreement shop/web"]
     finally:
         await client.close()
+
+
+def test_metrics_are_served_before_the_first_round() -> None:
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(engine_with(RecordingStore(), Clock())))
+    text = generate_latest(registry).decode()
+    assert 'sla_operator_probe_lag_seconds_bucket{le="+Inf"} 0.0' in text

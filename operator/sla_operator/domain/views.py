@@ -21,7 +21,8 @@ from sla_operator.domain.model import Environment, Incident, Severity, State
 class Histogram:
     """Cumulative bucket counts as Prometheus wants them: ascending bounds, +Inf last."""
 
-    buckets: tuple[tuple[float, int], ...] = ()
+    # Empty, it is still a histogram (+Inf only): a scrape before the first round is valid.
+    buckets: tuple[tuple[float, int], ...] = ((float("inf"), 0),)
     sum: float = 0.0
 
 
