@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from sla_operator import __version__
-from sla_operator.settings import Settings
+from sla_operator.domain.durations import parse_duration
+from sla_operator.domain.errors import SpecError
+from sla_operator.settings import LeaseSettings, Settings
 
 
 def _cidr(text: str) -> str:
@@ -59,7 +62,36 @@ def _settings(args: argparse.Namespace) -> Settings:
         status_interval=args.status_interval,
         probe_concurrency=args.probe_concurrency,
         resync_interval=getattr(args, "resync_interval", 60.0),
+        lease=_lease(args),
     )
+
+
+def _lease(args: argparse.Namespace) -> LeaseSettings | None:
+    if not getattr(args, "leader_elect", False):
+        return None
+    lease = LeaseSettings(
+        name=args.leader_elect_lease,
+        namespace=args.leader_elect_namespace or os.environ.get("POD_NAMESPACE") or "default",
+        duration=args.leader_elect_lease_duration,
+        renew_deadline=args.leader_elect_renew_deadline,
+        retry_period=args.leader_elect_retry_period)
+    if not 0 < lease.retry_period < lease.renew_deadline < lease.duration:
+        raise ValueError("leader election needs retry period < renew deadline < lease duration "
+                         f"(got {lease.retry_period:g}s, {lease.renew_deadline:g}s, "
+                         f"{lease.duration:g}s)")
+    return lease
+
+
+def _seconds(text: str) -> float:
+    """A duration flag: 15s, 1m, 500ms, or plain seconds."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_duration(text, "duration").total_seconds()
+    except SpecError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resync-interval", type=float, default=60.0,
                      help="seconds between lists that catch deletions a watch missed and "
                           "prove the watches still deliver (default 60)")
+    election = run.add_argument_group("leader election (several replicas, one writer)")
+    election.add_argument("--leader-elect", action="store_true",
+                          help="take a coordination.k8s.io/v1 Lease; only its holder probes "
+                               "and writes, the others stand by")
+    election.add_argument("--leader-elect-lease", default="sla-operator",
+                          help="the Lease's name (default sla-operator)")
+    election.add_argument("--leader-elect-namespace",
+                          help="the Lease's namespace (default: $POD_NAMESPACE, else default)")
+    election.add_argument("--leader-elect-lease-duration", type=_seconds, default=15.0,
+                          help="how long a candidate waits without a renewal (default 15s)")
+    election.add_argument("--leader-elect-renew-deadline", type=_seconds, default=10.0,
+                          help="how long the holder writes without renewing (default 10s)")
+    election.add_argument("--leader-elect-retry-period", type=_seconds, default=2.0,
+                          help="between attempts to take or renew (default 2s)")
     _serving_options(run)
 
     local = commands.add_parser("local", help="run on manifest files, no cluster needed",

@@ -49,6 +49,9 @@ class EngineCollector(Collector):
             for family, labels, value in samples:
                 _add(family, labels, value)
         yield from families.all()
+        yield GaugeMetricFamily(
+            "sla_operator_leader", "1 on the replica that probes and writes (the Lease holder, "
+            "or the only replica), 0 on a standby.", value=float(self.engine.active))
         lag = snapshot.probe_lag
         yield HistogramMetricFamily(
             "sla_operator_probe_lag_seconds", "How late probes start against their schedule.",

@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass, field
 
 from sla_operator.engine import EngineSettings
 from sla_operator.probes.policy import AddressPolicy
+
+
+def default_identity() -> str:
+    """The pod's name where Kubernetes gives it, else the host; unique per process."""
+    base = os.environ.get("POD_NAME") or socket.gethostname()
+    return f"{base}_{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class LeaseSettings:
+    name: str = "sla-operator"
+    """The Lease's name (kubectl get lease NAME)."""
+    namespace: str = "default"
+    """Where the Lease lives: the operator's own namespace."""
+    identity: str = field(default_factory=default_identity)
+    """This replica's name in holderIdentity."""
+    duration: float = 15.0
+    """Seconds a candidate waits without seeing a renewal before it takes the Lease."""
+    renew_deadline: float = 10.0
+    """Seconds the holder keeps writing without a successful renewal; less than duration."""
+    retry_period: float = 2.0
+    """Seconds between attempts to take or renew."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +55,8 @@ class Settings:
     """Probes in flight at once, across all agreements."""
     resync_interval: float = 60.0
     """Cluster mode: seconds between lists that catch missed deletions and stopped watches."""
+    lease: LeaseSettings | None = None
+    """Cluster mode: leader election with this Lease (--leader-elect); None runs alone."""
     extra: dict[str, str] = field(default_factory=dict)
     """Mode-specific options (e.g. the manifests and state folders of local mode)."""
 

@@ -102,11 +102,13 @@ class Target:
 class OperatorProcess:
     """`sla-operator run` as a child process, the way a user starts it."""
 
-    def __init__(self, kubeconfig: str, namespace: str, workdir: Path, status_page: bool = False) -> None:
+    def __init__(self, kubeconfig: str, namespace: str, workdir: Path, status_page: bool = False,
+                 extra_args: tuple[str, ...] = (), name: str = "operator") -> None:
         self.kubeconfig, self.namespace = kubeconfig, namespace
         self.metrics_port = free_port()
         self.status_port = free_port() if status_page else 0
-        self.log_path = workdir / f"operator-{namespace}.log"
+        self.extra_args = extra_args
+        self.log_path = workdir / f"{name}-{namespace}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -115,7 +117,8 @@ class OperatorProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sla_operator", "run", "--namespace", self.namespace,
              "--metrics-port", str(self.metrics_port), "--status-port", str(self.status_port),
-             "--bind-address", "127.0.0.1", "--status-interval", "1", "--evaluate-interval", "0.2"],
+             "--bind-address", "127.0.0.1", "--status-interval", "1", "--evaluate-interval", "0.2",
+             *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
 
     def stop(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ from sla_operator.engine.snapshot import build_snapshot
 from sla_operator.probes.base import ProbeContext, utc_now
 from sla_operator.probes.policy import AddressPolicy
 from sla_operator.probes.scheduler import ProbeScheduler
-from sla_operator.store.base import Key, Kind, Store, StoreError
+from sla_operator.store.base import Key, Kind, Store, StoreError, WriteSwitch
 
 log = logging.getLogger("sla_operator.engine")
 SHUTDOWN_WRITE_SECONDS = 10.0
@@ -48,8 +48,12 @@ class EngineSettings:
 class Engine:
     def __init__(self, store: Store, settings: EngineSettings | None = None,
                  clock: Callable[[], datetime] = utc_now,
-                 scheduler: ProbeScheduler | None = None) -> None:
+                 scheduler: ProbeScheduler | None = None,
+                 switch: WriteSwitch | None = None) -> None:
         self.store = store
+        self.switch = switch or WriteSwitch()
+        """Active: probe, evaluate and write. Standby (not the Lease holder): keep the
+        watched objects in memory, and nothing else."""
         self.settings = settings or EngineSettings()
         self.clock = clock
         self.scheduler = scheduler or ProbeScheduler(
@@ -78,13 +82,7 @@ class Engine:
             self.remove_agreement(agreement.key)
             runtime = None
         if runtime is None:
-            runtime = AgreementRuntime(agreement, started=self.clock())
-            problems = _restore(runtime, status, self.clock())
-            if problems:
-                runtime.restore_problems = describe(problems)
-                log.warning("agreement %s/%s: status read back with errors: %s",
-                            agreement.namespace, agreement.name, runtime.restore_problems)
-            self.agreements[agreement.key] = runtime
+            runtime = self._fresh_runtime(agreement, status)
             log.info("agreement %s/%s: watching %d endpoint(s)", agreement.namespace,
                      agreement.name, len(agreement.endpoints))
         else:
@@ -92,6 +90,39 @@ class Engine:
         runtime.rejection = None
         self.scheduler.set_endpoints(agreement.key, agreement.endpoints,
                                      self._context(agreement.namespace))
+
+    def _fresh_runtime(self, agreement: Agreement,
+                       status: Mapping[str, Any] | None) -> AgreementRuntime:
+        runtime = AgreementRuntime(agreement, started=self.clock())
+        problems = _restore(runtime, status, self.clock())
+        if problems:
+            runtime.restore_problems = describe(problems)
+            log.warning("agreement %s/%s: status read back with errors: %s",
+                        agreement.namespace, agreement.name, runtime.restore_problems)
+        self.agreements[agreement.key] = runtime
+        return runtime
+
+    def take_over(self, agreements: Sequence[tuple[Agreement, Mapping[str, Any] | None]],
+                  incidents: Sequence[Incident]) -> None:
+        """Before a promoted standby probes: start every agreement again from the status the
+        previous leader wrote last (history, gaps, Down streaks) and take the newest records.
+
+        A standby restored each agreement when it first saw it, maybe hours ago; the time
+        since the previous leader's last evaluation is unmonitored, never downtime, and an
+        outage still failing continues as the same incident."""
+        for incident in incidents:
+            self.upsert_incident(incident)
+        for agreement, status in agreements:
+            self.agreements.pop(agreement.key, None)
+            self._fresh_runtime(agreement, status)
+            self.scheduler.set_endpoints(agreement.key, agreement.endpoints,
+                                         self._context(agreement.namespace))
+        self._incident_status.clear()
+        self._maintenance_status.clear()
+
+    @property
+    def active(self) -> bool:
+        return self.switch.active
 
     def reject_agreement(self, key: Key, message: str) -> bool:
         """A new spec failed to parse: keep probing the last good one, but say it is not Ready.
@@ -377,22 +408,35 @@ class Engine:
         return problems
 
     async def run(self) -> None:
-        """Probe and evaluate until cancelled."""
-        probes = asyncio.create_task(self.scheduler.run(), name="probe-scheduler")
-        self._probe_task = probes
+        """Probe and evaluate until cancelled; while on standby, only wait."""
         try:
             while True:
-                try:
-                    await self.evaluate_round()
-                except Exception:  # a bug in one round must not stop monitoring
-                    log.exception("evaluation round failed")
+                if self.active:
+                    self._start_probing()
+                    try:
+                        await self.evaluate_round()
+                    except Exception:  # a bug in one round must not stop monitoring
+                        log.exception("evaluation round failed")
+                else:
+                    await self._stop_probing()
+                    self.last_round = self.clock()  # waiting is what a standby is for
                 await asyncio.sleep(self.settings.evaluate_interval)
         finally:
-            probes.cancel()
-            await asyncio.gather(probes, return_exceptions=True)
-            await self._last_words()
+            await self._stop_probing()
+            if self.active:
+                await self._last_words()
             for context in self._contexts.values():
                 await context.aclose()
+
+    def _start_probing(self) -> None:
+        if self._probe_task is None:
+            self._probe_task = asyncio.create_task(self.scheduler.run(), name="probe-scheduler")
+
+    async def _stop_probing(self) -> None:
+        probes, self._probe_task = self._probe_task, None
+        if probes is not None:
+            probes.cancel()
+            await asyncio.gather(probes, return_exceptions=True)
 
     async def _last_words(self) -> None:
         """Write every status once more on the way out, so lastEvaluated marks the real stop.

@@ -9,21 +9,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Mapping
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import kopf
 from kubernetes import client
 from prometheus_client import CollectorRegistry
 
+from sla_operator.domain.errors import SpecError
+from sla_operator.domain.model import Agreement
+from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.domain.records import incident_from_manifest, maintenance_from_manifest
 from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.engine import Engine
 from sla_operator.kube.connect import StartupError, api_client, first_lists
+from sla_operator.kube.leader import LeaderElector
 from sla_operator.kube.watch import Resync, WatchTracker
 from sla_operator.metrics import EngineCollector, metrics_app, serve
 from sla_operator.settings import Settings
 from sla_operator.statuspage import status_app
+from sla_operator.store.base import Kind, WriteSwitch
 from sla_operator.store.kube import KubeStore
 
 log = logging.getLogger("sla_operator.kube")
@@ -40,6 +47,13 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
     settings.execution.max_workers = 4
+
+
+@kopf.on.cleanup()
+async def stop_before_kopf_waits(memo: kopf.Memo, **_: Any) -> None:
+    stop_working = memo.get("stop_working")
+    if stop_working is not None:
+        await stop_working()
 
 
 def preload(engine: Engine, listed: dict[str, list[dict[str, Any]]]) -> None:
@@ -66,6 +80,31 @@ def _load_window(engine: Engine, item: dict[str, Any]) -> None:
     engine.upsert_maintenance(window)
 
 
+def _stopped(task: asyncio.Task[None] | None) -> list[str]:
+    """/healthz: leader election that stopped means this replica can never lead again."""
+    if task is None or not task.done() or task.cancelled():
+        return []
+    return [f"leader election stopped: {task.exception()!r}"]
+
+
+async def take_over(engine: Engine, resync: Resync) -> None:
+    """A promoted standby reads every agreement's status and every incident again before it
+    probes: the previous leader wrote them until moments ago."""
+    agreements: list[tuple[Agreement, Mapping[str, Any] | None]] = []
+    for item in await resync.list(Kind.AGREEMENT):
+        try:
+            agreements.append((agreement_from_manifest(item), item.get("status")))
+        except SpecError:
+            continue  # the handlers report it; the last valid version stays as it is
+    incidents = []
+    for item in await resync.list(Kind.INCIDENT):
+        try:
+            incidents.append(incident_from_manifest(item))
+        except SpecError:
+            continue
+    engine.take_over(agreements, incidents)
+
+
 def run(options: Settings) -> int:
     """Run the operator until interrupted (``sla-operator run``); 1 when it cannot start."""
     from sla_operator.kube import handlers  # registers the resource handlers
@@ -86,16 +125,20 @@ def run(options: Settings) -> int:
 
 async def _operate(options: Settings, api: client.ApiClient,
                    listed: dict[str, list[dict[str, Any]]]) -> None:
-    store = KubeStore(api)
-    engine = Engine(store, options.engine_settings())
+    # Without leader election this process is the only writer; with it, it starts on standby.
+    switch = WriteSwitch(active=options.lease is None)
+    store = KubeStore(api, switch=switch)
+    engine = Engine(store, options.engine_settings(), switch=switch)
     preload(engine, listed)
     registry = CollectorRegistry()
     registry.register(EngineCollector(engine))
     # Watches owe an event for a change within two resyncs (plus the time a list takes).
     tracker = WatchTracker(engine.clock, timedelta(seconds=2 * options.resync_interval + 30))
     resync = Resync(engine, store, options.namespaces, tracker, options.resync_interval)
+    elector_task: asyncio.Task[None] | None = None
     try:
-        runner = await serve(metrics_app(engine, registry, checks=[tracker.problems]),
+        runner = await serve(metrics_app(engine, registry,
+                                         checks=[tracker.problems, lambda: _stopped(elector_task)]),
                              options.bind_address, options.metrics_port)
     except OSError as error:
         raise StartupError(f"cannot listen on {options.bind_address}:{options.metrics_port} "
@@ -113,17 +156,31 @@ async def _operate(options: Settings, api: client.ApiClient,
         log.info("status page on port %d", options.status_port)
     engine_task = asyncio.create_task(engine.run(), name="sla-engine")
     resync_task = asyncio.create_task(resync.run(), name="resync")
+    if options.lease is not None:
+        elector = LeaderElector(store, options.lease, switch, partial(take_over, engine, resync))
+        elector_task = asyncio.create_task(elector.run(), name="leader-election")
+
+    async def stop_working() -> None:
+        """The last status writes, then the Lease handed back, so the next replica takes over
+        within a retry period. Called first thing when kopf stops (on.cleanup), since kopf
+        then waits up to 5 s for tasks it did not start (scrapes, page requests)."""
+        resync_task.cancel()
+        engine_task.cancel()
+        await asyncio.gather(engine_task, resync_task, return_exceptions=True)
+        if elector_task is not None:
+            elector_task.cancel()
+            await asyncio.gather(elector_task, return_exceptions=True)
+
     try:
         await kopf.operator(
             clusterwide=not options.namespaces,
             namespaces=list(options.namespaces),
-            memo=kopf.Memo(settings=options, engine=engine, watches=tracker),
+            memo=kopf.Memo(settings=options, engine=engine, watches=tracker,
+                           stop_working=stop_working),
             standalone=True,
         )
     finally:
-        resync_task.cancel()
-        engine_task.cancel()
-        await asyncio.gather(engine_task, resync_task, return_exceptions=True)
+        await stop_working()
         for listener in (runner, status):
             if listener is not None:
                 await listener.cleanup()

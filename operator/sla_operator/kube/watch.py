@@ -121,6 +121,11 @@ class Resync:
             else:
                 self.engine.remove_maintenance(key)
 
+    async def list(self, kind: Kind) -> list[dict[str, Any]]:
+        """Every object of ``kind`` in the watched namespaces, as the API server has it now."""
+        items, _ = await self._list(kind)
+        return items
+
     async def _list(self, kind: Kind) -> tuple[list[dict[str, Any]], int | None]:
         """Every object of ``kind`` in the watched namespaces, and the oldest list revision."""
         custom = self.store.custom

@@ -28,7 +28,7 @@ from sla_operator.domain.records import (
     same_decision_basis,
     same_incident,
 )
-from sla_operator.store.base import Key, Kind, StoreError
+from sla_operator.store.base import Key, Kind, StoreError, WriteSwitch
 
 GROUP, VERSION = API_VERSION.split("/")
 # Secrets a probe may send as a header must say so: anyone allowed to write an SLA could
@@ -43,10 +43,13 @@ T = TypeVar("T")
 class KubeStore:
     """Writes through the Kubernetes API; the blocking client runs in worker threads."""
 
-    def __init__(self, api: client.ApiClient, component: str = "sla-operator") -> None:
+    def __init__(self, api: client.ApiClient, component: str = "sla-operator",
+                 switch: WriteSwitch | None = None) -> None:
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
+        self.coordination = client.CoordinationV1Api(api)
         self.component = component
+        self.switch = switch or WriteSwitch()
         # Its own threads: API calls never queue behind probes' DNS lookups in the default pool.
         self._threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kube-api")
         # The newest resourceVersion of each incident this process wrote or was told of.
@@ -89,7 +92,12 @@ class KubeStore:
         except (OSError, ValueError, urllib3.exceptions.HTTPError) as error:
             raise StoreError(f"API unreachable: {error}") from error
 
+    def _may_write(self, what: str) -> None:
+        if not self.switch.active:
+            raise StoreError(f"standby: {what} is left to the leader")
+
     async def create_incident(self, incident: Incident, owner_uid: str | None) -> Incident:
+        self._may_write(f"incident {incident.name}")
         labels = {"sla.dev/type": incident.type.value, "sla.dev/severity": incident.severity.value}
         if label_value_ok(incident.agreement):  # spec.agreement always names it; labels are short
             labels[AGREEMENT_LABEL] = incident.agreement
@@ -132,6 +140,7 @@ class KubeStore:
             raise StoreError(f"agreement {agreement} was deleted", gone=True)
 
     async def change_incident(self, incident: Incident, change: Change) -> Incident:
+        self._may_write(f"incident {incident.name}")
         # A JSON patch appends to the timeline, so entries people added are kept; the
         # resourceVersion test makes it fail rather than act on a copy someone changed since.
         current = await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION,
@@ -168,6 +177,7 @@ class KubeStore:
             return apply_change(incident, change)
 
     async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
+        self._may_write(f"the status of {kind.value} {key[0]}/{key[1]}")
         namespace, name = key
         patched = await self._call(self.custom.patch_namespaced_custom_object_status, GROUP, VERSION,
                                    namespace, kind.plural, name, {"status": dict(status)},
@@ -194,6 +204,8 @@ class KubeStore:
 
     async def record_event(self, kind: Kind, key: Key, reason: str, message: str,
                            warning: bool = False) -> None:
+        if not self.switch.active:
+            return  # the leader tells people; a standby would only repeat it
         namespace, name = key
         now = datetime.now(UTC)
         body = client.CoreV1Event(

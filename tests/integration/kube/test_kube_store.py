@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import kmock as km
 import pytest
@@ -20,9 +21,10 @@ from sla_operator.domain.model import (
     Severity,
 )
 from sla_operator.domain.records import incident_spec, update_dict
-from sla_operator.store.base import Kind, StoreError
+from sla_operator.store.base import Kind, StoreError, WriteSwitch
 from sla_operator.store.kube import KubeStore
 
+EVENTS = km.resource("", "v1", "events")
 NAME = "payments-api-20261126-0412"
 OPENED = IncidentUpdate(T0, IncidentState.INVESTIGATING, "Payments API is down: api failing",
                         Severity.P1)
@@ -323,3 +325,15 @@ async def test_a_secret_not_labelled_for_probes_is_refused_without_its_value(
         await store.read_secret("payments", "db-password", "password")
     message = str(caught.value)
     assert "sla.dev/probe-credential=true" in message and "hunter2" not in message
+
+
+async def test_a_standby_store_writes_nothing_and_says_why(
+        api_client: Any, apiserver: km.KubernetesEmulator) -> None:
+    standby = KubeStore(api_client, switch=WriteSwitch(active=False))
+    with pytest.raises(StoreError, match=r"standby: incident .* is left to the leader"):
+        await standby.create_incident(OUTAGE, owner_uid="a9d6-sla-uid")
+    with pytest.raises(StoreError, match="standby: the status of ServiceLevelAgreement"):
+        await standby.write_status(Kind.AGREEMENT, ("payments", "payments-api"), {"state": "Up"})
+    await standby.record_event(Kind.AGREEMENT, ("payments", "payments-api"), "X", "y")
+    assert not [r for r in requests_to(apiserver, INCIDENTS) if r.method.value != "GET"]
+    assert not requests_to(apiserver, EVENTS)
