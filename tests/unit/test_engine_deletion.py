@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
+from engine_clock import API as SHARED_API
+from engine_clock import SECOND, T0, Clock
 from prometheus_client import CollectorRegistry, generate_latest
 
 from sla_operator.domain.incidents import Change
 from sla_operator.domain.model import (
     Agreement,
-    Endpoint,
-    HttpProbe,
     Incident,
     MaintenanceWindow,
     ProbeResult,
@@ -27,18 +27,8 @@ from sla_operator.metrics import EngineCollector, metrics_app
 from sla_operator.probes.scheduler import ProbeScheduler
 from sla_operator.store.base import Key, Kind, StoreError
 
-T0 = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
-SECOND = timedelta(seconds=1)
-API = Endpoint("api", HttpProbe("http://127.0.0.1:8099/healthz"), interval=SECOND,
-               timeout=SECOND / 2, failure_threshold=1, success_threshold=1)
+API = replace(SHARED_API, failure_threshold=1, success_threshold=1)  # one failure is an outage
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class RecordingStore:

@@ -11,13 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
+from engine_clock import API, SECOND, T0, Clock
 from pytest_mock import MockerFixture
 
 from sla_operator.domain.errors import SecretRefused
 from sla_operator.domain.model import (
     Agreement,
-    Endpoint,
-    HttpProbe,
     Incident,
     IncidentState,
     IncidentType,
@@ -32,20 +31,6 @@ from sla_operator.engine import evaluate as evaluate_module
 from sla_operator.engine.evaluate import evaluate_agreement
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.local.store import LocalStore
-
-T0 = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
-SECOND = timedelta(seconds=1)
-API = Endpoint("api", HttpProbe("http://127.0.0.1:8099/healthz"), interval=SECOND,
-               timeout=SECOND / 2, failure_threshold=3, success_threshold=2)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
 
 MONTHLY = Window()
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from engine_clock import API, SECOND, T0, Clock
 
 from sla_operator.domain.model import (
     Agreement,
-    Endpoint,
-    HttpProbe,
     Incident,
     IncidentType,
     MaintenanceWindow,
@@ -22,19 +21,6 @@ from sla_operator.domain.model import (
 )
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.local.store import LocalStore
-
-T0 = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
-SECOND = timedelta(seconds=1)
-API = Endpoint("api", HttpProbe("http://127.0.0.1:8099/healthz"), interval=SECOND,
-               timeout=SECOND / 2, failure_threshold=3, success_threshold=2)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def agreement(name: str, public: bool = True) -> Agreement:

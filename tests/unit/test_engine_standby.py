@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from test_engine_deletion import API, T0, Clock, RecordingStore, agreement
+from engine_clock import T0, Clock
+from test_engine_deletion import API, RecordingStore, agreement
 
 from sla_operator.domain.model import ProbeResult, State
 from sla_operator.engine import Engine, EngineSettings

@@ -63,6 +63,7 @@ async def test_every_family_of_the_contract_is_exposed_with_its_type(outage: Wor
         "sla_probes": "counter",
         "sla_probe_certificate_expiry_timestamp_seconds": "gauge",
         "sla_operator_probe_lag_seconds": "histogram",
+        "sla_operator_leader": "gauge",
     }
 
 
