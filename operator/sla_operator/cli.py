@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from sla_operator import __version__
 from sla_operator.domain.durations import parse_duration
 from sla_operator.domain.errors import SpecError
+from sla_operator.probes.policy_file import read_policy_file
 from sla_operator.settings import LeaseSettings, Settings
 
 
@@ -42,6 +43,9 @@ def _serving_options(parser: argparse.ArgumentParser) -> None:
                              "cloud metadata 169.254.0.0/16 and fd00:ec2::254 are always denied)")
     parser.add_argument("--allow-cidr", action="append", type=_cidr, default=[],
                         help="when given, probes may connect only to these ranges (repeatable)")
+    parser.add_argument("--probe-policy", metavar="FILE",
+                        help="the administrators' per-namespace ranges: which namespaces may "
+                             "probe which addresses (YAML; see docs/API.md, 'Probe security')")
     parser.add_argument("--status-interval", type=float, default=30.0,
                         help="seconds between routine status writes per object (default 30)")
     parser.add_argument("--evaluate-interval", type=float, default=1.0,
@@ -58,6 +62,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         bind_address=args.bind_address,
         deny_cidrs=tuple(args.deny_cidr),
         allow_cidrs=tuple(args.allow_cidr),
+        probe_policy=read_policy_file(args.probe_policy) if getattr(args, "probe_policy", None)
+        else (),
         evaluate_interval=args.evaluate_interval,
         status_interval=args.status_interval,
         probe_concurrency=args.probe_concurrency,

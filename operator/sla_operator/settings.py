@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from sla_operator.engine import EngineSettings
-from sla_operator.probes.policy import AddressPolicy
+from sla_operator.probes.policy import AddressPolicy, NamespaceRule
 
 
 def default_identity() -> str:
@@ -47,6 +47,8 @@ class Settings:
     """Extra ranges probes may not connect to (cloud metadata is always denied)."""
     allow_cidrs: tuple[str, ...] = ()
     """When given, probes may connect only to these ranges."""
+    probe_policy: tuple[NamespaceRule, ...] = ()
+    """The administrators' per-namespace ranges (--probe-policy FILE)."""
     evaluate_interval: float = 1.0
     """Seconds between evaluation rounds."""
     status_interval: float = 30.0
@@ -66,4 +68,5 @@ class Settings:
             status_interval=self.status_interval,
             probe_concurrency=self.probe_concurrency,
             policy=AddressPolicy.from_cidrs(self.deny_cidrs, self.allow_cidrs),
+            namespace_rules=self.probe_policy,
         )

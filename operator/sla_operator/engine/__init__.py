@@ -20,7 +20,7 @@ from sla_operator.engine.evaluate import Evaluation, evaluate_agreement, mainten
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.engine.snapshot import build_snapshot
 from sla_operator.probes.base import ProbeContext, utc_now
-from sla_operator.probes.policy import AddressPolicy
+from sla_operator.probes.policy import AddressPolicy, NamespaceRule, policy_for
 from sla_operator.probes.scheduler import ProbeScheduler
 from sla_operator.store.base import Key, Kind, Store, StoreError, WriteSwitch
 
@@ -43,6 +43,8 @@ class EngineSettings:
     """Probes allowed in flight at once across all agreements."""
     policy: AddressPolicy = field(default_factory=AddressPolicy)
     """Which addresses probes may connect to, checked after DNS resolution."""
+    namespace_rules: tuple[NamespaceRule, ...] = ()
+    """The administrators' probe policy: per namespace, ranges added to ``policy``."""
 
 
 class Engine:
@@ -221,7 +223,9 @@ class Engine:
         if context is None:
             async def resolve(name: str, key: str) -> str:
                 return await self._secret(namespace, name, key)
-            context = ProbeContext(policy=self.settings.policy, resolve_secret=resolve)
+            context = ProbeContext(policy=policy_for(self.settings.policy,
+                                                     self.settings.namespace_rules, namespace),
+                                   resolve_secret=resolve)
             self._contexts[namespace] = context
         return context
 

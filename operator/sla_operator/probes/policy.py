@@ -8,6 +8,7 @@ and DNS servers, so a hostname that resolves to a denied address is refused too.
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,10 +46,13 @@ def _plain_address(address: Address) -> Address:
 
 @dataclass(frozen=True)
 class AddressPolicy:
-    """Deny ranges always win; a non-empty allow list admits only its ranges."""
+    """Deny ranges always win; a non-empty allow list admits only its ranges; a namespace's
+    own allow list (from the administrators' probe policy) must admit the address too."""
 
     deny: tuple[Network, ...] = DEFAULT_DENY
     allow: tuple[Network, ...] = ()
+    namespace_allow: tuple[Network, ...] = ()
+    scope: str = ""  # whose ranges namespace_allow are, for the refusal message
 
     @classmethod
     def from_cidrs(cls, deny: Sequence[str], allow: Sequence[str]) -> AddressPolicy:
@@ -68,11 +72,40 @@ class AddressPolicy:
         for network in self.deny:
             if parsed.version == network.version and parsed in network:
                 return f"address {address} denied by policy"
-        if self.allow and not any(
-            parsed.version == network.version and parsed in network for network in self.allow
-        ):
+        if self.allow and not _within(parsed, self.allow):
             return f"address {address} not in the allowed ranges"
+        if self.namespace_allow and not _within(parsed, self.namespace_allow):
+            return f"address {address} not in the ranges {self.scope} may probe"
         return None
+
+    def narrowed(self, rule: NamespaceRule, namespace: str) -> AddressPolicy:
+        """This policy with a namespace rule's ranges added: more denied, never more allowed."""
+        return AddressPolicy(deny=self.deny + rule.deny, allow=self.allow,
+                             namespace_allow=rule.allow, scope=f"namespace {namespace}")
+
+
+def _within(address: Address, networks: Sequence[Network]) -> bool:
+    return any(address.version == network.version and address in network for network in networks)
+
+
+@dataclass(frozen=True)
+class NamespaceRule:
+    """One rule of the administrators' probe policy: namespaces (shell patterns) and the
+    ranges their agreements may (allow) and may not (deny) probe."""
+
+    namespaces: tuple[str, ...]
+    allow: tuple[Network, ...] = ()
+    deny: tuple[Network, ...] = ()
+
+    def matches(self, namespace: str) -> bool:
+        return any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.namespaces)
+
+
+def policy_for(base: AddressPolicy, rules: Sequence[NamespaceRule], namespace: str) -> AddressPolicy:
+    """The policy probes of ``namespace`` obey: the first matching rule narrows ``base``; with
+    no matching rule, ``base`` alone (the behaviour without a probe policy)."""
+    rule = next((r for r in rules if r.matches(namespace)), None)
+    return base if rule is None else base.narrowed(rule, namespace)
 
 
 def literal_address(host: str) -> str | None:
