@@ -103,16 +103,18 @@ class OperatorProcess:
     """`sla-operator run` as a child process, the way a user starts it."""
 
     def __init__(self, kubeconfig: str, namespace: str, workdir: Path, status_page: bool = False,
-                 extra_args: tuple[str, ...] = (), name: str = "operator") -> None:
+                 extra_args: tuple[str, ...] = (), name: str = "operator",
+                 env: dict[str, str] | None = None) -> None:
         self.kubeconfig, self.namespace = kubeconfig, namespace
         self.metrics_port = free_port()
         self.status_port = free_port() if status_page else 0
         self.extra_args = extra_args
+        self.env = env or {}
         self.log_path = workdir / f"{name}-{namespace}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "KUBECONFIG": self.kubeconfig, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "KUBECONFIG": self.kubeconfig, "PYTHONUNBUFFERED": "1", **self.env}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sla_operator", "run", "--namespace", self.namespace,

@@ -27,7 +27,9 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
 
 
 def replica(kubeconfig: str, namespace: str, tmp_path: Path, name: str) -> OperatorProcess:
-    return OperatorProcess(kubeconfig, namespace, tmp_path, name=name, extra_args=(
+    # As in a pod: the downward API names the pod, which the leader labels for the page's Service.
+    return OperatorProcess(kubeconfig, namespace, tmp_path, name=name,
+                           env={"POD_NAME": name, "POD_NAMESPACE": namespace}, extra_args=(
         "--leader-elect", "--leader-elect-namespace", namespace,
         "--leader-elect-lease-duration", f"{LEASE_SECONDS:g}s",
         "--leader-elect-renew-deadline", f"{RENEW_SECONDS:g}s",
@@ -47,6 +49,12 @@ def leader_metric(process: OperatorProcess) -> float | None:
     return None
 
 
+def leaders(kubectl: Kubectl, namespace: str) -> list[str]:
+    pods = (get(kubectl, namespace, "pods") or {}).get("items") or []
+    return sorted(p["metadata"]["name"] for p in pods
+                  if (p["metadata"].get("labels") or {}).get("sla.dev/leader") == "true")
+
+
 def probes_between(target: Target, start: datetime, end: datetime) -> int:
     with target.lock:
         return sum(1 for t, _ in target.log if start <= t < end)
@@ -56,12 +64,17 @@ def test_one_replica_probes_and_the_other_takes_over_without_a_second_incident(
         kubectl: Kubectl, kubeconfig: str, namespace: str, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     target = Target()
+    for name in ("first", "second", "third"):  # stored only: there is no kubelet to run them
+        kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+             "spec": {"containers": [{"name": "operator", "image": "sla-operator:e2e"}]}}))
     first, second = (replica(kubeconfig, namespace, tmp_path, n) for n in ("first", "second"))
     first.start()
     try:
         wait_for("the first replica to lead", lambda: leader_metric(first) == 1.0, timeout=60)
         second.start()
         wait_for("the second replica to stand by", lambda: leader_metric(second) == 0.0, timeout=60)
+        wait_for("the leader's pod labelled", lambda: leaders(kubectl, namespace) == ["first"])
         kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(
             {"apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
              "metadata": {"name": "web"},
@@ -111,6 +124,10 @@ def test_one_replica_probes_and_the_other_takes_over_without_a_second_incident(
         second.stop()
         wait_for("the standby to lead", lambda: leader_metric(first) == 1.0, timeout=30, every=0.1)
         handover = time.monotonic() - stopping
+        # The killed replica's pod keeps its label until its container restarts (there is no
+        # kubelet here); the one that stopped cleanly took its own off.
+        wait_for("the new leader's pod labelled, the stopped one's not",
+                 lambda: leaders(kubectl, namespace) == ["first", "third"])
         assert handover < 3 + 1, handover  # the stop itself writes last statuses first
         with capsys.disabled():
             print(f"\n[e2e] leader election: takeover after SIGKILL {took_over:.1f}s, "

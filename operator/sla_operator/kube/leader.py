@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from sla_operator.store.base import StoreError, WriteSwitch
 from sla_operator.store.kube import KubeStore
 
 log = logging.getLogger("sla_operator.leader")
+LEADER_LABEL = "sla.dev/leader"  # on the leader's pod: the status page's Service selects it
 
 
 def micro_time(moment: datetime) -> str:
@@ -53,6 +55,9 @@ class LeaderElector:
 
     async def run(self) -> None:
         self.switch.active = False
+        # A container restarted in its pod (after a crash) starts on standby: the label its
+        # previous process set must not keep sending the page's visitors here.
+        await self._label_pod(False)
         try:
             while True:
                 try:
@@ -70,11 +75,13 @@ class LeaderElector:
                     log.warning("lease %s/%s lost: not renewed for %.0fs; writes stopped",
                                 self.settings.namespace, self.settings.name,
                                 now - self._renewed_at)
+                    await self._label_pod(False)
                 await asyncio.sleep(self.settings.retry_period)
         finally:
             if self.leading:
                 self.switch.active = False
                 await asyncio.shield(self._release())
+                await asyncio.shield(self._label_pod(False))
 
     async def _promote(self) -> None:
         log.info("lease %s/%s taken by %s: re-reading statuses, then probing",
@@ -83,6 +90,21 @@ class LeaderElector:
         if self.monotonic() - self._renewed_at >= self.settings.renew_deadline:
             return  # the re-reading took too long to be sure the Lease is still ours
         self.switch.active = True
+        await self._label_pod(True)
+
+    async def _label_pod(self, leading: bool) -> None:
+        """Mark this pod (POD_NAME, POD_NAMESPACE from the downward API) as the leader, so a
+        Service can send the status page's visitors to the replica that evaluates."""
+        pod, namespace = os.environ.get("POD_NAME"), os.environ.get("POD_NAMESPACE")
+        if not pod or not namespace:
+            return
+        patch = {"metadata": {"labels": {LEADER_LABEL: "true" if leading else None}}}
+        try:
+            await self.store.call(partial(self.store.core.patch_namespaced_pod, pod, namespace,
+                                          patch, _request_timeout=10))
+        except StoreError as error:
+            log.warning("pod %s/%s: leader label not %s: %s", namespace, pod,
+                        "set" if leading else "removed", error)
 
     async def _try_acquire_or_renew(self) -> bool:
         lease = await self._read()
