@@ -28,6 +28,8 @@ class Settings:
     """Seconds between routine status writes of one object; state changes are written at once."""
     probe_concurrency: int = 256
     """Probes in flight at once, across all agreements."""
+    rule_labels: tuple[tuple[str, str], ...] = ()
+    """Labels of the PrometheusRules the operator keeps (e.g. for a ruleSelector)."""
     extra: dict[str, str] = field(default_factory=dict)
     """Mode-specific options (e.g. the manifests and state folders of local mode)."""
 
