@@ -26,8 +26,9 @@ run: $(STAMP) ## Demo: local mode on examples/demo/ against the demo target (no 
 	$(BIN)/python scripts/demo.py
 
 .PHONY: test
-test: $(STAMP) ## Unit and integration tests (fast, no cluster)
-	$(PYTEST) tests/unit tests/integration -q
+test: $(STAMP) ## Unit, integration and rules tests (fast, no cluster; promtool/amtool from Debian)
+	bash scripts/install-prometheus.sh
+	$(PYTEST) tests/unit tests/integration tests/rules -q
 
 # A cluster named by KUBECONFIG (an existing file) is tested as it is; only without one is
 # the local control plane built, which needs root and apt-get.
