@@ -45,7 +45,7 @@ endif
 
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy --strict on the domain, import-linter contracts
-	$(BIN)/ruff check operator tests
+	$(BIN)/ruff check operator tests dashboards
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -55,6 +55,10 @@ crds: ## Copy crds/ into the chart and the package (both copies are generated, n
 	rm -f charts/sla-operator/crds/*.yaml operator/sla_operator/crds/*.yaml
 	cp crds/*.yaml charts/sla-operator/crds/
 	cp crds/*.yaml operator/sla_operator/crds/
+
+.PHONY: dashboards
+dashboards: $(STAMP) ## Generate the Grafana dashboards into dashboards/ and the chart (never edited by hand)
+	$(BIN)/python dashboards/generate.py
 
 .PHONY: bench
 bench: $(STAMP) ## Probe engine benchmarks (prints figures and ratios)
