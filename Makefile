@@ -35,13 +35,15 @@ test: $(STAMP) ## Unit, integration and rules tests (fast, no cluster; promtool/
 EXTERNAL_KUBECONFIG := $(if $(KUBECONFIG),$(wildcard $(KUBECONFIG)))
 
 .PHONY: test-e2e
-test-e2e: $(STAMP) ## End-to-end tests on a real API server (built from Debian's packages when KUBECONFIG is unset)
+test-e2e: $(STAMP) ## End-to-end tests on a real API server (built from Debian's packages when KUBECONFIG is unset), then alerts on real Prometheus and Alertmanager
 ifeq ($(EXTERNAL_KUBECONFIG),)
 	bash scripts/build-control-plane.sh
 else
 	@echo "test-e2e: testing the cluster of KUBECONFIG=$(EXTERNAL_KUBECONFIG)"
 endif
 	$(PYTEST) tests/e2e -q
+	bash scripts/install-prometheus.sh
+	$(PYTEST) tests/alerting -q
 
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy --strict on the domain, import-linter contracts
