@@ -19,6 +19,7 @@ from sla_operator.domain.records import incident_from_manifest, maintenance_from
 from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.engine import Engine
 from sla_operator.kube.connect import StartupError, api_client, first_lists
+from sla_operator.kube.rules import RuleKeeper
 from sla_operator.metrics import EngineCollector, metrics_app, serve
 from sla_operator.settings import Settings
 from sla_operator.store.kube import KubeStore
@@ -101,7 +102,8 @@ async def _operate(options: Settings, api: client.ApiClient,
         await kopf.operator(
             clusterwide=not options.namespaces,
             namespaces=list(options.namespaces),
-            memo=kopf.Memo(settings=options, engine=engine),
+            memo=kopf.Memo(settings=options, engine=engine, api=api,
+                           rule_keeper=RuleKeeper(api, dict(options.rule_labels))),
             standalone=True,
         )
     finally:
