@@ -145,6 +145,16 @@ def test_a_crd_present_at_startup_gets_every_agreement_its_rule(
     time.sleep(3)
     assert rule(kubectl, namespace, "quiet-sla") is None
 
+    # `sla-operator rules` reads the same agreements from the cluster and prints that object.
+    printed = subprocess.run(
+        [sys.executable, "-m", "sla_operator", "rules", "--namespace", namespace, "-o",
+         "prometheusrule"], env={**os.environ, "KUBECONFIG": operator.kubeconfig}, cwd=REPO,
+        capture_output=True, text=True, timeout=60)
+    assert printed.returncode == 0, printed.stderr
+    [same] = yaml.safe_load_all(printed.stdout)
+    assert same["spec"] == created["spec"]
+    assert same["metadata"]["ownerReferences"] == created["metadata"]["ownerReferences"]
+
 
 def test_without_permission_for_rules_the_operator_warns_once_and_carries_on(
         control_plane: Any, kubectl: Kubectl, namespace: str, tmp_path: Path) -> None:
