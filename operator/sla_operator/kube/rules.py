@@ -38,8 +38,8 @@ TIMEOUT_SECONDS = 30
 class RuleKeeper:
     """Brings one agreement's PrometheusRule to what its spec asks for."""
 
-    def __init__(self, api: client.ApiClient, labels: Mapping[str, str]) -> None:
-        self.custom = client.CustomObjectsApi(api)
+    def __init__(self, custom: client.CustomObjectsApi, labels: Mapping[str, str]) -> None:
+        self.custom = custom
         self.labels = dict(labels)
         self._warned: set[str] = set()
         self._lock = threading.Lock()  # kopf runs sync handlers on several threads

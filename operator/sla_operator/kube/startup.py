@@ -103,7 +103,8 @@ async def _operate(options: Settings, api: client.ApiClient,
             clusterwide=not options.namespaces,
             namespaces=list(options.namespaces),
             memo=kopf.Memo(settings=options, engine=engine, api=api,
-                           rule_keeper=RuleKeeper(api, dict(options.rule_labels))),
+                           rule_keeper=RuleKeeper(client.CustomObjectsApi(api),
+                                                  dict(options.rule_labels))),
             standalone=True,
         )
     finally:
