@@ -108,20 +108,21 @@ class Webhook(_Server):
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def first(self, path: str, alertname: str, status: str = "firing"
-              ) -> tuple[datetime, dict[str, Any]] | None:
+    def first(self, path: str, alertname: str, agreement: str) -> tuple[datetime, dict[str, Any]] | None:
+        """The first firing ``alertname`` of ``agreement`` notified to ``path``, and when."""
         with self.lock:
             for when, where, body in self.received:
                 for alert in body.get("alerts", []):
-                    if (where == path and alert["labels"].get("alertname") == alertname
-                            and alert["status"] == status):
+                    labels = alert["labels"]
+                    if (where == path and labels.get("alertname") == alertname
+                            and labels.get("agreement") == agreement and alert["status"] == "firing"):
                         return when, alert
         return None
 
-    def alertnames(self, path: str) -> set[str]:
+    def alerts(self, path: str, agreement: str) -> list[dict[str, Any]]:
         with self.lock:
-            return {a["labels"]["alertname"] for _, where, body in self.received if where == path
-                    for a in body.get("alerts", [])}
+            return [a for _, where, body in self.received if where == path
+                    for a in body.get("alerts", []) if a["labels"].get("agreement") == agreement]
 
 
 class Process:
@@ -189,9 +190,10 @@ class Prometheus:
         with urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=5) as response:
             return bool(response.status == 200)
 
-    def firing(self, alertname: str) -> list[dict[str, Any]]:
+    def firing(self, alertname: str, agreement: str) -> list[dict[str, Any]]:
         alerts = self.api("alerts")["data"]["alerts"]
-        return [a for a in alerts if a["labels"]["alertname"] == alertname and a["state"] == "firing"]
+        return [a for a in alerts if a["labels"]["alertname"] == alertname
+                and a["labels"].get("agreement") == agreement and a["state"] == "firing"]
 
 
 class Alertmanager:
