@@ -99,7 +99,9 @@ def overview() -> d.Dashboard:
                            instant=True).ref_id("C"))
         .with_target(query(f"max by (namespace, agreement, state) (sla_state{MANY}) == 1",
                            instant=True).ref_id("D"))
-        .unit("percentunit").data_links([to_detail("Open ${__field.labels.agreement}")]))
+        .unit("percentunit").data_links([to_detail("Open ${__field.labels.agreement}")])
+        # One row per agreement: the four instant queries joined on their labels.
+        .with_transformation(m.DataTransformerConfig(id_val="merge", options={})))
     board.with_panel(percent_stat("Availability (current period)",
                                   f"max by (namespace, agreement) (sla_availability_ratio{MANY})",
                                   "{{namespace}}/{{agreement}}", 0.999))
@@ -167,12 +169,14 @@ def agreement() -> d.Dashboard:
 
 
 def numbered(board: d.Dashboard) -> m.Dashboard:
-    """Stable panel ids (links and the API address panels by them) and query refIds."""
+    """Stable panel ids (links and the API address panels by them), query refIds, and an
+    empty options object where none was set: Grafana fills its defaults into {}, not null."""
     built = board.build()
     for number, panel in enumerate(built.panels or [], start=1):
         if isinstance(panel, m.Panel):
             panel.id_val = number
             panel.datasource = DATASOURCE
+            panel.options = panel.options if panel.options is not None else {}
             for index, target in enumerate(panel.targets or []):
                 if hasattr(target, "ref_id"):
                     target.ref_id = target.ref_id or chr(ord("A") + index)
