@@ -26,15 +26,16 @@ run: $(STAMP) ## Demo: local mode on examples/demo/ against the demo target (no 
 	$(BIN)/python scripts/demo.py
 
 .PHONY: test
-test: $(STAMP) ## Unit and integration tests (fast, no cluster)
-	$(PYTEST) tests/unit tests/integration -q
+test: $(STAMP) ## Unit, integration and rules tests (fast, no cluster; promtool/amtool from Debian)
+	bash scripts/install-prometheus.sh
+	$(PYTEST) tests/unit tests/integration tests/rules -q
 
 # A cluster named by KUBECONFIG (an existing file) is tested as it is; only without one is
 # the local control plane built, which needs root and apt-get.
 EXTERNAL_KUBECONFIG := $(if $(KUBECONFIG),$(wildcard $(KUBECONFIG)))
 
 .PHONY: test-e2e
-test-e2e: $(STAMP) ## End-to-end tests on a real API server (built from Debian's packages when KUBECONFIG is unset)
+test-e2e: $(STAMP) ## End-to-end tests on a real API server (built from Debian's packages when KUBECONFIG is unset), then alerts on real Prometheus and Alertmanager
 ifeq ($(EXTERNAL_KUBECONFIG),)
 	bash scripts/build-control-plane.sh
 else
@@ -42,6 +43,8 @@ else
 endif
 	$(PYTEST) tests/e2e -q
 	$(MAKE) test-browser
+	bash scripts/install-prometheus.sh
+	$(PYTEST) tests/alerting -q
 	$(PYTEST) tests/image -q
 
 .PHONY: test-browser
@@ -55,7 +58,7 @@ image: $(STAMP) ## Container image with podman on a local Debian base (TAG=local
 
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy --strict on the domain, import-linter contracts
-	$(BIN)/ruff check operator tests
+	$(BIN)/ruff check operator tests dashboards
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -65,6 +68,10 @@ crds: ## Copy crds/ into the chart and the package (both copies are generated, n
 	rm -f charts/sla-operator/crds/*.yaml operator/sla_operator/crds/*.yaml
 	cp crds/*.yaml charts/sla-operator/crds/
 	cp crds/*.yaml operator/sla_operator/crds/
+
+.PHONY: dashboards
+dashboards: $(STAMP) ## Generate the Grafana dashboards into dashboards/ and the chart (never edited by hand)
+	$(BIN)/python dashboards/generate.py
 
 .PHONY: bench
 bench: $(STAMP) ## Probe engine benchmarks (prints figures and ratios)

@@ -1,4 +1,4 @@
-"""`sla-operator run | local | demo-target | report` — errors go to stderr with a non-zero exit."""
+"""`sla-operator run | local | demo-target | report | rules` — errors go to stderr with a non-zero exit."""
 
 from __future__ import annotations
 
@@ -29,6 +29,13 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a port (0 disables, 1..65535)")
     return value
+
+
+def _rule_label(text: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a label (K=V, e.g. release=prometheus)")
+    return key, value
 
 
 def _serving_options(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +76,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         probe_concurrency=args.probe_concurrency,
         resync_interval=getattr(args, "resync_interval", 60.0),
         lease=_lease(args),
+        rule_labels=tuple(getattr(args, "rule_label", None) or ()),
     )
 
 
@@ -133,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     election.add_argument("--leader-elect-retry-period", type=_seconds, default=2.0,
                           help="between attempts to take or renew (default 2s)")
     _serving_options(run)
+    run.add_argument("--rule-label", action="append", type=_rule_label, default=[],
+                     metavar="K=V", help="label of the PrometheusRules the operator keeps, e.g. "
+                                         "for prometheus-operator's ruleSelector (repeatable)")
 
     local = commands.add_parser("local", help="run on manifest files, no cluster needed",
                                 description="Read SLA, MaintenanceWindow and Incident manifests "
@@ -154,6 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
                                          "(default: the current period); agreements with a "
                                          "rolling window have no named periods and are skipped")
     report.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
+
+    rules = commands.add_parser("rules", help="the alert rules of every agreement",
+                                description="Recording rules and burn-rate alerts of each "
+                                            "agreement: a Prometheus rule file, or the "
+                                            "PrometheusRule objects the operator keeps.")
+    rules.add_argument("--namespace", action="append", default=[],
+                       help="namespace (repeatable; default: all)")
+    rules.add_argument("--manifests", help="read the agreements from this folder of manifests "
+                                           "(as `local` does) instead of the cluster")
+    rules.add_argument("-o", "--output", choices=["rules", "prometheusrule"], default="rules",
+                       help="rules: one file for `promtool check rules` (default); "
+                            "prometheusrule: the objects for prometheus-operator")
+    rules.add_argument("--rule-label", action="append", type=_rule_label, default=[],
+                       metavar="K=V", help="label of the PrometheusRule objects (repeatable)")
     return parser
 
 
@@ -183,6 +208,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from sla_operator.local.demo import run_demo_target
 
         return run_demo_target(args.host, args.port)
+    if args.command == "rules":
+        from sla_operator.rules_command import run_rules
+
+        return run_rules(args.namespace, args.manifests, args.output, dict(args.rule_label))
     from sla_operator.kube.report import run_report
 
     return run_report(args.namespace, args.period, args.output)

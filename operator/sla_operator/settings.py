@@ -59,6 +59,8 @@ class Settings:
     """Cluster mode: seconds between lists that catch missed deletions and stopped watches."""
     lease: LeaseSettings | None = None
     """Cluster mode: leader election with this Lease (--leader-elect); None runs alone."""
+    rule_labels: tuple[tuple[str, str], ...] = ()
+    """Labels of the PrometheusRules the operator keeps (e.g. for a ruleSelector)."""
     extra: dict[str, str] = field(default_factory=dict)
     """Mode-specific options (e.g. the manifests and state folders of local mode)."""
 

@@ -103,9 +103,10 @@ def test_the_release_creates_its_crds_and_rbac(kubectl: Kubectl, release: Releas
     role = get_json(kubectl, "clusterrole", release.name)
     sla_rule = next(r for r in role["rules"] if r["apiGroups"] == ["sla.dev"])
     assert "servicelevelagreements/status" in sla_rule["resources"]
-    # Only what the operator uses: it writes no PrometheusRule (yet), so it may not either.
+    # Only what the operator uses, PrometheusRules included (one per agreement).
     groups = {group for rule in role["rules"] for group in rule["apiGroups"]}
-    assert groups == {"sla.dev", "", "events.k8s.io", "apiextensions.k8s.io"}
+    assert groups == {"sla.dev", "", "events.k8s.io", "apiextensions.k8s.io",
+                      "monitoring.coreos.com"}
     binding = get_json(kubectl, "clusterrolebinding", release.name)
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": release.name, "namespace": release.namespace}

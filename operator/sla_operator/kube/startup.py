@@ -26,6 +26,7 @@ from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.engine import Engine
 from sla_operator.kube.connect import StartupError, api_client, first_lists
 from sla_operator.kube.leader import LeaderElector
+from sla_operator.kube.rules import RuleKeeper
 from sla_operator.kube.watch import Resync, WatchTracker
 from sla_operator.metrics import EngineCollector, metrics_app, serve
 from sla_operator.settings import Settings
@@ -176,7 +177,9 @@ async def _operate(options: Settings, api: client.ApiClient,
             clusterwide=not options.namespaces,
             namespaces=list(options.namespaces),
             memo=kopf.Memo(settings=options, engine=engine, watches=tracker,
-                           stop_working=stop_working),
+                           stop_working=stop_working, api=api,
+                           rule_keeper=RuleKeeper(client.CustomObjectsApi(api),
+                                                  dict(options.rule_labels))),
             standalone=True,
         )
     finally:
