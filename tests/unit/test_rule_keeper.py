@@ -127,3 +127,12 @@ def test_a_missing_permission_is_one_warning_however_many_agreements(
         keeper.reconcile(agreement(name=name))
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "403 Forbidden" in warnings[0].getMessage()
+
+
+def test_a_standby_leaves_the_rules_to_the_leader(keeper: RuleKeeper, api: FakeCustomObjects) -> None:
+    keeper.switch.active = False
+    keeper.reconcile(agreement())
+    assert api.calls == []
+    keeper.switch.active = True  # promoted: the next reconcile writes
+    keeper.reconcile(agreement())
+    assert api.calls == ["get", "create"]

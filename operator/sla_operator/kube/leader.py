@@ -40,11 +40,12 @@ class LeaderElector:
 
     def __init__(self, store: KubeStore, settings: LeaseSettings, switch: WriteSwitch,
                  on_acquired: Callable[[], Awaitable[None]],
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 then: Callable[[], Awaitable[None]] | None = None) -> None:
         if settings.renew_deadline >= settings.duration:
             raise ValueError("the renew deadline must be shorter than the lease duration")
         self.store, self.settings, self.switch = store, settings, switch
-        self.on_acquired, self.monotonic = on_acquired, monotonic
+        self.on_acquired, self.monotonic, self.then = on_acquired, monotonic, then
         self._observed: tuple[object, object] | None = None  # (holder, renewTime) last seen
         self._observed_at = 0.0
         self._renewed_at = 0.0
@@ -91,6 +92,11 @@ class LeaderElector:
             return  # the re-reading took too long to be sure the Lease is still ours
         self.switch.active = True
         await self._label_pod(True)
+        if self.then is not None:
+            try:
+                await self.then()
+            except Exception:  # leading goes on; what failed here says so in the log
+                log.exception("after taking the lease")
 
     async def _label_pod(self, leading: bool) -> None:
         """Mark this pod (POD_NAME, POD_NAMESPACE from the downward API) as the leader, so a

@@ -26,6 +26,7 @@ from sla_operator.domain.errors import SpecError
 from sla_operator.domain.model import Agreement
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.kube.connect import StartupError, list_kind
+from sla_operator.store.base import WriteSwitch
 from sla_operator.store.kube import GROUP, VERSION
 
 log = logging.getLogger("sla_operator.kube.rules")
@@ -38,13 +39,17 @@ TIMEOUT_SECONDS = 30
 class RuleKeeper:
     """Brings one agreement's PrometheusRule to what its spec asks for."""
 
-    def __init__(self, custom: client.CustomObjectsApi, labels: Mapping[str, str]) -> None:
+    def __init__(self, custom: client.CustomObjectsApi, labels: Mapping[str, str],
+                 switch: WriteSwitch | None = None) -> None:
         self.custom = custom
         self.labels = dict(labels)
+        self.switch = switch or WriteSwitch()  # a standby leaves the rules to the leader
         self._warned: set[str] = set()
         self._lock = threading.Lock()  # kopf runs sync handlers on several threads
 
     def reconcile(self, agreement: Agreement) -> None:
+        if not self.switch.active:
+            return  # the leader keeps them; a promoted standby brings them all up to date
         name = prometheus_rule_name(agreement.name)
         try:
             with self._lock:

@@ -26,7 +26,7 @@ from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.engine import Engine
 from sla_operator.kube.connect import StartupError, api_client, first_lists
 from sla_operator.kube.leader import LeaderElector
-from sla_operator.kube.rules import RuleKeeper
+from sla_operator.kube.rules import RuleKeeper, keep_all
 from sla_operator.kube.watch import Resync, WatchTracker
 from sla_operator.metrics import EngineCollector, metrics_app, serve
 from sla_operator.settings import Settings
@@ -157,8 +157,15 @@ async def _operate(options: Settings, api: client.ApiClient,
         log.info("status page on port %d", options.status_port)
     engine_task = asyncio.create_task(engine.run(), name="sla-engine")
     resync_task = asyncio.create_task(resync.run(), name="resync")
+    rule_keeper = RuleKeeper(client.CustomObjectsApi(api), dict(options.rule_labels), switch)
     if options.lease is not None:
-        elector = LeaderElector(store, options.lease, switch, partial(take_over, engine, resync))
+
+        async def leading() -> None:
+            # Spec changes of the handover's gap: every rule brought up to date.
+            await asyncio.to_thread(keep_all, rule_keeper, api, options.namespaces)
+
+        elector = LeaderElector(store, options.lease, switch, partial(take_over, engine, resync),
+                                then=leading)
         elector_task = asyncio.create_task(elector.run(), name="leader-election")
 
     async def stop_working() -> None:
@@ -178,8 +185,7 @@ async def _operate(options: Settings, api: client.ApiClient,
             namespaces=list(options.namespaces),
             memo=kopf.Memo(settings=options, engine=engine, watches=tracker,
                            stop_working=stop_working, api=api,
-                           rule_keeper=RuleKeeper(client.CustomObjectsApi(api),
-                                                  dict(options.rule_labels))),
+                           rule_keeper=rule_keeper),
             standalone=True,
         )
     finally:
