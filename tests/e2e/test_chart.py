@@ -123,26 +123,52 @@ def test_the_deployment_runs_the_operator_read_only_with_a_liveness_probe(
     assert container["image"] == "sla-operator:e2e"
     assert container["args"][0] == "run"
     assert f"--namespace={release.namespace}" in container["args"]
-    assert {"--metrics-port=9090", "--deny-cidr=169.254.0.0/16"} <= set(container["args"])
-    # There is no status page in this version: the chart neither configures nor exposes one.
-    assert not [arg for arg in container["args"] if arg.startswith("--status-port")]
-    assert [port["name"] for port in container["ports"]] == ["metrics"]
+    assert {"--metrics-port=9090", "--deny-cidr=169.254.0.0/16", "--status-port=8080",
+            "--leader-elect", f"--leader-elect-namespace={release.namespace}"} <= set(container["args"])
+    assert [port["name"] for port in container["ports"]] == ["metrics", "status"]
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
+    assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
+    # Two replicas, one Lease: a rolling update never stops the last running one first.
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    (spread,) = pod["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics", "scheme": "HTTP"}
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["serviceAccountName"] == release.name
 
 
-def test_the_service_exposes_metrics_only(kubectl: Kubectl, release: Release) -> None:
-    service = get_json(kubectl, "-n", release.namespace, "service", release.name)
-    ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
-    assert ports == {"metrics": 9090}
+def test_metrics_reach_every_replica_and_the_status_page_only_the_leader(
+        kubectl: Kubectl, release: Release) -> None:
+    metrics = get_json(kubectl, "-n", release.namespace, "service", release.name)
+    assert {p["name"]: p["port"] for p in metrics["spec"]["ports"]} == {"metrics": 9090}
+    assert "sla.dev/leader" not in metrics["spec"]["selector"]
+    page = get_json(kubectl, "-n", release.namespace, "service", f"{release.name}-status")
+    assert [(p["port"], p["targetPort"]) for p in page["spec"]["ports"]] == [(80, "status")]
+    assert page["spec"]["selector"]["sla.dev/leader"] == "true"
+
+
+def test_a_disruption_budget_and_the_lease_role_come_with_two_replicas(
+        kubectl: Kubectl, release: Release) -> None:
+    budget = get_json(kubectl, "-n", release.namespace, "pdb", release.name)
+    assert budget["spec"]["minAvailable"] == 1
+    role = get_json(kubectl, "-n", release.namespace, "role", f"{release.name}-leader")
+    assert {(tuple(r["apiGroups"]), tuple(r["resources"])) for r in role["rules"]} == {
+        (("coordination.k8s.io",), ("leases",)), (("",), ("pods",))}
+    account = f"system:serviceaccount:{release.namespace}:{release.name}"
+    for verb, resource, answer in (("update", "leases.coordination.k8s.io", "yes"),
+                                   ("patch", "pods", "yes"), ("delete", "pods", "no")):
+        result = kubectl("auth", "can-i", verb, resource, "-n", release.namespace,
+                         f"--as={account}", check=False)
+        assert result.stdout.strip() == answer, (verb, resource, result.stderr)
 
 
 def test_with_metrics_off_there_is_no_service_and_no_liveness_probe(
     helm: ModuleType, kubeconfig: str, kubectl: Kubectl
 ) -> None:
-    quiet = Release(helm, kubeconfig, {"metrics": {"port": 0}, "rbac": {"create": False}})
+    quiet = Release(helm, kubeconfig, {"metrics": {"port": 0}, "statusPage": {"port": 0},
+                                       "rbac": {"create": False}})
     quiet.install()
     try:
         deployment = get_json(kubectl, "-n", quiet.namespace, "deployment", quiet.name)
@@ -233,3 +259,76 @@ def test_the_restricted_user_can_write_status_but_not_delete_secrets(
     denied = restricted_kubectl("delete", "-n", ns, "secret/probe-auth", check=False)
     assert denied.returncode != 0
     assert "forbidden" in denied.stderr.lower(), denied.stderr
+
+
+def test_namespaced_rbac_grants_roles_in_the_watched_namespaces_only(
+        helm: ModuleType, kubeconfig: str, kubectl: Kubectl) -> None:
+    narrow = Release(helm, kubeconfig, {})
+    watched = unique("sla-watched")
+    kubectl("create", "namespace", watched)
+    narrow.values = {"rbac": {"scope": "namespaced"}, "watchNamespaces": [watched],
+                     "image": {"tag": "e2e"}}
+    narrow.install()
+    try:
+        account = f"system:serviceaccount:{narrow.namespace}:{narrow.name}"
+
+        def can(verb: str, resource: str, namespace: str) -> str:
+            result = kubectl("auth", "can-i", verb, resource, "-n", namespace,
+                             f"--as={account}", check=False)
+            return str(result.stdout.strip())
+
+        wait_for("the Role in force", lambda: can("create", "incidents.sla.dev", watched) == "yes")
+        assert can("patch", "servicelevelagreements.sla.dev", watched) == "yes"
+        assert can("get", "secrets", watched) == "yes"
+        assert can("create", "incidents.sla.dev", "default") == "no"  # not watched: nothing
+        assert can("get", "secrets", "default") == "no"
+        assert can("watch", "customresourcedefinitions.apiextensions.k8s.io", "") == "yes"
+        assert can("list", "namespaces", "") == "no"
+    finally:
+        narrow.uninstall()
+        for namespace in (narrow.namespace, watched):
+            kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.mark.parametrize(("values", "named"), [
+    ({"replicaCount": 0}, "replicaCount"),
+    ({"rbac": {"scope": "everywhere"}}, "rbac.scope"),
+    ({"leaderElection": {"leaseDuration": "15 seconds"}}, "leaderElection.leaseDuration"),
+    ({"probeAddressPolicy": {"denyCIDRs": ["not a range"]}}, "probeAddressPolicy.denyCIDRs"),
+    ({"replicaCount": 2, "leaderElection": {"enabled": False}}, "leaderElection.enabled"),
+])
+def test_values_the_chart_cannot_honour_are_refused_naming_the_value(
+        helm: ModuleType, kubeconfig: str, kubectl: Kubectl, values: dict[str, Any],
+        named: str) -> None:
+    refused = Release(helm, kubeconfig, values)
+    try:
+        with pytest.raises(Exception) as caught:
+            refused.install()
+        assert named.split(".")[-1] in str(caught.value), caught.value
+    finally:
+        kubectl("delete", "namespace", refused.namespace, "--wait=false", check=False)
+
+
+def test_policy_ingress_and_network_policy_are_rendered_when_asked(
+        helm: ModuleType, kubeconfig: str, kubectl: Kubectl) -> None:
+    full = Release(helm, kubeconfig, {
+        "image": {"tag": "e2e"}, "rbac": {"create": False},
+        "probePolicy": {"rules": [{"namespaces": ["*"], "deny": ["10.0.0.0/8"]}]},
+        "statusPage": {"ingress": {"enabled": True, "host": "status.example.com"}},
+        "networkPolicy": {"enabled": True}})
+    full.install()
+    try:
+        ns = full.namespace
+        policy = get_json(kubectl, "-n", ns, "configmap", f"{full.name}-probe-policy")
+        assert "10.0.0.0/8" in policy["data"]["probe-policy.yaml"]
+        deployment = get_json(kubectl, "-n", ns, "deployment", full.name)
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert "--probe-policy=/etc/sla-operator/probe-policy.yaml" in container["args"]
+        ingress = get_json(kubectl, "-n", ns, "ingress", f"{full.name}-status")
+        assert ingress["spec"]["rules"][0]["host"] == "status.example.com"
+        network = get_json(kubectl, "-n", ns, "networkpolicy", full.name)
+        assert network["spec"]["policyTypes"] == ["Ingress"]
+        assert {p["port"] for p in network["spec"]["ingress"][0]["ports"]} == {9090, 8080}
+    finally:
+        full.uninstall()
+        kubectl("delete", "namespace", full.namespace, "--wait=false", check=False)
