@@ -22,6 +22,7 @@ from kube_support import AGREEMENTS, INCIDENTS, T0, Clock, agreement_manifest, r
 
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.kube import handlers, startup
+from sla_operator.kube.rules import RuleKeeper
 from sla_operator.kube.watch import WatchTracker
 from sla_operator.store.kube import KubeStore
 
@@ -105,7 +106,8 @@ class Operator:
 
     def start(self) -> None:
         self.stop_flag = threading.Event()
-        memo = kopf.Memo(engine=self.engine, watches=self.tracker)
+        memo = kopf.Memo(engine=self.engine, watches=self.tracker,
+                         rule_keeper=RuleKeeper(self.store.custom, {}))
         self.thread = threading.Thread(target=lambda: asyncio.run(kopf.operator(
             namespaces=["payments"], standalone=True, stop_flag=self.stop_flag, memo=memo)))
         self.thread.start()
