@@ -45,6 +45,7 @@ endif
 	$(MAKE) test-browser
 	bash scripts/install-prometheus.sh
 	$(PYTEST) tests/alerting -q
+	bash scripts/build-image.sh --base-only
 	$(PYTEST) tests/image -q
 
 .PHONY: test-browser

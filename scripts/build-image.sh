@@ -6,12 +6,15 @@
 # Idempotent: podman, the base tarball and the base image are only made when missing.
 #
 # Usage: scripts/build-image.sh [TAG]     (default localhost/sla-operator:dev)
+#        scripts/build-image.sh --base-only   podman and the base image only (CI's first step)
 # Environment:
 #   SLA_IMAGE_CACHE   cache directory (default: ~/.cache/sla-operator/image)
 #   BASE_IMAGE        use this base instead of the local Debian one (it must exist locally)
 #   PYTHON            the host Python that builds the wheels (its version must match the base's)
 set -euo pipefail
 
+BASE_ONLY=0
+if [[ "${1:-}" == "--base-only" ]]; then BASE_ONLY=1; shift; fi
 TAG="${1:-localhost/sla-operator:dev}"
 CACHE="${SLA_IMAGE_CACHE:-$HOME/.cache/sla-operator/image}"
 LOCAL_BASE="localhost/debian-python:bookworm"
@@ -56,6 +59,11 @@ if [[ -z "${BASE_IMAGE:-}" ]]; then
         fi
         podman import --quiet --change 'CMD ["/bin/bash"]' "$CACHE/base.tar" "$BASE_IMAGE" >/dev/null
     fi
+fi
+
+if [[ $BASE_ONLY -eq 1 ]]; then
+    log "podman and $BASE_IMAGE are ready"
+    exit 0
 fi
 
 log "building wheels for the project and its dependencies"

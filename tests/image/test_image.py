@@ -14,6 +14,8 @@ from urllib.request import urlopen
 
 import pytest
 
+# Building the image (wheels, then podman) is part of the first test: more than the default.
+pytestmark = pytest.mark.timeout(1200)
 REPO = Path(__file__).resolve().parents[2]
 TAG = "localhost/sla-operator:test"
 CACHE = Path(os.environ.get("SLA_IMAGE_CACHE", Path.home() / ".cache" / "sla-operator" / "image"))
