@@ -139,6 +139,7 @@ def test_a_deleted_window_ends_the_maintenance_at_once(
     wait_for("the failure to count as downtime now",
              lambda: status(kubectl, namespace, "web")["currentPeriod"]["downtimeSeconds"] > 0)
     assert took < 15, f"maintenance ended {took:.1f}s after the deletion"
+    print(f"\n[e2e] a deleted window's maintenance ended {took:.1f}s after kubectl delete")
     assert 'sla_maintenance_active{agreement="web"' in (operator.metrics() or "")
     after = log_after(operator, marker)
     assert not [line for line in after.splitlines() if "status not written" in line], after
