@@ -187,8 +187,13 @@ def test_without_permission_for_rules_the_operator_warns_once_and_carries_on(
 
 
 def _chart_rules_without_prometheusrules() -> list[dict[str, Any]]:
-    """The chart's ClusterRole rules, less the prometheusrules grant."""
-    text = (REPO / "charts" / "sla-operator" / "templates" / "clusterrole.yaml").read_text()
-    body = "\n".join(line for line in text.splitlines() if "{{" not in line)
-    rules: list[dict[str, Any]] = yaml.safe_load(body)["rules"]
+    """The chart's cluster-scope rules (the named templates its ClusterRole includes), less
+    the prometheusrules grant."""
+    text = (REPO / "charts" / "sla-operator" / "templates" / "_helpers.tpl").read_text()
+    rules: list[dict[str, Any]] = []
+    for name in ("sla-operator.namespaceRules", "sla-operator.clusterReads"):
+        body = text.split(f'define "{name}"', 1)[1].split("{{- end }}", 1)[0]
+        lines = [line for line in body.splitlines()[1:] if "{{" not in line]
+        rules += yaml.safe_load("\n".join(lines))
+    rules.append({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]})
     return [r for r in rules if "prometheusrules" not in r["resources"]]

@@ -28,7 +28,7 @@ def _engine(memo: kopf.Memo) -> Engine:
 
 async def _report_invalid(engine: Engine, kind: Kind, body: Mapping[str, Any],
                           error: SpecError) -> None:
-    """Ready=False with every problem on the object, and an Event; then kopf stops retrying."""
+    """Ready=False with every problem on the object, and an Event, once per generation."""
     meta = body.get("metadata") or {}
     key = (meta.get("namespace", "default"), meta.get("name", ""))
     message = str(error)
@@ -45,7 +45,7 @@ async def _report_invalid(engine: Engine, kind: Kind, body: Mapping[str, Any],
         except StoreError as failure:
             log.warning("%s %s/%s: could not record the invalid spec: %s", kind.value, *key, failure)
     await engine.store.record_event(kind, key, "InvalidSpec", message, warning=True)
-    raise kopf.PermanentError(f"invalid spec: {message}")
+    log.warning("%s %s/%s: invalid spec: %s", kind.value, *key, message)
 
 
 def _previous_version_kept(engine: Engine, kind: Kind, key: Key, message: str) -> bool:
@@ -57,13 +57,23 @@ def _previous_version_kept(engine: Engine, kind: Kind, key: Key, message: str) -
     return False
 
 
-@kopf.on.resume(GROUP, VERSION, "servicelevelagreements")
-@kopf.on.create(GROUP, VERSION, "servicelevelagreements")
-@kopf.on.update(GROUP, VERSION, "servicelevelagreements")
-async def agreement_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+@kopf.on.event(GROUP, VERSION, "servicelevelagreements")
+async def agreement_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Every watch event of an agreement: listed at start (resume), added, changed, deleted.
+
+    Plain events, not kopf's create/update handlers: those keep their progress in the
+    object's annotations, shared by every replica, so with several replicas one would mark
+    a change handled that the other never saw. Agreements carry no finalizer either, so a
+    deletion arrives here too."""
+    key, meta, gone = _watched(memo, Kind.AGREEMENT, event)
     engine = _engine(memo)
-    if body.get("metadata", {}).get("deletionTimestamp"):
-        return  # going away: agreement_event has stopped it
+    if gone:
+        _forget(memo, Kind.AGREEMENT, key)
+        engine.remove_agreement(key, meta.get("uid"))
+        return
+    body = event["object"]
+    if not _spec_changed(memo, Kind.AGREEMENT, key, meta):
+        return  # a status write (the engine's own, usually): nothing to take in
     try:
         agreement = agreement_from_manifest(body)
     except SpecError as error:
@@ -72,21 +82,19 @@ async def agreement_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     engine.upsert_agreement(agreement, body.get("status"))
 
 
-@kopf.on.event(GROUP, VERSION, "servicelevelagreements")
-async def agreement_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    """Deletion arrives here: agreements carry no finalizer, so no deletion handler runs."""
-    key, meta, gone = _watched(memo, Kind.AGREEMENT, event)
-    if gone:
-        _engine(memo).remove_agreement(key, meta.get("uid"))
-
-
-@kopf.on.resume(GROUP, VERSION, "maintenancewindows")
-@kopf.on.create(GROUP, VERSION, "maintenancewindows")
-@kopf.on.update(GROUP, VERSION, "maintenancewindows")
-async def maintenance_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+@kopf.on.event(GROUP, VERSION, "maintenancewindows")
+async def maintenance_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Every watch event of a window (see agreement_event); a deleted window's maintenance
+    ends at once."""
+    key, meta, gone = _watched(memo, Kind.MAINTENANCE, event)
     engine = _engine(memo)
-    if body.get("metadata", {}).get("deletionTimestamp"):
-        return  # going away: maintenance_event has ended it
+    if gone:
+        _forget(memo, Kind.MAINTENANCE, key)
+        engine.remove_maintenance(key)
+        return
+    body = event["object"]
+    if not _spec_changed(memo, Kind.MAINTENANCE, key, meta):
+        return
     try:
         window = maintenance_from_manifest(body)
         validate_maintenance(window)
@@ -98,12 +106,20 @@ async def maintenance_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> Non
     engine.upsert_maintenance(window)
 
 
-@kopf.on.event(GROUP, VERSION, "maintenancewindows")
-async def maintenance_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    """A deleted window's maintenance ends at once (no finalizer: see agreement_event)."""
-    key, _, gone = _watched(memo, Kind.MAINTENANCE, event)
-    if gone:
-        _engine(memo).remove_maintenance(key)
+def _spec_changed(memo: kopf.Memo, kind: Kind, key: Key, meta: Mapping[str, Any]) -> bool:
+    """Whether this version differs from the last one taken in: its uid, its generation
+    (the spec) or its labels (selectors match them). Remembered in this process only."""
+    version = (meta.get("uid"), meta.get("generation"),
+               tuple(sorted((meta.get("labels") or {}).items())))
+    handled: dict[tuple[Kind, Key], object] = memo["handled"]
+    if handled.get((kind, key)) == version:
+        return False
+    handled[(kind, key)] = version
+    return True
+
+
+def _forget(memo: kopf.Memo, kind: Kind, key: Key) -> None:
+    memo["handled"].pop((kind, key), None)
 
 
 def _watched(memo: kopf.Memo, kind: Kind, event: kopf.RawEvent) -> tuple[Key, Mapping[str, Any], bool]:

@@ -45,7 +45,15 @@ class RuleKeeper:
         self.labels = dict(labels)
         self.switch = switch or WriteSwitch()  # a standby leaves the rules to the leader
         self._warned: set[str] = set()
+        self._reconciled: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()  # kopf runs sync handlers on several threads
+
+    def reconcile_if_changed(self, agreement: Agreement, version: object) -> None:
+        """Reconcile a version of the agreement not reconciled yet (status writes are not)."""
+        if not self.switch.active or self._reconciled.get(agreement.key) == version:
+            return
+        self.reconcile(agreement)
+        self._reconciled[agreement.key] = version
 
     def reconcile(self, agreement: Agreement) -> None:
         if not self.switch.active:
@@ -170,13 +178,19 @@ def keep_all(keeper: RuleKeeper, api: client.ApiClient, namespaces: Sequence[str
             keeper.reconcile(agreement)
 
 
-@kopf.on.resume(GROUP, VERSION, "servicelevelagreements")
-@kopf.on.create(GROUP, VERSION, "servicelevelagreements")
-@kopf.on.update(GROUP, VERSION, "servicelevelagreements")
-def keep_prometheus_rule(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+@kopf.on.event(GROUP, VERSION, "servicelevelagreements")
+def keep_prometheus_rule(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """On every version of an agreement's spec or labels (plain events: kopf's change
+    handlers would share their progress with other replicas through annotations)."""
+    if event["type"] == "DELETED":
+        return  # its rule is owned by it: the garbage collector removes it
+    body = event["object"]
     agreement = _parsed(body)
     if agreement is not None:
-        _keeper(memo).reconcile(agreement)
+        meta = body.get("metadata") or {}
+        version = (meta.get("uid"), meta.get("generation"),
+                   tuple(sorted((meta.get("labels") or {}).items())))
+        _keeper(memo).reconcile_if_changed(agreement, version)
 
 
 def _is_rules_crd(name: str | None, **_: Any) -> bool:

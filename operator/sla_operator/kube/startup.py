@@ -185,7 +185,7 @@ async def _operate(options: Settings, api: client.ApiClient,
             namespaces=list(options.namespaces),
             memo=kopf.Memo(settings=options, engine=engine, watches=tracker,
                            stop_working=stop_working, api=api,
-                           rule_keeper=rule_keeper),
+                           rule_keeper=rule_keeper, handled={}),
             standalone=True,
         )
     finally:

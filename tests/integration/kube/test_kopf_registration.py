@@ -107,7 +107,7 @@ class Operator:
     def start(self) -> None:
         self.stop_flag = threading.Event()
         memo = kopf.Memo(engine=self.engine, watches=self.tracker,
-                         rule_keeper=RuleKeeper(self.store.custom, {}))
+                         rule_keeper=RuleKeeper(self.store.custom, {}), handled={})
         self.thread = threading.Thread(target=lambda: asyncio.run(kopf.operator(
             namespaces=["payments"], standalone=True, stop_flag=self.stop_flag, memo=memo)))
         self.thread.start()
