@@ -38,7 +38,12 @@ log = logging.getLogger("sla_operator.kube")
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    options: Settings | None = memo.get("settings")
+    if options is not None and options.namespaces:
+        # Named namespaces need no listing of all namespaces (which a namespaced install may
+        # not do): kopf watches them as given.
+        settings.scanning.disabled = True
     settings.persistence.finalizer = "sla.dev/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="sla.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(

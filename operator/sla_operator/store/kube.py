@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +55,7 @@ class KubeStore:
         self._threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kube-api")
         # The newest resourceVersion of each incident this process wrote or was told of.
         self._incident_versions: dict[Key, int] = {}
+        self._forbidden_said: set[str] = set()
 
     def outdated(self, manifest: Mapping[str, Any]) -> bool:
         """Whether an incident from the watch is older than one this process already wrote or
@@ -87,6 +89,8 @@ class KubeStore:
         try:
             return await loop.run_in_executor(self._threads, partial(fn, *args, **kwargs))
         except ApiException as error:
+            if error.status == 403:
+                raise StoreError(self._forbidden(error)) from error
             raise StoreError(f"API {error.status}: {error.reason}",
                              gone=error.status == 404) from error
         except (OSError, ValueError, urllib3.exceptions.HTTPError) as error:
@@ -95,6 +99,19 @@ class KubeStore:
     def _may_write(self, what: str) -> None:
         if not self.switch.active:
             raise StoreError(f"standby: {what} is left to the leader")
+
+    def _forbidden(self, error: ApiException) -> str:
+        """The API server's own words (they name the user, verb, resource and namespace),
+        said once at WARNING: the engine retries, and a log flooded with it says no more."""
+        try:
+            said = json.loads(error.body or "{}").get("message")
+        except (ValueError, AttributeError):
+            said = None
+        message = f"forbidden: {' '.join(str(said or error.reason).split())}; grant it in the chart's role"
+        if message not in self._forbidden_said:
+            self._forbidden_said.add(message)
+            log.warning("%s", message)
+        return message
 
     async def create_incident(self, incident: Incident, owner_uid: str | None) -> Incident:
         self._may_write(f"incident {incident.name}")
@@ -219,7 +236,9 @@ class KubeStore:
         try:
             await self._call(self.core.create_namespaced_event, namespace, body)
         except StoreError as error:  # an event is informative; never fail the caller for it
-            log.warning("event %s on %s/%s not recorded: %s", reason, namespace, name, error)
+            # A refusal was said once already (see _forbidden); anything else each time.
+            level = logging.DEBUG if str(error).startswith("forbidden:") else logging.WARNING
+            log.log(level, "event %s on %s/%s not recorded: %s", reason, namespace, name, error)
 
 
 def _secret_failure(name: str, namespace: str, error: StoreError) -> str:
