@@ -19,8 +19,8 @@ from sla_operator.domain.model import (
     ProbeResult,
     Severity,
 )
-from sla_operator.engine import _restore
 from sla_operator.engine.evaluate import evaluate_agreement
+from sla_operator.engine.restore import restore_status as _restore
 from sla_operator.engine.runtime import AgreementRuntime
 
 CREATED = datetime(2026, 11, 1, tzinfo=UTC)

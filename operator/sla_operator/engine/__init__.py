@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sla_operator.domain.errors import Problem, SecretRefused
-from sla_operator.domain.health import EndpointHealth
+from sla_operator.domain.errors import SecretRefused
 from sla_operator.domain.incidents import Change, Open
-from sla_operator.domain.intervals import Interval
-from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult, State
-from sla_operator.domain.saved import SavedStatus, describe, read_saved_status
+from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult
+from sla_operator.domain.saved import describe
 from sla_operator.domain.views import Snapshot
 from sla_operator.engine.evaluate import Evaluation, evaluate_agreement, maintenance_status
+from sla_operator.engine.restore import restore_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.engine.snapshot import build_snapshot
 from sla_operator.probes.base import ProbeContext, utc_now
@@ -27,8 +26,6 @@ from sla_operator.store.base import Key, Kind, Store, StoreError, WriteSwitch
 log = logging.getLogger("sla_operator.engine")
 SHUTDOWN_WRITE_SECONDS = 10.0
 SECRET_CACHE_SECONDS = 60.0
-# A Down streak survives a restart this short (a rolling update, a crash and restart).
-STREAK_CARRIES_OVER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -96,7 +93,7 @@ class Engine:
     def _fresh_runtime(self, agreement: Agreement,
                        status: Mapping[str, Any] | None) -> AgreementRuntime:
         runtime = AgreementRuntime(agreement, started=self.clock())
-        problems = _restore(runtime, status, self.clock())
+        problems = restore_status(runtime, status, self.clock())
         if problems:
             runtime.restore_problems = describe(problems)
             log.warning("agreement %s/%s: status read back with errors: %s",
@@ -456,43 +453,3 @@ class Engine:
 def _same_object(held: str | None, other: str | None) -> bool:
     """Two uids of one object; an unknown uid (local files, old records) matches any."""
     return held is None or other is None or held == other
-
-
-def _restore(runtime: AgreementRuntime, status: object, now: datetime) -> tuple[Problem, ...]:
-    """Take back what only the status remembers: frozen history, unmonitored gaps, downtime gap.
-
-    The status is untrusted: what cannot be read is left out (history is then recomputed
-    from the records) and returned as problems."""
-    saved = read_saved_status(status, now)
-    runtime.history.update({label: dict(entry) for label, entry in saved.history.items()})
-    for gap in saved.unmonitored:
-        runtime.add_unmonitored(gap)
-    runtime.conditions = [dict(c) for c in saved.conditions]
-    longest = max((e.interval for e in runtime.agreement.endpoints), default=timedelta(seconds=30))
-    # The operator was not running between its last evaluation and now; an agreement it
-    # never evaluated was unmonitored since it was created.
-    # lastEvaluated is written to the whole second, so the last evaluation was up to a
-    # second after it: the gap starts at the next second, never inside monitored time.
-    last = saved.last_evaluated
-    seen = last + timedelta(seconds=1) if last is not None else runtime.agreement.created_at
-    if seen is not None and now - seen > 2 * longest:
-        runtime.add_unmonitored(Interval(seen, now))
-    if last is not None and seen is not None and now - seen <= STREAK_CARRIES_OVER:
-        _continue_down_streaks(runtime, saved)
-    return saved.problems
-
-
-def _continue_down_streaks(runtime: AgreementRuntime, saved: SavedStatus) -> None:
-    """An endpoint Down when the previous process stopped moments ago is still in that streak.
-
-    Without this a restart starts every streak afresh: an outage a person resolved while the
-    endpoint kept failing (their word stands for that streak) would be opened again, dated
-    after the restart. After a longer gap nobody knows what happened: streaks start afresh.
-    """
-    for streak in saved.down_streaks:
-        endpoint = runtime.agreement.endpoint(streak.endpoint)
-        if endpoint is None:
-            continue
-        runtime.healths[endpoint.name] = EndpointHealth(
-            state=State.DOWN, since=streak.since, failure_streak_start=streak.since,
-            consecutive_failures=streak.consecutive_failures or endpoint.failure_threshold)

@@ -1,0 +1,55 @@
+"""What only an agreement's status remembers, taken back when the engine (re)starts it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sla_operator.domain.errors import Problem
+from sla_operator.domain.health import EndpointHealth
+from sla_operator.domain.intervals import Interval
+from sla_operator.domain.model import State
+from sla_operator.domain.saved import SavedStatus, read_saved_status
+from sla_operator.engine.runtime import AgreementRuntime
+
+# A Down streak survives a restart this short (a rolling update, a crash and restart).
+STREAK_CARRIES_OVER = timedelta(minutes=5)
+
+
+def restore_status(runtime: AgreementRuntime, status: object, now: datetime) -> tuple[Problem, ...]:
+    """Take back what only the status remembers: frozen history, unmonitored gaps, downtime gap.
+
+    The status is untrusted: what cannot be read is left out (history is then recomputed
+    from the records) and returned as problems."""
+    saved = read_saved_status(status, now)
+    runtime.history.update({label: dict(entry) for label, entry in saved.history.items()})
+    for gap in saved.unmonitored:
+        runtime.add_unmonitored(gap)
+    runtime.conditions = [dict(c) for c in saved.conditions]
+    longest = max((e.interval for e in runtime.agreement.endpoints), default=timedelta(seconds=30))
+    # The operator was not running between its last evaluation and now; an agreement it
+    # never evaluated was unmonitored since it was created.
+    # lastEvaluated is written to the whole second, so the last evaluation was up to a
+    # second after it: the gap starts at the next second, never inside monitored time.
+    last = saved.last_evaluated
+    seen = last + timedelta(seconds=1) if last is not None else runtime.agreement.created_at
+    if seen is not None and now - seen > 2 * longest:
+        runtime.add_unmonitored(Interval(seen, now))
+    if last is not None and seen is not None and now - seen <= STREAK_CARRIES_OVER:
+        _continue_down_streaks(runtime, saved)
+    return saved.problems
+
+
+def _continue_down_streaks(runtime: AgreementRuntime, saved: SavedStatus) -> None:
+    """An endpoint Down when the previous process stopped moments ago is still in that streak.
+
+    Without this a restart starts every streak afresh: an outage a person resolved while the
+    endpoint kept failing (their word stands for that streak) would be opened again, dated
+    after the restart. After a longer gap nobody knows what happened: streaks start afresh.
+    """
+    for streak in saved.down_streaks:
+        endpoint = runtime.agreement.endpoint(streak.endpoint)
+        if endpoint is None:
+            continue
+        runtime.healths[endpoint.name] = EndpointHealth(
+            state=State.DOWN, since=streak.since, failure_streak_start=streak.since,
+            consecutive_failures=streak.consecutive_failures or endpoint.failure_threshold)
