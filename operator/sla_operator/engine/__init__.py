@@ -189,10 +189,6 @@ class Engine:
         owner = (incident.namespace, incident.agreement)
         self._incidents_by_agreement.setdefault(owner, {})[incident.name] = incident
 
-    def forget_incident(self, key: Key) -> None:
-        """An incident gone from the store (deleted, or its agreement with it)."""
-        self.remove_incident(key)
-
     def _drop_incident(self, key: Key) -> Incident | None:
         incident = self.incidents.pop(key, None)
         if incident is not None:
@@ -368,7 +364,7 @@ class Engine:
             self._incident_status[key] = dict(status)
         except StoreError as error:
             if error.gone:
-                self.forget_incident(key)
+                self.remove_incident(key)  # deleted, or collected with its agreement
                 return
             log.warning("incident %s/%s: status not written: %s", *key, error)
 

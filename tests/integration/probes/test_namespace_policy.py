@@ -13,7 +13,7 @@ from sla_operator.domain.model import HttpProbe, TcpProbe
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.local.store import LocalStore
 from sla_operator.probes.policy import AddressPolicy
-from sla_operator.probes.policy_file import parse_policy
+from sla_operator.probes.policy_file import parse_policy, read_policy_file
 
 POLICY = parse_policy({"rules": [
     {"namespaces": ["monitoring"], "allow": ["127.0.0.0/8"]},
@@ -74,3 +74,8 @@ async def test_a_narrow_allow_list_also_holds_on_redirects(
 def test_a_bad_policy_names_the_field(document: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_policy(document)
+
+
+def test_the_example_policy_reads() -> None:
+    rules = read_policy_file(Path(__file__).resolve().parents[3] / "examples" / "probe-policy" / "probe-policy.yaml")
+    assert [r.namespaces for r in rules] == [("monitoring",), ("team-*",), ("*",)]
