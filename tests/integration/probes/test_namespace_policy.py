@@ -77,5 +77,6 @@ def test_a_bad_policy_names_the_field(document: object, message: str) -> None:
 
 
 def test_the_example_policy_reads() -> None:
-    rules = read_policy_file(Path(__file__).resolve().parents[3] / "examples" / "probe-policy" / "probe-policy.yaml")
+    example = Path(__file__).resolve().parents[3] / "examples" / "probe-policy"
+    rules = read_policy_file(example / "probe-policy.yaml")
     assert [r.namespaces for r in rules] == [("monitoring",), ("team-*",), ("*",)]
