@@ -260,6 +260,9 @@ class Engine:
 
     async def evaluate_round(self, force: bool = False) -> None:
         now = self.clock()
+        # Windows first: once an agreement's status says a window has ended, so does the
+        # window's own status (both follow from the same instant).
+        await self._write_maintenance_status(now)
         for key, runtime in list(self.agreements.items()):
             due = (runtime.last_evaluated is None or runtime.dirty or force
                    or (now - runtime.last_evaluated).total_seconds() >= self.settings.status_interval)
@@ -274,7 +277,6 @@ class Engine:
                               self.settings.status_interval)
                 runtime.retry_at = now + timedelta(seconds=self.settings.status_interval)
                 runtime.evaluation_failed = True
-        await self._write_maintenance_status(now)
         self.publish()
         # /healthz: the loop turns and evaluation works for at least one agreement (or there
         # is none); when every agreement fails to evaluate, a restart is worth trying.
