@@ -40,7 +40,9 @@ class EngineCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         snapshot: Snapshot = self.engine.snapshot
         families = _Families()
-        for view in snapshot.agreements:
+        # A standby shows the holder's statuses on its page; its /metrics leaves them to the
+        # holder, so that no series is counted twice.
+        for view in snapshot.agreements if self.engine.active else ():
             try:
                 samples = list(_agreement_samples(view, families))
             except Exception:

@@ -70,6 +70,8 @@ class Engine:
         self._probe_task: asyncio.Task[None] | None = None
         self.snapshot: Snapshot = Snapshot(taken_at=clock())
         """What every output reads (metrics, status page): replaced, never changed, per round."""
+        self._changes = 0  # counts what a standby's snapshot shows: statuses, records, windows
+        self._published: tuple[bool, int] | None = None  # (active, changes) last published
 
     # ------------------------------------------------------------ registry
 
@@ -87,12 +89,26 @@ class Engine:
         else:
             runtime.replace_agreement(agreement)
         runtime.rejection = None
+        if status is not None:
+            runtime.seen_status = status
+        self._changes += 1
         self.scheduler.set_endpoints(agreement.key, agreement.endpoints,
                                      self._context(agreement.namespace))
 
+    def note_status(self, key: Key, uid: str | None, status: object) -> None:
+        """The agreement's status as the watch delivered it: what a standby's outputs show.
+
+        The Lease holder shows its own figures; a standby, which neither probes nor
+        evaluates, shows what the holder wrote last."""
+        runtime = self.agreements.get(key)
+        if runtime is not None and _same_object(runtime.agreement.uid, uid) \
+                and runtime.seen_status is not status:
+            runtime.seen_status = status
+            self._changes += 1
+
     def _fresh_runtime(self, agreement: Agreement,
                        status: Mapping[str, Any] | None) -> AgreementRuntime:
-        runtime = AgreementRuntime(agreement, started=self.clock())
+        runtime = AgreementRuntime(agreement, started=self.clock(), seen_status=status)
         problems = restore_status(runtime, status, self.clock())
         if problems:
             runtime.restore_problems = describe(problems)
@@ -203,6 +219,7 @@ class Engine:
 
     def _touch(self, namespace: str, agreement: str | None = None) -> None:
         """Recompute the agreements a maintenance window or incident may affect."""
+        self._changes += 1
         if agreement is not None:
             affected = [r for r in [self.agreements.get((namespace, agreement))] if r is not None]
         else:
@@ -387,10 +404,13 @@ class Engine:
                     log.warning("maintenance window %s/%s: status not written: %s", *key, error)
 
     def publish(self) -> None:
-        """Replace the snapshot: the outputs see each round whole, never half-way through."""
+        """Replace the snapshot: the outputs see each round whole, never half-way through.
+
+        On a standby the agreements show the figures their statuses hold (the holder's)."""
         self.snapshot = build_snapshot(self.agreements.values(), self.incidents.values(),
                                        self.maintenance.values(), self.scheduler.lag,
-                                       self.clock(), self.snapshot)
+                                       self.clock(), self.snapshot, mirror=not self.active)
+        self._published = (self.active, self._changes)
 
     # ------------------------------------------------------------ running
 
@@ -419,6 +439,8 @@ class Engine:
                 else:
                     await self._stop_probing()
                     self.last_round = self.clock()  # waiting is what a standby is for
+                    if self._published != (False, self._changes):
+                        self.publish()  # the statuses the holder wrote, as they come in
                 await asyncio.sleep(self.settings.evaluate_interval)
         finally:
             await self._stop_probing()

@@ -11,6 +11,7 @@ from sla_operator.domain.accounting import DayFigures, PeriodFigures
 from sla_operator.domain.health import EndpointHealth, observe
 from sla_operator.domain.intervals import Interval, union
 from sla_operator.domain.model import Agreement, Endpoint, ProbeResult, State
+from sla_operator.domain.published import Published
 
 # Probe latency buckets (seconds), shared by every endpoint's histogram.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -69,6 +70,9 @@ class AgreementRuntime:
     breached: dict[str, str] = field(default_factory=dict)  # incident -> severity when it went late
     late_at_start: set[str] | None = None  # incidents already late at the first evaluation
     restore_problems: str | None = None  # what was wrong in the status read back (for an Event)
+    seen_status: object = None  # the status as last delivered by the watch (a standby shows it)
+    published: Published | None = None  # ``seen_status`` read, once per new status
+    published_from: object = None  # the status ``published`` was read from
 
     def observe(self, endpoint: Endpoint, result: ProbeResult) -> None:
         before = self.healths.get(endpoint.name, EndpointHealth())

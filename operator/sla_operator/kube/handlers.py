@@ -72,8 +72,9 @@ async def agreement_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> No
         engine.remove_agreement(key, meta.get("uid"))
         return
     body = event["object"]
+    engine.note_status(key, meta.get("uid"), body.get("status"))
     if not _spec_changed(memo, Kind.AGREEMENT, key, meta):
-        return  # a status write (the engine's own, usually): nothing to take in
+        return  # a status write (the Lease holder's): what a standby shows, nothing to take in
     try:
         agreement = agreement_from_manifest(body)
     except SpecError as error:
