@@ -54,6 +54,12 @@ class EngineCollector(Collector):
         yield GaugeMetricFamily(
             "sla_operator_leader", "1 on the replica that probes and writes (the Lease holder, "
             "or the only replica), 0 on a standby.", value=float(self.engine.active))
+        sharding = self.engine.settings.sharding
+        shard = GaugeMetricFamily("sla_operator_shard", "1, labelled with the shard this "
+                                  "process handles and how many there are (--shard, --shards).",
+                                  labels=["shard", "shards"])
+        shard.add_metric([str(sharding.index), str(sharding.count)], 1.0)
+        yield shard
         lag = snapshot.probe_lag
         yield HistogramMetricFamily(
             "sla_operator_probe_lag_seconds", "How late probes start against their schedule.",

@@ -7,6 +7,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 
+from sla_operator.domain.shards import Sharding
 from sla_operator.engine import EngineSettings
 from sla_operator.probes.policy import AddressPolicy, NamespaceRule
 
@@ -15,6 +16,11 @@ def default_identity() -> str:
     """The pod's name where Kubernetes gives it, else the host; unique per process."""
     base = os.environ.get("POD_NAME") or socket.gethostname()
     return f"{base}_{uuid.uuid4().hex[:8]}"
+
+
+def lease_name(base: str, sharding: Sharding) -> str:
+    """Each shard elects its own leader: ``BASE-shard-I`` with several shards, else ``BASE``."""
+    return f"{base}-shard-{sharding.index}" if sharding.sharded else base
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class Settings:
     """Cluster mode: leader election with this Lease (--leader-elect); None runs alone."""
     rule_labels: tuple[tuple[str, str], ...] = ()
     """Labels of the PrometheusRules the operator keeps (e.g. for a ruleSelector)."""
+    sharding: Sharding = field(default_factory=Sharding)
+    """Cluster mode: this process's shard (--shards N --shard I); one shard handles all."""
     extra: dict[str, str] = field(default_factory=dict)
     """Mode-specific options (e.g. the manifests and state folders of local mode)."""
 
@@ -71,4 +79,5 @@ class Settings:
             probe_concurrency=self.probe_concurrency,
             policy=AddressPolicy.from_cidrs(self.deny_cidrs, self.allow_cidrs),
             namespace_rules=self.probe_policy,
+            sharding=self.sharding,
         )

@@ -13,6 +13,7 @@ from sla_operator.domain.errors import SecretRefused
 from sla_operator.domain.incidents import Change, Open
 from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult
 from sla_operator.domain.saved import describe
+from sla_operator.domain.shards import Sharding
 from sla_operator.domain.views import Snapshot
 from sla_operator.engine.evaluate import Evaluation, evaluate_agreement, maintenance_status
 from sla_operator.engine.restore import restore_status
@@ -42,6 +43,8 @@ class EngineSettings:
     """Which addresses probes may connect to, checked after DNS resolution."""
     namespace_rules: tuple[NamespaceRule, ...] = ()
     """The administrators' probe policy: per namespace, ranges added to ``policy``."""
+    sharding: Sharding = field(default_factory=Sharding)
+    """This process's shard of the fleet; only its agreements are taken in (see ``Engine.owns``)."""
 
 
 class Engine:
@@ -75,8 +78,21 @@ class Engine:
 
     # ------------------------------------------------------------ registry
 
+    def owns(self, kind: Kind, key: Key, agreement: str | None = None) -> bool:
+        """Whether this shard handles the object: the one place that decides it.
+
+        An agreement by its own namespace/name; an incident by its agreement's (``agreement``,
+        so it follows the agreement); a window is kept by every shard (it selects agreements
+        of several), but only the shard of its own namespace/name writes its status."""
+        namespace, name = key
+        if kind is Kind.INCIDENT:
+            name = agreement if agreement is not None else name
+        return self.settings.sharding.owns(namespace, name)
+
     def upsert_agreement(self, agreement: Agreement,
                          status: Mapping[str, Any] | None = None) -> None:
+        if not self.owns(Kind.AGREEMENT, agreement.key):
+            return  # another shard's: never probed, evaluated nor written here
         runtime = self.agreements.get(agreement.key)
         if runtime is not None and not _same_object(runtime.agreement.uid, agreement.uid):
             # Deleted and created again under the same name: a new agreement, started afresh.
@@ -128,6 +144,8 @@ class Engine:
         for incident in incidents:
             self.upsert_incident(incident)
         for agreement, status in agreements:
+            if not self.owns(Kind.AGREEMENT, agreement.key):
+                continue
             self.agreements.pop(agreement.key, None)
             self._fresh_runtime(agreement, status)
             self.scheduler.set_endpoints(agreement.key, agreement.endpoints,
@@ -182,6 +200,10 @@ class Engine:
         self.publish()
 
     def upsert_incident(self, incident: Incident) -> None:
+        if not self.owns(Kind.INCIDENT, incident.key, incident.agreement):
+            if incident.key in self.incidents:  # a person pointed it at another shard's agreement
+                self.remove_incident(incident.key)
+            return
         if self.incidents.get(incident.key) == incident:
             # Only its status moved, usually by our own write echoed back by the watch:
             # recomputing would write a newer duration, echoed again, once per round.
@@ -389,6 +411,8 @@ class Engine:
 
     async def _write_maintenance_status(self, now: datetime) -> None:
         for key, window in list(self.maintenance.items()):
+            if not self.owns(Kind.MAINTENANCE, key):
+                continue  # its status is another shard's to write
             previous = self._maintenance_status.get(key)
             status = maintenance_status(window, previous, now,
                                         self._maintenance_rejections.get(key))

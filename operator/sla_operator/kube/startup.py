@@ -162,7 +162,11 @@ async def _operate(options: Settings, api: client.ApiClient,
         log.info("status page on port %d", options.status_port)
     engine_task = asyncio.create_task(engine.run(), name="sla-engine")
     resync_task = asyncio.create_task(resync.run(), name="resync")
-    rule_keeper = RuleKeeper(client.CustomObjectsApi(api), dict(options.rule_labels), switch)
+    rule_keeper = RuleKeeper(client.CustomObjectsApi(api), dict(options.rule_labels), switch,
+                             owns=partial(engine.owns, Kind.AGREEMENT))
+    if options.sharding.sharded:
+        log.info("shard %d of %d: agreements whose hash of namespace/name falls in it",
+                 options.sharding.index, options.sharding.count)
     if options.lease is not None:
 
         async def leading() -> None:
