@@ -18,6 +18,7 @@ import kopf
 from kubernetes import client
 from prometheus_client import CollectorRegistry
 
+from sla_operator import __version__
 from sla_operator.domain.errors import SpecError
 from sla_operator.domain.model import Agreement
 from sla_operator.domain.parse import agreement_from_manifest
@@ -121,6 +122,10 @@ def run(options: Settings) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     try:
         api = api_client()
+        if options.sharding.sharded:
+            # The API server names the writer of each field after the user agent
+            # (managedFields, audit logs): each shard's writes say which shard made them.
+            api.user_agent = f"sla-operator-shard-{options.sharding.index}/{__version__}"
         listed = first_lists(api, options.namespaces)
         asyncio.run(_operate(options, api, listed))
     except StartupError as error:
