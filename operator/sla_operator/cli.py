@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from sla_operator import __version__
 from sla_operator.domain.durations import parse_duration
 from sla_operator.domain.errors import SpecError
-from sla_operator.probes.policy_file import read_policy_file
 from sla_operator.domain.shards import Sharding
+from sla_operator.probes.policy_file import read_policy_file
 from sla_operator.settings import LeaseSettings, Settings, lease_name
 
 

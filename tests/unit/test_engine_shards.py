@@ -102,7 +102,7 @@ async def test_every_shard_applies_a_window_but_only_one_writes_its_status() -> 
                 namespace="shop", name=window, description=window, sla_names=tuple(NAMES),
                 start=T0 - timedelta(hours=1), end=T0 + timedelta(hours=1)))
         await engine.evaluate_round()
-    for index, (engine, store) in enumerate(shards):
+    for index, (_, store) in enumerate(shards):
         states = {key[1]: status["state"] for kind, key, status in store.statuses
                   if kind is Kind.AGREEMENT}
         assert states and set(states.values()) == {"Maintenance"}

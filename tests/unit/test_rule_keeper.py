@@ -140,8 +140,9 @@ def test_a_standby_leaves_the_rules_to_the_leader(keeper: RuleKeeper, api: FakeC
 
 
 def test_with_shards_only_the_owning_shard_keeps_an_agreements_rule(api: FakeCustomObjects) -> None:
-    keepers = [RuleKeeper(api, {}, owns=lambda key, s=Sharding(2, index): s.owns(*key))  # type: ignore[arg-type,misc]
-               for index in range(2)]
+    shards = [Sharding(2, index) for index in range(2)]
+    keepers = [RuleKeeper(api, {}, owns=lambda key, s=shard: s.owns(*key))  # type: ignore[arg-type,misc]
+               for shard in shards]
     names = [f"cart-{n}" for n in range(8)]
     for keeper in keepers:
         for name in names:
