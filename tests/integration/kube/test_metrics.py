@@ -64,7 +64,10 @@ async def test_every_family_of_the_contract_is_exposed_with_its_type(outage: Wor
         "sla_probe_certificate_expiry_timestamp_seconds": "gauge",
         "sla_operator_probe_lag_seconds": "histogram",
         "sla_operator_leader": "gauge",
+        "sla_operator_shard": "gauge",
     }
+    # Not sharded: the one shard of one.
+    assert value(families, "sla_operator_shard", shard="0", shards="1") == 1
 
 
 async def test_agreement_series_carry_the_engine_figures(outage: World) -> None:
