@@ -99,6 +99,9 @@ async def take_over(engine: Engine, resync: Resync) -> None:
     probes: the previous leader wrote them until moments ago."""
     agreements: list[tuple[Agreement, Mapping[str, Any] | None]] = []
     for item in await resync.list(Kind.AGREEMENT):
+        meta = item.get("metadata") or {}
+        if not engine.owns(Kind.AGREEMENT, (str(meta.get("namespace")), str(meta.get("name")))):
+            continue  # another shard's: not even parsed
         try:
             agreements.append((agreement_from_manifest(item), item.get("status")))
         except SpecError:
