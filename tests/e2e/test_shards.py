@@ -184,6 +184,18 @@ def test_two_shards_split_the_agreements_and_their_incidents_with_no_overlap_and
             lease = get(kubectl, namespace, f"lease/sla-operator-shard-{index}")
             assert lease["spec"]["holderIdentity"].startswith(f"shard-{index}_")
 
+        # The failing agreements recover: each incident is resolved by its own shard alone.
+        with target.lock:
+            target.failing.clear()
+
+        def resolved() -> list[dict[str, Any]] | None:
+            items = (fetch(kubectl, namespace, "incidents") or {}).get("items") or []
+            done = [i for i in items if i["spec"].get("resolvedAt")]
+            return done if len(done) == len(opened) == len(items) else None
+
+        for incident in wait_for("every incident resolved", resolved, timeout=60):
+            assert managers(incident) == {f"{MANAGER}{owner[incident['spec']['agreement']]}"}
+
         # The probe target's view: with shard 1 stopped, shard 0 goes on probing its own
         # agreements and never one of shard 1's.
         assert set(target.probed()) == set(owner)
