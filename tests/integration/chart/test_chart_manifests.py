@@ -65,6 +65,8 @@ COMBINATIONS: dict[str, tuple[dict[str, Any], set[str]]] = {
         "statusPage": {"service": {"type": "LoadBalancer", "annotations": {"example.com/lb": "public"}}},
         "serviceAccount": {"annotations": {"example.com/role": "sla-operator"}}},
         {"Deployment", "Service", "ServiceAccount"}),
+    # Three shards: a Deployment and a PodDisruptionBudget each.
+    "shards": ({"shards": 3}, {"Deployment", "PodDisruptionBudget", "Service", "Role"}),
     # One replica without a Lease, no listeners, RBAC and ServiceAccount made elsewhere.
     "one-replica-no-listeners": ({
         "replicaCount": 1, "leaderElection": {"enabled": False}, "metrics": {"port": 0},
