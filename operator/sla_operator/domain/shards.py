@@ -1,20 +1,16 @@
 """Which process handles which agreement when a fleet is split over shards (`run --shards N
 --shard I`).
 
-An object belongs to the shard ``shard_of(namespace, name, count)``: a jump consistent hash
-(Lamping and Veach, 2014) of the first 8 bytes of SHA-256 of ``namespace/name``. SHA-256, not
-Python's ``hash()``, so every process and every release agrees; jump hashing, so going from N
-to N+1 shards moves about 1/(N+1) of the agreements (all to the new shard) instead of nearly all
-of them, as ``hash mod N`` would.
+An object belongs to shard ``shard_of(namespace, name, count)``: the first 8 bytes of SHA-256
+of ``namespace/name``, as a number, mod N. SHA-256, not Python's ``hash()``, so every process
+and every release agrees. Changing N moves most agreements to another shard; the shards are
+restarted together for that anyway (see docs/API.md, "Shards").
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-
-_MASK = (1 << 64) - 1
-_MULTIPLIER = 2862933555777941757  # the 64-bit linear congruential step of the paper
 
 
 def stable_key(namespace: str, name: str) -> int:
@@ -23,22 +19,11 @@ def stable_key(namespace: str, name: str) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-def jump_hash(key: int, buckets: int) -> int:
-    """Jump consistent hash: the bucket in [0, buckets) of a 64-bit ``key``."""
-    if buckets < 1:
-        raise ValueError(f"buckets must be at least 1, got {buckets}")
-    key &= _MASK
-    bucket, candidate = -1, 0
-    while candidate < buckets:
-        bucket = candidate
-        key = (key * _MULTIPLIER + 1) & _MASK
-        candidate = int((bucket + 1) * ((1 << 31) / ((key >> 33) + 1)))
-    return bucket
-
-
 def shard_of(namespace: str, name: str, shards: int) -> int:
     """The shard in [0, shards) that handles the object ``namespace/name``."""
-    return jump_hash(stable_key(namespace, name), shards)
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1, got {shards}")
+    return stable_key(namespace, name) % shards
 
 
 @dataclass(frozen=True)
