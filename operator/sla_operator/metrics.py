@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 from sla_operator.domain.model import Severity, State
 from sla_operator.domain.views import AgreementView, Histogram, Snapshot
 from sla_operator.engine import Engine
+from sla_operator.store.base import Kind
 
 log = logging.getLogger("sla_operator.metrics")
 AGREEMENT_LABELS = ["namespace", "agreement", "service", "environment"]
@@ -42,7 +43,10 @@ class EngineCollector(Collector):
         families = _Families()
         # A standby shows the holder's statuses on its page; its /metrics leaves them to the
         # holder, so that no series is counted twice.
+        # Other shards' agreements are on the page, and in their own shard's /metrics.
         for view in snapshot.agreements if self.engine.active else ():
+            if not self.engine.owns(Kind.AGREEMENT, view.key):
+                continue
             try:
                 samples = list(_agreement_samples(view, families))
             except Exception:

@@ -84,7 +84,8 @@ def names_per_shard(namespace: str) -> dict[int, list[str]]:
 def agreement(name: str, url: str) -> dict[str, Any]:
     return {"apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
             "metadata": {"name": name},
-            "spec": {"service": name, "objective": "99.9", "endpoints": [
+            "spec": {"service": name, "objective": "99.9", "statusPage": {"public": True},
+                     "endpoints": [
                 {"name": "api", "interval": "1s", "timeout": "500ms", "failureThreshold": 2,
                  "successThreshold": 1, "http": {"url": url}}]}}
 
@@ -122,7 +123,7 @@ def test_two_shards_split_the_agreements_and_their_incidents_with_no_overlap_and
     failing = {name for names in owned.values() for name in names[:FAILING_PER_SHARD]}
     target = PathTarget(failing)
     shards = [OperatorProcess(
-        kubeconfig, namespace, tmp_path, name=f"shard-{index}",
+        kubeconfig, namespace, tmp_path, name=f"shard-{index}", status_page=True,
         env={"POD_NAME": f"shard-{index}", "POD_NAMESPACE": namespace},
         extra_args=("--shards", "2", "--shard", str(index), "--leader-elect",
                     "--leader-elect-namespace", namespace,
@@ -178,6 +179,18 @@ def test_two_shards_split_the_agreements_and_their_incidents_with_no_overlap_and
             assert wait_for(f"shard {index}'s probes in /metrics",
                             lambda p=process: probed_agreements(p) or None) == set(owned[index])
             assert f'sla_operator_shard{{shard="{index}",shards="2"}} 1.0' in (process.metrics() or "")
+
+        # Each shard's status page shows the whole fleet: the other shard's agreements as
+        # their statuses say, with their incidents.
+        for index, process in enumerate(shards):
+            def page(p: OperatorProcess = process) -> dict[str, Any] | None:
+                shown = json.loads(p.status_page("/api/v1/status") or "{}")
+                states = {a["name"]: a["state"] for a in shown.get("agreements") or []}
+                expected = {n: "Down" if n in failing else "Up" for n in owner}
+                return shown if states == expected else None
+
+            shown = wait_for(f"shard {index}'s page to show every agreement", page)
+            assert {i["agreement"] for i in shown["incidents"]} == failing
 
         # Each shard its own Lease, held by its own process.
         for index in range(2):

@@ -59,7 +59,9 @@ async def test_each_agreement_is_taken_in_probed_and_written_by_exactly_one_shar
         # One failure is an outage here: every agreement opened its incident, in its shard.
         assert {(i.namespace, i.agreement) for i in store.created} == mine
         assert {key for key, _, _ in store.events} <= mine
-        assert {view.name for view in engine.snapshot.agreements} == {n for _, n in mine}
+        # The page shows every agreement; another shard's as its status says (none yet).
+        assert {view.name for view in engine.snapshot.agreements} == set(NAMES)
+        assert set(engine.foreign) == {("shop", n) for n in NAMES} - mine
 
 
 def incident_of(name: str) -> Incident:
@@ -144,3 +146,42 @@ def test_metrics_say_which_shard_a_process_is() -> None:
     registry.register(EngineCollector(engine))
     text = generate_latest(registry).decode()
     assert 'sla_operator_shard{shard="2",shards="3"} 1.0' in text
+
+
+async def test_every_shards_page_shows_every_agreement_and_its_metrics_only_its_own() -> None:
+    clock = Clock()
+    shards = shard_engines(clock)
+    for engine, _ in shards:
+        for name in NAMES:
+            engine.upsert_agreement(agreement(name, uid=f"uid-{name}"), {})
+            fail(engine, clock, name)
+    clock.now += timedelta(seconds=1)
+    for engine, _ in shards:
+        await engine.evaluate_round()
+    # Each shard's statuses reach the other through the watch, with its incidents.
+    for index, (_, store) in enumerate(shards):
+        other = shards[1 - index][0]
+        for kind, key, status in store.statuses:
+            if kind is Kind.AGREEMENT:
+                other.note_status(key, f"uid-{key[1]}", status)
+        for incident in store.created:
+            other.upsert_incident(incident)
+    for engine, _ in shards:
+        engine.publish()
+    for index, (engine, _) in enumerate(shards):
+        views = {view.name: view for view in engine.snapshot.agreements}
+        assert set(views) == set(NAMES)
+        assert {view.state.value for view in views.values()} == {"Down"}
+        assert all(view.period is not None for view in views.values())
+        assert {i.agreement for i in engine.snapshot.incidents} == set(NAMES)
+        assert {i.agreement for i in engine.incidents.values()} == {
+            n for n in NAMES if owner(n) == index}  # only its own are counted or written
+        registry = CollectorRegistry()
+        registry.register(EngineCollector(engine))
+        text = generate_latest(registry).decode()
+        exported = {n for n in NAMES if f'agreement="{n}"' in text}
+        assert exported == {n for n in NAMES if owner(n) == index}
+    # A deleted agreement leaves the other shard's page too.
+    gone = next(n for n in NAMES if owner(n) == 1)
+    shards[0][0].remove_agreement(("shop", gone), f"uid-{gone}")
+    assert gone not in {view.name for view in shards[0][0].snapshot.agreements}

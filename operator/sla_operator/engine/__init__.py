@@ -73,6 +73,10 @@ class Engine:
         self._probe_task: asyncio.Task[None] | None = None
         self.snapshot: Snapshot = Snapshot(taken_at=clock())
         """What every output reads (metrics, status page): replaced, never changed, per round."""
+        self.foreign: dict[Key, AgreementRuntime] = {}
+        """Other shards' agreements: never probed, evaluated nor written here; the status
+        page shows them as their statuses do (see ``mirrored_view``)."""
+        self.foreign_incidents: dict[Key, Incident] = {}
         self._changes = 0  # counts what a standby's snapshot shows: statuses, records, windows
         self._published: tuple[bool, int] | None = None  # (active, changes) last published
 
@@ -92,7 +96,8 @@ class Engine:
     def upsert_agreement(self, agreement: Agreement,
                          status: Mapping[str, Any] | None = None) -> None:
         if not self.owns(Kind.AGREEMENT, agreement.key):
-            return  # another shard's: never probed, evaluated nor written here
+            self._upsert_foreign(agreement, status)  # never probed, evaluated nor written here
+            return
         runtime = self.agreements.get(agreement.key)
         if runtime is not None and not _same_object(runtime.agreement.uid, agreement.uid):
             # Deleted and created again under the same name: a new agreement, started afresh.
@@ -111,12 +116,21 @@ class Engine:
         self.scheduler.set_endpoints(agreement.key, agreement.endpoints,
                                      self._context(agreement.namespace))
 
+    def _upsert_foreign(self, agreement: Agreement, status: Mapping[str, Any] | None) -> None:
+        runtime = self.foreign.get(agreement.key)
+        if runtime is None or not _same_object(runtime.agreement.uid, agreement.uid):
+            runtime = self.foreign[agreement.key] = AgreementRuntime(agreement, self.clock())
+        runtime.agreement = agreement
+        if status is not None:
+            runtime.seen_status = status
+        self._changes += 1
+
     def note_status(self, key: Key, uid: str | None, status: object) -> None:
         """The agreement's status as the watch delivered it: what a standby's outputs show.
 
         The Lease holder shows its own figures; a standby, which neither probes nor
         evaluates, shows what the holder wrote last."""
-        runtime = self.agreements.get(key)
+        runtime = self.agreements.get(key) or self.foreign.get(key)
         if runtime is not None and _same_object(runtime.agreement.uid, uid) \
                 and runtime.seen_status is not status:
             runtime.seen_status = status
@@ -170,6 +184,10 @@ class Engine:
     def remove_agreement(self, key: Key, uid: str | None = None) -> None:
         """Stop probing and writing for an agreement; with ``uid``, only for that object
         (a late word about a deleted object must not stop its successor of the same name)."""
+        foreign = self.foreign.get(key)
+        if foreign is not None and _same_object(foreign.agreement.uid, uid):
+            del self.foreign[key]
+            self.publish()
         runtime = self.agreements.get(key)
         if runtime is None or not _same_object(runtime.agreement.uid, uid):
             return
@@ -203,7 +221,11 @@ class Engine:
         if not self.owns(Kind.INCIDENT, incident.key, incident.agreement):
             if incident.key in self.incidents:  # a person pointed it at another shard's agreement
                 self.remove_incident(incident.key)
+            if self.foreign_incidents.get(incident.key) != incident:  # for the status page
+                self.foreign_incidents[incident.key] = incident
+                self._changes += 1
             return
+        self.foreign_incidents.pop(incident.key, None)
         if self.incidents.get(incident.key) == incident:
             # Only its status moved, usually by our own write echoed back by the watch:
             # recomputing would write a newer duration, echoed again, once per round.
@@ -213,6 +235,7 @@ class Engine:
 
     def remove_incident(self, key: Key) -> None:
         # A deleted incident applied again is a new object with no status: it must get one.
+        self.foreign_incidents.pop(key, None)
         self._incident_status.pop(key, None)
         incident = self._drop_incident(key)
         if incident is not None:
@@ -431,9 +454,11 @@ class Engine:
         """Replace the snapshot: the outputs see each round whole, never half-way through.
 
         On a standby the agreements show the figures their statuses hold (the holder's)."""
-        self.snapshot = build_snapshot(self.agreements.values(), self.incidents.values(),
+        self.snapshot = build_snapshot(self.agreements.values(),
+                                       [*self.incidents.values(), *self.foreign_incidents.values()],
                                        self.maintenance.values(), self.scheduler.lag,
-                                       self.clock(), self.snapshot, mirror=not self.active)
+                                       self.clock(), self.snapshot, mirror=not self.active,
+                                       foreign=self.foreign.values())
         self._published = (self.active, self._changes)
 
     # ------------------------------------------------------------ running

@@ -34,21 +34,24 @@ RECENT = timedelta(days=90)  # resolved incidents older than this appear nowhere
 
 def build_snapshot(runtimes: Iterable[AgreementRuntime], incidents: Iterable[Incident],
                    windows: Iterable[MaintenanceWindow], lag: LagHistogram, now: datetime,
-                   previous: Snapshot = EMPTY_SNAPSHOT, mirror: bool = False) -> Snapshot:
+                   previous: Snapshot = EMPTY_SNAPSHOT, mirror: bool = False,
+                   foreign: Iterable[AgreementRuntime] = ()) -> Snapshot:
     """One view per agreement and window; one that cannot be built keeps its previous view.
 
-    ``mirror`` (a standby): each agreement as its status shows it, not as evaluated here."""
+    ``mirror`` (a standby): each agreement as its status shows it, not as evaluated here.
+    ``foreign``: other shards' agreements, always as their statuses show them."""
     cutoff = now - RECENT
     recent = tuple(i for i in incidents if i.resolved_at is None or i.resolved_at >= cutoff)
     open_by_agreement = _open_counts(recent)
     runtimes = list(runtimes)
+    others = list(foreign)
     before = {view.key: view for view in previous.agreements}
     agreements = []
-    for runtime in runtimes:
+    for runtime, mirrored in [*((r, mirror) for r in runtimes), *((r, True) for r in others)]:
         key = runtime.agreement.key
         try:
             counts = open_by_agreement.get(key, {})
-            agreements.append(mirrored_view(runtime, counts) if mirror else
+            agreements.append(mirrored_view(runtime, counts) if mirrored else
                               agreement_view(runtime, counts, before.get(key)))
         except Exception:  # one agreement's bad data must not blank every output
             log.exception("agreement %s/%s: view not refreshed", *key)
@@ -57,7 +60,7 @@ def build_snapshot(runtimes: Iterable[AgreementRuntime], incidents: Iterable[Inc
     views = []
     for window in windows:
         try:
-            views.append(window_view(window, runtimes, now))
+            views.append(window_view(window, [*runtimes, *others], now))
         except Exception:  # a window whose schedule cannot be computed is left out
             log.exception("maintenance window %s/%s: view not refreshed", *window.key)
     return Snapshot(taken_at=now, agreements=tuple(agreements), incidents=recent,

@@ -70,8 +70,6 @@ async def agreement_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> No
     deletion arrives here too."""
     key, meta, gone = _watched(memo, Kind.AGREEMENT, event)
     engine = _engine(memo)
-    if not engine.owns(Kind.AGREEMENT, key):
-        return  # another shard's: not even parsed here
     if gone:
         _forget(memo, Kind.AGREEMENT, key)
         engine.remove_agreement(key, meta.get("uid"))
