@@ -1,0 +1,91 @@
+"""The /metrics body: rendered off the event loop, once per snapshot, shared by every scrape.
+
+At 100,000 endpoints one exposition is hundreds of thousands of lines; rendered on the loop
+it would stop probes from starting (and stretch the latencies of those in flight) for the
+whole render. The engine's snapshot is immutable, so the text is made from it in a worker
+thread of its own while the loop keeps turning, and kept until the next snapshot: two scrapes
+of the same snapshot (e.g. two Prometheus replicas) render once. A scrape that arrives while
+a render is under way waits for that render instead of starting another, so renders never
+queue up behind each other. The gzip form is made from the same text, at most once, when a
+scraper asks for it (as Prometheus does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+# Level 1 compresses this repetitive text about 40 times, several times faster than level 9.
+GZIP_LEVEL = 1
+
+Version = Sequence[object]
+"""What the body is made from (the snapshot, the leader flag): a change of any item, by
+identity, calls for a new render."""
+
+
+@dataclass
+class _Body:
+    version: Version
+    plain: bytes
+    gzipped: asyncio.Future[bytes] | None = field(default=None)
+
+
+def _same(one: Version, other: Version) -> bool:
+    return len(one) == len(other) and all(a is b for a, b in zip(one, other, strict=True))
+
+
+class Exposition:
+    """Renders ``registry`` in a dedicated single worker thread, cached per ``version()``."""
+
+    def __init__(self, registry: CollectorRegistry, version: Callable[[], Version]) -> None:
+        self._registry = registry
+        self._version = version
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sla-metrics")
+        self._body: _Body | None = None
+        self._pending: asyncio.Future[_Body] | None = None
+        self.renders = 0
+        """How many times the text was made (for tests and the benchmark)."""
+
+    async def body(self, gzipped: bool = False) -> bytes:
+        """The current exposition, plain or gzip-compressed."""
+        body = self._body
+        if body is None or not _same(body.version, self._version()):
+            body = await self._fresh()
+        if not gzipped:
+            return body.plain
+        if body.gzipped is None:
+            loop = asyncio.get_running_loop()
+            body.gzipped = loop.run_in_executor(self._executor, _compress, body.plain)
+        return await asyncio.shield(body.gzipped)
+
+    async def _fresh(self) -> _Body:
+        if self._pending is None:
+            loop = asyncio.get_running_loop()
+            version = tuple(self._version())
+            self._pending = loop.run_in_executor(self._executor, self._render, version)
+            self._pending.add_done_callback(self._rendered)
+        # Shielded: a scraper that hangs up must not cancel the render the others wait for.
+        return await asyncio.shield(self._pending)
+
+    def _render(self, version: Version) -> _Body:
+        """In the worker thread: the collectors read the immutable snapshot, nothing else."""
+        return _Body(version, generate_latest(self._registry))
+
+    def _rendered(self, future: asyncio.Future[_Body]) -> None:
+        self._pending = None
+        if not future.cancelled() and future.exception() is None:
+            self._body = future.result()
+            self.renders += 1
+
+    def close(self) -> None:
+        """Stop the worker thread (a render under way is abandoned)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _compress(text: bytes) -> bytes:
+    return gzip.compress(text, compresslevel=GZIP_LEVEL)
