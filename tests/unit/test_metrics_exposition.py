@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -113,6 +114,7 @@ async def test_scrapes_of_one_snapshot_share_one_render(small: Served) -> None:
     third = await small.scrape(gzipped=True)
     assert first == second == third
     assert small.renders == 1
+    assert gc.isenabled()  # held back only while the text was made
 
 
 async def test_a_new_snapshot_is_rendered_again(small: Served) -> None:
