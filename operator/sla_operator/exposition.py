@@ -8,6 +8,11 @@ of the same snapshot (e.g. two Prometheus replicas) render once. A scrape that a
 a render is under way waits for that render instead of starting another, so renders never
 queue up behind each other. The gzip form is made from the same text, at most once, when a
 scraper asks for it (as Prometheus does).
+
+The text is the one prometheus_client's ``generate_latest`` makes (a test holds them equal),
+written several times faster: that function checks every label name of every sample against
+a regular expression, which at 100,000 endpoints is most of a render's CPU; here each distinct
+label name and metric name is escaped once per render.
 """
 
 from __future__ import annotations
@@ -19,7 +24,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.openmetrics import exposition as openmetrics
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 # Level 1 compresses this repetitive text about 40 times, several times faster than level 9.
 GZIP_LEVEL = 1
@@ -83,7 +92,7 @@ class Exposition:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return _Body(version, generate_latest(self._registry))
+            return _Body(version, render_text(self._registry))
         finally:
             if collecting:
                 gc.enable()
@@ -101,3 +110,69 @@ class Exposition:
 
 def _compress(text: bytes) -> bytes:
     return gzip.compress(text, compresslevel=GZIP_LEVEL)
+
+
+# Samples the Prometheus text format puts in a gauge of their own after their family.
+_OPENMETRICS_ONLY = ("_created", "_gsum", "_gcount")
+_TYPES = {"info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram", "unknown": "untyped"}
+
+
+def render_text(registry: Collector) -> bytes:
+    """The Prometheus text format (0.0.4) of everything ``registry`` collects: byte for byte
+    what ``prometheus_client.generate_latest`` makes, with its default name escaping."""
+    names: dict[str, str] = {}
+    label_names: dict[str, str] = {}
+
+    def name_of(name: str) -> str:
+        escaped = names.get(name)
+        if escaped is None:
+            escaped = names[name] = openmetrics.escape_metric_name(name, openmetrics.UNDERSCORES)
+        return escaped
+
+    def label_name_of(name: str) -> str:
+        escaped = label_names.get(name)
+        if escaped is None:
+            escaped = label_names[name] = openmetrics.escape_label_name(name, openmetrics.UNDERSCORES)
+        return escaped
+
+    def line(sample: Sample) -> str:
+        labels = ""
+        if sample.labels:
+            labels = "{" + ",".join([
+                f'{label_name_of(key)}="{_escape_value(value)}"'
+                for key, value in sorted(sample.labels.items())]) + "}"
+        stamp = "" if sample.timestamp is None else f" {int(float(sample.timestamp) * 1000):d}"
+        return f"{name_of(sample.name)}{labels} {floatToGoString(sample.value)}{stamp}\n"
+
+    output: list[str] = []
+    for metric in registry.collect():
+        name = metric.name + ("_total" if metric.type == "counter" else
+                              "_info" if metric.type == "info" else "")
+        output.append(_header(name_of(name), metric.documentation,
+                              _TYPES.get(metric.type, metric.type)))
+        separate: dict[str, list[str]] = {}
+        for sample in metric.samples:
+            suffix = _openmetrics_suffix(metric.name, sample.name)
+            if suffix is None:
+                output.append(line(sample))
+            else:
+                separate.setdefault(suffix, []).append(line(sample))
+        for suffix, lines in sorted(separate.items()):
+            output.append(_header(name_of(metric.name + suffix), metric.documentation, "gauge"))
+            output.extend(lines)
+    return "".join(output).encode("utf-8")
+
+
+def _header(name: str, documentation: str, kind: str) -> str:
+    help_text = documentation.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
+
+
+def _openmetrics_suffix(family: str, sample: str) -> str | None:
+    if not sample.startswith(family) or len(sample) == len(family):
+        return None
+    return next((s for s in _OPENMETRICS_ONLY if sample == family + s), None)
+
+
+def _escape_value(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')

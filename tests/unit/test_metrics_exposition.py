@@ -14,12 +14,20 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from metrics_snapshots import NOW, fleet, probe
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+from sla_operator.domain.model import Severity
+from sla_operator.domain.views import ClosedPeriodView
 from sla_operator.engine import Engine
+from sla_operator.exposition import render_text
 from sla_operator.local.store import LocalStore
 from sla_operator.metrics import EXPOSITION, EngineCollector, metrics_app
 
@@ -168,3 +176,34 @@ async def test_the_agreement_histogram_adds_up_its_endpoints(
     for agreement, count in counts.items():
         assert sum(s.value for s in per_endpoint if s.name.endswith("_count")
                    and s.labels["agreement"] == agreement) == count
+
+
+class OddFamilies(Collector):
+    """What other collectors may yield: a counter with _created, an info, a timestamp, NaN."""
+
+    def collect(self) -> Iterator[Metric]:
+        counter = CounterMetricFamily("test_events", "Events,\nby kind \\ source.", labels=["kind"])
+        counter.add_metric(["a\"b"], 3, created=1_700_000_000.5)
+        yield counter
+        yield InfoMetricFamily("test_build", "Build.", value={"version": "1.0", "ünï": "x"})
+        gauge = GaugeMetricFamily("test_odd", "Odd values.", labels=["le"])
+        gauge.add_metric(["+Inf"], float("nan"), timestamp=1_700_000_000.25)
+        gauge.add_metric(["x"], float("-inf"))
+        gauge.add_metric(["y"], 1e22)
+        yield gauge
+
+
+def test_the_text_is_what_prometheus_client_writes(tmp_path: Path) -> None:
+    engine = Engine(LocalStore(tmp_path))
+    odd = replace(fleet(200).agreements[0], namespace="shop", name="odd",
+                  service="Zahlungs-API \"neu\" \\ ü\nß", open_incidents={Severity.P1: 2},
+                  last_closed=ClosedPeriodView("2026-10", 0.9991),
+                  probes=(replace(probe("é\"p", fast=3, slow=1),
+                                  certificate_not_after=NOW + timedelta(days=9)),
+                          replace(probe("waiting", fast=0, slow=0), last_ok=None)))
+    engine.snapshot = replace(fleet(200), agreements=(*fleet(200).agreements, odd))
+    for endpoint_histograms in (False, True):
+        registry = CollectorRegistry()
+        registry.register(EngineCollector(engine, endpoint_histograms=endpoint_histograms))
+        registry.register(OddFamilies())
+        assert render_text(registry) == generate_latest(registry)
