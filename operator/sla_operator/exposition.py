@@ -35,7 +35,8 @@ GZIP_LEVEL = 1
 
 Version = Sequence[object]
 """What the body is made from (the snapshot, the leader flag): a change of any item, by
-identity, calls for a new render."""
+identity, calls for a new render. A figure the snapshot does not hold is shown as of the last
+render; the snapshot changes every evaluation round, so that is at most a round old."""
 
 
 @dataclass
