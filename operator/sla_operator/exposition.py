@@ -115,6 +115,7 @@ def _compress(text: bytes) -> bytes:
 
 # Samples the Prometheus text format puts in a gauge of their own after their family.
 _OPENMETRICS_ONLY = ("_created", "_gsum", "_gcount")
+_go_float: Callable[[float], str] = floatToGoString  # Go's float text, as Prometheus reads it
 _TYPES = {"info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram", "unknown": "untyped"}
 
 
@@ -143,7 +144,7 @@ def render_text(registry: Collector) -> bytes:
                 f'{label_name_of(key)}="{_escape_value(value)}"'
                 for key, value in sorted(sample.labels.items())]) + "}"
         stamp = "" if sample.timestamp is None else f" {int(float(sample.timestamp) * 1000):d}"
-        return f"{name_of(sample.name)}{labels} {floatToGoString(sample.value)}{stamp}\n"
+        return f"{name_of(sample.name)}{labels} {_go_float(sample.value)}{stamp}\n"
 
     output: list[str] = []
     for metric in registry.collect():

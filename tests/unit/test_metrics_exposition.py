@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from metrics_snapshots import NOW, fleet, probe
 from prometheus_client import CollectorRegistry, generate_latest
@@ -38,11 +39,13 @@ GATE_SECONDS = 120  # only a render that holds the loop waits this long: then th
 class Served:
     engine: Engine
     registry: CollectorRegistry
-    client: TestClient
+    client: TestClient[web.Request, web.Application]
 
     @property
     def renders(self) -> int:
-        return self.client.app[EXPOSITION].renders
+        assert self.client.app is not None
+        renders: int = self.client.app[EXPOSITION].renders
+        return renders
 
     async def scrape(self, gzipped: bool = False) -> str:
         answer = await self.client.get(
