@@ -22,7 +22,7 @@ import os
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -34,6 +34,7 @@ from sla_operator.domain.accounting import PeriodFigures
 from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import Environment, State
 from sla_operator.domain.views import AgreementView, Histogram, ProbeView, Snapshot
+from sla_operator.engine import EngineSettings
 from sla_operator.metrics import EngineCollector, metrics_app
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
@@ -67,10 +68,12 @@ def snapshot(endpoints: int) -> Snapshot:
 
 @dataclass
 class Source:
-    """What the collector reads of the engine: its snapshot and whether it is the leader."""
+    """What the collector reads of the engine: its snapshot, whether it is the leader, and
+    its settings (the shard it handles)."""
 
     snapshot: Snapshot
     active: bool = True
+    settings: EngineSettings = field(default_factory=EngineSettings)
 
     def health_problems(self, stale_after: float) -> list[str]:
         return []

@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from sla_operator.domain.model import Severity, State
 from sla_operator.domain.views import AgreementView, Histogram, Snapshot
+from sla_operator.engine import EngineSettings
 from sla_operator.exposition import Exposition
 
 log = logging.getLogger("sla_operator.metrics")
@@ -44,6 +45,9 @@ class SnapshotSource(Protocol):
 
     @property
     def active(self) -> bool: ...
+
+    @property
+    def settings(self) -> EngineSettings: ...
 
     def health_problems(self, stale_after: float) -> list[str]: ...
 
