@@ -46,6 +46,9 @@ def _serving_options(parser: argparse.ArgumentParser) -> None:
                         help="port of the public status page: /, /api/v1/status, /feed.atom, "
                              "/badge/NS/NAME.svg (0 disables; default 8080)")
     parser.add_argument("--bind-address", default="0.0.0.0", help="address the listeners bind to")
+    parser.add_argument("--endpoint-histograms", action="store_true",
+                        help="also export sla_probe_duration_seconds per endpoint (14 series "
+                             "per endpoint; by default latency is one histogram per agreement)")
     parser.add_argument("--deny-cidr", action="append", type=_cidr, default=[],
                         help="a range probes may not connect to, after DNS resolution (repeatable; "
                              "cloud metadata 169.254.0.0/16 and fd00:ec2::254 are always denied)")
@@ -80,6 +83,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         metrics_port=args.metrics_port,
         status_port=args.status_port,
         bind_address=args.bind_address,
+        endpoint_histograms=args.endpoint_histograms,
         deny_cidrs=tuple(args.deny_cidr),
         allow_cidrs=tuple(args.allow_cidr),
         probe_policy=read_policy_file(args.probe_policy) if getattr(args, "probe_policy", None)

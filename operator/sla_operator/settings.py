@@ -49,6 +49,8 @@ class Settings:
     """Port of the status page; 0 disables it."""
     bind_address: str = "0.0.0.0"
     """Address the HTTP listeners bind to."""
+    endpoint_histograms: bool = False
+    """Export the probe latency histogram per endpoint too (by default: per agreement only)."""
     deny_cidrs: tuple[str, ...] = ()
     """Extra ranges probes may not connect to (cloud metadata is always denied)."""
     allow_cidrs: tuple[str, ...] = ()

@@ -149,3 +149,12 @@ def test_a_shard_that_is_not_a_number_is_refused(capsys: pytest.CaptureFixture[s
         main(["run", "--shards", "two"])
     assert exited.value.code != 0
     assert "argument --shards: 'two' is not a whole number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["run"], ["local", "--manifests", "m", "--state", "s"]],
+                         ids=lambda c: c[0])
+def test_endpoint_histograms_are_off_unless_asked_for(command: list[str]) -> None:
+    parser = build_parser()
+    assert _settings(parser.parse_args(command)).endpoint_histograms is False
+    asked = parser.parse_args([*command, "--endpoint-histograms"])
+    assert _settings(asked).endpoint_histograms is True

@@ -78,7 +78,10 @@ class AgreementRuntime:
         before = self.healths.get(endpoint.name, EndpointHealth())
         after = observe(before, endpoint, result)
         self.healths[endpoint.name] = after
-        self.probe_stats.setdefault(endpoint.name, ProbeStats()).record(result)
+        stats = self.probe_stats.get(endpoint.name)
+        if stats is None:  # not setdefault: that would build a ProbeStats for every probe
+            stats = self.probe_stats[endpoint.name] = ProbeStats()
+        stats.record(result)
         if after.state is not before.state or after.consecutive_slow != before.consecutive_slow:
             self.dirty = True
 

@@ -145,7 +145,7 @@ async def _operate(options: Settings, api: client.ApiClient,
     engine = Engine(store, options.engine_settings(), switch=switch)
     preload(engine, listed)
     registry = CollectorRegistry()
-    registry.register(EngineCollector(engine))
+    registry.register(EngineCollector(engine, endpoint_histograms=options.endpoint_histograms))
     # Watches owe an event for a change within two resyncs (plus the time a list takes).
     tracker = WatchTracker(engine.clock, timedelta(seconds=2 * options.resync_interval + 30))
     resync = Resync(engine, store, options.namespaces, tracker, options.resync_interval)
