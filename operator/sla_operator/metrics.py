@@ -52,6 +52,14 @@ class EngineCollector(Collector):
         yield GaugeMetricFamily(
             "sla_operator_leader", "1 on the replica that probes and writes (the Lease holder, "
             "or the only replica), 0 on a standby.", value=float(self.engine.active))
+        writes = self.engine.writes
+        for name, doc, value in (
+                ("sla_operator_status_writes", "Status writes sent.", writes.sent),
+                ("sla_operator_status_writes_deferred", "Status writes held back by "
+                 "--max-status-writes-per-second or a Retry-After, each once.", writes.deferred),
+                ("sla_operator_api_throttled", "API answers that asked to wait (429, Retry-After).",
+                 writes.throttled)):
+            yield CounterMetricFamily(name, doc, value=value)
         lag = snapshot.probe_lag
         yield HistogramMetricFamily(
             "sla_operator_probe_lag_seconds", "How late probes start against their schedule.",
