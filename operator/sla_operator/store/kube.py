@@ -140,7 +140,8 @@ class KubeStore:
                 return _incident(self._written(created))
             except StoreError as error:
                 if not isinstance(error.__cause__, ApiException) or error.__cause__.status != 409:
-                    raise StoreError(f"creating incident {name}: {error}") from error
+                    raise StoreError(f"creating incident {name}: {error}", gone=error.gone,
+                                     retry_after=error.retry_after) from error
             existing = await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION,
                                         incident.namespace, Kind.INCIDENT.plural, name)
             if same_incident(existing, spec):

@@ -64,6 +64,9 @@ async def test_every_family_of_the_contract_is_exposed_with_its_type(outage: Wor
         "sla_probe_certificate_expiry_timestamp_seconds": "gauge",
         "sla_operator_probe_lag_seconds": "histogram",
         "sla_operator_leader": "gauge",
+        "sla_operator_status_writes": "counter",
+        "sla_operator_status_writes_deferred": "counter",
+        "sla_operator_api_throttled": "counter",
     }
 
 
