@@ -13,6 +13,7 @@ from sla_operator import __version__
 from sla_operator.domain.durations import parse_duration
 from sla_operator.domain.errors import SpecError
 from sla_operator.domain.shards import Sharding
+from sla_operator.engine.writes import DEFAULT_MAX_STATUS_WRITES_PER_SECOND
 from sla_operator.probes.policy_file import read_policy_file
 from sla_operator.settings import LeaseSettings, Settings, lease_name
 
@@ -92,6 +93,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         status_interval=args.status_interval,
         probe_concurrency=args.probe_concurrency,
         resync_interval=getattr(args, "resync_interval", 60.0),
+        # Local mode writes files, not to an API server: no cap there.
+        max_status_writes_per_second=getattr(args, "max_status_writes_per_second", 0.0),
         lease=_lease(args),
         rule_labels=tuple(getattr(args, "rule_label", None) or ()),
         sharding=_sharding(args),
@@ -112,6 +115,18 @@ def _lease(args: argparse.Namespace) -> LeaseSettings | None:
                          f"(got {lease.retry_period:g}s, {lease.renew_deadline:g}s, "
                          f"{lease.duration:g}s)")
     return lease
+
+
+def _write_rate(text: str) -> float:
+    """--max-status-writes-per-second: a number of writes per second, 0 for no cap."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a rate: writes per second, a number of 0 (no cap) or more")
+    return value
 
 
 def _seconds(text: str) -> float:
@@ -144,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resync-interval", type=float, default=60.0,
                      help="seconds between lists that catch deletions a watch missed and "
                           "prove the watches still deliver (default 60)")
+    run.add_argument("--max-status-writes-per-second", type=_write_rate,
+                     default=DEFAULT_MAX_STATUS_WRITES_PER_SECOND, metavar="R",
+                     help="cap on status writes to the API server: state changes go first, "
+                          "routine refreshes take what is left and wait when the cap binds "
+                          f"(0: no cap; default {DEFAULT_MAX_STATUS_WRITES_PER_SECOND:g})")
     election = run.add_argument_group("leader election (several replicas, one writer)")
     election.add_argument("--leader-elect", action="store_true",
                           help="take a coordination.k8s.io/v1 Lease; only its holder probes "

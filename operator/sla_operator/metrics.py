@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 from sla_operator.domain.model import Severity, State
 from sla_operator.domain.views import AgreementView, Histogram, Snapshot
 from sla_operator.engine import EngineSettings
+from sla_operator.engine.writes import WriteBudget
 from sla_operator.exposition import Exposition
 
 log = logging.getLogger("sla_operator.metrics")
@@ -48,6 +49,9 @@ class SnapshotSource(Protocol):
 
     @property
     def settings(self) -> EngineSettings: ...
+
+    @property
+    def writes(self) -> WriteBudget: ...
 
     def health_problems(self, stale_after: float) -> list[str]: ...
 
@@ -91,6 +95,14 @@ class EngineCollector(Collector):
                                   labels=["shard", "shards"])
         shard.add_metric([str(sharding.index), str(sharding.count)], 1.0)
         yield shard
+        writes = self.engine.writes
+        for name, doc, value in (
+                ("sla_operator_status_writes", "Status writes sent.", writes.sent),
+                ("sla_operator_status_writes_deferred", "Status writes held back by "
+                 "--max-status-writes-per-second or a Retry-After, each once.", writes.deferred),
+                ("sla_operator_api_throttled", "API answers that asked to wait (429, Retry-After).",
+                 writes.throttled)):
+            yield CounterMetricFamily(name, doc, value=value)
         lag = snapshot.probe_lag
         yield HistogramMetricFamily(
             "sla_operator_probe_lag_seconds", "How late probes start against their schedule.",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from sla_operator.domain.shards import Sharding
 from sla_operator.engine import EngineSettings
+from sla_operator.engine.writes import DEFAULT_MAX_STATUS_WRITES_PER_SECOND
 from sla_operator.probes.policy import AddressPolicy, NamespaceRule
 
 
@@ -63,6 +64,8 @@ class Settings:
     """Seconds between routine status writes of one object; state changes are written at once."""
     probe_concurrency: int = 256
     """Probes in flight at once, across all agreements."""
+    max_status_writes_per_second: float = DEFAULT_MAX_STATUS_WRITES_PER_SECOND
+    """Cap on status writes to the API server, state changes first; 0: no cap (local mode)."""
     resync_interval: float = 60.0
     """Cluster mode: seconds between lists that catch missed deletions and stopped watches."""
     lease: LeaseSettings | None = None
@@ -79,6 +82,7 @@ class Settings:
             evaluate_interval=self.evaluate_interval,
             status_interval=self.status_interval,
             probe_concurrency=self.probe_concurrency,
+            max_status_writes_per_second=self.max_status_writes_per_second,
             policy=AddressPolicy.from_cidrs(self.deny_cidrs, self.allow_cidrs),
             namespace_rules=self.probe_policy,
             sharding=self.sharding,

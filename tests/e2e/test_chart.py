@@ -124,7 +124,8 @@ def test_the_deployment_runs_the_operator_read_only_with_a_liveness_probe(
     assert container["args"][0] == "run"
     assert f"--namespace={release.namespace}" in container["args"]
     assert {"--metrics-port=9090", "--deny-cidr=169.254.0.0/16", "--status-port=8080",
-            "--leader-elect", f"--leader-elect-namespace={release.namespace}"} <= set(container["args"])
+            "--leader-elect", f"--leader-elect-namespace={release.namespace}",
+            "--max-status-writes-per-second=50"} <= set(container["args"])
     assert "--endpoint-histograms" not in container["args"]  # bounded series per endpoint
     assert [port["name"] for port in container["ports"]] == ["metrics", "status"]
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}

@@ -19,6 +19,7 @@ from sla_operator.engine.evaluate import Evaluation, evaluate_agreement, mainten
 from sla_operator.engine.restore import restore_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.engine.snapshot import build_snapshot
+from sla_operator.engine.writes import WriteBudget, refresh_slot
 from sla_operator.probes.base import ProbeContext, utc_now
 from sla_operator.probes.policy import AddressPolicy, NamespaceRule, policy_for
 from sla_operator.probes.scheduler import ProbeScheduler
@@ -36,9 +37,13 @@ class EngineSettings:
     evaluate_interval: float = 1.0
     """Seconds between evaluation rounds (agreements whose endpoints changed state, or are due)."""
     status_interval: float = 30.0
-    """At most one routine status write per object per this many seconds; state changes go out at once."""
+    """One routine status write per object per this many seconds, each object at its own
+    phase of it; state changes go out at once (within max_status_writes_per_second)."""
     probe_concurrency: int = 256
     """Probes allowed in flight at once across all agreements."""
+    max_status_writes_per_second: float = 0.0
+    """Cap on status writes (state changes first, then routine refreshes); 0: no cap.
+    ``run`` sets DEFAULT_MAX_STATUS_WRITES_PER_SECOND unless told otherwise."""
     policy: AddressPolicy = field(default_factory=AddressPolicy)
     """Which addresses probes may connect to, checked after DNS resolution."""
     namespace_rules: tuple[NamespaceRule, ...] = ()
@@ -58,6 +63,9 @@ class Engine:
         watched objects in memory, and nothing else."""
         self.settings = settings or EngineSettings()
         self.clock = clock
+        rate = self.settings.max_status_writes_per_second
+        self.writes = WriteBudget(rate, burst=rate * max(1.0, self.settings.evaluate_interval))
+        """What the status writes may spend: shared by agreements, windows and incidents."""
         self.scheduler = scheduler or ProbeScheduler(
             self.on_probe_result, concurrency=self.settings.probe_concurrency)
         self.agreements: dict[Key, AgreementRuntime] = {}
@@ -321,31 +329,90 @@ class Engine:
         return [w for w in self.maintenance.values() if w.applies_to(agreement)]
 
     async def evaluate_round(self, force: bool = False) -> None:
+        """Evaluate what is due and write what changed, within the write budget.
+
+        Every agreement that must be evaluated is (new, changed by a probe or a record, or not
+        evaluated for a status interval: time alone can open an incident or start
+        maintenance), and its state changes are written at once. Then, as far as the budget
+        goes: state changes held back earlier, then routine refreshes, most overdue first.
+        ``force`` (shutdown): evaluate and write everything, the cap aside."""
         now = self.clock()
         # Windows first: once an agreement's status says a window has ended, so does the
         # window's own status (both follow from the same instant).
-        await self._write_maintenance_status(now)
-        for key, runtime in list(self.agreements.items()):
-            due = (runtime.last_evaluated is None or runtime.dirty or force
-                   or (now - runtime.last_evaluated).total_seconds() >= self.settings.status_interval)
-            waiting = runtime.retry_at is not None and now < runtime.retry_at and not force
-            if not due or waiting or key not in self.agreements:
+        await self._write_maintenance_status(now, force)
+        pending: list[tuple[AgreementRuntime, Evaluation | None]] = []
+        routine: list[tuple[AgreementRuntime, Evaluation | None]] = []
+        for runtime in list(self.agreements.values()):
+            if not force and runtime.retry_at is not None and now < runtime.retry_at:
                 continue
-            try:
-                await self._evaluate(runtime, now, force)
-                runtime.evaluation_failed = False
-            except Exception:  # one agreement's bad data must not stop the others
-                log.exception("agreement %s/%s: evaluation failed; retrying in %.0fs", *key,
-                              self.settings.status_interval)
-                runtime.retry_at = now + timedelta(seconds=self.settings.status_interval)
-                runtime.evaluation_failed = True
+            if force or self._must_evaluate(runtime, now):
+                result = await self._evaluate_safely(runtime, now, force)
+                if result is not None and await self._write_out(runtime, result, now, force,
+                                                                urgent_only=True):
+                    routine.append((runtime, result))
+            elif runtime.write_pending:
+                pending.append((runtime, None))
+            elif self._refresh_due(runtime, now):
+                routine.append((runtime, None))
+        routine.sort(key=lambda item: item[0].refresh_at or now)
+        await self._write_queue([*pending, *routine], now)
         self.publish()
         # /healthz: the loop turns and evaluation works for at least one agreement (or there
         # is none); when every agreement fails to evaluate, a restart is worth trying.
         if not self.agreements or not all(r.evaluation_failed for r in self.agreements.values()):
             self.last_round = self.clock()
 
-    async def _evaluate(self, runtime: AgreementRuntime, now: datetime, force: bool = False) -> None:
+    def _must_evaluate(self, runtime: AgreementRuntime, now: datetime) -> bool:
+        return (runtime.last_evaluated is None or runtime.dirty
+                or (now - runtime.last_evaluated).total_seconds() >= self.settings.status_interval)
+
+    @staticmethod
+    def _refresh_due(runtime: AgreementRuntime, now: datetime) -> bool:
+        return runtime.refresh_at is not None and now >= runtime.refresh_at
+
+    async def _write_queue(self, queue: Sequence[tuple[AgreementRuntime, Evaluation | None]],
+                           now: datetime) -> None:
+        """Writes left for after the round's state changes, in order, while the budget lasts;
+        an agreement is evaluated again only when its write can go out. The rest wait for the
+        next round, each counted once as deferred."""
+        for index, (runtime, result) in enumerate(queue):
+            if not self.writes.can_write(now):
+                for waiting, _ in queue[index:]:
+                    self._held_back(waiting)
+                return
+            if not self.holds(runtime):
+                continue
+            if result is None:
+                result = await self._evaluate_safely(runtime, now)
+                if result is None:
+                    continue
+            await self._write_out(runtime, result, now, force=False, urgent_only=False)
+
+    def _held_back(self, runtime: AgreementRuntime) -> None:
+        if not runtime.held_back:
+            runtime.held_back = True
+            self.writes.deferred += 1
+
+    async def _evaluate_safely(self, runtime: AgreementRuntime, now: datetime,
+                               force: bool = False) -> Evaluation | None:
+        """The evaluation, or None: gone meanwhile, or failed (logged, retried later)."""
+        if not self.holds(runtime):
+            return None
+        try:
+            result = await self._evaluate(runtime, now, force)
+            runtime.evaluation_failed = False
+            return result
+        except Exception:  # one agreement's bad data must not stop the others
+            log.exception("agreement %s/%s: evaluation failed; retrying in %.0fs",
+                          *runtime.agreement.key, self.settings.status_interval)
+            runtime.retry_at = now + timedelta(seconds=self.settings.status_interval)
+            runtime.evaluation_failed = True
+            return None
+
+    async def _evaluate(self, runtime: AgreementRuntime, now: datetime,
+                        force: bool = False) -> Evaluation | None:
+        """Decide and record incidents (never held back by the write budget); the status to
+        write is the caller's. None: the agreement went away meanwhile."""
         agreement = runtime.agreement
         result: Evaluation = evaluate_agreement(
             runtime, self.incidents_of(agreement), self.windows_of(agreement), now)
@@ -357,58 +424,114 @@ class Engine:
                 f"status read back with errors, the bad entries recomputed: {problems}", warning=True)
         for action in result.actions:
             if not self.holds(runtime):
-                return  # deleted meanwhile: nothing more is written for it
+                return None  # deleted meanwhile: nothing more is written for it
+            if self.writes.paused(now):
+                # Decided again, and recorded, once the API server takes writes again.
+                runtime.store_error = "the API server asked to wait before the next write"
+                break
             try:
-                await self._apply(action, agreement)
+                await self._apply(action, agreement, now)
             except StoreError as error:
                 if error.gone:
                     self._gone(runtime)
-                    return
-                # Status still goes out (the figures stand); the incident is retried next round.
-                log.warning("agreement %s/%s: %s (retrying next round)", agreement.namespace,
-                            agreement.name, error)
+                    return None
+                if not self._throttled(error, now):
+                    # Status still goes out (the figures stand); the incident is retried soon.
+                    log.warning("agreement %s/%s: %s (retrying next round)", agreement.namespace,
+                                agreement.name, error)
                 runtime.store_error = str(error)
         if result.actions:
             # Incident changes alter the figures: evaluate again with them in place.
             result = evaluate_agreement(runtime, self.incidents_of(agreement),
                                         self.windows_of(agreement), now)
         self._schedule_retry(runtime, now)
-        if not self.holds(runtime):
-            return
-        if force or self._write_due(runtime, result, now):
-            try:
-                await self.store.write_status(Kind.AGREEMENT, agreement.key, result.status)
-                runtime.last_written, runtime.last_written_at = result.status, now
-                runtime.last_signature = result.signature
-            except StoreError as error:
-                if error.gone:
-                    self._gone(runtime)
-                    return
-                log.warning("agreement %s/%s: status not written: %s", agreement.namespace,
-                            agreement.name, error)
-        for incident, status in result.incident_status.items():
-            if self.holds(runtime):
-                await self._write_incident_status(incident, status)
+        return result if self.holds(runtime) else None
+
+    async def _write_out(self, runtime: AgreementRuntime, result: Evaluation, now: datetime,
+                         force: bool, urgent_only: bool) -> bool:
+        """Write the statuses of one evaluation: state changes at once (or marked pending when
+        the budget is spent), routine refreshes unless ``urgent_only``. Returns whether
+        routine writes were left for later in the round."""
+        left = False
+        runtime.write_pending = False
+        urgent = (force or runtime.last_written is None
+                  or result.signature != runtime.last_signature)
+        if urgent:
+            await self._write_agreement(runtime, result, now, force, urgent=True)
+        elif self._refresh_due(runtime, now) and result.status != runtime.last_written:
+            if urgent_only:
+                left = True
+            else:
+                await self._write_agreement(runtime, result, now, force, urgent=False)
+        for key, status in result.incident_status.items():
+            if not self.holds(runtime):
+                return False
+            previous = self._incident_status.get(key)
+            if key not in self.incidents or previous == status:
+                continue
+            incident_urgent = force or previous is None or any(
+                previous.get(f) != status.get(f) for f in ("responseDue", "responseBreached"))
+            if not incident_urgent and urgent_only:
+                left = True
+            else:
+                await self._write_incident_status(runtime, key, status, now, force, incident_urgent)
+        return left
 
     def _schedule_retry(self, runtime: AgreementRuntime, now: datetime) -> None:
-        """A failed incident write is retried soon, backing off to once per status interval."""
+        """A failed incident write is retried soon, backing off to once per status interval;
+        not before the end of a pause the API server asked for."""
         if runtime.store_error is None:
             runtime.dirty, runtime.write_failures, runtime.retry_at = False, 0, None
             return
         runtime.write_failures += 1
         pause = min(self.settings.status_interval, 2.0 ** (runtime.write_failures - 1))
-        runtime.dirty, runtime.retry_at = True, now + timedelta(seconds=pause)
+        retry_at = now + timedelta(seconds=pause)
+        if self.writes.paused_until is not None and self.writes.paused_until > retry_at:
+            retry_at = self.writes.paused_until
+        runtime.dirty, runtime.retry_at = True, retry_at
 
-    def _write_due(self, runtime: AgreementRuntime, result: Evaluation, now: datetime) -> bool:
-        if runtime.last_written is None or result.signature != runtime.last_signature:
-            return True
-        assert runtime.last_written_at is not None
-        age = (now - runtime.last_written_at).total_seconds()
-        return age >= self.settings.status_interval and result.status != runtime.last_written
+    def _throttled(self, error: StoreError, now: datetime) -> bool:
+        """Whether ``error`` asked to wait (the budget then pauses every write)."""
+        if error.retry_after is None:
+            return False
+        self.writes.pause(now, error.retry_after, str(error))
+        return True
 
-    async def _apply(self, action: Open | Change, agreement: Agreement) -> None:
+    async def _write_agreement(self, runtime: AgreementRuntime, result: Evaluation,
+                               now: datetime, force: bool, urgent: bool) -> None:
+        agreement = runtime.agreement
+        interval = self.settings.status_interval
+        if not self.writes.take(now, force):
+            runtime.write_pending = runtime.write_pending or urgent
+            self._held_back(runtime)
+            return
+        try:
+            await self.store.write_status(Kind.AGREEMENT, agreement.key, result.status)
+        except StoreError as error:
+            if error.gone:
+                self._gone(runtime)
+            elif self._throttled(error, now):
+                runtime.write_pending = runtime.write_pending or urgent
+                self._held_back(runtime)
+            else:
+                log.warning("agreement %s/%s: status not written: %s", agreement.namespace,
+                            agreement.name, error)
+                # Tried again soon (evaluated afresh), backing off to once per interval.
+                runtime.status_failures += 1
+                backoff = min(interval, 2.0 ** (runtime.status_failures - 1))
+                runtime.refresh_at = now + timedelta(seconds=backoff)
+            return
+        self.writes.written()
+        runtime.last_written, runtime.last_written_at = result.status, now
+        runtime.last_signature = result.signature
+        runtime.held_back, runtime.status_failures = False, 0
+        runtime.refresh_at = refresh_slot(agreement.key, now + timedelta(seconds=interval / 2),
+                                          interval)
+
+    async def _apply(self, action: Open | Change, agreement: Agreement, now: datetime) -> None:
         if isinstance(action, Open):
             stored = await self.store.create_incident(action.incident, agreement.uid)
+            self.writes.charge(now)
             log.info("incident %s/%s opened: %s %s %s", stored.namespace, stored.name,
                      stored.severity, stored.type, stored.title)
             await self.store.record_event(Kind.AGREEMENT, agreement.key, "IncidentOpened",
@@ -416,38 +539,50 @@ class Engine:
                                           warning=True)
         else:
             stored = await self.store.change_incident(action.incident, action)
+            self.writes.charge(now)
             for update in action.updates:
                 log.info("incident %s/%s: %s", stored.namespace, stored.name, update.message)
         self._put_incident(stored)
 
-    async def _write_incident_status(self, key: Key, status: Mapping[str, Any]) -> None:
-        if key not in self.incidents or self._incident_status.get(key) == status:
+    async def _write_incident_status(self, runtime: AgreementRuntime, key: Key,
+                                     status: Mapping[str, Any], now: datetime, force: bool,
+                                     urgent: bool) -> None:
+        if not self.writes.take(now, force):
+            runtime.write_pending = runtime.write_pending or urgent
+            self._held_back(runtime)
             return
         try:
             await self.store.write_status(Kind.INCIDENT, key, status)
+            self.writes.written()
             self._incident_status[key] = dict(status)
         except StoreError as error:
             if error.gone:
                 self.remove_incident(key)  # deleted, or collected with its agreement
-                return
-            log.warning("incident %s/%s: status not written: %s", *key, error)
+            elif self._throttled(error, now):
+                runtime.write_pending = runtime.write_pending or urgent
+            else:
+                log.warning("incident %s/%s: status not written: %s", *key, error)
 
-    async def _write_maintenance_status(self, now: datetime) -> None:
+    async def _write_maintenance_status(self, now: datetime, force: bool = False) -> None:
+        """A window's status is written when it changes; one the budget cannot pay for this
+        round still differs in the next, and goes out then."""
         for key, window in list(self.maintenance.items()):
             if not self.owns(Kind.MAINTENANCE, key):
                 continue  # its status is another shard's to write
             previous = self._maintenance_status.get(key)
             status = maintenance_status(window, previous, now,
                                         self._maintenance_rejections.get(key))
-            if previous != status:
-                try:
-                    await self.store.write_status(Kind.MAINTENANCE, key, status)
-                    self._maintenance_status[key] = status
-                except StoreError as error:
-                    if error.gone:
-                        log.info("maintenance window %s/%s: no longer on the API server", *key)
-                        self.remove_maintenance(key)
-                        continue
+            if previous == status or not self.writes.take(now, force):
+                continue
+            try:
+                await self.store.write_status(Kind.MAINTENANCE, key, status)
+                self.writes.written()
+                self._maintenance_status[key] = status
+            except StoreError as error:
+                if error.gone:
+                    log.info("maintenance window %s/%s: no longer on the API server", *key)
+                    self.remove_maintenance(key)
+                elif not self._throttled(error, now):
                     log.warning("maintenance window %s/%s: status not written: %s", *key, error)
 
     def publish(self) -> None:

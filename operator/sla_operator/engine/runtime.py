@@ -52,6 +52,10 @@ class AgreementRuntime:
     last_written: dict[str, Any] | None = None
     last_written_at: datetime | None = None
     last_signature: tuple[object, ...] = ()
+    refresh_at: datetime | None = None  # the next routine status write, at this object's phase
+    write_pending: bool = False  # a state change not written yet (cap, pause or failure)
+    held_back: bool = False  # the pending write was counted as deferred already
+    status_failures: int = 0  # status writes failed in a row (for the back-off)
     downtime_total: float = 0.0  # counters: seconds since this process started
     eligible_total: float = 0.0
     # Recent downtime and eligible time already in the counters (None until the first count).

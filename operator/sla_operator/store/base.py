@@ -37,11 +37,15 @@ class WriteSwitch:
 class StoreError(RuntimeError):
     """A write that failed after the store's own retries; the engine tries again next round.
 
-    ``gone``: the object written to (or an incident's agreement) no longer exists."""
+    ``gone``: the object written to (or an incident's agreement) no longer exists.
+    ``retry_after``: seconds the API server asked to wait before writing again (429 Too Many
+    Requests from API Priority and Fairness, or a 503 with ``Retry-After``); None otherwise."""
 
-    def __init__(self, message: str, gone: bool = False) -> None:
+    def __init__(self, message: str, gone: bool = False,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.gone = gone
+        self.retry_after = retry_after
 
 
 class Store(Protocol):

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -37,6 +38,8 @@ GROUP, VERSION = API_VERSION.split("/")
 PROBE_CREDENTIAL_LABEL = "sla.dev/probe-credential"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+DEFAULT_RETRY_AFTER = 1.0  # a 429 that names no time
+MAX_RETRY_AFTER = 300.0
 log = logging.getLogger("sla_operator.store.kube")
 T = TypeVar("T")
 
@@ -91,8 +94,8 @@ class KubeStore:
         except ApiException as error:
             if error.status == 403:
                 raise StoreError(self._forbidden(error)) from error
-            raise StoreError(f"API {error.status}: {error.reason}",
-                             gone=error.status == 404) from error
+            raise StoreError(f"API {error.status}: {error.reason}", gone=error.status == 404,
+                             retry_after=retry_after(error)) from error
         except (OSError, ValueError, urllib3.exceptions.HTTPError) as error:
             raise StoreError(f"API unreachable: {error}") from error
 
@@ -137,7 +140,8 @@ class KubeStore:
                 return _incident(self._written(created))
             except StoreError as error:
                 if not isinstance(error.__cause__, ApiException) or error.__cause__.status != 409:
-                    raise StoreError(f"creating incident {name}: {error}") from error
+                    raise StoreError(f"creating incident {name}: {error}", gone=error.gone,
+                                     retry_after=error.retry_after) from error
             existing = await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION,
                                         incident.namespace, Kind.INCIDENT.plural, name)
             if same_incident(existing, spec):
@@ -250,6 +254,28 @@ def _secret_failure(name: str, namespace: str, error: StoreError) -> str:
         return (f"forbidden: the operator may not read secret {name} in namespace {namespace} "
                 "(its ClusterRole needs get on secrets)")
     return f"secret {name} could not be read: {error}"
+
+
+def retry_after(error: ApiException) -> float | None:
+    """Seconds the API server asked the client to wait: 429 Too Many Requests (API Priority
+    and Fairness) always means wait, 1 s when it names no time; any other answer only when it
+    carries ``Retry-After`` (a 503 from an overloaded server, say). Seconds or an HTTP date;
+    capped at MAX_RETRY_AFTER so a wrong header cannot stop writing for long."""
+    headers = error.headers or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    seconds: float | None = None
+    if value is not None:
+        text = str(value).strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            try:
+                seconds = (parsedate_to_datetime(text) - datetime.now(UTC)).total_seconds()
+            except (TypeError, ValueError, IndexError):
+                seconds = None
+    if seconds is None or seconds != seconds:  # absent, unreadable or NaN
+        return DEFAULT_RETRY_AFTER if error.status == 429 else None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def _version_number(version: object) -> int | None:

@@ -77,7 +77,9 @@ async def test_rounds_without_change_send_nothing_until_the_routine_write(world:
     await world.engine.evaluate_round()
     assert requests_count(apiserver) == before
 
-    world.clock.advance(timedelta(seconds=300))  # the status interval has passed
+    # The refresh comes at the agreement's own phase of the status interval (300 s), between
+    # half an interval and one and a half after the last write (T0+30s): by now it is due.
+    world.clock.advance(timedelta(seconds=320))
     await world.engine.evaluate_round()
     await world.engine.evaluate_round()
     assert requests_count(apiserver) == before + 1

@@ -23,7 +23,8 @@ from kube_support import AGREEMENTS, INCIDENTS, T0, Clock, agreement_manifest, r
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.kube import handlers, startup
 from sla_operator.kube.rules import RuleKeeper
-from sla_operator.kube.watch import WatchTracker
+from sla_operator.kube.watch import Resync, WatchTracker
+from sla_operator.store.base import Kind
 from sla_operator.store.kube import KubeStore
 
 WINDOWS = km.resource("sla.dev", "v1alpha1", "maintenancewindows")
@@ -232,3 +233,84 @@ async def operator_client_patch(apiserver: km.KubernetesEmulator, resource: Any,
 async def operator_client_delete(apiserver: km.KubernetesEmulator, resource: Any,
                                  key: tuple[str, str]) -> None:
     await send("DELETE", url(apiserver, resource, *key))
+
+
+# Watch restarts: a stream that breaks resumes where it stopped; one whose resourceVersion has
+# expired (410 Gone) is listed afresh, and the resync removes what was deleted meanwhile.
+
+
+def versioned(resource_version: str, generation: int, objective: str,
+              name: str = "payments-api") -> dict[str, Any]:
+    manifest = agreement_manifest(objective=objective)
+    manifest["metadata"].update(name=name, uid=f"{name}-uid", generation=generation,
+                                resourceVersion=resource_version)
+    return manifest
+
+
+def generation(engine: Any, key: tuple[str, str] = SLA_KEY) -> int | None:
+    """The generation of the agreement's spec the engine works with."""
+    runtime = engine.agreements.get(key)
+    return None if runtime is None else runtime.agreement.generation
+
+
+async def test_a_broken_watch_resumes_from_the_last_resource_version_and_loses_no_event(
+        apiserver: km.KubernetesEmulator, emulator: None, store: KubeStore) -> None:
+    apiserver.objects[AGREEMENTS, *SLA_KEY] = versioned("5", 1, "99.9")
+    watches: list[dict[str, str]] = []
+
+    def breaks_after_one_event(request: km.Request) -> tuple[dict[str, Any], ...]:
+        watches.append(dict(request.params))
+        # One change, then the connection closes (a load balancer's idle timeout, say).
+        return ({"type": "MODIFIED", "object": versioned("6", 2, "99.5")},)
+
+    def resumed(request: km.Request) -> tuple[dict[str, Any], ...]:
+        watches.append(dict(request.params))
+        # What changed while the watch was down, as the API server replays it from there.
+        apiserver.objects[AGREEMENTS, *SLA_KEY] = versioned("7", 3, "99.0")
+        return ({"type": "MODIFIED", "object": versioned("7", 3, "99.0")},)
+
+    apiserver[km.action.WATCH, AGREEMENTS][:1] << breaks_after_one_event
+    apiserver[km.action.WATCH, AGREEMENTS][1:2] << resumed  # slices count the filter's requests
+    running = Operator(store)
+    running.start()
+    try:
+        await eventually("the change made while the watch was down",
+                         lambda: generation(running.engine) == 3)
+    finally:
+        await running.stop()
+    assert len(watches) >= 2
+    assert watches[1]["resourceVersion"] == "6"  # from the last event seen, not a new list
+    assert running.tracker.seen(Kind.AGREEMENT, SLA_KEY) == 7
+
+
+async def test_an_expired_watch_is_listed_again_and_the_resync_drops_what_went_meanwhile(
+        apiserver: km.KubernetesEmulator, emulator: None, store: KubeStore) -> None:
+    apiserver.objects[AGREEMENTS, *SLA_KEY] = versioned("5", 1, "99.9")
+    apiserver.objects[AGREEMENTS, "payments", "checkout"] = versioned("6", 1, "99.9", "checkout")
+    expired: list[str] = []
+
+    def expires(request: km.Request) -> tuple[dict[str, Any], ...]:
+        # While the watch was away one agreement changed and another was deleted, and the
+        # API server no longer has the events since the list: 410 Gone.
+        apiserver.objects[AGREEMENTS, *SLA_KEY] = versioned("9", 2, "99.5")
+        del apiserver.objects[AGREEMENTS, "payments", "checkout"]
+        expired.append(request.params.get("resourceVersion", ""))
+        return ({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1",
+                                             "status": "Failure", "code": 410,
+                                             "reason": "Expired",
+                                             "message": "too old resource version: 6 (8)"}},)
+
+    apiserver[km.action.WATCH, AGREEMENTS][:1] << expires
+    running = Operator(store)
+    running.start()
+    try:
+        await eventually("the change, from the new list",
+                         lambda: generation(running.engine) == 2)
+        # A list says nothing of what is gone: the deletion had no event.
+        assert ("payments", "checkout") in running.engine.agreements
+        resync = Resync(running.engine, store, ["payments"], running.tracker, interval=60)
+        await resync.once()
+        assert list(running.engine.agreements) == [SLA_KEY]
+    finally:
+        await running.stop()
+    assert expired

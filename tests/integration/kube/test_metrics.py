@@ -66,6 +66,9 @@ async def test_every_family_of_the_contract_is_exposed_with_its_type(outage: Wor
         "sla_operator_probe_lag_seconds": "histogram",
         "sla_operator_leader": "gauge",
         "sla_operator_shard": "gauge",
+        "sla_operator_status_writes": "counter",
+        "sla_operator_status_writes_deferred": "counter",
+        "sla_operator_api_throttled": "counter",
     }
     # Not sharded: the one shard of one.
     assert value(families, "sla_operator_shard", shard="0", shards="1") == 1

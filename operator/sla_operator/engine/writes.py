@@ -1,0 +1,125 @@
+"""The engine's load on the API server, bounded: one budget for every status write.
+
+A token bucket refilled at ``--max-status-writes-per-second`` pays for each status write
+(agreements, windows, incidents). Writes that change something people act on (a new state,
+an incident opened or changed, a condition flipped) are offered first in every round;
+routine refreshes (``lastEvaluated`` and the running figures) take what is left, each object
+at its own phase of the status interval so that they spread evenly instead of coming due in
+the same round. Incident records themselves are never held back: they take a token as they
+go, so the refreshes after them yield.
+
+When the API server answers 429 (API Priority and Fairness) or 503 with ``Retry-After``,
+every write waits that long: APF throttles per priority level, which all of this process's
+writes share.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import zlib
+from datetime import UTC, datetime, timedelta
+
+from sla_operator.store.base import Key
+
+log = logging.getLogger("sla_operator.engine")
+DEFAULT_MAX_STATUS_WRITES_PER_SECOND = 50.0
+
+
+class WriteBudget:
+    """A token bucket over the engine's clock; ``rate`` 0 means no cap."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        if rate < 0 or math.isnan(rate):
+            raise ValueError(f"max status writes per second must be 0 (no cap) or more, got {rate:g}")
+        self.rate = rate
+        self.burst = max(1.0, burst)
+        self._tokens = self.burst
+        self._at: datetime | None = None
+        self.paused_until: datetime | None = None
+        self._episode_throttles = 0
+        self.sent = 0
+        """Status writes made (sla_operator_status_writes_total)."""
+        self.deferred = 0
+        """Status writes held back by the cap or a pause, each counted once
+        (sla_operator_status_writes_deferred_total)."""
+        self.throttled = 0
+        """Answers that asked the operator to wait (sla_operator_api_throttled_total)."""
+
+    @property
+    def capped(self) -> bool:
+        return self.rate > 0
+
+    def paused(self, now: datetime) -> bool:
+        return self.paused_until is not None and now < self.paused_until
+
+    def _refill(self, now: datetime) -> None:
+        if self._at is not None and now > self._at:
+            elapsed = (now - self._at).total_seconds()
+            self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+        if self._at is None or now > self._at:
+            self._at = now
+
+    def can_write(self, now: datetime) -> bool:
+        """Whether a write may go out now (without taking its token)."""
+        if self.paused(now):
+            return False
+        if not self.capped:
+            return True
+        self._refill(now)
+        return self._tokens >= 1.0
+
+    def take(self, now: datetime, force: bool = False) -> bool:
+        """Take a token for one status write; False: not now (the caller keeps it pending).
+
+        ``force`` (the last writes on shutdown) ignores the cap, not a pause."""
+        if self.paused(now):
+            return False
+        if force or not self.capped:
+            return True
+        self._refill(now)
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    def charge(self, now: datetime) -> None:
+        """A write that is never held back (an incident record) still spends from the budget:
+        the routine writes after it wait, so the average stays within the rate."""
+        if self.capped:
+            self._refill(now)
+            self._tokens = max(self._tokens - 1.0, -self.burst)
+
+    def written(self) -> None:
+        self.sent += 1
+        if self._episode_throttles:
+            log.info("API server accepts writes again (after %d throttled answer(s))",
+                     self._episode_throttles)
+            self._episode_throttles = 0
+
+    def pause(self, now: datetime, seconds: float, reason: str) -> None:
+        """The API server asked to wait: no write before ``now + seconds``. Said once per
+        episode (until a write succeeds again), not once per refused write."""
+        self.throttled += 1
+        until = now + timedelta(seconds=seconds)
+        if self.paused_until is None or until > self.paused_until:
+            self.paused_until = until
+        self._episode_throttles += 1
+        if self._episode_throttles == 1:
+            log.warning("API server asked to slow down (%s): writes paused for %gs, "
+                        "state changes go first when they resume", reason, seconds)
+        else:
+            log.debug("API server asked to slow down again (%s): paused for %gs", reason, seconds)
+
+
+def refresh_slot(key: Key, after: datetime, interval: float) -> datetime:
+    """The first instant at or after ``after`` in ``key``'s own phase of ``interval``.
+
+    The phase is a stable hash of namespace/name, so routine refreshes of many objects fall
+    evenly over the interval, whenever they were first written, and come back to their
+    phase after a delay."""
+    if interval <= 0:
+        return after
+    phase = zlib.crc32(f"{key[0]}/{key[1]}".encode()) / 2**32 * interval
+    slots = math.ceil((after.timestamp() - phase) / interval)
+    return datetime.fromtimestamp(phase + slots * interval, UTC)
