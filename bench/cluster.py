@@ -64,6 +64,7 @@ E2E = REPO / "tests" / "e2e"
 GROUP, VERSION, PLURAL = "sla.dev", "v1alpha1", "servicelevelagreements"
 OPERATOR_STATUS_INTERVAL = 30.0  # the operator's default --status-interval
 CAP_FLAG = "--max-status-writes-per-second"
+APPLY_WAIT = 120.0  # seconds a new agreement may take to get its first status before it counts as missing
 
 
 class BenchError(RuntimeError):
@@ -500,7 +501,7 @@ def run(options: Options, progress: Progress) -> Figures:
                 returned = time.monotonic()
                 label = f"new agreement {index + 1}/{options.new_agreements}"
                 seen = wait(progress, lambda name=name, label=label: (name in watcher.first_status, label),
-                            60, operator)
+                            APPLY_WAIT, operator)
                 if seen is None:
                     figures.apply_missing += 1
                     continue
@@ -660,7 +661,8 @@ def report(options: Options, figures: Figures, command: str) -> str:
             f"{seconds(quantile(figures.apply_from_return, 0.99))} |",
         ]
         if figures.apply_missing:
-            lines.append(f"| new agreements without a status after 60 s | {figures.apply_missing} |")
+            lines.append(f"| new agreements without a status after {APPLY_WAIT:g} s (left out of the "
+                         f"quantiles) | {figures.apply_missing} |")
     if options.restart:
         fresh, known = figures.restart_fresh
         lines += [
@@ -671,7 +673,7 @@ def report(options: Options, figures: Figures, command: str) -> str:
         ]
     goals = [
         Goal("apply → first status p99 < 2 s", seconds(p99),
-             None if math.isnan(p99) else p99 < 2.0),
+             None if math.isnan(p99) else p99 < 2.0 and not figures.apply_missing),
         Goal("restart → all fresh < 60 s", seconds(figures.restart_to_all_fresh, 1),
              None if figures.restart_to_all_fresh is None else figures.restart_to_all_fresh < 60.0),
         Goal("status writes/s ≤ the cap",
