@@ -617,6 +617,15 @@ def report(options: Options, figures: Figures, command: str) -> str:
         f"{''.join(' ' + a for a in options.operator_args)}`; "
         f"status write cap ({CAP_FLAG}): {cap if cap is not None else 'not set'}.",
         "",
+        "How: statuses are followed by a watch on the namespace (an agreement's first status is the "
+        "first event carrying `status.lastEvaluated`); status writes and request rates are deltas of "
+        "the API server's `apiserver_request_total` over the steady-state window (all clients: the "
+        "benchmark's watch and its two `/metrics` reads included); operator CPU from /proc/PID/stat "
+        "over the window, peak RSS = VmHWM; `kubectl apply` → first status is timed from the start "
+        "of `kubectl` (its own start-up included); restart = SIGTERM, wait for the exit, start "
+        "again; fresh = `lastEvaluated` at or after the first whole second after the old process "
+        "exited, timed from the new process's start.",
+        "",
         "| figure | value |",
         "|---|---|",
     ]
