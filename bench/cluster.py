@@ -64,6 +64,7 @@ E2E = REPO / "tests" / "e2e"
 GROUP, VERSION, PLURAL = "sla.dev", "v1alpha1", "servicelevelagreements"
 OPERATOR_STATUS_INTERVAL = 30.0  # the operator's default --status-interval
 CAP_FLAG = "--max-status-writes-per-second"
+STALL = 120.0  # seconds without progress after which the operator's stacks are dumped (py-spy)
 APPLY_WAIT = 120.0  # seconds a new agreement may take to get its first status before it counts as missing
 
 
@@ -372,12 +373,18 @@ class Figures:
 def wait(progress: Progress, what: Callable[[], tuple[bool, str]], timeout: float,
          operator: Any) -> float | None:
     """Seconds until ``what`` says done (its text is the progress line); None after ``timeout``."""
-    started = time.monotonic()
+    started = changed = time.monotonic()
+    last_text, dumped = "", False
     while time.monotonic() - started < timeout:
         if operator is not None and operator.process is not None and operator.process.poll() is not None:
             raise BenchError(f"the operator exited with {operator.process.returncode}; "
                              f"its log ends:\n{operator.log()[-3000:]}")
         done, text = what()
+        if text != last_text:
+            last_text, changed = text, time.monotonic()
+        elif not dumped and operator is not None and time.monotonic() - changed > STALL:
+            dumped = True
+            progress.phase(f"  no progress for {STALL:g} s: {dump_stacks(operator)}")
         if done:
             elapsed = time.monotonic() - started
             progress.update(f"{text} after {elapsed:.1f} s")
@@ -554,6 +561,18 @@ def run(options: Options, progress: Progress) -> Figures:
             progress.phase(f"operator log kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def dump_stacks(operator: Any) -> str:
+    """The operator's thread stacks by py-spy, when installed, next to its log; says where."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if operator.process is None or not os.access(spy, os.X_OK):
+        return "py-spy is not installed, no stack dump (pip install py-spy)"
+    path = operator.log_path.with_suffix(f".stacks-{int(time.time())}.txt")
+    result = subprocess.run([spy, "dump", "--pid", str(operator.process.pid)], capture_output=True,
+                            text=True, timeout=60)
+    path.write_text(result.stdout + result.stderr)
+    return f"stacks in {path}"
 
 
 def log_levels(path: Path) -> tuple[int, int]:
@@ -740,8 +759,8 @@ def parse_arguments(argv: list[str] | None) -> Options:
     parser.add_argument("--operator-arg", action="append", default=[], metavar="ARG",
                         help=f"one more argument for `sla-operator run` (repeatable), e.g. "
                              f"--operator-arg={CAP_FLAG}=20")
-    parser.add_argument("--timeout", type=positive(float, 10), default=600.0,
-                        help="seconds to wait for every agreement's status in a phase (default 600)")
+    parser.add_argument("--timeout", type=positive(float, 10), default=1800.0,
+                        help="seconds to wait for every agreement's status in a phase (default 1800)")
     parser.add_argument("--keep-logs", dest="keep", action="store_true",
                         help="keep the operator's log directory")
     parser.add_argument("--write", type=Path, metavar="FILE",
