@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root holds bench/
 
+from bench.cluster import Figures, Options, report
 from bench.cluster_figures import (
     SECTION_BEGIN,
     SECTION_END,
@@ -168,3 +169,35 @@ def test_replace_section_appends_then_replaces_only_its_own_text() -> None:
 def test_replace_section_refuses_a_lone_marker() -> None:
     with pytest.raises(ValueError, match="only one of the cluster benchmark's markers"):
         replace_section(f"text\n{SECTION_BEGIN}\nhalf a section\n", "new")
+
+
+def _options(**changes: object) -> Options:
+    values: dict[str, object] = dict(
+        agreements=1000, endpoints=10, interval=30.0, duration=90.0, settle=None, new_agreements=50,
+        apply_budget=300.0, restart=True, operator_args=[], write=None, timeout=1800.0, keep=False)
+    values.update(changes)
+    return Options(**values)  # type: ignore[arg-type]  # the keywords are Options' own fields
+
+
+def test_report_says_the_cap_is_not_set_and_judges_the_goals() -> None:
+    figures = Figures(cluster="a test cluster", window_seconds=100.0, writes=3300.0,
+                      apply_from_start=[0.5] * 49 + [2.5], apply_from_return=[0.2] * 50, applied=50,
+                      restart_to_all_fresh=59.0, restart_fresh=(1050, 1050), operator_cpu=0.5)
+    text = report(_options(), figures, "python -m bench.cluster")
+    assert "status write cap (--max-status-writes-per-second): not set" in text
+    assert "| 33.0/s (expected without a cap: 33.3/s" in text
+    assert "| apply → first status p99 < 2 s | 2.50 s | **missed** |" in text
+    assert "| restart → all fresh < 60 s | 59.0 s | met |" in text
+    assert "| status writes/s ≤ the cap | 33.0/s, cap not set | not measured |" in text
+
+
+def test_report_judges_writes_against_the_cap_the_operator_was_given() -> None:
+    figures = Figures(window_seconds=100.0, writes=2500.0, apply_from_start=[0.4, 0.6], applied=3,
+                      apply_missing=1)
+    options = _options(operator_args=["--max-status-writes-per-second=20"], restart=False)
+    text = report(options, figures, "cmd")
+    assert "| status writes/s ≤ the cap | 25.0/s, cap 20 | **missed** |" in text
+    # one new agreement never got a status: the apply goal is missed whatever the quantiles say
+    assert "| apply → first status p99 < 2 s | 0.60 s | **missed** |" in text
+    assert "| 1 of 3 |" in text
+    assert "restart → every agreement" not in text
