@@ -540,7 +540,7 @@ def run(options: Options, progress: Progress) -> Figures:
         figures.peak_rss_first = vm_field(pid, "VmHWM")
 
         if options.restart:
-            everyone = total + options.new_agreements
+            everyone = total + figures.applied  # the apply phase's budget may have cut it short
             progress.phase("restart: SIGTERM, then the operator started again")
             stop_started = time.monotonic()
             operator.stop()
