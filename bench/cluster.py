@@ -701,8 +701,9 @@ def report(options: Options, figures: Figures, command: str) -> str:
     ]
     if options.new_agreements:
         lines += [
-            f"| `kubectl apply` → first status, {len(figures.apply_from_start)} new agreements one at a "
-            f"time (each waited for): p50 / p99 / max | {seconds(p50)} / {seconds(p99)} / "
+            f"| `kubectl apply` → first status, {figures.applied} new agreements one at a time (each "
+            f"waited for), of the {len(figures.apply_from_start)} with a status: p50 / p99 / max | "
+            f"{seconds(p50)} / {seconds(p99)} / "
             f"{seconds(max(figures.apply_from_start, default=math.nan))} |",
             f"| the same from the moment `kubectl apply` returned: p50 / p99 | "
             f"{seconds(quantile(figures.apply_from_return, 0.5))} / "
@@ -723,8 +724,11 @@ def report(options: Options, figures: Figures, command: str) -> str:
             f"| operator peak RSS (VmHWM), restarted process | {_mb(figures.peak_rss_second)} |",
         ]
     goals = [
-        Goal("apply → first status p99 < 2 s", seconds(p99),
-             None if math.isnan(p99) else p99 < 2.0 and not figures.apply_missing),
+        Goal("apply → first status p99 < 2 s",
+             f"{seconds(p99)}" + (f", {figures.apply_missing} of {figures.applied} without a status"
+                                   if figures.apply_missing else ""),
+             None if math.isnan(p99) and not figures.apply_missing
+             else not figures.apply_missing and p99 < 2.0),
         Goal("restart → all fresh < 60 s", seconds(figures.restart_to_all_fresh, 1),
              None if figures.restart_to_all_fresh is None else figures.restart_to_all_fresh < 60.0),
         Goal("status writes/s ≤ the cap",

@@ -198,6 +198,12 @@ def test_report_judges_writes_against_the_cap_the_operator_was_given() -> None:
     text = report(options, figures, "cmd")
     assert "| status writes/s ≤ the cap | 25.0/s, cap 20 | **missed** |" in text
     # one new agreement never got a status: the apply goal is missed whatever the quantiles say
-    assert "| apply → first status p99 < 2 s | 0.60 s | **missed** |" in text
+    assert "| apply → first status p99 < 2 s | 0.60 s, 1 of 3 without a status | **missed** |" in text
     assert "| 1 of 3 |" in text
     assert "restart → every agreement" not in text
+
+
+def test_report_misses_the_apply_goal_when_no_new_agreement_got_a_status() -> None:
+    figures = Figures(window_seconds=90.0, writes=300.0, applied=3, apply_missing=3)
+    text = report(_options(), figures, "cmd")
+    assert "| apply → first status p99 < 2 s | n/a, 3 of 3 without a status | **missed** |" in text
