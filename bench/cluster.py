@@ -821,6 +821,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as error:
         progress.phase(f"failed: {error}")
         return 1
+    except KeyboardInterrupt as stopped:
+        progress.phase(f"stopped ({stopped or 'interrupted'}); everything it started is stopped")
+        return 130
     text = report(options, figures, command)
     print(text)
     if options.write is not None:
