@@ -4,7 +4,7 @@
                             [--new-agreements 50] [--operator-arg=--flag=value]... [--write FILE]
 
 Uses the cluster of KUBECONFIG when it names an existing file, else starts the local control
-plane of the e2e tests (etcd + kube-apiserver + kube-controller-manager on loopback). The
+plane of the e2e tests (etcd + kube-apiserver on loopback; no controller-manager). The
 agreements probe a local HTTP target (bench/target.py) and `sla-operator run` runs as a child
 process with its default status interval. Phases:
 
