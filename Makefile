@@ -78,6 +78,18 @@ dashboards: $(STAMP) ## Generate the Grafana dashboards into dashboards/ and the
 bench: $(STAMP) ## Probe engine benchmarks (prints figures and ratios)
 	$(BIN)/python -m bench.run
 
+# The cluster of KUBECONFIG when it names an existing file, else the local control plane of the
+# e2e tests (built on first use, which needs root and apt-get). Smaller runs:
+#   make bench-cluster CLUSTER_ARGS="--agreements 100 --duration 60"
+.PHONY: bench-cluster
+bench-cluster: $(STAMP) ## Operator on a real API server: 1,000 agreements x 10 endpoints (CLUSTER_ARGS=...)
+ifeq ($(EXTERNAL_KUBECONFIG),)
+	bash scripts/build-control-plane.sh
+else
+	@echo "bench-cluster: measuring on the cluster of KUBECONFIG=$(EXTERNAL_KUBECONFIG)"
+endif
+	$(BIN)/python -m bench.cluster $(CLUSTER_ARGS)
+
 .PHONY: clean
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

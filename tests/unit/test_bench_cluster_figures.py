@@ -1,0 +1,209 @@
+"""The cluster benchmark's pure helpers: API server counters, quantiles, flags, its RESULTS.md section."""
+
+from __future__ import annotations
+
+import math
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root holds bench/
+
+from bench.cluster import Figures, Options, report
+from bench.cluster_figures import (
+    SECTION_BEGIN,
+    SECTION_END,
+    counter_delta,
+    fresh_since,
+    operator_flag,
+    parse_counter,
+    peak_per_second,
+    quantile,
+    replace_section,
+    status_writes,
+    total_by,
+)
+
+# The shape kube-apiserver 1.20 exposes (labels in its order), with neighbours that must be ignored.
+METRICS = """\
+# HELP apiserver_request_total [STABLE] Counter of apiserver requests broken out for each verb, \
+dry run value, group, version, resource, scope, component, and HTTP response code.
+# TYPE apiserver_request_total counter
+apiserver_request_total{code="200",component="apiserver",contentType="application/json",dry_run="",\
+group="sla.dev",resource="servicelevelagreements",scope="namespace",subresource="status",verb="PATCH",\
+version="v1alpha1"} 1200
+apiserver_request_total{code="409",component="apiserver",contentType="application/json",dry_run="",\
+group="sla.dev",resource="servicelevelagreements",scope="namespace",subresource="status",verb="PATCH",\
+version="v1alpha1"} 3
+apiserver_request_total{code="200",component="apiserver",contentType="application/json",dry_run="",\
+group="sla.dev",resource="servicelevelagreements",scope="namespace",subresource="status",verb="PUT",\
+version="v1alpha1"} 7
+apiserver_request_total{code="200",component="apiserver",contentType="application/json",dry_run="",\
+group="sla.dev",resource="servicelevelagreements",scope="namespace",subresource="",verb="PATCH",\
+version="v1alpha1"} 50
+apiserver_request_total{code="200",component="apiserver",contentType="application/json",dry_run="",\
+group="sla.dev",resource="servicelevelagreements",scope="namespace",subresource="status",verb="GET",\
+version="v1alpha1"} 11
+apiserver_request_total{code="200",component="apiserver",contentType="application/json",dry_run="",\
+group="sla.dev",resource="incidents",scope="namespace",subresource="status",verb="PATCH",\
+version="v1alpha1"} 5
+apiserver_request_total{code="0",component="apiserver",contentType="application/json",dry_run="",\
+group="sla.dev",resource="servicelevelagreements",scope="namespace",subresource="",verb="WATCH",\
+version="v1alpha1"} 2.5e+01
+apiserver_request_total{code="201",component="apiserver",contentType="",dry_run="",group="",\
+resource="events",scope="namespace",subresource="",verb="POST",version="v1"} 4
+apiserver_request_total_extra{verb="PATCH"} 1000
+apiserver_request_duration_seconds_bucket{resource="servicelevelagreements",verb="PATCH",le="0.05"} 999
+"""
+
+
+def labels(**values: str) -> frozenset[tuple[str, str]]:
+    return frozenset(values.items())
+
+
+def test_parse_counter_reads_every_series_and_only_that_metric() -> None:
+    samples = parse_counter(METRICS)
+    assert len(samples) == 8
+    assert sum(samples.values()) == 1200 + 3 + 7 + 50 + 11 + 5 + 25 + 4
+    watch = next(v for k, v in samples.items() if dict(k)["verb"] == "WATCH")
+    assert watch == 25.0
+
+
+def test_parse_counter_unescapes_label_values_and_reads_unlabelled_samples() -> None:
+    text = ('apiserver_request_total{path="/a\\"b\\\\c",msg="x}y"} 2 1700000000000\n'
+            "apiserver_request_total 3\n")
+    samples = parse_counter(text)
+    assert samples[labels(path='/a"b\\c', msg="x}y")] == 2.0
+    assert samples[frozenset()] == 3.0
+
+
+@pytest.mark.parametrize("line, complaint", [
+    ('apiserver_request_total{verb="GET" 1', "closing brace"),
+    ('apiserver_request_total{verb="GET"}', "without a value"),
+    ('apiserver_request_total{verb="GET"} many', "'many' is not a number"),
+])
+def test_parse_counter_names_the_bad_line(line: str, complaint: str) -> None:
+    with pytest.raises(ValueError, match=complaint) as error:
+        parse_counter("# TYPE apiserver_request_total counter\n" + line + "\n")
+    assert "line 2" in str(error.value)
+
+
+def test_status_writes_count_status_patches_and_puts_of_agreements_only() -> None:
+    samples = parse_counter(METRICS)
+    # 1200 + 409 conflicts (3) + PUT (7); not the spec PATCH, the status GET or incidents.
+    assert status_writes(samples) == 1210
+    assert status_writes(samples, "incidents") == 5
+
+
+def test_counter_delta_and_totals_by_verb() -> None:
+    before = parse_counter(METRICS)
+    after = dict(before)
+    patch = labels(code="200", component="apiserver", contentType="application/json", dry_run="",
+                   group="sla.dev", resource="servicelevelagreements", scope="namespace",
+                   subresource="status", verb="PATCH", version="v1alpha1")
+    after[patch] = 1500
+    new_series = labels(verb="LIST", resource="servicelevelagreements", subresource="")
+    after[new_series] = 2
+    delta = counter_delta(before, after)
+    assert status_writes(delta) == 300
+    assert total_by(delta, "verb") == {"PATCH": 300, "PUT": 0, "GET": 0, "WATCH": 0, "POST": 0, "LIST": 2}
+    assert total_by(delta, "verb", {"verb": ["LIST", "GET"]}) == {"GET": 0, "LIST": 2}
+
+
+def test_counter_delta_counts_a_restarted_server_from_zero() -> None:
+    key = labels(verb="PATCH")
+    assert counter_delta({key: 500.0}, {key: 20.0}) == {key: 20.0}
+
+
+def test_quantile_is_the_nearest_rank() -> None:
+    values = [float(v) for v in range(100, 0, -1)]  # unsorted on purpose
+    assert quantile(values, 0.5) == 50
+    assert quantile(values, 0.99) == 99
+    assert quantile(values, 1.0) == 100
+    assert quantile(values, 0.0) == 1
+    assert quantile([0.3, 2.5], 0.99) == 2.5  # the worst of few samples is their p99
+    assert math.isnan(quantile([], 0.5))
+    with pytest.raises(ValueError, match=r"outside 0\.\.1"):
+        quantile(values, 99)
+
+
+def test_peak_per_second_finds_the_busiest_one_second_span() -> None:
+    assert peak_per_second([]) == 0
+    assert peak_per_second([5.0]) == 1
+    # a burst of four within 0.9 s, spread events elsewhere
+    assert peak_per_second([0.0, 2.0, 10.5, 10.1, 10.9, 10.0, 11.0, 30.0]) == 4
+
+
+def test_operator_flag_takes_either_form_and_the_last_one() -> None:
+    args = ["--max-status-writes-per-second", "20", "--status-interval=10",
+            "--max-status-writes-per-second=15"]
+    assert operator_flag(args, "--max-status-writes-per-second") == "15"
+    assert operator_flag(args, "--status-interval") == "10"
+    assert operator_flag(args, "--evaluate-interval") is None
+    assert operator_flag(["--status-interval"], "--status-interval") is None
+
+
+def test_fresh_since_counts_only_evaluations_at_or_after_the_mark() -> None:
+    mark = datetime(2026, 11, 27, 7, 0, 5, tzinfo=UTC)
+    seen = {"a": "2026-11-27T07:00:04Z", "b": "2026-11-27T07:00:05Z", "c": "2026-11-27T07:01:00Z",
+            "d": None}
+    assert fresh_since(seen, mark) == 2
+
+
+def test_replace_section_appends_then_replaces_only_its_own_text() -> None:
+    document = "# Probe engine benchmark\n\n## Figures\n\nengine things\n"
+    first = replace_section(document, "## Cluster\n\nrun 1\n")
+    assert first.startswith(document)
+    assert first.count(SECTION_BEGIN) == 1 and "run 1" in first
+    later = first + "\n## Another benchmark\n\nits figures\n"
+    second = replace_section(later, "## Cluster\n\nrun 2\n")
+    assert "run 1" not in second and "run 2" in second
+    assert second.startswith(document)
+    assert second.endswith("\n## Another benchmark\n\nits figures\n")
+    assert second.index(SECTION_END) < second.index("## Another benchmark")
+    assert replace_section("", "x") == f"{SECTION_BEGIN}\nx\n{SECTION_END}\n"
+
+
+def test_replace_section_refuses_a_lone_marker() -> None:
+    with pytest.raises(ValueError, match="only one of the cluster benchmark's markers"):
+        replace_section(f"text\n{SECTION_BEGIN}\nhalf a section\n", "new")
+
+
+def _options(**changes: object) -> Options:
+    values: dict[str, object] = dict(
+        agreements=1000, endpoints=10, interval=30.0, duration=90.0, settle=None, new_agreements=50,
+        apply_budget=300.0, restart=True, operator_args=[], write=None, timeout=1800.0, keep=False)
+    values.update(changes)
+    return Options(**values)  # type: ignore[arg-type]  # the keywords are Options' own fields
+
+
+def test_report_says_the_cap_is_not_set_and_judges_the_goals() -> None:
+    figures = Figures(cluster="a test cluster", window_seconds=100.0, writes=3300.0,
+                      apply_from_start=[0.5] * 49 + [2.5], apply_from_return=[0.2] * 50, applied=50,
+                      restart_to_all_fresh=59.0, restart_fresh=(1050, 1050), operator_cpu=0.5)
+    text = report(_options(), figures, "python -m bench.cluster")
+    assert "status write cap (--max-status-writes-per-second): not set" in text
+    assert "| 33.0/s (expected without a cap: 33.3/s" in text
+    assert "| apply → first status p99 < 2 s | 2.50 s | **missed** |" in text
+    assert "| restart → all fresh < 60 s | 59.0 s | met |" in text
+    assert "| status writes/s ≤ the cap | 33.0/s, cap not set | not measured |" in text
+
+
+def test_report_judges_writes_against_the_cap_the_operator_was_given() -> None:
+    figures = Figures(window_seconds=100.0, writes=2500.0, apply_from_start=[0.4, 0.6], applied=3,
+                      apply_missing=1)
+    options = _options(operator_args=["--max-status-writes-per-second=20"], restart=False)
+    text = report(options, figures, "cmd")
+    assert "| status writes/s ≤ the cap | 25.0/s, cap 20 | **missed** |" in text
+    # one new agreement never got a status: the apply goal is missed whatever the quantiles say
+    assert "| apply → first status p99 < 2 s | 0.60 s, 1 of 3 without a status | **missed** |" in text
+    assert "| 1 of 3 |" in text
+    assert "restart → every agreement" not in text
+
+
+def test_report_misses_the_apply_goal_when_no_new_agreement_got_a_status() -> None:
+    figures = Figures(window_seconds=90.0, writes=300.0, applied=3, apply_missing=3)
+    text = report(_options(), figures, "cmd")
+    assert "| apply → first status p99 < 2 s | n/a, 3 of 3 without a status | **missed** |" in text
