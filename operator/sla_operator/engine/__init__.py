@@ -25,6 +25,7 @@ from sla_operator.store.base import Key, Kind, Store, StoreError, WriteSwitch
 
 log = logging.getLogger("sla_operator.engine")
 SHUTDOWN_WRITE_SECONDS = 10.0
+SHUTDOWN_WRITES_AT_ONCE = 32
 SECRET_CACHE_SECONDS = 60.0
 
 
@@ -258,30 +259,48 @@ class Engine:
     def windows_of(self, agreement: Agreement) -> list[MaintenanceWindow]:
         return [w for w in self.maintenance.values() if w.applies_to(agreement)]
 
-    async def evaluate_round(self, force: bool = False) -> None:
+    async def evaluate_round(self, force: bool = False, concurrency: int = 1) -> None:
+        """Evaluate the agreements that are due; ``concurrency`` of them write at once."""
         now = self.clock()
         # Windows first: once an agreement's status says a window has ended, so does the
         # window's own status (both follow from the same instant).
         await self._write_maintenance_status(now)
+        due = []
         for key, runtime in list(self.agreements.items()):
-            due = (runtime.last_evaluated is None or runtime.dirty or force
-                   or (now - runtime.last_evaluated).total_seconds() >= self.settings.status_interval)
+            wanted = (runtime.last_evaluated is None or runtime.dirty or force
+                      or (now - runtime.last_evaluated).total_seconds() >= self.settings.status_interval)
             waiting = runtime.retry_at is not None and now < runtime.retry_at and not force
-            if not due or waiting or key not in self.agreements:
-                continue
-            try:
-                await self._evaluate(runtime, now, force)
-                runtime.evaluation_failed = False
-            except Exception:  # one agreement's bad data must not stop the others
-                log.exception("agreement %s/%s: evaluation failed; retrying in %.0fs", *key,
-                              self.settings.status_interval)
-                runtime.retry_at = now + timedelta(seconds=self.settings.status_interval)
-                runtime.evaluation_failed = True
+            if wanted and not waiting:
+                due.append(runtime)
+        if concurrency <= 1:
+            for runtime in due:
+                await self._evaluate_guarded(runtime, now, force)
+        else:
+            slots = asyncio.Semaphore(concurrency)
+
+            async def one(runtime: AgreementRuntime) -> None:
+                async with slots:
+                    await self._evaluate_guarded(runtime, now, force)
+
+            await asyncio.gather(*(one(runtime) for runtime in due))
         self.publish()
         # /healthz: the loop turns and evaluation works for at least one agreement (or there
         # is none); when every agreement fails to evaluate, a restart is worth trying.
         if not self.agreements or not all(r.evaluation_failed for r in self.agreements.values()):
             self.last_round = self.clock()
+
+    async def _evaluate_guarded(self, runtime: AgreementRuntime, now: datetime, force: bool) -> None:
+        key = runtime.agreement.key
+        if not self.holds(runtime):
+            return  # deleted while earlier agreements of the round were written
+        try:
+            await self._evaluate(runtime, now, force)
+            runtime.evaluation_failed = False
+        except Exception:  # one agreement's bad data must not stop the others
+            log.exception("agreement %s/%s: evaluation failed; retrying in %.0fs", *key,
+                          self.settings.status_interval)
+            runtime.retry_at = now + timedelta(seconds=self.settings.status_interval)
+            runtime.evaluation_failed = True
 
     async def _evaluate(self, runtime: AgreementRuntime, now: datetime, force: bool = False) -> None:
         agreement = runtime.agreement
@@ -443,7 +462,11 @@ class Engine:
         Otherwise the time since the last routine write (up to status_interval) would count
         as unmonitored after the restart, even though the probes were watching."""
         try:
-            await asyncio.wait_for(self.evaluate_round(force=True), timeout=SHUTDOWN_WRITE_SECONDS)
+            # Concurrently, bounded: one after another, a thousand agreements would not all be
+            # written within the cap, and those left out would count their last seconds as
+            # unmonitored.
+            await asyncio.wait_for(self.evaluate_round(force=True, concurrency=SHUTDOWN_WRITES_AT_ONCE),
+                                   timeout=SHUTDOWN_WRITE_SECONDS)
         except (TimeoutError, asyncio.CancelledError):
             log.warning("final status writes did not finish within %ss", SHUTDOWN_WRITE_SECONDS)
 

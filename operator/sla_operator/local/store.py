@@ -66,7 +66,9 @@ class LocalStore:
         self.clock = clock
         self.secrets: dict[Key, dict[str, str]] = {}
         """Secret data by (namespace, name), from Secret manifests in the manifests folder."""
-        self._lock = asyncio.Lock()  # one read-modify-write at a time: no lost updates
+        # One read-modify-write of a file at a time (no lost updates); different files are
+        # written concurrently.
+        self._locks: dict[Path, asyncio.Lock] = {}
         self.written: dict[Path, FileVersion] = {}
         """The version of each file this store last wrote: complete by construction (atomic)."""
         self._contents: dict[Path, tuple[FileVersion, dict[str, Any], str]] = {}
@@ -90,19 +92,19 @@ class LocalStore:
 
     async def create_incident(self, incident: Incident, owner_uid: str | None) -> Incident:
         spec = incident_spec(incident)
-        async with self._lock:
-            for attempt in range(1, NAME_ATTEMPTS):
-                name = incident.name if attempt == 1 else f"{incident.name}-{attempt}"
-                path = self.incident_path((incident.namespace, name))
+        for attempt in range(1, NAME_ATTEMPTS):
+            name = incident.name if attempt == 1 else f"{incident.name}-{attempt}"
+            path = self.incident_path((incident.namespace, name))
 
-                def new_file(existing: dict[str, Any] | None, name: str = name) -> dict[str, Any] | None:
-                    # None leaves an existing file as it is: the same incident, or another one.
-                    return None if existing is not None else self._incident_manifest(
-                        incident, name, spec, owner_uid)
+            def new_file(existing: dict[str, Any] | None, name: str = name) -> dict[str, Any] | None:
+                # None leaves an existing file as it is: the same incident, or another one.
+                return None if existing is not None else self._incident_manifest(
+                    incident, name, spec, owner_uid)
 
+            async with self._lock(path):
                 body, written = await self._rewrite(path, new_file)
-                if written or same_incident(body, spec):
-                    return _parsed(body, path)
+            if written or same_incident(body, spec):
+                return _parsed(body, path)
         raise StoreError(f"no free name for incident {incident.name}")
 
     async def change_incident(self, incident: Incident, change: Change) -> Incident:
@@ -132,7 +134,7 @@ class LocalStore:
             return _with_severity_label(body or {}, changed.severity.value
                                         if "severity" in change.fields else None)
 
-        async with self._lock:
+        async with self._lock(path):
             body, _ = await self._rewrite(path, changed_file)
         try:
             return incident_from_manifest(body)
@@ -156,7 +158,7 @@ class LocalStore:
             body["status"] = merge_patch(before, status)
             return body
 
-        async with self._lock:
+        async with self._lock(path):
             body, _ = await self._rewrite(path, with_status)
         _log_transitions(kind, key, before, body["status"])
 
@@ -280,6 +282,9 @@ class LocalStore:
             if time.monotonic() > deadline:
                 raise StoreError(f"{path} keeps changing; updating it later")
             await asyncio.sleep(QUIET_SECONDS - max(0.0, age))
+
+    def _lock(self, path: Path) -> asyncio.Lock:
+        return self._locks.setdefault(path, asyncio.Lock())
 
     def _own_copy(self, path: Path) -> dict[str, Any] | None:
         """What this store last wrote to ``path``, when the file is still that version; else None.
