@@ -18,6 +18,7 @@ from sla_operator.engine.evaluate import Evaluation, evaluate_agreement, mainten
 from sla_operator.engine.restore import restore_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.engine.snapshot import build_snapshot
+from sla_operator.engine.windows import Windows
 from sla_operator.probes.base import ProbeContext, utc_now
 from sla_operator.probes.policy import AddressPolicy, NamespaceRule, policy_for
 from sla_operator.probes.scheduler import ProbeScheduler
@@ -60,6 +61,7 @@ class Engine:
             self.on_probe_result, concurrency=self.settings.probe_concurrency)
         self.agreements: dict[Key, AgreementRuntime] = {}
         self.maintenance: dict[Key, MaintenanceWindow] = {}
+        self._windows = Windows()  # the same windows, by namespace, with their occurrences
         self.incidents: dict[Key, Incident] = {}
         self._incidents_by_agreement: dict[Key, dict[str, Incident]] = {}
         self._maintenance_status: dict[Key, dict[str, Any]] = {}
@@ -147,6 +149,7 @@ class Engine:
 
     def upsert_maintenance(self, window: MaintenanceWindow) -> None:
         self.maintenance[window.key] = window
+        self._windows.put(window)
         self._maintenance_rejections.pop(window.key, None)
         self._touch(window.namespace)
 
@@ -162,6 +165,7 @@ class Engine:
     def remove_maintenance(self, key: Key) -> None:
         self._maintenance_rejections.pop(key, None)
         if self.maintenance.pop(key, None) is not None:
+            self._windows.drop(key)
             self._maintenance_status.pop(key, None)
             self._touch(key[0])
         self.publish()
@@ -257,7 +261,7 @@ class Engine:
         self.remove_agreement(agreement.key, agreement.uid)
 
     def windows_of(self, agreement: Agreement) -> list[MaintenanceWindow]:
-        return [w for w in self.maintenance.values() if w.applies_to(agreement)]
+        return self._windows.of(agreement)
 
     async def evaluate_round(self, force: bool = False, concurrency: int = 1) -> None:
         """Evaluate the agreements that are due; ``concurrency`` of them write at once."""
@@ -305,7 +309,8 @@ class Engine:
     async def _evaluate(self, runtime: AgreementRuntime, now: datetime, force: bool = False) -> None:
         agreement = runtime.agreement
         result: Evaluation = evaluate_agreement(
-            runtime, self.incidents_of(agreement), self.windows_of(agreement), now)
+            runtime, self.incidents_of(agreement), self.windows_of(agreement), now,
+            self._windows.intervals)
         runtime.store_error = None
         if runtime.restore_problems:
             problems, runtime.restore_problems = runtime.restore_problems, None
@@ -328,7 +333,7 @@ class Engine:
         if result.actions:
             # Incident changes alter the figures: evaluate again with them in place.
             result = evaluate_agreement(runtime, self.incidents_of(agreement),
-                                        self.windows_of(agreement), now)
+                                        self.windows_of(agreement), now, self._windows.intervals)
         self._schedule_retry(runtime, now)
         if not self.holds(runtime):
             return
