@@ -71,4 +71,5 @@ class Settings:
             probe_concurrency=self.probe_concurrency,
             policy=AddressPolicy.from_cidrs(self.deny_cidrs, self.allow_cidrs),
             namespace_rules=self.probe_policy,
+            freeze_startup_objects=True,
         )

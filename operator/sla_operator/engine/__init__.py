@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ class EngineSettings:
     """Which addresses probes may connect to, checked after DNS resolution."""
     namespace_rules: tuple[NamespaceRule, ...] = ()
     """The administrators' probe policy: per namespace, ranges added to ``policy``."""
+    freeze_startup_objects: bool = False
+    """After the first round, gc.freeze() what exists: the operator's process sets it; an
+    engine inside another program (a test) leaves that program's collector alone."""
 
 
 class Engine:
@@ -432,6 +436,7 @@ class Engine:
 
     async def run(self) -> None:
         """Probe and evaluate until cancelled; while on standby, only wait."""
+        frozen = False
         try:
             while True:
                 if self.active:
@@ -440,6 +445,9 @@ class Engine:
                         await self.evaluate_round()
                     except Exception:  # a bug in one round must not stop monitoring
                         log.exception("evaluation round failed")
+                    if not frozen and self.settings.freeze_startup_objects:
+                        _freeze_startup_objects()
+                        frozen = True
                 else:
                     await self._stop_probing()
                     self.last_round = self.clock()  # waiting is what a standby is for
@@ -474,6 +482,13 @@ class Engine:
                                    timeout=SHUTDOWN_WRITE_SECONDS)
         except (TimeoutError, asyncio.CancelledError):
             log.warning("final status writes did not finish within %ss", SHUTDOWN_WRITE_SECONDS)
+
+
+def _freeze_startup_objects() -> None:
+    """Move what start-up made (modules, agreements, first statuses) out of the collector's
+    reach: full collections then walk only what came since, and pause the loop for less."""
+    gc.collect()
+    gc.freeze()
 
 
 def _same_object(held: str | None, other: str | None) -> bool:
