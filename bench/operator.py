@@ -2,17 +2,17 @@
 
     python -m bench.operator [--agreements 1000] [--endpoints 100] [--interval 60] [--intervals 2]
 
-A agreements × E HTTP endpoints against the benchmark target (its own process, on another
+A agreements x E HTTP endpoints against the benchmark target (its own process, on another
 core), one manifest file per agreement, spread over namespaces of 50 agreements with one
 weekly maintenance window each. The operator runs as its own process pinned to one core, with
 evaluation, status files, the status page and `/metrics` scraped every --scrape-interval
 seconds. After --intervals probe intervals it is stopped with SIGTERM, as a rolling update
 would, and the figures are read from its own outputs:
 
-- probes started, ticks skipped, lag mean and max: the line the probe scheduler logs when it
-  stops; expected probes = endpoints × seconds probing / interval;
-- lag p50 / p99: `sla_operator_probe_lag_seconds` of the last scrape (interpolated inside its
-  buckets, as histogram_quantile does); failures: `sla_probes_total{result="failure"}`;
+- probes started and failed, ticks skipped, schedule lag p50 / p99 (from the buckets of
+  `sla_operator_probe_lag_seconds`, interpolated as histogram_quantile does), mean and max:
+  the line the probe scheduler logs when it stops; expected probes = endpoints x seconds
+  probing / interval;
 - CPU (utime + stime) and peak RSS of the operator process; statuses written at shutdown.
 
 Prints a progress line while it runs and the figures as one JSON line at the end.
@@ -40,10 +40,9 @@ from bench.common import Target, process_cpu_seconds
 AGREEMENTS_PER_NAMESPACE = 50
 SUMMARY = re.compile(
     r"probe scheduler stopped after (?P<seconds>[\d.]+)s: (?P<started>\d+) probes started, "
-    r"(?P<skipped>\d+) ticks skipped .*?, (?P<errors>\d+) errors, (?P<endpoints>\d+) endpoints; "
-    r"schedule lag mean (?P<mean>[\d.]+)s, max (?P<max>[\d.]+)s")
-LAG_BUCKET = re.compile(r'^sla_operator_probe_lag_seconds_bucket\{le="([^"]+)"\} ([\d.e+]+)$', re.M)
-FAILURES = re.compile(r'^sla_probes_total\{[^}]*result="failure"[^}]*\} ([\d.e+]+)$', re.M)
+    r"(?P<failed>\d+) failed, (?P<skipped>\d+) ticks skipped .*?, (?P<errors>\d+) errors, "
+    r"(?P<endpoints>\d+) endpoints; schedule lag p50 (?P<p50>[\d.]+)s, p99 (?P<p99>[\d.]+)s, "
+    r"mean (?P<mean>[\d.]+)s, max (?P<max>[\d.]+)s")
 
 
 def agreement_manifest(namespace: str, name: str, urls: list[str], endpoints: int,
@@ -82,27 +81,6 @@ def write_manifests(folder: Path, urls: list[str], agreements: int, endpoints: i
             (folder / f"{namespace}-window.yaml").write_text(window_manifest(namespace))
         (folder / f"{namespace}-sla-{index:05d}.yaml").write_text(
             agreement_manifest(namespace, f"sla-{index:05d}", urls, endpoints, interval, index))
-
-
-def histogram_quantile(buckets: list[tuple[float, float]], fraction: float) -> float:
-    """Prometheus' histogram_quantile over cumulative (upper bound, count) pairs."""
-    if not buckets or buckets[-1][1] == 0:
-        return math.nan
-    rank = fraction * buckets[-1][1]
-    lower_bound, lower_count = 0.0, 0.0
-    for upper, count in buckets:
-        if count >= rank:
-            if math.isinf(upper):
-                return lower_bound
-            if count == lower_count:
-                return upper
-            return lower_bound + (upper - lower_bound) * (rank - lower_count) / (count - lower_count)
-        lower_bound, lower_count = upper, count
-    return buckets[-1][0]
-
-
-def lag_buckets(exposition: str) -> list[tuple[float, float]]:
-    return sorted((float(le), float(count)) for le, count in LAG_BUCKET.findall(exposition))
 
 
 def scrape(port: int, timeout: float) -> tuple[str, float]:
@@ -184,6 +162,8 @@ def run_operator(options: argparse.Namespace, urls: list[str], cpu: int | None) 
         probes_done_ratio=round(started / expected, 4) if expected else math.nan,
         skipped=int(summary["skipped"]), errors=int(summary["errors"]), endpoints=endpoints,
         lag_mean_seconds=float(summary["mean"]), lag_max_seconds=float(summary["max"]),
+        lag_p50_seconds=float(summary["p50"]), lag_p99_seconds=float(summary["p99"]),
+        failures=int(summary["failed"]),
         cpu_ms_per_probe=round(figures["cpu_seconds"] * 1000 / started, 3) if started else math.nan,
         errors_logged=log_text.count(" ERROR "), warnings_logged=log_text.count(" WARNING "))
     return figures
@@ -198,22 +178,24 @@ def _measure(options: argparse.Namespace, process: subprocess.Popen[bytes],
     progress(f"healthy after {start_seconds:.1f} s; probing for {options.intervals} interval(s)")
     began = time.monotonic()
     end = began + options.interval * options.intervals
-    scrape_times, scrape_sizes, text = [], [], ""
-    next_scrape = began + options.scrape_interval
+    scrape_times: list[float] = []
+    scrape_sizes: list[int] = []
+    every = options.scrape_interval if options.scrape_interval > 0 else 10.0
+    next_tick = began + every
     while (now := time.monotonic()) < end:
-        time.sleep(max(0.0, min(next_scrape, end) - now))
-        if time.monotonic() >= next_scrape:
-            next_scrape += options.scrape_interval
-            text, seconds = scrape(metrics_port, options.scrape_interval * 4)
+        time.sleep(max(0.0, min(next_tick, end) - now))
+        if time.monotonic() < next_tick:
+            continue
+        next_tick += every
+        shown = ""
+        if options.scrape_interval > 0:  # 0: no scrapes, progress lines only
+            text, seconds = scrape(metrics_port, 300)
             scrape_times.append(seconds)
             scrape_sizes.append(len(text))
-            cpu = process_cpu_seconds(process.pid)
-            progress(f"{time.monotonic() - began:.0f}/{end - began:.0f} s, CPU {cpu:.1f} s, "
-                     f"RSS {rss_mb(process.pid):.0f} MB, /metrics {seconds:.2f} s "
-                     f"({len(text) / 1e6:.1f} MB)")
-    text, seconds = scrape(metrics_port, 120)
-    scrape_times.append(seconds)
-    scrape_sizes.append(len(text))
+            shown = f", /metrics {seconds:.2f} s ({len(text) / 1e6:.1f} MB)"
+        progress(f"{time.monotonic() - began:.0f}/{end - began:.0f} s, "
+                 f"CPU {process_cpu_seconds(process.pid):.1f} s, RSS {rss_mb(process.pid):.0f} MB"
+                 + shown)
     cpu_seconds = process_cpu_seconds(process.pid)
     wall = time.monotonic() - began
     stopped_at = time.time()
@@ -223,7 +205,6 @@ def _measure(options: argparse.Namespace, process: subprocess.Popen[bytes],
     process.returncode = os.waitstatus_to_exitcode(status)
     shutdown = time.monotonic() - stopping
     progress(f"stopped in {shutdown:.1f} s (exit {process.returncode})")
-    buckets = lag_buckets(text)
     return {
         "agreements": options.agreements,
         "endpoints_per_agreement": options.endpoints,
@@ -235,25 +216,14 @@ def _measure(options: argparse.Namespace, process: subprocess.Popen[bytes],
         "cpu_cores": round(cpu_seconds / (wall + start_seconds), 3),
         "cpu_seconds_with_shutdown": round(usage.ru_utime + usage.ru_stime, 2),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-        "lag_p50_seconds": histogram_quantile(buckets, 0.50),
-        "lag_p99_seconds": histogram_quantile(buckets, 0.99),
-        "lag_within_1s_ratio": _within(buckets, 1.0),
-        "failures": sum(float(v) for v in FAILURES.findall(text)),
         "scrapes": len(scrape_times),
-        "scrape_max_seconds": round(max(scrape_times), 3),
-        "scrape_mb": round(max(scrape_sizes) / 1e6, 1),
+        "scrape_max_seconds": round(max(scrape_times, default=0.0), 3),
+        "scrape_mb": round(max(scrape_sizes, default=0) / 1e6, 1),
         "shutdown_seconds": round(shutdown, 1),
         "exit_code": process.returncode,
         "load_average": os.getloadavg(),
         "_stopped_at": stopped_at,
     }
-
-
-def _within(buckets: list[tuple[float, float]], bound: float) -> float:
-    counts = dict(buckets)
-    if bound not in counts or not buckets or buckets[-1][1] == 0:
-        return math.nan
-    return round(counts[bound] / buckets[-1][1], 5)
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -262,21 +232,34 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+OPTIONS = ("agreements", "endpoints", "interval", "intervals", "scrape_interval", "startup_limit",
+           "no_uvloop")
+
+
 def add_options(parser: argparse.ArgumentParser, prefix: str) -> None:
     """The phase's flags; `bench.run` adds them with the prefix ``operator-``."""
-    parser.add_argument(f"--{prefix}agreements", dest="agreements", type=int, default=1000)
-    parser.add_argument(f"--{prefix}endpoints", dest="endpoints", type=int, default=100,
+    def dest(name: str) -> str:
+        return prefix.replace("-", "_") + name
+
+    parser.add_argument(f"--{prefix}agreements", dest=dest("agreements"), type=int, default=1000)
+    parser.add_argument(f"--{prefix}endpoints", dest=dest("endpoints"), type=int, default=100,
                         help="endpoints per agreement")
-    parser.add_argument(f"--{prefix}interval", dest="interval", type=float, default=60,
+    parser.add_argument(f"--{prefix}interval", dest=dest("interval"), type=float, default=60,
                         help="probe interval, seconds")
-    parser.add_argument(f"--{prefix}intervals", dest="intervals", type=int, default=2,
+    parser.add_argument(f"--{prefix}intervals", dest=dest("intervals"), type=int, default=2,
                         help="probe intervals measured")
-    parser.add_argument(f"--{prefix}scrape-interval", dest="scrape_interval", type=float,
+    parser.add_argument(f"--{prefix}scrape-interval", dest=dest("scrape_interval"), type=float,
                         default=30, help="seconds between /metrics scrapes")
-    parser.add_argument(f"--{prefix}startup-limit", dest="startup_limit", type=float, default=600,
-                        help="seconds the operator may take to become healthy")
-    parser.add_argument(f"--{prefix}no-uvloop", dest="no_uvloop", action="store_true",
+    parser.add_argument(f"--{prefix}startup-limit", dest=dest("startup_limit"), type=float,
+                        default=900, help="seconds the operator may take to become healthy")
+    parser.add_argument(f"--{prefix}no-uvloop", dest=dest("no_uvloop"), action="store_true",
                         help="run the operator on the plain asyncio loop")
+
+
+def options_from(namespace: argparse.Namespace, prefix: str) -> argparse.Namespace:
+    """The phase's own options out of a parser that added them with ``prefix``."""
+    return argparse.Namespace(**{name: getattr(namespace, prefix.replace("-", "_") + name)
+                                 for name in OPTIONS})
 
 
 def measure(options: argparse.Namespace, target: Target) -> dict[str, Any]:
@@ -286,7 +269,7 @@ def measure(options: argparse.Namespace, target: Target) -> dict[str, Any]:
     if len(cpus) > 1:
         os.sched_setaffinity(target.process.pid, {cpus[-1]})
     # Each probe is a new connection: allow enough descriptors for the bench's own sockets.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     urls = [target.url(index) for index in range(len(target.ports))]
     figures = run_operator(options, urls, operator_cpu)

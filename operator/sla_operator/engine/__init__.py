@@ -274,7 +274,7 @@ class Engine:
         # window's own status (both follow from the same instant).
         await self._write_maintenance_status(now)
         due = []
-        for key, runtime in list(self.agreements.items()):
+        for runtime in list(self.agreements.values()):
             wanted = (runtime.last_evaluated is None or runtime.dirty or force
                       or (now - runtime.last_evaluated).total_seconds() >= self.settings.status_interval)
             waiting = runtime.retry_at is not None and now < runtime.retry_at and not force

@@ -60,6 +60,17 @@ class LagHistogram:
         if lag > self.max:
             self.max = lag
 
+    def quantile(self, fraction: float) -> float:
+        """Estimated from the buckets, as Prometheus' histogram_quantile does (0 when empty)."""
+        rank, below, lower = fraction * self.count, 0, 0.0
+        for upper, count in zip(self.buckets, self.cumulative_counts, strict=True):
+            if count >= rank and count > 0:
+                if math.isinf(upper):
+                    return lower
+                return lower + (upper - lower) * (rank - below) / ((count - below) or 1)
+            below, lower = count, upper
+        return 0.0
+
     @property
     def cumulative_counts(self) -> tuple[int, ...]:
         """Observations at or below each bucket's upper bound, as Prometheus exposes them."""
@@ -104,6 +115,8 @@ class ProbeScheduler:
         self._lag = LagHistogram()
         self.started = 0
         """Probes started."""
+        self.failed = 0
+        """Probes whose result was a failure."""
         self.skipped = 0
         """Ticks skipped because the endpoint's previous probe was still running."""
         self.errors = 0
@@ -180,10 +193,12 @@ class ProbeScheduler:
     def _log_summary(self, seconds: float) -> None:
         """One line on the way out: how much was probed and how late (read by `make bench`)."""
         lag = self._lag
-        logger.info("probe scheduler stopped after %.1fs: %d probes started, %d ticks skipped "
-                    "(previous probe still running), %d errors, %d endpoints; schedule lag "
-                    "mean %.4fs, max %.4fs", seconds, self.started, self.skipped, self.errors,
-                    len(self._scheduled), lag.sum / lag.count if lag.count else 0.0, lag.max)
+        logger.info("probe scheduler stopped after %.1fs: %d probes started, %d failed, %d ticks "
+                    "skipped (previous probe still running), %d errors, %d endpoints; schedule "
+                    "lag p50 %.4fs, p99 %.4fs, mean %.4fs, max %.4fs", seconds, self.started,
+                    self.failed, self.skipped, self.errors, len(self._scheduled),
+                    lag.quantile(0.5), lag.quantile(0.99),
+                    lag.sum / lag.count if lag.count else 0.0, lag.max)
 
     async def _sleep_until_due(self) -> None:
         while True:
@@ -241,6 +256,8 @@ class ProbeScheduler:
     ) -> None:
         try:
             result = await self._run(endpoint, context)
+            if not result.ok:
+                self.failed += 1
             if not scheduled.removed:
                 self._on_result(scheduled.owner, endpoint, result)
         except Exception:
