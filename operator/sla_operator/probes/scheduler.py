@@ -61,13 +61,14 @@ class LagHistogram:
             self.max = lag
 
     def quantile(self, fraction: float) -> float:
-        """Estimated from the buckets, as Prometheus' histogram_quantile does (0 when empty)."""
+        """Estimated from the buckets as Prometheus' histogram_quantile does, but never above
+        the largest lag seen (0 when empty)."""
         rank, below, lower = fraction * self.count, 0, 0.0
         for upper, count in zip(self.buckets, self.cumulative_counts, strict=True):
             if count >= rank and count > 0:
                 if math.isinf(upper):
-                    return lower
-                return lower + (upper - lower) * (rank - below) / ((count - below) or 1)
+                    return min(lower, self.max)
+                return min(lower + (upper - lower) * (rank - below) / ((count - below) or 1), self.max)
             below, lower = count, upper
         return 0.0
 
