@@ -207,7 +207,7 @@ class Engine:
 
     def on_probe_result(self, owner: Key, endpoint: Endpoint, result: ProbeResult) -> None:
         runtime = self.agreements.get(owner)
-        if runtime is not None and runtime.agreement.endpoint(endpoint.name) == endpoint:
+        if runtime is not None and runtime.probes(endpoint):
             runtime.observe(endpoint, result)
 
     def _touch(self, namespace: str, agreement: str | None = None) -> None:
