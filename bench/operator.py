@@ -123,7 +123,8 @@ def progress(text: str) -> None:
     print(f"  operator: {text}", file=sys.stderr, flush=True)
 
 
-def run_operator(options: argparse.Namespace, urls: list[str], cpu: int | None) -> dict[str, Any]:
+def run_operator(options: argparse.Namespace, urls: list[str], cpu: int | None,
+                 target_pid: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-operator-") as directory:
         manifests, state, log_path = Path(directory, "manifests"), Path(directory, "state"), Path(
             directory, "operator.log")
@@ -140,7 +141,7 @@ def run_operator(options: argparse.Namespace, urls: list[str], cpu: int | None) 
                 command, stdout=subprocess.DEVNULL, stderr=log,
                 preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None)
         try:
-            figures = _measure(options, process, metrics_port)
+            figures = _measure(options, process, metrics_port, target_pid)
         finally:
             if process.poll() is None:
                 process.kill()
@@ -170,13 +171,14 @@ def run_operator(options: argparse.Namespace, urls: list[str], cpu: int | None) 
 
 
 def _measure(options: argparse.Namespace, process: subprocess.Popen[bytes],
-             metrics_port: int) -> dict[str, Any]:
+             metrics_port: int, target_pid: int) -> dict[str, Any]:
     total = options.agreements * options.endpoints
     progress(f"{options.agreements} agreements x {options.endpoints} endpoints = {total} endpoints "
              f"every {options.interval:g} s; starting")
     start_seconds = wait_healthy(metrics_port, process, options.startup_limit)
     progress(f"healthy after {start_seconds:.1f} s; probing for {options.intervals} interval(s)")
     began = time.monotonic()
+    target_cpu = process_cpu_seconds(target_pid)
     end = began + options.interval * options.intervals
     scrape_times: list[float] = []
     scrape_sizes: list[int] = []
@@ -194,9 +196,10 @@ def _measure(options: argparse.Namespace, process: subprocess.Popen[bytes],
             scrape_sizes.append(len(text))
             shown = f", /metrics {seconds:.2f} s ({len(text) / 1e6:.1f} MB)"
         progress(f"{time.monotonic() - began:.0f}/{end - began:.0f} s, "
-                 f"CPU {process_cpu_seconds(process.pid):.1f} s, RSS {rss_mb(process.pid):.0f} MB"
-                 + shown)
+                 f"CPU {process_cpu_seconds(process.pid):.1f} s, RSS {rss_mb(process.pid):.0f} MB, "
+                 f"target CPU {process_cpu_seconds(target_pid) - target_cpu:.1f} s" + shown)
     cpu_seconds = process_cpu_seconds(process.pid)
+    target_cpu = process_cpu_seconds(target_pid) - target_cpu
     wall = time.monotonic() - began
     stopped_at = time.time()
     stopping = time.monotonic()
@@ -215,6 +218,7 @@ def _measure(options: argparse.Namespace, process: subprocess.Popen[bytes],
         "cpu_seconds": round(cpu_seconds, 2),
         "cpu_cores": round(cpu_seconds / (wall + start_seconds), 3),
         "cpu_seconds_with_shutdown": round(usage.ru_utime + usage.ru_stime, 2),
+        "target_cpu_seconds_while_probing": round(target_cpu, 2),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
         "scrapes": len(scrape_times),
         "scrape_max_seconds": round(max(scrape_times, default=0.0), 3),
@@ -272,7 +276,7 @@ def measure(options: argparse.Namespace, target: Target) -> dict[str, Any]:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     urls = [target.url(index) for index in range(len(target.ports))]
-    figures = run_operator(options, urls, operator_cpu)
+    figures = run_operator(options, urls, operator_cpu, target.process.pid)
     figures["cpu_affinity"] = [operator_cpu]
     return figures
 
