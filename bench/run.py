@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import blackbox, evaluation, saturation, statuspage
+from bench import blackbox, evaluation, metrics, saturation, statuspage
 from bench import operator as whole_operator
 from bench.common import Target
 from bench.engine import RateFigures, measure_engine
@@ -65,6 +65,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-operator", action="store_true")
     parser.add_argument("--skip-evaluation", action="store_true")
     parser.add_argument("--skip-statuspage", action="store_true")
+    parser.add_argument("--metrics", action="store_true",
+                        help="also time /metrics scrapes at 10k and 100k endpoints (bench.metrics)")
     parser.add_argument("--write", type=Path, help="also write the figures as Markdown here")
     return parser.parse_args(argv)
 
@@ -314,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     if not options.skip_statuspage:
         phase("7 the status page")
         text += "\n" + statuspage.report()
+    if options.metrics:
+        text += "\n" + metrics.report(asyncio.run(metrics.run([10_000, 100_000], [False, True])))
     print(text)
     if options.write is not None:
         options.write.parent.mkdir(parents=True, exist_ok=True)

@@ -145,7 +145,11 @@ def agreement() -> d.Dashboard:
             (f"max(sla_maintenance_active{ONE})", "maintenance")]),
         ("Open incidents by severity", "short", [
             (f"sum by (severity) (sla_incidents_open{ONE})", "{{severity}}")]),
-        ("Probe latency p95 per endpoint", "s", [
+        # Per endpoint only where the operator runs with --endpoint-histograms.
+        ("Probe latency p95", "s", [
+            ("histogram_quantile(0.95, sum by (le) "
+             f"(rate(sla_agreement_probe_duration_seconds_bucket{ONE}[$__rate_interval])))",
+             "all endpoints"),
             ("histogram_quantile(0.95, sum by (endpoint, le) "
              f"(rate(sla_probe_duration_seconds_bucket{ONE}[$__rate_interval])))", "{{endpoint}}")]),
         ("Certificate expiry per endpoint", "s", [

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from sla_operator import __version__
 from sla_operator.domain.durations import parse_duration
 from sla_operator.domain.errors import SpecError
+from sla_operator.domain.shards import Sharding
 from sla_operator.probes.policy_file import read_policy_file
-from sla_operator.settings import LeaseSettings, Settings
+from sla_operator.settings import LeaseSettings, Settings, lease_name
 
 UVLOOP_ENVIRONMENT = "SLA_OPERATOR_UVLOOP"
 GC_THRESHOLDS = (10_000, 20, 20)
@@ -50,6 +51,9 @@ def _serving_options(parser: argparse.ArgumentParser) -> None:
                         help="port of the public status page: /, /api/v1/status, /feed.atom, "
                              "/badge/NS/NAME.svg (0 disables; default 8080)")
     parser.add_argument("--bind-address", default="0.0.0.0", help="address the listeners bind to")
+    parser.add_argument("--endpoint-histograms", action="store_true",
+                        help="also export sla_probe_duration_seconds per endpoint (14 series "
+                             "per endpoint; by default latency is one histogram per agreement)")
     parser.add_argument("--deny-cidr", action="append", type=_cidr, default=[],
                         help="a range probes may not connect to, after DNS resolution (repeatable; "
                              "cloud metadata 169.254.0.0/16 and fd00:ec2::254 are always denied)")
@@ -69,12 +73,25 @@ def _serving_options(parser: argparse.ArgumentParser) -> None:
                              f"installed (also: {UVLOOP_ENVIRONMENT}=0)")
 
 
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _sharding(args: argparse.Namespace) -> Sharding:
+    """--shards and --shard together; a ValueError names the flag and what is allowed."""
+    return Sharding(getattr(args, "shards", 1), getattr(args, "shard", 0))
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings(
         namespaces=tuple(getattr(args, "namespace", None) or ()),
         metrics_port=args.metrics_port,
         status_port=args.status_port,
         bind_address=args.bind_address,
+        endpoint_histograms=args.endpoint_histograms,
         deny_cidrs=tuple(args.deny_cidr),
         allow_cidrs=tuple(args.allow_cidr),
         probe_policy=read_policy_file(args.probe_policy) if getattr(args, "probe_policy", None)
@@ -85,6 +102,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         resync_interval=getattr(args, "resync_interval", 60.0),
         lease=_lease(args),
         rule_labels=tuple(getattr(args, "rule_label", None) or ()),
+        sharding=_sharding(args),
     )
 
 
@@ -92,7 +110,7 @@ def _lease(args: argparse.Namespace) -> LeaseSettings | None:
     if not getattr(args, "leader_elect", False):
         return None
     lease = LeaseSettings(
-        name=args.leader_elect_lease,
+        name=lease_name(args.leader_elect_lease, _sharding(args)),
         namespace=args.leader_elect_namespace or os.environ.get("POD_NAMESPACE") or "default",
         duration=args.leader_elect_lease_duration,
         renew_deadline=args.leader_elect_renew_deadline,
@@ -139,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="take a coordination.k8s.io/v1 Lease; only its holder probes "
                                "and writes, the others stand by")
     election.add_argument("--leader-elect-lease", default="sla-operator",
-                          help="the Lease's name (default sla-operator)")
+                          help="the Lease's name (default sla-operator); with --shards above 1 "
+                               "each shard takes its own, NAME-shard-I")
     election.add_argument("--leader-elect-namespace",
                           help="the Lease's namespace (default: $POD_NAMESPACE, else default)")
     election.add_argument("--leader-elect-lease-duration", type=_seconds, default=15.0,
@@ -148,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
                           help="how long the holder writes without renewing (default 10s)")
     election.add_argument("--leader-elect-retry-period", type=_seconds, default=2.0,
                           help="between attempts to take or renew (default 2s)")
+    scale = run.add_argument_group("shards (a fleet split over several processes)")
+    scale.add_argument("--shards", type=_whole, default=1, metavar="N",
+                       help="how many shards the agreements are split into (default 1: all "
+                            "of them here)")
+    scale.add_argument("--shard", type=_whole, default=0, metavar="I",
+                       help="which shard this process is, 0..N-1: it handles the agreements "
+                            "whose stable hash of namespace/name falls in shard I, their "
+                            "incidents and PrometheusRules (default 0)")
     _serving_options(run)
     run.add_argument("--rule-label", action="append", type=_rule_label, default=[],
                      metavar="K=V", help="label of the PrometheusRules the operator keeps, e.g. "

@@ -7,6 +7,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 
+from sla_operator.domain.shards import Sharding
 from sla_operator.engine import EngineSettings
 from sla_operator.probes.policy import AddressPolicy, NamespaceRule
 
@@ -15,6 +16,11 @@ def default_identity() -> str:
     """The pod's name where Kubernetes gives it, else the host; unique per process."""
     base = os.environ.get("POD_NAME") or socket.gethostname()
     return f"{base}_{uuid.uuid4().hex[:8]}"
+
+
+def lease_name(base: str, sharding: Sharding) -> str:
+    """Each shard elects its own leader: ``BASE-shard-I`` with several shards, else ``BASE``."""
+    return f"{base}-shard-{sharding.index}" if sharding.sharded else base
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,8 @@ class Settings:
     """Port of the status page; 0 disables it."""
     bind_address: str = "0.0.0.0"
     """Address the HTTP listeners bind to."""
+    endpoint_histograms: bool = False
+    """Export the probe latency histogram per endpoint too (by default: per agreement only)."""
     deny_cidrs: tuple[str, ...] = ()
     """Extra ranges probes may not connect to (cloud metadata is always denied)."""
     allow_cidrs: tuple[str, ...] = ()
@@ -61,6 +69,8 @@ class Settings:
     """Cluster mode: leader election with this Lease (--leader-elect); None runs alone."""
     rule_labels: tuple[tuple[str, str], ...] = ()
     """Labels of the PrometheusRules the operator keeps (e.g. for a ruleSelector)."""
+    sharding: Sharding = field(default_factory=Sharding)
+    """Cluster mode: this process's shard (--shards N --shard I); one shard handles all."""
     extra: dict[str, str] = field(default_factory=dict)
     """Mode-specific options (e.g. the manifests and state folders of local mode)."""
 
@@ -72,4 +82,5 @@ class Settings:
             policy=AddressPolicy.from_cidrs(self.deny_cidrs, self.allow_cidrs),
             namespace_rules=self.probe_policy,
             freeze_startup_objects=True,
+            sharding=self.sharding,
         )

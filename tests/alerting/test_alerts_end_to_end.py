@@ -101,7 +101,9 @@ def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
     processes = [Process("sla-operator local", sla_operator(
         "local", "--manifests", str(manifests), "--state", str(workdir / "state"),
         "--metrics-port", str(metrics_port), "--status-port", "0", "--bind-address", "127.0.0.1",
-        "--evaluate-interval", "0.2", "--status-interval", "1"), workdir / "operator.log")]
+        "--evaluate-interval", "0.2", "--status-interval", "1",
+        # so that the dashboards' per-endpoint latency query has data to show too
+        "--endpoint-histograms"), workdir / "operator.log")]
     alertmanager = Alertmanager(workdir, example_alertmanager_config(webhook))
     prometheus = Prometheus(workdir, metrics_port, rules, alertmanager.port)
     processes += [alertmanager.process, prometheus.process]

@@ -247,6 +247,7 @@ class ControlPlane:
                         raise
                     self._terminate()
                     continue
+                self._launch_controllers()
                 self.startup_seconds = time.monotonic() - t0
                 break
         except BaseException:
@@ -381,6 +382,12 @@ class ControlPlane:
                 "--profiling=false",
             ],
         )
+
+    def _launch_controllers(self) -> None:
+        # Only once the API server is ready: the controller-manager gives up after 10 s of an
+        # unhealthy API server, which a loaded machine's start-up can take.
+        b = self.binaries
+        assert b is not None
         self._spawn(
             "kube-controller-manager",
             [

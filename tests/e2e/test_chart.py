@@ -125,6 +125,7 @@ def test_the_deployment_runs_the_operator_read_only_with_a_liveness_probe(
     assert f"--namespace={release.namespace}" in container["args"]
     assert {"--metrics-port=9090", "--deny-cidr=169.254.0.0/16", "--status-port=8080",
             "--leader-elect", f"--leader-elect-namespace={release.namespace}"} <= set(container["args"])
+    assert "--endpoint-histograms" not in container["args"]  # bounded series per endpoint
     assert [port["name"] for port in container["ports"]] == ["metrics", "status"]
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
     assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
@@ -162,6 +163,20 @@ def test_a_disruption_budget_and_the_lease_role_come_with_two_replicas(
         result = kubectl("auth", "can-i", verb, resource, "-n", release.namespace,
                          f"--as={account}", check=False)
         assert result.stdout.strip() == answer, (verb, resource, result.stderr)
+
+
+def test_endpoint_histograms_are_a_value_of_the_chart(
+    helm: ModuleType, kubeconfig: str, kubectl: Kubectl
+) -> None:
+    detailed = Release(helm, kubeconfig, {"metrics": {"endpointHistograms": True}})
+    detailed.install()
+    try:
+        deployment = get_json(kubectl, "-n", detailed.namespace, "deployment", detailed.name)
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert "--endpoint-histograms" in container["args"]
+    finally:
+        detailed.uninstall()
+        kubectl("delete", "namespace", detailed.namespace, "--wait=false", check=False)
 
 
 def test_with_metrics_off_there_is_no_service_and_no_liveness_probe(
@@ -296,6 +311,7 @@ def test_namespaced_rbac_grants_roles_in_the_watched_namespaces_only(
     ({"leaderElection": {"leaseDuration": "15 seconds"}}, "leaderElection.leaseDuration"),
     ({"probeAddressPolicy": {"denyCIDRs": ["not a range"]}}, "probeAddressPolicy.denyCIDRs"),
     ({"replicaCount": 2, "leaderElection": {"enabled": False}}, "leaderElection.enabled"),
+    ({"metrics": {"endpointHistograms": "yes"}}, "metrics.endpointHistograms"),
 ])
 def test_values_the_chart_cannot_honour_are_refused_naming_the_value(
         helm: ModuleType, kubeconfig: str, kubectl: Kubectl, values: dict[str, Any],

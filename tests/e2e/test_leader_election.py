@@ -28,7 +28,7 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
 
 def replica(kubeconfig: str, namespace: str, tmp_path: Path, name: str) -> OperatorProcess:
     # As in a pod: the downward API names the pod, which the leader labels for the page's Service.
-    return OperatorProcess(kubeconfig, namespace, tmp_path, name=name,
+    return OperatorProcess(kubeconfig, namespace, tmp_path, name=name, status_page=True,
                            env={"POD_NAME": name, "POD_NAMESPACE": namespace}, extra_args=(
         "--leader-elect", "--leader-elect-namespace", namespace,
         "--leader-elect-lease-duration", f"{LEASE_SECONDS:g}s",
@@ -55,6 +55,11 @@ def leaders(kubectl: Kubectl, namespace: str) -> list[str]:
                   if (p["metadata"].get("labels") or {}).get("sla.dev/leader") == "true")
 
 
+def shown_state(process: OperatorProcess) -> str | None:
+    page = json.loads(process.status_page("/api/v1/status") or "{}")
+    return next((a["state"] for a in page.get("agreements") or []), None)
+
+
 def probes_between(target: Target, start: datetime, end: datetime) -> int:
     with target.lock:
         return sum(1 for t, _ in target.log if start <= t < end)
@@ -78,7 +83,8 @@ def test_one_replica_probes_and_the_other_takes_over_without_a_second_incident(
         kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(
             {"apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
              "metadata": {"name": "web"},
-             "spec": {"service": "Web", "objective": "99.9", "endpoints": [
+             "spec": {"service": "Web", "objective": "99.9", "statusPage": {"public": True},
+                      "endpoints": [
                  {"name": "api", "interval": "1s", "timeout": "500ms", "failureThreshold": 2,
                   "successThreshold": 1, "http": {"url": target.url}}]}}))
         wait_for("probes", lambda: target.log)
@@ -96,6 +102,16 @@ def test_one_replica_probes_and_the_other_takes_over_without_a_second_incident(
         opened = wait_for("the outage incident", lambda: (get(kubectl, namespace, "incidents")
                                                            or {}).get("items"))
         assert len(opened) == 1
+        # The standby's page shows what the leader wrote: the state, the period, the incident.
+        wait_for("the standby's page to show the outage", lambda: shown_state(second) == "Down")
+        page = json.loads(second.status_page("/api/v1/status") or "{}")
+        written = get(kubectl, namespace, "sla/web")["status"]
+        assert page["agreements"][0]["period"]["label"] == written["currentPeriod"]["label"]
+        assert len(page["agreements"][0]["daily"]) == 90
+        assert [i["name"] for i in page["incidents"]] == [opened[0]["metadata"]["name"]]
+        standby_metrics = second.metrics() or ""
+        assert "sla_availability_ratio{" not in standby_metrics  # left to the leader
+        assert "sla_availability_ratio{" in (first.metrics() or "")
         assert first.process is not None
         first.process.send_signal(signal.SIGKILL)
         first.process.wait()

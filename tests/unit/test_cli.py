@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sla_operator.cli import build_parser, main
+from sla_operator.cli import _settings, build_parser, main
+from sla_operator.domain.shards import Sharding
+from sla_operator.settings import Settings
 
 
 def commands() -> list[str]:
@@ -115,3 +117,44 @@ def test_run_and_local_document_the_status_page_port() -> None:
         flattened = " ".join(finished.stdout.split())
         assert "--status-port" in flattened and "/api/v1/status" in flattened
         assert "0 disables" in flattened
+
+
+def run_settings(*args: str) -> Settings:
+    return _settings(build_parser().parse_args(["run", *args]))
+
+
+def test_each_shard_takes_its_own_lease() -> None:
+    assert run_settings("--leader-elect").lease.name == "sla-operator"  # type: ignore[union-attr]
+    sharded = run_settings("--leader-elect", "--shards", "3", "--shard", "2")
+    assert sharded.sharding == Sharding(3, 2)
+    assert sharded.lease is not None and sharded.lease.name == "sla-operator-shard-2"
+    named = run_settings("--leader-elect", "--leader-elect-lease", "slas", "--shards", "2")
+    assert named.lease is not None and named.lease.name == "slas-shard-0"
+    assert run_settings().sharding == Sharding(1, 0)
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--shards", "2", "--shard", "2"], "--shard must be in 0..1 with --shards 2, got 2"),
+    (["--shard", "1"], "--shard must be in 0 with --shards 1, got 1"),
+    (["--shards", "0"], "--shards must be at least 1, got 0"),
+])
+def test_a_shard_outside_the_shards_is_refused_on_stderr(
+        flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", *flags]) == 1
+    assert f"sla-operator run: {message}" in capsys.readouterr().err
+
+
+def test_a_shard_that_is_not_a_number_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--shards", "two"])
+    assert exited.value.code != 0
+    assert "argument --shards: 'two' is not a whole number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["run"], ["local", "--manifests", "m", "--state", "s"]],
+                         ids=lambda c: c[0])
+def test_endpoint_histograms_are_off_unless_asked_for(command: list[str]) -> None:
+    parser = build_parser()
+    assert _settings(parser.parse_args(command)).endpoint_histograms is False
+    asked = parser.parse_args([*command, "--endpoint-histograms"])
+    assert _settings(asked).endpoint_histograms is True

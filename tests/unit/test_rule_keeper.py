@@ -15,6 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from sla_operator.domain.alerts import prometheus_rule
 from sla_operator.domain.model import Agreement, Alerting, Endpoint, TcpProbe
+from sla_operator.domain.shards import Sharding
 from sla_operator.kube.rules import RuleKeeper
 
 
@@ -136,3 +137,17 @@ def test_a_standby_leaves_the_rules_to_the_leader(keeper: RuleKeeper, api: FakeC
     keeper.switch.active = True  # promoted: the next reconcile writes
     keeper.reconcile(agreement())
     assert api.calls == ["get", "create"]
+
+
+def test_with_shards_only_the_owning_shard_keeps_an_agreements_rule(api: FakeCustomObjects) -> None:
+    shards = [Sharding(2, index) for index in range(2)]
+    keepers = [RuleKeeper(api, {}, owns=lambda key, s=shard: s.owns(*key))  # type: ignore[arg-type,misc]
+               for shard in shards]
+    names = [f"cart-{n}" for n in range(8)]
+    for keeper in keepers:
+        for name in names:
+            keeper.reconcile(agreement(name=name))
+            keeper.reconcile_if_changed(agreement(name=name), "v2")
+    # Each agreement: get and create, then get (nothing to change), from its own shard only.
+    assert sorted(api.calls) == ["create"] * len(names) + ["get"] * 2 * len(names)
+    assert set(api.objects) == {("shop", f"{name}-sla") for name in names}

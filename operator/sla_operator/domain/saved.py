@@ -57,7 +57,7 @@ def read_saved_status(status: object, now: datetime) -> SavedStatus:
         if status is not None:
             problems.append(Problem("status", "is not an object; ignored"))
         status = {}
-    history = _history(status.get("history"), problems)
+    history = read_history(status.get("history"), problems)
     unmonitored = _each(status.get("unmonitored"), "status.unmonitored", problems, _gap)
     conditions = _each(status.get("conditions"), "status.conditions", problems, _condition)
     last = _last_evaluated(status.get("lastEvaluated"), now, problems)
@@ -83,7 +83,8 @@ def _each(raw: object, path: str, problems: list[Problem], parse: Any) -> list[A
     return kept
 
 
-def _history(raw: object, problems: list[Problem]) -> dict[str, Mapping[str, Any]]:
+def read_history(raw: object, problems: list[Problem]) -> dict[str, Mapping[str, Any]]:
+    """``status.history`` by period label; bad entries are dropped and named in ``problems``."""
     entries = _each(raw, "status.history", problems, _history_entry)
     return {entry["period"]: entry for entry in entries}
 

@@ -14,6 +14,7 @@ from sla_operator.domain.errors import SecretRefused
 from sla_operator.domain.incidents import Change, Open
 from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult
 from sla_operator.domain.saved import describe
+from sla_operator.domain.shards import Sharding
 from sla_operator.domain.views import Snapshot
 from sla_operator.engine.evaluate import Evaluation, evaluate_agreement, maintenance_status
 from sla_operator.engine.restore import restore_status
@@ -48,6 +49,8 @@ class EngineSettings:
     freeze_startup_objects: bool = False
     """After the first round, gc.freeze() what exists: the operator's process sets it; an
     engine inside another program (a test) leaves that program's collector alone."""
+    sharding: Sharding = field(default_factory=Sharding)
+    """This process's shard of the fleet; only its agreements are taken in (see ``Engine.owns``)."""
 
 
 class Engine:
@@ -77,11 +80,31 @@ class Engine:
         self._probe_task: asyncio.Task[None] | None = None
         self.snapshot: Snapshot = Snapshot(taken_at=clock())
         """What every output reads (metrics, status page): replaced, never changed, per round."""
+        self.foreign: dict[Key, AgreementRuntime] = {}
+        """Other shards' agreements: never probed, evaluated nor written here; the status
+        page shows them as their statuses do (see ``mirrored_view``)."""
+        self.foreign_incidents: dict[Key, Incident] = {}
+        self._changes = 0  # counts what a standby's snapshot shows: statuses, records, windows
+        self._published: tuple[bool, int] | None = None  # (active, changes) last published
 
     # ------------------------------------------------------------ registry
 
+    def owns(self, kind: Kind, key: Key, agreement: str | None = None) -> bool:
+        """Whether this shard handles the object: the one place that decides it.
+
+        An agreement by its own namespace/name; an incident by its agreement's (``agreement``,
+        so it follows the agreement); a window is kept by every shard (it selects agreements
+        of several), but only the shard of its own namespace/name writes its status."""
+        namespace, name = key
+        if kind is Kind.INCIDENT:
+            name = agreement if agreement is not None else name
+        return self.settings.sharding.owns(namespace, name)
+
     def upsert_agreement(self, agreement: Agreement,
                          status: Mapping[str, Any] | None = None) -> None:
+        if not self.owns(Kind.AGREEMENT, agreement.key):
+            self._upsert_foreign(agreement, status)  # never probed, evaluated nor written here
+            return
         runtime = self.agreements.get(agreement.key)
         if runtime is not None and not _same_object(runtime.agreement.uid, agreement.uid):
             # Deleted and created again under the same name: a new agreement, started afresh.
@@ -94,12 +117,35 @@ class Engine:
         else:
             runtime.replace_agreement(agreement)
         runtime.rejection = None
+        if status is not None:
+            runtime.seen_status = status
+        self._changes += 1
         self.scheduler.set_endpoints(agreement.key, agreement.endpoints,
                                      self._context(agreement.namespace))
 
+    def _upsert_foreign(self, agreement: Agreement, status: Mapping[str, Any] | None) -> None:
+        runtime = self.foreign.get(agreement.key)
+        if runtime is None or not _same_object(runtime.agreement.uid, agreement.uid):
+            runtime = self.foreign[agreement.key] = AgreementRuntime(agreement, self.clock())
+        runtime.agreement = agreement
+        if status is not None:
+            runtime.seen_status = status
+        self._changes += 1
+
+    def note_status(self, key: Key, uid: str | None, status: object) -> None:
+        """The agreement's status as the watch delivered it: what a standby's outputs show.
+
+        The Lease holder shows its own figures; a standby, which neither probes nor
+        evaluates, shows what the holder wrote last."""
+        runtime = self.agreements.get(key) or self.foreign.get(key)
+        if runtime is not None and _same_object(runtime.agreement.uid, uid) \
+                and runtime.seen_status is not status:
+            runtime.seen_status = status
+            self._changes += 1
+
     def _fresh_runtime(self, agreement: Agreement,
                        status: Mapping[str, Any] | None) -> AgreementRuntime:
-        runtime = AgreementRuntime(agreement, started=self.clock())
+        runtime = AgreementRuntime(agreement, started=self.clock(), seen_status=status)
         problems = restore_status(runtime, status, self.clock())
         if problems:
             runtime.restore_problems = describe(problems)
@@ -119,6 +165,8 @@ class Engine:
         for incident in incidents:
             self.upsert_incident(incident)
         for agreement, status in agreements:
+            if not self.owns(Kind.AGREEMENT, agreement.key):
+                continue
             self.agreements.pop(agreement.key, None)
             self._fresh_runtime(agreement, status)
             self.scheduler.set_endpoints(agreement.key, agreement.endpoints,
@@ -143,6 +191,10 @@ class Engine:
     def remove_agreement(self, key: Key, uid: str | None = None) -> None:
         """Stop probing and writing for an agreement; with ``uid``, only for that object
         (a late word about a deleted object must not stop its successor of the same name)."""
+        foreign = self.foreign.get(key)
+        if foreign is not None and _same_object(foreign.agreement.uid, uid):
+            del self.foreign[key]
+            self.publish()
         runtime = self.agreements.get(key)
         if runtime is None or not _same_object(runtime.agreement.uid, uid):
             return
@@ -175,6 +227,14 @@ class Engine:
         self.publish()
 
     def upsert_incident(self, incident: Incident) -> None:
+        if not self.owns(Kind.INCIDENT, incident.key, incident.agreement):
+            if incident.key in self.incidents:  # a person pointed it at another shard's agreement
+                self.remove_incident(incident.key)
+            if self.foreign_incidents.get(incident.key) != incident:  # for the status page
+                self.foreign_incidents[incident.key] = incident
+                self._changes += 1
+            return
+        self.foreign_incidents.pop(incident.key, None)
         if self.incidents.get(incident.key) == incident:
             # Only its status moved, usually by our own write echoed back by the watch:
             # recomputing would write a newer duration, echoed again, once per round.
@@ -184,6 +244,7 @@ class Engine:
 
     def remove_incident(self, key: Key) -> None:
         # A deleted incident applied again is a new object with no status: it must get one.
+        self.foreign_incidents.pop(key, None)
         self._incident_status.pop(key, None)
         incident = self._drop_incident(key)
         if incident is not None:
@@ -212,6 +273,7 @@ class Engine:
 
     def _touch(self, namespace: str, agreement: str | None = None) -> None:
         """Recompute the agreements a maintenance window or incident may affect."""
+        self._changes += 1
         if agreement is not None:
             affected = [r for r in [self.agreements.get((namespace, agreement))] if r is not None]
         else:
@@ -400,6 +462,8 @@ class Engine:
 
     async def _write_maintenance_status(self, now: datetime) -> None:
         for key, window in list(self.maintenance.items()):
+            if not self.owns(Kind.MAINTENANCE, key):
+                continue  # its status is another shard's to write
             previous = self._maintenance_status.get(key)
             status = maintenance_status(window, previous, now,
                                         self._maintenance_rejections.get(key))
@@ -415,10 +479,15 @@ class Engine:
                     log.warning("maintenance window %s/%s: status not written: %s", *key, error)
 
     def publish(self) -> None:
-        """Replace the snapshot: the outputs see each round whole, never half-way through."""
-        self.snapshot = build_snapshot(self.agreements.values(), self.incidents.values(),
+        """Replace the snapshot: the outputs see each round whole, never half-way through.
+
+        On a standby the agreements show the figures their statuses hold (the holder's)."""
+        self.snapshot = build_snapshot(self.agreements.values(),
+                                       [*self.incidents.values(), *self.foreign_incidents.values()],
                                        self.maintenance.values(), self.scheduler.lag,
-                                       self.clock(), self.snapshot)
+                                       self.clock(), self.snapshot, mirror=not self.active,
+                                       foreign=self.foreign.values())
+        self._published = (self.active, self._changes)
 
     # ------------------------------------------------------------ running
 
@@ -451,6 +520,8 @@ class Engine:
                 else:
                     await self._stop_probing()
                     self.last_round = self.clock()  # waiting is what a standby is for
+                    if self._published != (False, self._changes):
+                        self.publish()  # the statuses the holder wrote, as they come in
                 await asyncio.sleep(self.settings.evaluate_interval)
         finally:
             await self._stop_probing()

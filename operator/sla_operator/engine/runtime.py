@@ -11,6 +11,7 @@ from sla_operator.domain.accounting import DayFigures, PeriodFigures
 from sla_operator.domain.health import EndpointHealth, observe
 from sla_operator.domain.intervals import Interval, union
 from sla_operator.domain.model import Agreement, Endpoint, ProbeResult, State
+from sla_operator.domain.published import Published
 
 _NEW_HEALTH = EndpointHealth()  # frozen: one for every endpoint not probed yet
 
@@ -71,6 +72,9 @@ class AgreementRuntime:
     breached: dict[str, str] = field(default_factory=dict)  # incident -> severity when it went late
     late_at_start: set[str] | None = None  # incidents already late at the first evaluation
     restore_problems: str | None = None  # what was wrong in the status read back (for an Event)
+    seen_status: object = None  # the status as last delivered by the watch (a standby shows it)
+    published: Published | None = None  # ``seen_status`` read, once per new status
+    published_from: object = None  # the status ``published`` was read from
     _endpoints: dict[str, Endpoint] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

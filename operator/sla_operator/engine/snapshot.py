@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sla_operator.domain.model import Incident, MaintenanceWindow, Severity, State
+from sla_operator.domain.published import read_published
+from sla_operator.domain.saved import describe
 from sla_operator.domain.schedule import active_and_next
 from sla_operator.domain.views import (
     EMPTY_SNAPSHOT,
@@ -32,24 +34,31 @@ RECENT = timedelta(days=90)  # resolved incidents older than this appear nowhere
 
 def build_snapshot(runtimes: Iterable[AgreementRuntime], incidents: Iterable[Incident],
                    windows: Iterable[MaintenanceWindow], lag: LagHistogram, now: datetime,
-                   previous: Snapshot = EMPTY_SNAPSHOT) -> Snapshot:
-    """One view per agreement and window; one that cannot be built keeps its previous view."""
+                   previous: Snapshot = EMPTY_SNAPSHOT, mirror: bool = False,
+                   foreign: Iterable[AgreementRuntime] = ()) -> Snapshot:
+    """One view per agreement and window; one that cannot be built keeps its previous view.
+
+    ``mirror`` (a standby): each agreement as its status shows it, not as evaluated here.
+    ``foreign``: other shards' agreements, always as their statuses show them."""
     cutoff = now - RECENT
     recent = tuple(i for i in incidents if i.resolved_at is None or i.resolved_at >= cutoff)
     open_by_agreement = _open_counts(recent)
     runtimes = list(runtimes)
+    others = list(foreign)
     before = {view.key: view for view in previous.agreements}
     agreements = []
-    for runtime in runtimes:
+    for runtime, mirrored in [*((r, mirror) for r in runtimes), *((r, True) for r in others)]:
         key = runtime.agreement.key
         try:
-            agreements.append(agreement_view(runtime, open_by_agreement.get(key, {}), before.get(key)))
+            counts = open_by_agreement.get(key, {})
+            agreements.append(mirrored_view(runtime, counts) if mirrored else
+                              agreement_view(runtime, counts, before.get(key)))
         except Exception:  # one agreement's bad data must not blank every output
             log.exception("agreement %s/%s: view not refreshed", *key)
             if key in before:
                 agreements.append(before[key])
     by_namespace: dict[str, list[AgreementRuntime]] = {}
-    for runtime in runtimes:
+    for runtime in [*runtimes, *others]:
         by_namespace.setdefault(runtime.agreement.namespace, []).append(runtime)
     views = []
     for window in windows:
@@ -80,6 +89,29 @@ def agreement_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int
         probes=tuple(_probe_view(runtime, e.name, e.dependency, earlier.get(e.name))
                      for e in agreement.endpoints),
         evaluated_at=runtime.last_evaluated)
+
+
+def mirrored_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int]) -> AgreementView:
+    """The agreement as the status last delivered by the watch shows it (see ``published``)."""
+    agreement = runtime.agreement
+    if runtime.published is None or runtime.published_from is not runtime.seen_status:
+        published = read_published(runtime.seen_status, agreement.objective)
+        if published.problems:
+            log.warning("agreement %s/%s: status shown with parts left out: %s",
+                        *agreement.key, describe(published.problems))
+        runtime.published, runtime.published_from = published, runtime.seen_status
+    shown = runtime.published
+    return AgreementView(
+        namespace=agreement.namespace, name=agreement.name, service=agreement.service,
+        environment=agreement.environment, objective=agreement.objective,
+        public=agreement.status_page.public, group=agreement.status_page.group,
+        state=shown.state, maintenance_active=shown.state is State.MAINTENANCE,
+        period=shown.period, days=shown.days, last_closed=shown.last_closed,
+        open_incidents=open_incidents,
+        probes=tuple(ProbeView(name=e.name, dependency=e.dependency,
+                               state=shown.endpoints.get(e.name, State.UNKNOWN), last_ok=None)
+                     for e in agreement.endpoints),
+        evaluated_at=shown.last_evaluated)
 
 
 def window_view(window: MaintenanceWindow, runtimes: Iterable[AgreementRuntime],

@@ -32,7 +32,10 @@ async def _report_invalid(engine: Engine, kind: Kind, body: Mapping[str, Any],
     meta = body.get("metadata") or {}
     key = (meta.get("namespace", "default"), meta.get("name", ""))
     message = str(error)
-    if not _previous_version_kept(engine, kind, key, message):
+    kept = _previous_version_kept(engine, kind, key, message)
+    if not engine.owns(kind, key):
+        return  # another shard's to report (a window's last valid version stays here too)
+    if not kept:
         status = {"observedGeneration": meta.get("generation", 0),
                   "conditions": conditions((body.get("status") or {}).get("conditions") or [],
                                            [invalid_spec_condition(message)],
@@ -72,8 +75,9 @@ async def agreement_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> No
         engine.remove_agreement(key, meta.get("uid"))
         return
     body = event["object"]
+    engine.note_status(key, meta.get("uid"), body.get("status"))
     if not _spec_changed(memo, Kind.AGREEMENT, key, meta):
-        return  # a status write (the engine's own, usually): nothing to take in
+        return  # a status write (the Lease holder's): what a standby shows, nothing to take in
     try:
         agreement = agreement_from_manifest(body)
     except SpecError as error:
@@ -156,7 +160,16 @@ async def incident_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
         # The last valid version stays counted: dropping it would take a resolved outage out
         # of the figures, or open an open certificate incident again under a new name.
         kept = key in engine.incidents
+        if not kept and not engine.owns(Kind.INCIDENT, key, _agreement_named(body)):
+            return  # another shard's agreement: that shard says it
         await engine.store.record_event(
             Kind.INCIDENT, key, "InvalidSpec",
             f"{error}; " + ("the previous version stays in effect" if kept else "not counted"),
             warning=True)
+
+
+def _agreement_named(body: Mapping[str, Any]) -> str | None:
+    """The agreement an incident names, read without parsing the rest (which may be wrong)."""
+    spec = body.get("spec")
+    agreement = spec.get("agreement") if isinstance(spec, Mapping) else None
+    return agreement if isinstance(agreement, str) else None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -40,23 +40,27 @@ class RuleKeeper:
     """Brings one agreement's PrometheusRule to what its spec asks for."""
 
     def __init__(self, custom: client.CustomObjectsApi, labels: Mapping[str, str],
-                 switch: WriteSwitch | None = None) -> None:
+                 switch: WriteSwitch | None = None,
+                 owns: Callable[[tuple[str, str]], bool] | None = None) -> None:
         self.custom = custom
         self.labels = dict(labels)
         self.switch = switch or WriteSwitch()  # a standby leaves the rules to the leader
+        # With shards, only the shard that owns an agreement keeps its rule (Engine.owns).
+        self.owns = owns or (lambda _key: True)
         self._warned: set[str] = set()
         self._reconciled: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()  # kopf runs sync handlers on several threads
 
     def reconcile_if_changed(self, agreement: Agreement, version: object) -> None:
         """Reconcile a version of the agreement not reconciled yet (status writes are not)."""
-        if not self.switch.active or self._reconciled.get(agreement.key) == version:
+        if (not self.switch.active or not self.owns(agreement.key)
+                or self._reconciled.get(agreement.key) == version):
             return
         self.reconcile(agreement)
         self._reconciled[agreement.key] = version
 
     def reconcile(self, agreement: Agreement) -> None:
-        if not self.switch.active:
+        if not self.switch.active or not self.owns(agreement.key):
             return  # the leader keeps them; a promoted standby brings them all up to date
         name = prometheus_rule_name(agreement.name)
         try:

@@ -18,6 +18,7 @@ import kopf
 from kubernetes import client
 from prometheus_client import CollectorRegistry
 
+from sla_operator import __version__
 from sla_operator.domain.errors import SpecError
 from sla_operator.domain.model import Agreement
 from sla_operator.domain.parse import agreement_from_manifest
@@ -98,6 +99,9 @@ async def take_over(engine: Engine, resync: Resync) -> None:
     probes: the previous leader wrote them until moments ago."""
     agreements: list[tuple[Agreement, Mapping[str, Any] | None]] = []
     for item in await resync.list(Kind.AGREEMENT):
+        meta = item.get("metadata") or {}
+        if not engine.owns(Kind.AGREEMENT, (str(meta.get("namespace")), str(meta.get("name")))):
+            continue  # another shard's: not even parsed
         try:
             agreements.append((agreement_from_manifest(item), item.get("status")))
         except SpecError:
@@ -121,6 +125,10 @@ def run(options: Settings) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     try:
         api = api_client()
+        if options.sharding.sharded:
+            # The API server names the writer of each field after the user agent
+            # (managedFields, audit logs): each shard's writes say which shard made them.
+            api.user_agent = f"sla-operator-shard-{options.sharding.index}/{__version__}"
         listed = first_lists(api, options.namespaces)
         asyncio.run(_operate(options, api, listed))
     except StartupError as error:
@@ -137,7 +145,7 @@ async def _operate(options: Settings, api: client.ApiClient,
     engine = Engine(store, options.engine_settings(), switch=switch)
     preload(engine, listed)
     registry = CollectorRegistry()
-    registry.register(EngineCollector(engine))
+    registry.register(EngineCollector(engine, endpoint_histograms=options.endpoint_histograms))
     # Watches owe an event for a change within two resyncs (plus the time a list takes).
     tracker = WatchTracker(engine.clock, timedelta(seconds=2 * options.resync_interval + 30))
     resync = Resync(engine, store, options.namespaces, tracker, options.resync_interval)
@@ -162,7 +170,11 @@ async def _operate(options: Settings, api: client.ApiClient,
         log.info("status page on port %d", options.status_port)
     engine_task = asyncio.create_task(engine.run(), name="sla-engine")
     resync_task = asyncio.create_task(resync.run(), name="resync")
-    rule_keeper = RuleKeeper(client.CustomObjectsApi(api), dict(options.rule_labels), switch)
+    rule_keeper = RuleKeeper(client.CustomObjectsApi(api), dict(options.rule_labels), switch,
+                             owns=partial(engine.owns, Kind.AGREEMENT))
+    if options.sharding.sharded:
+        log.info("shard %d of %d: agreements whose hash of namespace/name falls in it",
+                 options.sharding.index, options.sharding.count)
     if options.lease is not None:
 
         async def leading() -> None:

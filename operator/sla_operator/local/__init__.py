@@ -79,7 +79,7 @@ async def _run(settings: Settings, manifests: Path, state: Path) -> int:
     sync = LocalSync(engine, store, manifests)
     await sync.rescan()  # incidents and windows are in place before the first evaluation
     registry = CollectorRegistry()
-    registry.register(EngineCollector(engine))
+    registry.register(EngineCollector(engine, endpoint_histograms=settings.endpoint_histograms))
     runner = await serve(metrics_app(engine, registry), settings.bind_address, settings.metrics_port)
     if runner is not None:
         log.info("metrics on http://%s:%d/metrics", _shown_host(settings.bind_address),

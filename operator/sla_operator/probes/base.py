@@ -53,7 +53,17 @@ class ProbeContext:
     """HTTP bodies are read up to this many bytes; the body regex sees what was read."""
     now: Callable[[], datetime] = utc_now
     """Wall clock for ProbeResult.time."""
+    body_searches: int = 2
+    """bodyRegex searches of this context (one namespace) running at once: the search
+    threads are shared, and one namespace's slow patterns must not hold them all."""
     _http: HttpClient | None = field(default=None, init=False, repr=False)
+    _searches: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
+
+    def body_search_slot(self) -> asyncio.Semaphore:
+        """Held while one of this context's bodies is searched (see ``body_searches``)."""
+        if self._searches is None:
+            self._searches = asyncio.Semaphore(self.body_searches)
+        return self._searches
 
     def http_client(self) -> HttpClient:
         """The HTTP client of this context in the running event loop."""

@@ -29,7 +29,9 @@ SHOWN_PATTERN_CHARS = 60
 # a running match: bodies are searched in these threads, with the GIL released, and the
 # regex module stops a search after this many seconds.
 BODY_REGEX_TIME_LIMIT = 1.0
-_BODY_SEARCH_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sla-body-regex")
+# Each namespace searches at most two bodies at a time (ProbeContext.body_searches), so a
+# namespace whose patterns backtrack holds two of these threads, never all of them.
+_BODY_SEARCH_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sla-body-regex")
 
 
 @dataclass
@@ -76,7 +78,7 @@ async def probe_http(spec: HttpProbe, context: ProbeContext) -> ProbeOutcome:
             if spec.follow_redirects and response.status in REDIRECT_STATUSES and location:
                 request = request.follow(response.status, location)
                 continue
-            return await _judge(spec, pattern, response, context.max_body_bytes)
+            return await _judge(spec, pattern, response, context)
         finally:
             response.close()
     raise ProbeFailure(f"more than {MAX_REDIRECTS} redirects")
@@ -129,8 +131,9 @@ async def _judge(
     spec: HttpProbe,
     pattern: regex.Pattern[str] | None,
     response: CertificateRecordingResponse,
-    max_body_bytes: int,
+    context: ProbeContext,
 ) -> ProbeOutcome:
+    max_body_bytes = context.max_body_bytes
     not_after = certificate_not_after(response.peer_certificate)
     if not spec.status_ok(response.status):
         expected = ", ".join(map(str, spec.expected_status)) or "2xx"
@@ -139,7 +142,9 @@ async def _judge(
         content = await _read_bounded(response, max_body_bytes)
         text = content.decode(_encoding(response.charset), errors="replace")
         try:
-            matches = await _body_matches(pattern, text)
+            # Searches of one namespace wait for each other, never for another namespace's.
+            async with context.body_search_slot():
+                matches = await _body_matches(pattern, text)
         except TimeoutError:
             raise ProbeFailure(f"body regex took longer than {BODY_REGEX_TIME_LIMIT:g}s",
                                not_after) from None

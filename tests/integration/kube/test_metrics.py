@@ -18,9 +18,9 @@ PROBE = {**AGREEMENT, "endpoint": "api"}
 NOT_AFTER = T0 + timedelta(days=40)
 
 
-def scrape(world: World) -> dict[str, Metric]:
+def scrape(world: World, endpoint_histograms: bool = False) -> dict[str, Metric]:
     registry = CollectorRegistry()
-    registry.register(EngineCollector(world.engine))
+    registry.register(EngineCollector(world.engine, endpoint_histograms=endpoint_histograms))
     text = generate_latest(registry).decode()
     return {family.name: family for family in text_string_to_metric_families(text)}
 
@@ -60,11 +60,15 @@ async def test_every_family_of_the_contract_is_exposed_with_its_type(outage: Wor
         "sla_period_availability_ratio": "gauge",
         "sla_probe_success": "gauge",
         "sla_probe_duration_seconds": "histogram",
+        "sla_agreement_probe_duration_seconds": "histogram",
         "sla_probes": "counter",
         "sla_probe_certificate_expiry_timestamp_seconds": "gauge",
         "sla_operator_probe_lag_seconds": "histogram",
         "sla_operator_leader": "gauge",
+        "sla_operator_shard": "gauge",
     }
+    # Not sharded: the one shard of one.
+    assert value(families, "sla_operator_shard", shard="0", shards="1") == 1
 
 
 async def test_agreement_series_carry_the_engine_figures(outage: World) -> None:
@@ -108,18 +112,39 @@ async def test_open_incidents_and_late_responses_are_counted_by_severity(outage:
                  severity="P1") == 1
 
 
-async def test_probe_series_count_results_and_latency(outage: World) -> None:
+async def test_probe_series_count_results_and_latency_per_agreement(outage: World) -> None:
     families = scrape(outage)
     assert value(families, "sla_probe_success", **PROBE) == 0
     assert value(families, "sla_probes_total", **PROBE, result="success") == 1
     assert value(families, "sla_probes_total", **PROBE, result="failure") == 3
+    assert value(families, "sla_agreement_probe_duration_seconds_count", **AGREEMENT) == 4
+    assert value(families, "sla_agreement_probe_duration_seconds_sum",
+                 **AGREEMENT) == pytest.approx(4 * 0.042)
+    assert value(families, "sla_agreement_probe_duration_seconds_bucket", **AGREEMENT,
+                 le="0.05") == 4
+    assert value(families, "sla_probe_certificate_expiry_timestamp_seconds",
+                 **PROBE) == NOT_AFTER.timestamp()
+
+
+async def test_series_per_endpoint_are_bounded_without_endpoint_histograms(
+        outage: World) -> None:
+    families = scrape(outage)
+    per_endpoint = [s.name for family in families.values() for s in family.samples
+                    if s.labels.get("endpoint") == "api"]
+    assert sorted(per_endpoint) == ["sla_probe_certificate_expiry_timestamp_seconds",
+                                    "sla_probe_success", "sla_probes_total", "sla_probes_total"]
+    assert families["sla_probe_duration_seconds"].samples == []
+
+
+async def test_endpoint_histograms_add_the_latency_histogram_per_endpoint(outage: World) -> None:
+    families = scrape(outage, endpoint_histograms=True)
     assert value(families, "sla_probe_duration_seconds_count", **PROBE) == 4
     assert value(families, "sla_probe_duration_seconds_sum", **PROBE) == pytest.approx(4 * 0.042)
     assert value(families, "sla_probe_duration_seconds_bucket", **PROBE, le="0.025") == 0
     assert value(families, "sla_probe_duration_seconds_bucket", **PROBE, le="0.05") == 4
     assert value(families, "sla_probe_duration_seconds_bucket", **PROBE, le="+Inf") == 4
-    assert value(families, "sla_probe_certificate_expiry_timestamp_seconds",
-                 **PROBE) == NOT_AFTER.timestamp()
+    # The per-agreement histogram stays: it is what the dashboards read either way.
+    assert value(families, "sla_agreement_probe_duration_seconds_count", **AGREEMENT) == 4
 
 
 async def test_probe_lag_is_a_histogram_of_every_probe_start(outage: World) -> None:
