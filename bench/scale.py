@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.common import http_endpoints, quantile
 from bench.engine import no_secrets
+from sla_operator.cli import use_event_loop
 from sla_operator.domain.model import Endpoint, ProbeResult
 from sla_operator.probes.base import ProbeContext
 from sla_operator.probes.policy import AddressPolicy
@@ -74,6 +75,7 @@ def main() -> None:
     options = json.loads(sys.argv[1])
     if options.get("cpu") is not None:
         os.sched_setaffinity(0, {options["cpu"]})
+    use_event_loop(no_uvloop=False)  # as the operator runs; SLA_OPERATOR_UVLOOP=0 turns it off
     figures = asyncio.run(
         measure_scale(options["urls"], options["endpoints"], options["interval"], options["intervals"])
     )

@@ -168,13 +168,15 @@ async def test_a_status_never_recreates_an_incident_file_a_person_deletes_meanwh
         store: LocalStore, mocker: MockerFixture) -> None:
     incident = await store.create_incident(outage(), None)
     path = store.incident_path(incident.key)
-    real_read = store_module.read_yaml_versioned
+    real_version = store_module.file_version
 
     def deleted_just_before(target: Path) -> Any:
-        target.unlink(missing_ok=True)  # after write_status chose the file, before it reads it
-        return real_read(target)
+        # After write_status chose the file, before it looks at it (the store wrote it last,
+        # so it checks the version instead of reading it back).
+        target.unlink(missing_ok=True)
+        return real_version(target)
 
-    mocker.patch.object(store_module, "read_yaml_versioned", side_effect=deleted_just_before)
+    mocker.patch.object(store_module, "file_version", side_effect=deleted_just_before)
     with pytest.raises(StoreError, match="incident file is gone"):
         await store.write_status(Kind.INCIDENT, incident.key, {"durationSeconds": 5})
     assert not path.exists()

@@ -123,19 +123,33 @@ async def test_a_change_on_the_engines_own_last_write_applies(store: LocalStore)
     assert result.severity is Severity.P2 and result.state is IncidentState.RESOLVED
 
 
+def after_each_look(mocker: MockerFixture, action: Callable[[], None]) -> None:
+    """Run ``action`` right after each look the store takes at a file before writing it.
+
+    A file the store wrote last is looked at by its version (not read back and parsed);
+    any other file is read.
+    """
+    def looking(real: Callable[[Path], Any]) -> Callable[[Path], Any]:
+        def look_then_act(path: Path) -> Any:
+            result = real(path)
+            action()
+            return result
+        return look_then_act
+
+    for name in ("read_yaml_versioned", "file_version"):
+        mocker.patch.object(store_module, name, side_effect=looking(getattr(store_module, name)))
+
+
 def save_right_after_the_next_read(mocker: MockerFixture, store: LocalStore, incident: Incident,
                                    change: Callable[[dict[str, Any]], None]) -> None:
     """A person's save that lands between the store's read of a file and its write of it."""
-    real_read = store_module.read_yaml_versioned
-    saved = []
+    saved: list[Path] = []
 
-    def read_then_person_saves(path: Path) -> tuple[dict[str, Any] | None, Any]:
-        result = real_read(path)
+    def person_saves() -> None:
         if not saved:
             saved.append(edit(store, incident, change))
-        return result
 
-    mocker.patch.object(store_module, "read_yaml_versioned", side_effect=read_then_person_saves)
+    after_each_look(mocker, person_saves)
 
 
 async def test_a_status_write_does_not_undo_a_persons_save_between_its_read_and_write(
@@ -166,18 +180,15 @@ async def test_a_file_changed_on_every_attempt_gives_up_with_a_store_error(
         store: LocalStore, mocker: MockerFixture) -> None:
     incident = await store.create_incident(outage(), None)
     path = store.incident_path(incident.key)
-    real_read = store_module.read_yaml_versioned
 
-    def read_then_touch(target: Path) -> tuple[dict[str, Any] | None, Any]:
-        result = real_read(target)
+    def touch() -> None:
         path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
         # Dated a minute back, the edit is a finished save, not one in progress: the store
         # reads it at once and only its write finds the file changed again.
         past = time.time() - 60
         os.utime(path, (past, past))
-        return result
 
-    mocker.patch.object(store_module, "read_yaml_versioned", side_effect=read_then_touch)
+    after_each_look(mocker, touch)
     with pytest.raises(StoreError, match="changed by someone else"):
         await store.write_status(Kind.INCIDENT, incident.key, {"countedDowntimeSeconds": 1})
     assert "countedDowntimeSeconds" not in (read_yaml(path).get("status") or {})

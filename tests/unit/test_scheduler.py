@@ -270,3 +270,19 @@ async def test_an_endpoint_keeps_its_schedule_when_its_context_is_replaced() -> 
         await asyncio.sleep(10)
     first, second = probes.start_times("api")
     assert math.isclose(second - first, 10)
+
+
+def test_the_lag_quantiles_are_read_from_the_buckets_as_prometheus_reads_them() -> None:
+    lag = LagHistogram(buckets=(0.1, 1.0))
+    assert lag.quantile(0.99) == 0.0  # nothing observed yet
+    for seconds in (0.05,) * 90 + (0.5,) * 9 + (3.0,):
+        lag.observe(seconds)
+    assert lag.quantile(0.5) == pytest.approx(0.1 * 50 / 90)
+    assert lag.quantile(0.99) == pytest.approx(1.0)
+    assert lag.quantile(1.0) == 1.0  # in the +Inf bucket: the highest finite bound
+    assert lag.max == 3.0
+    lag.observe(0.2)  # one more in the second bucket, far below its upper bound
+    assert LagHistogram(buckets=(1.0,)).quantile(0.5) == 0.0
+    alone = LagHistogram(buckets=(1.0,))
+    alone.observe(0.2)
+    assert alone.quantile(0.99) == 0.2  # never above the largest lag seen

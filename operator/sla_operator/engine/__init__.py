@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from sla_operator.engine.evaluate import Evaluation, evaluate_agreement, mainten
 from sla_operator.engine.restore import restore_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.engine.snapshot import build_snapshot
+from sla_operator.engine.windows import Windows
 from sla_operator.engine.writes import WriteBudget, refresh_slot
 from sla_operator.probes.base import ProbeContext, utc_now
 from sla_operator.probes.policy import AddressPolicy, NamespaceRule, policy_for
@@ -27,6 +29,7 @@ from sla_operator.store.base import Key, Kind, Store, StoreError, WriteSwitch
 
 log = logging.getLogger("sla_operator.engine")
 SHUTDOWN_WRITE_SECONDS = 10.0
+SHUTDOWN_WRITES_AT_ONCE = 32
 SECRET_CACHE_SECONDS = 60.0
 
 
@@ -48,6 +51,9 @@ class EngineSettings:
     """Which addresses probes may connect to, checked after DNS resolution."""
     namespace_rules: tuple[NamespaceRule, ...] = ()
     """The administrators' probe policy: per namespace, ranges added to ``policy``."""
+    freeze_startup_objects: bool = False
+    """After the first round, gc.freeze() what exists: the operator's process sets it; an
+    engine inside another program (a test) leaves that program's collector alone."""
     sharding: Sharding = field(default_factory=Sharding)
     """This process's shard of the fleet; only its agreements are taken in (see ``Engine.owns``)."""
 
@@ -70,6 +76,7 @@ class Engine:
             self.on_probe_result, concurrency=self.settings.probe_concurrency)
         self.agreements: dict[Key, AgreementRuntime] = {}
         self.maintenance: dict[Key, MaintenanceWindow] = {}
+        self._windows = Windows()  # the same windows, by namespace, with their occurrences
         self.incidents: dict[Key, Incident] = {}
         self._incidents_by_agreement: dict[Key, dict[str, Incident]] = {}
         self._maintenance_status: dict[Key, dict[str, Any]] = {}
@@ -206,6 +213,7 @@ class Engine:
 
     def upsert_maintenance(self, window: MaintenanceWindow) -> None:
         self.maintenance[window.key] = window
+        self._windows.put(window)
         self._maintenance_rejections.pop(window.key, None)
         self._touch(window.namespace)
 
@@ -221,6 +229,7 @@ class Engine:
     def remove_maintenance(self, key: Key) -> None:
         self._maintenance_rejections.pop(key, None)
         if self.maintenance.pop(key, None) is not None:
+            self._windows.drop(key)
             self._maintenance_status.pop(key, None)
             self._touch(key[0])
         self.publish()
@@ -267,7 +276,7 @@ class Engine:
 
     def on_probe_result(self, owner: Key, endpoint: Endpoint, result: ProbeResult) -> None:
         runtime = self.agreements.get(owner)
-        if runtime is not None and runtime.agreement.endpoint(endpoint.name) == endpoint:
+        if runtime is not None and runtime.probes(endpoint):
             runtime.observe(endpoint, result)
 
     def _touch(self, namespace: str, agreement: str | None = None) -> None:
@@ -326,34 +335,47 @@ class Engine:
         self.remove_agreement(agreement.key, agreement.uid)
 
     def windows_of(self, agreement: Agreement) -> list[MaintenanceWindow]:
-        return [w for w in self.maintenance.values() if w.applies_to(agreement)]
+        return self._windows.of(agreement)
 
-    async def evaluate_round(self, force: bool = False) -> None:
+    async def evaluate_round(self, force: bool = False, concurrency: int = 1) -> None:
         """Evaluate what is due and write what changed, within the write budget.
 
         Every agreement that must be evaluated is (new, changed by a probe or a record, or not
         evaluated for a status interval: time alone can open an incident or start
         maintenance), and its state changes are written at once. Then, as far as the budget
         goes: state changes held back earlier, then routine refreshes, most overdue first.
-        ``force`` (shutdown): evaluate and write everything, the cap aside."""
+        ``force`` (shutdown): evaluate and write everything, the cap aside, ``concurrency``
+        agreements at once."""
         now = self.clock()
         # Windows first: once an agreement's status says a window has ended, so does the
         # window's own status (both follow from the same instant).
         await self._write_maintenance_status(now, force)
         pending: list[tuple[AgreementRuntime, Evaluation | None]] = []
         routine: list[tuple[AgreementRuntime, Evaluation | None]] = []
-        for runtime in list(self.agreements.values()):
-            if not force and runtime.retry_at is not None and now < runtime.retry_at:
-                continue
-            if force or self._must_evaluate(runtime, now):
+        slots = asyncio.Semaphore(max(1, concurrency))
+
+        async def evaluate(runtime: AgreementRuntime) -> None:
+            async with slots:
                 result = await self._evaluate_safely(runtime, now, force)
                 if result is not None and await self._write_out(runtime, result, now, force,
                                                                 urgent_only=True):
                     routine.append((runtime, result))
+
+        evaluations = []
+        for runtime in list(self.agreements.values()):
+            if not force and runtime.retry_at is not None and now < runtime.retry_at:
+                continue
+            if force or self._must_evaluate(runtime, now):
+                evaluations.append(evaluate(runtime))
             elif runtime.write_pending:
                 pending.append((runtime, None))
             elif self._refresh_due(runtime, now):
                 routine.append((runtime, None))
+        if concurrency > 1:
+            await asyncio.gather(*evaluations)
+        else:
+            for evaluation in evaluations:
+                await evaluation
         routine.sort(key=lambda item: item[0].refresh_at or now)
         await self._write_queue([*pending, *routine], now)
         self.publish()
@@ -415,7 +437,8 @@ class Engine:
         write is the caller's. None: the agreement went away meanwhile."""
         agreement = runtime.agreement
         result: Evaluation = evaluate_agreement(
-            runtime, self.incidents_of(agreement), self.windows_of(agreement), now)
+            runtime, self.incidents_of(agreement), self.windows_of(agreement), now,
+            self._windows.intervals)
         runtime.store_error = None
         if runtime.restore_problems:
             problems, runtime.restore_problems = runtime.restore_problems, None
@@ -443,7 +466,7 @@ class Engine:
         if result.actions:
             # Incident changes alter the figures: evaluate again with them in place.
             result = evaluate_agreement(runtime, self.incidents_of(agreement),
-                                        self.windows_of(agreement), now)
+                                        self.windows_of(agreement), now, self._windows.intervals)
         self._schedule_retry(runtime, now)
         return result if self.holds(runtime) else None
 
@@ -612,6 +635,7 @@ class Engine:
 
     async def run(self) -> None:
         """Probe and evaluate until cancelled; while on standby, only wait."""
+        frozen = False
         try:
             while True:
                 if self.active:
@@ -620,6 +644,9 @@ class Engine:
                         await self.evaluate_round()
                     except Exception:  # a bug in one round must not stop monitoring
                         log.exception("evaluation round failed")
+                    if not frozen and self.settings.freeze_startup_objects:
+                        _freeze_startup_objects()
+                        frozen = True
                 else:
                     await self._stop_probing()
                     self.last_round = self.clock()  # waiting is what a standby is for
@@ -649,9 +676,20 @@ class Engine:
         Otherwise the time since the last routine write (up to status_interval) would count
         as unmonitored after the restart, even though the probes were watching."""
         try:
-            await asyncio.wait_for(self.evaluate_round(force=True), timeout=SHUTDOWN_WRITE_SECONDS)
+            # Concurrently, bounded: one after another, a thousand agreements would not all be
+            # written within the cap, and those left out would count their last seconds as
+            # unmonitored.
+            await asyncio.wait_for(self.evaluate_round(force=True, concurrency=SHUTDOWN_WRITES_AT_ONCE),
+                                   timeout=SHUTDOWN_WRITE_SECONDS)
         except (TimeoutError, asyncio.CancelledError):
             log.warning("final status writes did not finish within %ss", SHUTDOWN_WRITE_SECONDS)
+
+
+def _freeze_startup_objects() -> None:
+    """Move what start-up made (modules, agreements, first statuses) out of the collector's
+    reach: full collections then walk only what came since, and pause the loop for less."""
+    gc.collect()
+    gc.freeze()
 
 
 def _same_object(held: str | None, other: str | None) -> bool:

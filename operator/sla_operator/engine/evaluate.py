@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain
@@ -53,16 +53,22 @@ class Evaluation:
     incident_status: dict[Key, dict[str, Any]]
 
 
-def scheduled_maintenance(windows: Sequence[MaintenanceWindow], bounds: Interval) -> list[Interval]:
-    return union(chain.from_iterable(maintenance_intervals(w, bounds) for w in windows))
+Occurrences = Callable[[MaintenanceWindow, Interval], list[Interval]]
+"""A window's maintenance inside some bounds (maintenance_intervals, or a memo of it)."""
+
+
+def scheduled_maintenance(windows: Sequence[MaintenanceWindow], bounds: Interval,
+                          occurrences: Occurrences = maintenance_intervals) -> list[Interval]:
+    return union(chain.from_iterable(occurrences(w, bounds) for w in windows))
 
 
 def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
-                       windows: Sequence[MaintenanceWindow], now: datetime) -> Evaluation:
+                       windows: Sequence[MaintenanceWindow], now: datetime,
+                       occurrences: Occurrences = maintenance_intervals) -> Evaluation:
     agreement = runtime.agreement
     period = period_at(agreement.window, now)
     bounds = Interval(min(period.start, now - timedelta(days=DAILY_DAYS + 1)), max(period.end, now))
-    maintenance = scheduled_maintenance(windows, bounds)
+    maintenance = scheduled_maintenance(windows, bounds, occurrences)
     maintenance_active = any(i.contains(now) for i in maintenance)
     _track_monitoring(runtime, now)
     # Every record an agreement ever had stays in the store; the running figures (period, 90
@@ -82,7 +88,7 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
     runtime.budget = (figures.budget_total_seconds, figures.budget_remaining_seconds,
                       figures.budget_remaining_ratio)
     runtime.last_evaluated = now
-    _refresh_history(runtime, windows, incidents, now)
+    _refresh_history(runtime, windows, incidents, now, occurrences)
     _refresh_daily(runtime, inputs, now)
     wanted = agreement_conditions(agreement, state, figures, runtime.rejection,
                                   runtime.store_error)
@@ -152,7 +158,8 @@ def _count(runtime: AgreementRuntime, inputs: AccountingInput, now: datetime) ->
 
 
 def _refresh_history(runtime: AgreementRuntime, windows: Sequence[MaintenanceWindow],
-                     incidents: Sequence[Incident], now: datetime) -> None:
+                     incidents: Sequence[Incident], now: datetime,
+                     occurrences: Occurrences = maintenance_intervals) -> None:
     """Freeze each closed period once; after a lost status, rebuild it from the records."""
     agreement = runtime.agreement
     created = agreement.created_at
@@ -161,7 +168,8 @@ def _refresh_history(runtime: AgreementRuntime, windows: Sequence[MaintenanceWin
     if all(period_label(agreement.window, p) in runtime.history for p in closed):
         return
     bounds = Interval(closed[0].start, closed[-1].end)
-    inputs = AccountingInput(agreement.objective, created, scheduled_maintenance(windows, bounds),
+    inputs = AccountingInput(agreement.objective, created,
+                             scheduled_maintenance(windows, bounds, occurrences),
                              incidents, tuple(runtime.unmonitored))
     for figures in compute_history(inputs, agreement.window, now, HISTORY_KEEP):
         runtime.history.setdefault(figures.label, history_entry(figures))

@@ -13,6 +13,8 @@ from sla_operator.domain.intervals import Interval, union
 from sla_operator.domain.model import Agreement, Endpoint, ProbeResult, State
 from sla_operator.domain.published import Published
 
+_NEW_HEALTH = EndpointHealth()  # frozen: one for every endpoint not probed yet
+
 # Probe latency buckets (seconds), shared by every endpoint's histogram.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -77,14 +79,25 @@ class AgreementRuntime:
     seen_status: object = None  # the status as last delivered by the watch (a standby shows it)
     published: Published | None = None  # ``seen_status`` read, once per new status
     published_from: object = None  # the status ``published`` was read from
+    _endpoints: dict[str, Endpoint] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._endpoints = {e.name: e for e in self.agreement.endpoints}
+
+    def probes(self, endpoint: Endpoint) -> bool:
+        """Whether ``endpoint`` is one of the agreement's as it is now (not an older version)."""
+        known = self._endpoints.get(endpoint.name)
+        return known is endpoint or (known is not None and known == endpoint)
 
     def observe(self, endpoint: Endpoint, result: ProbeResult) -> None:
-        before = self.healths.get(endpoint.name, EndpointHealth())
+        # Once per probe: nothing is made here that is not kept.
+        name = endpoint.name
+        before = self.healths.get(name) or _NEW_HEALTH
         after = observe(before, endpoint, result)
-        self.healths[endpoint.name] = after
-        stats = self.probe_stats.get(endpoint.name)
-        if stats is None:  # not setdefault: that would build a ProbeStats for every probe
-            stats = self.probe_stats[endpoint.name] = ProbeStats()
+        self.healths[name] = after
+        stats = self.probe_stats.get(name)
+        if stats is None:
+            stats = self.probe_stats[name] = ProbeStats()
         stats.record(result)
         if after.state is not before.state or after.consecutive_slow != before.consecutive_slow:
             self.dirty = True
@@ -97,6 +110,7 @@ class AgreementRuntime:
         self.probe_stats = {n: s for n, s in self.probe_stats.items()
                             if n in {e.name for e in agreement.endpoints}}
         self.agreement = agreement
+        self._endpoints = {e.name: e for e in agreement.endpoints}
         self.dirty = True
 
     def add_unmonitored(self, gap: Interval) -> None:

@@ -57,10 +57,13 @@ def build_snapshot(runtimes: Iterable[AgreementRuntime], incidents: Iterable[Inc
             log.exception("agreement %s/%s: view not refreshed", *key)
             if key in before:
                 agreements.append(before[key])
+    by_namespace: dict[str, list[AgreementRuntime]] = {}
+    for runtime in [*runtimes, *others]:
+        by_namespace.setdefault(runtime.agreement.namespace, []).append(runtime)
     views = []
     for window in windows:
-        try:
-            views.append(window_view(window, [*runtimes, *others], now))
+        try:  # a window selects agreements of its own namespace only
+            views.append(window_view(window, by_namespace.get(window.namespace, []), now))
         except Exception:  # a window whose schedule cannot be computed is left out
             log.exception("maintenance window %s/%s: view not refreshed", *window.key)
     return Snapshot(taken_at=now, agreements=tuple(agreements), incidents=recent,

@@ -7,7 +7,11 @@ stray temporary file, which ``remove_stale_temporaries`` clears at the next star
 from __future__ import annotations
 
 import enum
+import functools
+import json
+import math
 import os
+import re
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +22,13 @@ import yaml
 TEMPORARY_SUFFIX = ".tmp"
 
 
-class ManifestLoader(yaml.SafeLoader):
+# LibYAML's parser and emitter where PyYAML was built with it (the pure-Python ones are about
+# ten times slower, and local mode reads and writes a file per status change).
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SafeDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class ManifestLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """YAML as the API server stores these kinds: an unquoted time stays the string it was typed as.
 
     The CRDs declare times as strings and kubectl sends them as written; yaml.safe_load would
@@ -32,7 +42,7 @@ ManifestLoader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(_SafeDumper):  # type: ignore[valid-type,misc]
     """Block style, keys in the order written, multi-line strings kept readable."""
 
 
@@ -45,8 +55,92 @@ _Dumper.add_representer(str, _represent_str)
 
 
 def dump_yaml(document: Mapping[str, Any]) -> str:
-    return yaml.dump(dict(document), Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                     allow_unicode=True, width=100)
+    """Block-style YAML; plain data (as statuses are) is written directly, which is several
+    times faster than PyYAML's representer; anything else (multi-line or non-ASCII text,
+    floats in exponent form, other types) goes through PyYAML."""
+    if not document:
+        return "{}\n"
+    lines: list[str] = []
+    try:
+        _block(document, "", lines)
+    except _Unusual:
+        return yaml.dump(dict(document), Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+                         allow_unicode=True, width=100)
+    lines.append("")
+    return "\n".join(lines)
+
+
+class _Unusual(Exception):
+    """A value the direct writer leaves to PyYAML."""
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./:@ ()=,+-]*")
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+@functools.lru_cache(maxsize=4096)
+def _text(value: str) -> str:
+    """A string as a YAML scalar that reads back as that same string."""
+    if not _PRINTABLE_ASCII.fullmatch(value):
+        raise _Unusual
+    if (_PLAIN.fullmatch(value) and not value.endswith((" ", ":")) and ": " not in value
+            and " #" not in value
+            and yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False)) == _STR_TAG):
+        return value
+    return json.dumps(value)  # printable ASCII: only " and \ are escaped, as YAML reads them
+
+
+def _scalar(value: object) -> str:
+    kind = type(value)
+    if kind is str:
+        return _text(value)  # type: ignore[arg-type]
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if kind is float:
+        shown = repr(value)
+        if "e" in shown or not math.isfinite(value):  # type: ignore[arg-type]
+            raise _Unusual
+        return shown
+    if (kind is dict or kind is list) and not value:
+        return "{}" if kind is dict else "[]"
+    raise _Unusual
+
+
+def _block(node: Mapping[str, Any] | list[Any], indent: str, lines: list[str]) -> None:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if type(key) is not str:
+                raise _Unusual
+            _entry(f"{indent}{_text(key)}:", value, indent, lines)
+        return
+    for item in node:
+        if type(item) is dict and item:
+            first = True
+            for key, value in item.items():
+                if type(key) is not str:
+                    raise _Unusual
+                _entry(f"{indent}{'- ' if first else '  '}{_text(key)}:", value, indent + "  ", lines)
+                first = False
+        elif type(item) is list and item:
+            raise _Unusual
+        else:
+            lines.append(f"{indent}- {_scalar(item)}")
+
+
+def _entry(head: str, value: Any, indent: str, lines: list[str]) -> None:
+    if type(value) is dict and value:
+        lines.append(head)
+        _block(value, indent + "  ", lines)
+    elif type(value) is list and value:
+        lines.append(head)
+        _block(value, indent, lines)  # a sequence under a key is not indented, as PyYAML writes it
+    else:
+        lines.append(f"{head} {_scalar(value)}")
 
 
 FileVersion = tuple[int, int, int]

@@ -10,6 +10,7 @@ is refused, so the engine decides again on the new version, as the Kubernetes st
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 import uuid
@@ -37,10 +38,12 @@ from sla_operator.domain.records import (
 from sla_operator.local.files import (
     FileChanged,
     FileVersion,
+    dump_yaml,
+    file_version,
     merge_patch,
     read_yaml,
     read_yaml_versioned,
-    write_yaml,
+    write_atomically,
 )
 from sla_operator.probes.base import utc_now
 from sla_operator.store.base import Key, Kind, StoreError
@@ -63,9 +66,15 @@ class LocalStore:
         self.clock = clock
         self.secrets: dict[Key, dict[str, str]] = {}
         """Secret data by (namespace, name), from Secret manifests in the manifests folder."""
-        self._lock = asyncio.Lock()  # one read-modify-write at a time: no lost updates
+        # One read-modify-write of a file at a time (no lost updates); different files are
+        # written concurrently.
+        self._locks: dict[Path, asyncio.Lock] = {}
         self.written: dict[Path, FileVersion] = {}
         """The version of each file this store last wrote: complete by construction (atomic)."""
+        self._contents: dict[Path, tuple[FileVersion, dict[str, Any], str]] = {}
+        """What this store last wrote to each file (version, document, text): while the file is
+        still at that version, it is not read back and parsed, and the same text is not written
+        again."""
 
     # ------------------------------------------------------------ paths
 
@@ -83,19 +92,19 @@ class LocalStore:
 
     async def create_incident(self, incident: Incident, owner_uid: str | None) -> Incident:
         spec = incident_spec(incident)
-        async with self._lock:
-            for attempt in range(1, NAME_ATTEMPTS):
-                name = incident.name if attempt == 1 else f"{incident.name}-{attempt}"
-                path = self.incident_path((incident.namespace, name))
+        for attempt in range(1, NAME_ATTEMPTS):
+            name = incident.name if attempt == 1 else f"{incident.name}-{attempt}"
+            path = self.incident_path((incident.namespace, name))
 
-                def new_file(existing: dict[str, Any] | None, name: str = name) -> dict[str, Any] | None:
-                    # None leaves an existing file as it is: the same incident, or another one.
-                    return None if existing is not None else self._incident_manifest(
-                        incident, name, spec, owner_uid)
+            def new_file(existing: dict[str, Any] | None, name: str = name) -> dict[str, Any] | None:
+                # None leaves an existing file as it is: the same incident, or another one.
+                return None if existing is not None else self._incident_manifest(
+                    incident, name, spec, owner_uid)
 
+            async with self._lock(path):
                 body, written = await self._rewrite(path, new_file)
-                if written or same_incident(body, spec):
-                    return _parsed(body, path)
+            if written or same_incident(body, spec):
+                return _parsed(body, path)
         raise StoreError(f"no free name for incident {incident.name}")
 
     async def change_incident(self, incident: Incident, change: Change) -> Incident:
@@ -125,7 +134,7 @@ class LocalStore:
             return _with_severity_label(body or {}, changed.severity.value
                                         if "severity" in change.fields else None)
 
-        async with self._lock:
+        async with self._lock(path):
             body, _ = await self._rewrite(path, changed_file)
         try:
             return incident_from_manifest(body)
@@ -149,7 +158,7 @@ class LocalStore:
             body["status"] = merge_patch(before, status)
             return body
 
-        async with self._lock:
+        async with self._lock(path):
             body, _ = await self._rewrite(path, with_status)
         _log_transitions(kind, key, before, body["status"])
 
@@ -187,7 +196,9 @@ class LocalStore:
         look like a brand-new agreement and the time before it would not count as unmonitored.
         """
         path = self.root / REGISTRY_FILE
-        registry = read_yaml(path) if path.exists() else {}
+        registry = self._own_copy(path)
+        if registry is None:
+            registry = read_yaml(path) if path.exists() else {}
         agreements = registry.setdefault("agreements", {})
         entry = agreements.get(f"{key[0]}/{key[1]}")
         if isinstance(entry, Mapping):
@@ -197,7 +208,8 @@ class LocalStore:
                 log.warning("%s: bad firstSeen for %s/%s, recording it again", path, *key)
         seen, uid = self.clock(), str(uuid.uuid4())
         agreements[f"{key[0]}/{key[1]}"] = {"firstSeen": format_time(seen), "uid": uid}
-        write_yaml(path, registry)
+        text = dump_yaml(registry)
+        self._remember(path, write_atomically(path, text), registry, text)
         return seen, uid
 
     # ------------------------------------------------------------ helpers
@@ -232,11 +244,16 @@ class LocalStore:
                 if body is None:
                     raise StoreError(f"{path}: nothing to write for a file that does not exist")
                 return body, False
+            text = dump_yaml(new)
+            own = self._contents.get(path)
+            if own is not None and own[0] == version and own[2] == text:
+                return new, False  # the file already says exactly this
             try:
-                self.written[path] = await self._io(write_yaml, path, new, version)
+                written = await self._io(write_atomically, path, text, version)
             except FileChanged:
                 log.debug("%s: changed while being updated, updating the new version", path)
                 continue
+            self._remember(path, written, new, text)
             return new, True
         raise StoreError(f"{path}: changed by someone else on each of {REWRITE_ATTEMPTS} attempts "
                          "to update it; trying again later")
@@ -248,6 +265,12 @@ class LocalStore:
         empty or half file, and a rename over it would send the rest of the save to an orphaned
         inode. Files this store wrote last are complete and read at once.
         """
+        try:
+            own = self._own_copy(path)
+        except OSError as error:
+            raise StoreError(f"{path}: {error}") from error
+        if own is not None:
+            return own, self.written[path]
         deadline = time.monotonic() + QUIET_WAIT_LIMIT
         while True:
             body, version, read_at = await self._io(_read_timed, path)
@@ -259,6 +282,27 @@ class LocalStore:
             if time.monotonic() > deadline:
                 raise StoreError(f"{path} keeps changing; updating it later")
             await asyncio.sleep(QUIET_SECONDS - max(0.0, age))
+
+    def _lock(self, path: Path) -> asyncio.Lock:
+        return self._locks.setdefault(path, asyncio.Lock())
+
+    def _own_copy(self, path: Path) -> dict[str, Any] | None:
+        """What this store last wrote to ``path``, when the file is still that version; else None.
+
+        The copy may be edited: spec and metadata are copied (incident edits change them in
+        place); the status is shared, as every edit replaces it with a new mapping.
+        """
+        own = self._contents.get(path)
+        if own is None or file_version(path) != own[0]:
+            self._contents.pop(path, None)
+            return None
+        return {key: value if key == "status" else copy.deepcopy(value)
+                for key, value in own[1].items()}
+
+    def _remember(self, path: Path, version: FileVersion, document: dict[str, Any],
+                  text: str) -> None:
+        self.written[path] = version
+        self._contents[path] = (version, document, text)
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         try:

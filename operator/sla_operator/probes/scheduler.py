@@ -40,6 +40,8 @@ class LagHistogram:
     """Upper bounds in seconds, ascending, the last one +Inf."""
     sum: float = 0.0
     count: int = 0
+    max: float = 0.0
+    """The latest start seen so far (not exported: a histogram has no maximum)."""
     _per_bucket: list[int] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -55,6 +57,20 @@ class LagHistogram:
                 break
         self.sum += lag
         self.count += 1
+        if lag > self.max:
+            self.max = lag
+
+    def quantile(self, fraction: float) -> float:
+        """Estimated from the buckets as Prometheus' histogram_quantile does, but never above
+        the largest lag seen (0 when empty)."""
+        rank, below, lower = fraction * self.count, 0, 0.0
+        for upper, count in zip(self.buckets, self.cumulative_counts, strict=True):
+            if count >= rank and count > 0:
+                if math.isinf(upper):
+                    return min(lower, self.max)
+                return min(lower + (upper - lower) * (rank - below) / ((count - below) or 1), self.max)
+            below, lower = count, upper
+        return 0.0
 
     @property
     def cumulative_counts(self) -> tuple[int, ...]:
@@ -98,6 +114,10 @@ class ProbeScheduler:
         self._wakeup = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._lag = LagHistogram()
+        self.started = 0
+        """Probes started."""
+        self.failed = 0
+        """Probes whose result was a failure."""
         self.skipped = 0
         """Ticks skipped because the endpoint's previous probe was still running."""
         self.errors = 0
@@ -162,12 +182,24 @@ class ProbeScheduler:
     async def run(self) -> None:
         """Probe until cancelled; cancelling stops every probe in flight and returns cleanly."""
         semaphore = asyncio.Semaphore(self._concurrency)
+        began = self._monotonic()
         try:
             while True:
                 await self._sleep_until_due()
                 await self._start_due(semaphore)
         finally:
             await self._stop()
+            self._log_summary(self._monotonic() - began)
+
+    def _log_summary(self, seconds: float) -> None:
+        """One line on the way out: how much was probed and how late (read by `make bench`)."""
+        lag = self._lag
+        logger.info("probe scheduler stopped after %.1fs: %d probes started, %d failed, %d ticks "
+                    "skipped (previous probe still running), %d errors, %d endpoints; schedule "
+                    "lag p50 %.4fs, p99 %.4fs, mean %.4fs, max %.4fs", seconds, self.started,
+                    self.failed, self.skipped, self.errors, len(self._scheduled),
+                    lag.quantile(0.5), lag.quantile(0.99),
+                    lag.sum / lag.count if lag.count else 0.0, lag.max)
 
     async def _sleep_until_due(self) -> None:
         while True:
@@ -198,6 +230,7 @@ class ProbeScheduler:
                 semaphore.release()
                 continue
             self._lag.observe(self._monotonic() - due)
+            self.started += 1
             scheduled.running = True
             task = asyncio.create_task(
                 self._probe(scheduled, scheduled.endpoint, scheduled.context, semaphore)
@@ -224,6 +257,8 @@ class ProbeScheduler:
     ) -> None:
         try:
             result = await self._run(endpoint, context)
+            if not result.ok:
+                self.failed += 1
             if not scheduled.removed:
                 self._on_result(scheduled.owner, endpoint, result)
         except Exception:

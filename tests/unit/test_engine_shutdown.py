@@ -1,0 +1,53 @@
+"""On the way out every agreement's status is written once more, several at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from engine_clock import Clock
+from test_engine_deletion import RecordingStore, agreement
+
+from sla_operator.engine import SHUTDOWN_WRITE_SECONDS, SHUTDOWN_WRITES_AT_ONCE, Engine, EngineSettings
+from sla_operator.store.base import Key, Kind
+
+pytestmark = pytest.mark.looptime  # the writes take event-loop time, not real time
+
+AGREEMENTS = 320
+WRITE_SECONDS = 0.5  # one after another, 320 writes would take 160 s: far beyond the cap
+
+
+class SlowStore(RecordingStore):
+    """Each status write takes WRITE_SECONDS; counts how many are under way at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.under_way = 0
+        self.most_under_way = 0
+
+    async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
+        self.under_way += 1
+        self.most_under_way = max(self.most_under_way, self.under_way)
+        try:
+            await asyncio.sleep(WRITE_SECONDS)
+        finally:
+            self.under_way -= 1
+        await super().write_status(kind, key, status)
+
+
+async def test_every_status_is_written_within_the_cap_when_each_write_takes_a_while() -> None:
+    assert AGREEMENTS * WRITE_SECONDS / SHUTDOWN_WRITES_AT_ONCE < SHUTDOWN_WRITE_SECONDS
+    store = SlowStore()
+    engine = Engine(store, EngineSettings(), clock=Clock())  # type: ignore[arg-type]
+    keys = set()
+    for index in range(AGREEMENTS):
+        web = agreement(f"web-{index}", uid=f"uid-{index}")
+        engine.upsert_agreement(web)
+        keys.add(web.key)
+
+    await engine._last_words()
+
+    assert {key for kind, key, _ in store.statuses if kind is Kind.AGREEMENT} == keys
+    assert 1 < store.most_under_way <= SHUTDOWN_WRITES_AT_ONCE
