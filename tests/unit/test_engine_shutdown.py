@@ -10,7 +10,13 @@ import pytest
 from engine_clock import Clock
 from test_engine_deletion import RecordingStore, agreement
 
-from sla_operator.engine import SHUTDOWN_WRITE_SECONDS, SHUTDOWN_WRITES_AT_ONCE, Engine, EngineSettings
+from sla_operator.engine import (
+    SHUTDOWN_WRITE_SECONDS,
+    SHUTDOWN_WRITES_AT_ONCE,
+    WRITES_AT_ONCE,
+    Engine,
+    EngineSettings,
+)
 from sla_operator.store.base import Key, Kind
 
 pytestmark = pytest.mark.looptime  # the writes take event-loop time, not real time
@@ -51,3 +57,21 @@ async def test_every_status_is_written_within_the_cap_when_each_write_takes_a_wh
 
     assert {key for kind, key, _ in store.statuses if kind is Kind.AGREEMENT} == keys
     assert 1 < store.most_under_way <= SHUTDOWN_WRITES_AT_ONCE
+
+
+async def test_a_round_writes_several_first_statuses_at_once_and_no_more_than_its_share() -> None:
+    # New agreements need their first status at once; one write after another, 320 of them
+    # would wait 160 s for the last. The cap (50/s) still bounds what one round sends.
+    store = SlowStore()
+    engine = Engine(store, EngineSettings(max_status_writes_per_second=0),  # type: ignore[arg-type]
+                    clock=Clock())
+    keys = set()
+    for index in range(AGREEMENTS):
+        web = agreement(f"web-{index}", uid=f"uid-{index}")
+        engine.upsert_agreement(web)
+        keys.add(web.key)
+
+    await engine.evaluate_round()
+
+    assert {key for kind, key, _ in store.statuses if kind is Kind.AGREEMENT} == keys
+    assert 1 < store.most_under_way <= WRITES_AT_ONCE

@@ -36,6 +36,7 @@ class Fleet:
         self.apiserver = apiserver
         self.patches: list[tuple[str, dict[str, Any]]] = []
         self._seen = 0
+        self.concurrency: int | None = None  # writes in flight at once; None: the engine's
         stored = isinstance(apiserver, km.KubernetesEmulator)
         if not stored:
             # A server that keeps no objects answers each status patch with what it was sent.
@@ -66,7 +67,10 @@ class Fleet:
         written = []
         for _ in range(count):
             before = len(self.patches)
-            await self.engine.evaluate_round()
+            if self.concurrency is None:
+                await self.engine.evaluate_round()
+            else:
+                await self.engine.evaluate_round(concurrency=self.concurrency)
             self._note_patches()
             written.append([name for name, _ in self.patches[before:]])
             self.clock.advance(SECOND)
@@ -149,6 +153,9 @@ async def test_a_retry_after_pauses_every_write_for_that_long(
         apiserver: km.KubernetesEmulator, store: KubeStore, caplog: pytest.LogCaptureFixture,
         status: int, reason: str) -> None:
     fleet = Fleet(apiserver, store, 3, rate=50)
+    # One write at a time shows the pause exactly: writes already in flight when the answer
+    # comes (up to WRITES_AT_ONCE) are not called back.
+    fleet.concurrency = 1
     refusal = {"apiVersion": "v1", "kind": "Status", "status": "Failure", "code": status,
                "reason": reason, "message": "too many requests, please try again later"}
     refused = apiserver["patch", AGREEMENTS, km.subresource("status")][:2] \
