@@ -43,15 +43,20 @@ class SlowStore(RecordingStore):
         await super().write_status(kind, key, status)
 
 
-async def test_every_status_is_written_within_the_cap_when_each_write_takes_a_while() -> None:
-    assert AGREEMENTS * WRITE_SECONDS / SHUTDOWN_WRITES_AT_ONCE < SHUTDOWN_WRITE_SECONDS
-    store = SlowStore()
-    engine = Engine(store, EngineSettings(), clock=Clock())  # type: ignore[arg-type]
+def engine_with_agreements(store: SlowStore, settings: EngineSettings) -> tuple[Engine, set[Key]]:
+    engine = Engine(store, settings, clock=Clock())  # type: ignore[arg-type]
     keys = set()
     for index in range(AGREEMENTS):
         web = agreement(f"web-{index}", uid=f"uid-{index}")
         engine.upsert_agreement(web)
         keys.add(web.key)
+    return engine, keys
+
+
+async def test_every_status_is_written_within_the_cap_when_each_write_takes_a_while() -> None:
+    assert AGREEMENTS * WRITE_SECONDS / SHUTDOWN_WRITES_AT_ONCE < SHUTDOWN_WRITE_SECONDS
+    store = SlowStore()
+    engine, keys = engine_with_agreements(store, EngineSettings())
 
     await engine._last_words()
 
@@ -63,13 +68,7 @@ async def test_a_round_writes_several_first_statuses_at_once_and_no_more_than_it
     # New agreements need their first status at once; one write after another, 320 of them
     # would wait 160 s for the last. The cap (50/s) still bounds what one round sends.
     store = SlowStore()
-    engine = Engine(store, EngineSettings(max_status_writes_per_second=0),  # type: ignore[arg-type]
-                    clock=Clock())
-    keys = set()
-    for index in range(AGREEMENTS):
-        web = agreement(f"web-{index}", uid=f"uid-{index}")
-        engine.upsert_agreement(web)
-        keys.add(web.key)
+    engine, keys = engine_with_agreements(store, EngineSettings(max_status_writes_per_second=0))
 
     await engine.evaluate_round()
 
