@@ -55,7 +55,31 @@ class FakeCustomObjects:
     def create_namespaced_custom_object(self, group: str, version: str, namespace: str,
                                         plural: str, body: dict[str, Any], **_: Any) -> None:
         self._check("create")
+        if (namespace, body["metadata"]["name"]) in self.objects:
+            raise ApiException(status=409, reason="Conflict")
         self.objects[(namespace, body["metadata"]["name"])] = copy.deepcopy(body)
+
+    def _listed(self, selector: str, namespace: str | None = None) -> dict[str, Any]:
+        wanted = dict(pair.split("=") for pair in selector.split(","))
+        items = []
+        for (ns, _), rule in self.objects.items():
+            labels = rule["metadata"].get("labels") or {}
+            if (namespace is None or ns == namespace) and all(
+                    labels.get(k) == v for k, v in wanted.items()):
+                item = copy.deepcopy(rule)
+                item["metadata"]["namespace"] = ns
+                items.append(item)
+        return {"items": items}
+
+    def list_cluster_custom_object(self, group: str, version: str, plural: str,
+                                   label_selector: str, **_: Any) -> dict[str, Any]:
+        self._check("list")
+        return self._listed(label_selector)
+
+    def list_namespaced_custom_object(self, group: str, version: str, namespace: str,
+                                      plural: str, label_selector: str, **_: Any) -> dict[str, Any]:
+        self._check("list")
+        return self._listed(label_selector, namespace)
 
     def patch_namespaced_custom_object(self, group: str, version: str, namespace: str,
                                        plural: str, name: str, body: dict[str, Any],
@@ -151,3 +175,58 @@ def test_with_shards_only_the_owning_shard_keeps_an_agreements_rule(api: FakeCus
     # Each agreement: get and create, then get (nothing to change), from its own shard only.
     assert sorted(api.calls) == ["create"] * len(names) + ["get"] * 2 * len(names)
     assert set(api.objects) == {("shop", f"{name}-sla") for name in names}
+
+
+def test_after_one_list_the_rules_are_kept_without_reading_each(
+        keeper: RuleKeeper, api: FakeCustomObjects) -> None:
+    keeper.reconcile(agreement(name="orders"))  # made before the list: found by it
+    api.calls.clear()
+    keeper.prime([])
+    for name in ("cart", "orders", "search"):
+        keeper.reconcile(agreement(name=name))
+    assert api.calls == ["list", "create", "create"]  # orders' rule was listed as it should be
+    keeper.reconcile(agreement(name="cart", objective=Decimal("99")))
+    keeper.reconcile(agreement(name="cart", alerting=Alerting(enabled=False)))
+    keeper.reconcile(agreement(name="cart", alerting=Alerting(enabled=False)))
+    assert api.calls[3:] == ["patch", "delete"]  # what was written is remembered
+    assert set(api.objects) == {("shop", "orders-sla"), ("shop", "search-sla")}
+
+
+def test_a_rule_not_listed_yet_there_is_read_before_anything_is_written(
+        keeper: RuleKeeper, api: FakeCustomObjects, caplog: pytest.LogCaptureFixture) -> None:
+    keeper.prime(["shop"])
+    theirs = {"metadata": {"name": "cart-sla", "labels": {"team": "shop"}}, "spec": {"groups": []}}
+    api.objects[("shop", "cart-sla")] = theirs  # someone else's, unlabelled: not in the list
+    keeper.reconcile(agreement())
+    keeper.reconcile(agreement())
+    assert api.objects[("shop", "cart-sla")] == theirs
+    assert api.calls == ["list", "create", "get", "get"]
+    assert len([r for r in caplog.records if "not managed by sla-operator" in r.message]) == 1
+
+
+def test_without_the_crd_no_agreement_costs_a_request_until_it_is_served(
+        keeper: RuleKeeper, api: FakeCustomObjects) -> None:
+    api.refusal = not_found(None)
+    keeper.prime([])
+    assert keeper.served is False
+    for name in ("cart", "orders"):
+        keeper.reconcile(agreement(name=name))
+        assert keeper.done(("shop", name), "v1")
+    assert api.calls == ["list"]
+    api.refusal = None
+    keeper.crd_served(True)  # its CRD became Established: keep_all reconciles every agreement
+    assert not keeper.done(("shop", "cart"), "v1")
+    keeper.prime([])
+    keeper.reconcile(agreement())
+    assert api.calls[1:] == ["list", "create"] and keeper.served is True
+    keeper.crd_served(False)  # deleted again
+    keeper.reconcile(agreement(name="orders"))
+    assert api.calls[3:] == []
+
+
+def test_a_kind_not_served_found_by_a_read_stops_further_reads(
+        keeper: RuleKeeper, api: FakeCustomObjects) -> None:
+    api.refusal = not_found(None)
+    keeper.reconcile(agreement(name="cart"))
+    keeper.reconcile(agreement(name="orders"))
+    assert api.calls == ["get"]

@@ -11,6 +11,7 @@ once and carries on: alert rules are an extra, probing is not.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import threading
@@ -50,23 +51,78 @@ class RuleKeeper:
         self._warned: set[str] = set()
         self._reconciled: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()  # kopf runs sync handlers on several threads
+        # Whether prometheus-operator's CRD is served: None until a list or the CRD's own
+        # events say. While it is not, nothing is asked of the API server per agreement.
+        self.served: bool | None = None
+        # The managed rules as last listed and written since (None: not listed; read each
+        # rule as needed): a thousand agreements at start-up cost one list, not a GET each.
+        self._rules: dict[tuple[str, str], dict[str, Any]] | None = None
+        self._unlisted: set[tuple[str, str]] = set()  # names taken by rules not listed
+
+    def done(self, key: tuple[str, str], version: object) -> bool:
+        """Whether this version of the agreement needs nothing more (asked before parsing it:
+        every status write comes back as a watch event of an unchanged spec)."""
+        return (not self.switch.active or not self.owns(key) or self.served is False
+                or self._reconciled.get(key) == version)
 
     def reconcile_if_changed(self, agreement: Agreement, version: object) -> None:
         """Reconcile a version of the agreement not reconciled yet (status writes are not)."""
-        if (not self.switch.active or not self.owns(agreement.key)
-                or self._reconciled.get(agreement.key) == version):
+        if self.done(agreement.key, version):
             return
         self.reconcile(agreement)
         self._reconciled[agreement.key] = version
 
+    def prime(self, namespaces: Sequence[str]) -> None:
+        """List the managed rules once (and learn whether the CRD is served at all)."""
+        selector = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+        try:
+            if namespaces:
+                items: list[dict[str, Any]] = []
+                for namespace in namespaces:
+                    items += self.custom.list_namespaced_custom_object(
+                        MONITORING, MONITORING_VERSION, namespace, RULES, label_selector=selector,
+                        _request_timeout=TIMEOUT_SECONDS).get("items") or []
+            else:
+                items = self.custom.list_cluster_custom_object(
+                    MONITORING, MONITORING_VERSION, RULES, label_selector=selector,
+                    _request_timeout=TIMEOUT_SECONDS).get("items") or []
+        except ApiException as error:
+            with self._lock:
+                self._rules = None
+                if error.status == 404:
+                    self.served = False
+            self._refused(error, "*", "*")
+            return
+        except Exception as error:  # unreachable for now: each rule is read when needed
+            log.warning("PrometheusRules not listed (each is read when needed): %s", error)
+            return
+        rules = {}
+        for item in items:
+            meta = item.get("metadata") or {}
+            rules[(str(meta.get("namespace")), str(meta.get("name")))] = item
+        with self._lock:
+            self.served, self._rules = True, rules
+
+    def crd_served(self, served: bool) -> None:
+        """The CRD's own events: established (every rule is then brought up to date by
+        keep_all) or deleted (nothing more is asked until it comes back)."""
+        with self._lock:
+            self.served = served
+            if not served:
+                self._rules, self._reconciled = None, {}
+
     def reconcile(self, agreement: Agreement) -> None:
         if not self.switch.active or not self.owns(agreement.key):
             return  # the leader keeps them; a promoted standby brings them all up to date
+        if self.served is False:
+            return  # until the CRD's events say it is served
         name = prometheus_rule_name(agreement.name)
         try:
             with self._lock:
                 self._reconcile(agreement, name)
         except ApiException as error:
+            if error.status == 404:
+                self.served = False  # the kind itself (a missing rule is not an error)
             self._refused(error, agreement.namespace, name)
 
     def _reconcile(self, agreement: Agreement, name: str) -> None:
@@ -77,18 +133,31 @@ class RuleKeeper:
                             "PrometheusRule %s/%s exists and is not managed by sla-operator: "
                             "left as it is", agreement.namespace, name)
             return
+        key = (agreement.namespace, name)
         if desired is None:
             if current is not None:
                 self.custom.delete_namespaced_custom_object(
                     MONITORING, MONITORING_VERSION, agreement.namespace, RULES, name,
                     _request_timeout=TIMEOUT_SECONDS)
+                self._remember(key, None)
                 log.info("PrometheusRule %s/%s deleted: alerting is disabled", agreement.namespace,
                          name)
             return
         if current is None:
-            self.custom.create_namespaced_custom_object(
-                MONITORING, MONITORING_VERSION, agreement.namespace, RULES, desired,
-                _request_timeout=TIMEOUT_SECONDS)
+            try:
+                self.custom.create_namespaced_custom_object(
+                    MONITORING, MONITORING_VERSION, agreement.namespace, RULES, desired,
+                    _request_timeout=TIMEOUT_SECONDS)
+            except ApiException as error:
+                if error.status != 409 or self._rules is None:
+                    raise
+                # Listed as missing, yet there: someone else's rule of that name, or one made
+                # since the list. Read it and decide as without the list.
+                self._rules.pop(key, None)
+                self._rules_unlisted(key)
+                self._reconcile(agreement, name)
+                return
+            self._remember(key, desired)
             log.info("PrometheusRule %s/%s created", agreement.namespace, name)
         elif _differs(current, desired):
             patch = {"metadata": {"labels": desired["metadata"]["labels"],
@@ -97,9 +166,26 @@ class RuleKeeper:
             self.custom.patch_namespaced_custom_object(
                 MONITORING, MONITORING_VERSION, agreement.namespace, RULES, name, patch,
                 _request_timeout=TIMEOUT_SECONDS)
+            self._remember(key, {**current, "metadata": {**(current.get("metadata") or {}),
+                                                         **patch["metadata"]},
+                                 "spec": desired["spec"]})
             log.info("PrometheusRule %s/%s updated", agreement.namespace, name)
 
+    def _remember(self, key: tuple[str, str], rule: dict[str, Any] | None) -> None:
+        if self._rules is not None:
+            if rule is None:
+                self._rules.pop(key, None)
+            else:
+                self._rules[key] = rule
+
+    def _rules_unlisted(self, key: tuple[str, str]) -> None:
+        """From now on this rule is read from the API server, not the list."""
+        self._unlisted.add(key)
+
     def _get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        if self._rules is not None and (namespace, name) not in self._unlisted:
+            listed = self._rules.get((namespace, name))
+            return copy.deepcopy(listed) if listed is not None else None
         try:
             found = self.custom.get_namespaced_custom_object(
                 MONITORING, MONITORING_VERSION, namespace, RULES, name,
@@ -170,12 +256,13 @@ def _keeper(memo: kopf.Memo) -> RuleKeeper:
 
 
 def keep_all(keeper: RuleKeeper, api: client.ApiClient, namespaces: Sequence[str]) -> None:
-    """Every agreement's rule, from a fresh list: none for an agreement that is gone."""
+    """Every agreement's rule, from fresh lists: none for an agreement that is gone."""
     try:
         items = list_kind(api, "servicelevelagreements", namespaces)
     except StartupError as error:
         log.warning("PrometheusRules not brought up to date: %s", error)
         return
+    keeper.prime(namespaces)
     for item in items:
         agreement = _parsed(item)
         if agreement is not None:
@@ -189,12 +276,15 @@ def keep_prometheus_rule(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
     if event["type"] == "DELETED":
         return  # its rule is owned by it: the garbage collector removes it
     body = event["object"]
+    meta = body.get("metadata") or {}
+    version = (meta.get("uid"), meta.get("generation"),
+               tuple(sorted((meta.get("labels") or {}).items())))
+    keeper = _keeper(memo)
+    if keeper.done((str(meta.get("namespace")), str(meta.get("name"))), version):
+        return  # mostly the echo of a status write: not even parsed
     agreement = _parsed(body)
     if agreement is not None:
-        meta = body.get("metadata") or {}
-        version = (meta.get("uid"), meta.get("generation"),
-                   tuple(sorted((meta.get("labels") or {}).items())))
-        _keeper(memo).reconcile_if_changed(agreement, version)
+        keeper.reconcile_if_changed(agreement, version)
 
 
 def _is_rules_crd(name: str | None, **_: Any) -> bool:
@@ -209,6 +299,10 @@ def prometheus_rules_served(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> 
     conditions = (body.get("status") or {}).get("conditions") or []
     established = any(c.get("type") == "Established" and c.get("status") == "True"
                       for c in conditions)
-    if event["type"] == "DELETED" or not established:
+    if event["type"] == "DELETED":
+        _keeper(memo).crd_served(False)
         return
+    if not established:
+        return
+    _keeper(memo).crd_served(True)
     keep_all(_keeper(memo), memo["api"], memo["settings"].namespaces)
