@@ -264,3 +264,26 @@ async def test_an_operator_with_nothing_to_watch_stays_alive(tmp_path: Path) -> 
     clock.now += SECOND
     await engine.evaluate_round()
     assert engine.last_round == clock.now
+
+
+async def test_a_new_agreement_starts_a_round_without_waiting_for_the_interval(
+        tmp_path: Path) -> None:
+    clock = Clock()
+    # An hour between rounds: only the arrival itself can get the second agreement evaluated.
+    engine = Engine(LocalStore(tmp_path, clock=clock),
+                    EngineSettings(status_interval=3600, evaluate_interval=3600), clock=clock)
+    engine.upsert_agreement(agreement("checkout"))
+    running = asyncio.create_task(engine.run())
+    try:
+        while not status_written(tmp_path, "checkout"):
+            await asyncio.sleep(0.01)
+        engine.upsert_agreement(agreement("basket"))
+        await asyncio.wait_for(_written(tmp_path, "basket"), timeout=60)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def _written(tmp_path: Path, name: str) -> None:
+    while not status_written(tmp_path, name):
+        await asyncio.sleep(0.01)

@@ -34,6 +34,8 @@ SHUTDOWN_WRITES_AT_ONCE = 32
 # each write (milliseconds idle, a few hundred on a loaded API server) would bound the writes
 # of a round: at 0.1 s, a thousand agreements would take 100 s to get their first status.
 WRITES_AT_ONCE = 8
+# After an agreement arrives, the round waits this long for others of the same burst.
+WAKE_GATHER_SECONDS = 0.05
 SECRET_CACHE_SECONDS = 60.0
 
 
@@ -98,6 +100,10 @@ class Engine:
         self.foreign_incidents: dict[Key, Incident] = {}
         self._changes = 0  # counts what a standby's snapshot shows: statuses, records, windows
         self._published: tuple[bool, int] | None = None  # (active, changes) last published
+        # Set when an agreement arrives or its spec changes: the next round starts then, not
+        # at the end of the evaluation interval, so a new agreement's first status is not
+        # held back by the interval.
+        self._wake = asyncio.Event()
 
     # ------------------------------------------------------------ registry
 
@@ -132,6 +138,7 @@ class Engine:
         if status is not None:
             runtime.seen_status = status
         self._changes += 1
+        self._wake.set()
         self.scheduler.set_endpoints(agreement.key, agreement.endpoints,
                                      self._context(agreement.namespace))
 
@@ -650,6 +657,7 @@ class Engine:
         frozen = False
         try:
             while True:
+                self._wake.clear()  # what arrives from here on is seen by this round or wakes the next
                 if self.active:
                     self._start_probing()
                     try:
@@ -664,13 +672,22 @@ class Engine:
                     self.last_round = self.clock()  # waiting is what a standby is for
                     if self._published != (False, self._changes):
                         self.publish()  # the statuses the holder wrote, as they come in
-                await asyncio.sleep(self.settings.evaluate_interval)
+                await self._pause()
         finally:
             await self._stop_probing()
             if self.active:
                 await self._last_words()
             for context in self._contexts.values():
                 await context.aclose()
+
+    async def _pause(self) -> None:
+        """Until the next round: the evaluation interval, or less when an agreement arrives
+        or changes (then a moment more, so that a burst of them makes one round)."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), self.settings.evaluate_interval)
+        except TimeoutError:
+            return
+        await asyncio.sleep(min(WAKE_GATHER_SECONDS, self.settings.evaluate_interval))
 
     def _start_probing(self) -> None:
         if self._probe_task is None:

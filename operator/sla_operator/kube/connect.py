@@ -21,7 +21,8 @@ from sla_operator.store.kube import GROUP, VERSION
 log = logging.getLogger("sla_operator.kube")
 
 LIST_TIMEOUT_SECONDS = 30
-PRELOADED_KINDS = ("incidents", "maintenancewindows")
+CONNECTION_POOL_SIZE = 32
+PRELOADED_KINDS = ("servicelevelagreements", "incidents", "maintenancewindows")
 
 
 class StartupError(Exception):
@@ -38,7 +39,12 @@ def api_client() -> client.ApiClient:
         config.load_incluster_config()
     except config.ConfigException:
         _load_kube_config()
-    api = client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # Enough kept connections for every thread that calls the API at once (the store's
+    # writers, kopf's handlers, resync, the rule keeper): a connection that does not fit in
+    # the pool is closed after its request, and the next one pays a new TLS handshake.
+    configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
+    api = client.ApiClient(configuration)
     if not api.configuration.verify_ssl:
         # Said once here rather than by urllib3 on every request.
         log.warning("the kubeconfig skips TLS verification of the API server")
@@ -107,9 +113,6 @@ def _server_message(error: ApiException) -> str:
 
 
 def first_lists(api: client.ApiClient, namespaces: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """Incidents and maintenance windows, read once before the engine decides anything.
-
-    Agreements are listed too, only to prove their CRD and permissions before kopf starts
-    (kopf itself hands them over)."""
-    list_kind(api, "servicelevelagreements", namespaces)
+    """Every object of the three kinds, read once before the engine decides anything; the
+    lists also prove the CRDs and the permissions before kopf starts."""
     return {plural: list_kind(api, plural, namespaces) for plural in PRELOADED_KINDS}

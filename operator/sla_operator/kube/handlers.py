@@ -75,15 +75,26 @@ async def agreement_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> No
         engine.remove_agreement(key, meta.get("uid"))
         return
     body = event["object"]
+    error = take_in_agreement(engine, memo["handled"], body)
+    if error is not None:
+        await _report_invalid(engine, Kind.AGREEMENT, body, error)
+
+
+def take_in_agreement(engine: Engine, handled: dict[tuple[Kind, Key], object],
+                      body: Mapping[str, Any]) -> SpecError | None:
+    """Hand a listed or watched agreement to the engine, unless this version was taken in
+    already (a status write comes back as an event too); the error when its spec is invalid."""
+    meta = body.get("metadata") or {}
+    key = (str(meta.get("namespace", "default")), str(meta.get("name", "")))
     engine.note_status(key, meta.get("uid"), body.get("status"))
-    if not _spec_changed(memo, Kind.AGREEMENT, key, meta):
-        return  # a status write (the Lease holder's): what a standby shows, nothing to take in
+    if not _spec_changed(handled, Kind.AGREEMENT, key, meta):
+        return None  # a status write (the Lease holder's): what a standby shows, nothing new
     try:
         agreement = agreement_from_manifest(body)
     except SpecError as error:
-        await _report_invalid(engine, Kind.AGREEMENT, body, error)
-        return
+        return error
     engine.upsert_agreement(agreement, body.get("status"))
+    return None
 
 
 @kopf.on.event(GROUP, VERSION, "maintenancewindows")
@@ -97,7 +108,7 @@ async def maintenance_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> 
         engine.remove_maintenance(key)
         return
     body = event["object"]
-    if not _spec_changed(memo, Kind.MAINTENANCE, key, meta):
+    if not _spec_changed(memo["handled"], Kind.MAINTENANCE, key, meta):
         return
     try:
         window = maintenance_from_manifest(body)
@@ -110,12 +121,12 @@ async def maintenance_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> 
     engine.upsert_maintenance(window)
 
 
-def _spec_changed(memo: kopf.Memo, kind: Kind, key: Key, meta: Mapping[str, Any]) -> bool:
+def _spec_changed(handled: dict[tuple[Kind, Key], object], kind: Kind, key: Key,
+                  meta: Mapping[str, Any]) -> bool:
     """Whether this version differs from the last one taken in: its uid, its generation
     (the spec) or its labels (selectors match them). Remembered in this process only."""
     version = (meta.get("uid"), meta.get("generation"),
                tuple(sorted((meta.get("labels") or {}).items())))
-    handled: dict[tuple[Kind, Key], object] = memo["handled"]
     if handled.get((kind, key)) == version:
         return False
     handled[(kind, key)] = version

@@ -32,7 +32,7 @@ from sla_operator.kube.watch import Resync, WatchTracker
 from sla_operator.metrics import EngineCollector, metrics_app, serve
 from sla_operator.settings import Settings
 from sla_operator.statuspage import status_app
-from sla_operator.store.base import Kind, WriteSwitch
+from sla_operator.store.base import Key, Kind, WriteSwitch
 from sla_operator.store.kube import KubeStore
 
 log = logging.getLogger("sla_operator.kube")
@@ -63,9 +63,15 @@ async def stop_before_kopf_waits(memo: kopf.Memo, **_: Any) -> None:
         await stop_working()
 
 
-def preload(engine: Engine, listed: dict[str, list[dict[str, Any]]]) -> None:
+def preload(engine: Engine, listed: dict[str, list[dict[str, Any]]],
+            handled: dict[tuple[Kind, Key], object]) -> None:
     """Hand every listed Incident and MaintenanceWindow to the engine before any decision,
-    so none is opened twice; one that cannot be read is logged and skipped."""
+    so none is opened twice; one that cannot be read is logged and skipped. Then every valid
+    agreement, all at once: kopf's watch hands them over one by one, and a thousand took a
+    minute to arrive. Their events then find them taken in (``handled``); an invalid one is
+    left to its event, which reports it."""
+    from sla_operator.kube.handlers import take_in_agreement  # registers the handlers
+
     for plural, load in (("incidents", _load_incident), ("maintenancewindows", _load_window)):
         for item in listed.get(plural, []):
             try:
@@ -75,6 +81,19 @@ def preload(engine: Engine, listed: dict[str, list[dict[str, Any]]]) -> None:
                 meta = meta if isinstance(meta, dict) else {}
                 log.warning("%s %s/%s ignored: %s", plural, meta.get("namespace"),
                             meta.get("name"), error)
+    for item in listed.get("servicelevelagreements", []):
+        meta = item.get("metadata") or {}
+        key = (str(meta.get("namespace", "default")), str(meta.get("name", "")))
+        if meta.get("deletionTimestamp"):
+            continue  # going away: its event says so
+        try:
+            invalid = take_in_agreement(engine, handled, item)
+        except Exception as failure:  # as above: logged, and its event tries again
+            handled.pop((Kind.AGREEMENT, key), None)
+            log.warning("servicelevelagreements %s/%s not taken in at start: %s", *key, failure)
+            continue
+        if invalid is not None:
+            handled.pop((Kind.AGREEMENT, key), None)  # its event reports it
 
 
 def _load_incident(engine: Engine, item: dict[str, Any]) -> None:
@@ -143,7 +162,8 @@ async def _operate(options: Settings, api: client.ApiClient,
     switch = WriteSwitch(active=options.lease is None)
     store = KubeStore(api, switch=switch)
     engine = Engine(store, options.engine_settings(), switch=switch)
-    preload(engine, listed)
+    handled: dict[tuple[Kind, Key], object] = {}
+    preload(engine, listed, handled)
     registry = CollectorRegistry()
     registry.register(EngineCollector(engine, endpoint_histograms=options.endpoint_histograms))
     # Watches owe an event for a change within two resyncs (plus the time a list takes).
@@ -172,6 +192,10 @@ async def _operate(options: Settings, api: client.ApiClient,
     resync_task = asyncio.create_task(resync.run(), name="resync")
     rule_keeper = RuleKeeper(client.CustomObjectsApi(api), dict(options.rule_labels), switch,
                              owns=partial(engine.owns, Kind.AGREEMENT))
+    if options.lease is None:
+        # One list of the managed rules (or the news that their CRD is not served) before the
+        # watch hands over every agreement.
+        await asyncio.to_thread(rule_keeper.prime, options.namespaces)
     if options.sharding.sharded:
         log.info("shard %d of %d: agreements whose hash of namespace/name falls in it",
                  options.sharding.index, options.sharding.count)
@@ -202,7 +226,7 @@ async def _operate(options: Settings, api: client.ApiClient,
             namespaces=list(options.namespaces),
             memo=kopf.Memo(settings=options, engine=engine, watches=tracker,
                            stop_working=stop_working, api=api,
-                           rule_keeper=rule_keeper, handled={}),
+                           rule_keeper=rule_keeper, handled=handled),
             standalone=True,
         )
     finally:

@@ -8,13 +8,15 @@ from typing import Any
 
 import kmock as km
 import pytest
-from kube_support import AGREEMENTS, INCIDENTS, T0, Clock
+from kube_support import AGREEMENTS, INCIDENTS, T0, Clock, agreement_manifest
 from kubernetes import client
 
 from sla_operator.domain.model import Incident
 from sla_operator.engine import Engine
 from sla_operator.kube.connect import StartupError, first_lists, list_kind
+from sla_operator.kube.handlers import take_in_agreement
 from sla_operator.kube.startup import preload
+from sla_operator.store.base import Kind
 from sla_operator.store.kube import KubeStore
 
 WINDOWS = km.resource("sla.dev", "v1alpha1", "maintenancewindows")
@@ -104,7 +106,7 @@ def test_one_bad_object_of_any_kind_is_skipped_and_the_rest_preloaded(
                       {"metadata": "not a mapping", "spec": []}],
         "maintenancewindows": [window("bad-order", end="2026-12-01T01:00:00Z"), window("good")],
     }
-    preload(engine, listed)
+    preload(engine, listed, {})
     assert list(engine.incidents) == [("payments", "good")]
     assert list(engine.maintenance) == [("payments", "good")]
     skipped = [r.getMessage() for r in caplog.records if "ignored" in r.getMessage()]
@@ -119,3 +121,28 @@ async def test_the_first_lists_prove_the_agreement_kind_too(
         403, "Forbidden", "servicelevelagreements.sla.dev is forbidden")
     with pytest.raises(StartupError, match=r"not allowed to list servicelevelagreements\.sla\.dev"):
         await asyncio.to_thread(first_lists, api_client, ["payments"])
+
+
+def named(manifest: dict[str, Any], name: str, **meta: Any) -> dict[str, Any]:
+    manifest["metadata"].update(name=name, uid=f"uid-{name}", **meta)
+    return manifest
+
+
+def test_listed_agreements_are_taken_in_at_once_and_their_events_find_them_known(
+        store: KubeStore) -> None:
+    engine = Engine(store, clock=Clock(T0))
+    handled: dict[Any, object] = {}
+    good = named(agreement_manifest(), "payments-api")
+    invalid = named(agreement_manifest(objective="150"), "broken")
+    leaving = named(agreement_manifest(), "leaving", deletionTimestamp="2026-11-20T00:00:00Z")
+    preload(engine, {"servicelevelagreements": [good, invalid, leaving]}, handled)
+    assert list(engine.agreements) == [("payments", "payments-api")]
+    # The watch's event of the same version changes nothing; the invalid one is still new to
+    # it, so its event reports the error; a new generation is taken in.
+    assert take_in_agreement(engine, handled, good) is None
+    assert engine.agreements[("payments", "payments-api")].agreement.uid == "uid-payments-api"
+    assert (Kind.AGREEMENT, ("payments", "broken")) not in handled
+    assert "objective" in str(take_in_agreement(engine, handled, invalid))
+    changed = named(agreement_manifest(service="Payments"), "payments-api", generation=2)
+    assert take_in_agreement(engine, handled, changed) is None
+    assert engine.agreements[("payments", "payments-api")].agreement.service == "Payments"
