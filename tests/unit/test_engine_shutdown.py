@@ -68,9 +68,37 @@ async def test_a_round_writes_several_first_statuses_at_once_and_no_more_than_it
     # New agreements need their first status at once; one write after another, 320 of them
     # would wait 160 s for the last. The cap (50/s) still bounds what one round sends.
     store = SlowStore()
-    engine, keys = engine_with_agreements(store, EngineSettings(max_status_writes_per_second=0))
+    engine, keys = engine_with_agreements(
+        store, EngineSettings(max_status_writes_per_second=0, round_seconds=3600))
 
     await engine.evaluate_round()
 
     assert {key for kind, key, _ in store.statuses if kind is Kind.AGREEMENT} == keys
     assert 1 < store.most_under_way <= WRITES_AT_ONCE
+
+
+async def test_first_evaluations_beyond_a_rounds_time_wait_for_the_next_rounds() -> None:
+    # No time at all: each round still evaluates one batch, and leaves the rest for the next
+    # rounds (which then start at once), so a thousand at start-up never hold the loop.
+    store = SlowStore()
+    engine, keys = engine_with_agreements(
+        store, EngineSettings(max_status_writes_per_second=0, round_seconds=0))
+    rounds = 0
+    while len({key for kind, key, _ in store.statuses if kind is Kind.AGREEMENT}) < len(keys):
+        written = len(store.statuses)
+        await engine.evaluate_round()
+        rounds += 1
+        assert 0 < len(store.statuses) - written <= WRITES_AT_ONCE
+        assert engine._left_over == (rounds < AGREEMENTS / WRITES_AT_ONCE)
+    assert rounds == AGREEMENTS / WRITES_AT_ONCE
+
+
+async def test_first_statuses_wait_for_the_budget_instead_of_being_evaluated_twice() -> None:
+    store = SlowStore()
+    engine, _ = engine_with_agreements(
+        store, EngineSettings(max_status_writes_per_second=50, round_seconds=3600))
+    await engine.evaluate_round()
+    evaluated = [r for r in engine.agreements.values() if r.last_evaluated is not None]
+    assert len(evaluated) <= 50 + WRITES_AT_ONCE  # the burst, and those already in flight
+    assert not any(r.write_pending for r in engine.agreements.values()
+                   if r.last_evaluated is None)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +37,8 @@ SHUTDOWN_WRITES_AT_ONCE = 32
 WRITES_AT_ONCE = 8
 # After an agreement arrives, the round waits this long for others of the same burst.
 WAKE_GATHER_SECONDS = 0.05
+# Between rounds when the last one left evaluations due (see EngineSettings.round_seconds).
+LEFT_OVER_PAUSE_SECONDS = 0.05
 SECRET_CACHE_SECONDS = 60.0
 
 
@@ -62,6 +65,10 @@ class EngineSettings:
     engine inside another program (a test) leaves that program's collector alone."""
     sharding: Sharding = field(default_factory=Sharding)
     """This process's shard of the fleet; only its agreements are taken in (see ``Engine.owns``)."""
+    round_seconds: float = 0.5
+    """CPU time a round may spend on first evaluations and on agreements due for their status
+    interval (those left go to the next round, which then starts at once); state changes are
+    always evaluated."""
 
 
 class Engine:
@@ -104,6 +111,7 @@ class Engine:
         # at the end of the evaluation interval, so a new agreement's first status is not
         # held back by the interval.
         self._wake = asyncio.Event()
+        self._left_over = False  # the last round left evaluations due: the next one soon
 
     # ------------------------------------------------------------ registry
 
@@ -349,52 +357,90 @@ class Engine:
         return self._windows.of(agreement)
 
     async def evaluate_round(self, force: bool = False, concurrency: int = WRITES_AT_ONCE) -> None:
-        """Evaluate what is due and write what changed, within the write budget.
+        """Evaluate what is due and write what changed, within the write budget, in order:
 
-        Every agreement that must be evaluated is (new, changed by a probe or a record, or not
-        evaluated for a status interval: time alone can open an incident or start
-        maintenance), and its state changes are written at once. Then, as far as the budget
-        goes: state changes held back earlier, then routine refreshes, most overdue first.
-        ``force`` (shutdown): evaluate and write everything, the cap aside. ``concurrency``
-        agreements are evaluated and written at once; the budget's tokens are taken in
-        order, so state changes still go first."""
+        1. agreements whose endpoints changed state: all evaluated, their state changes
+           written at once (held back as pending when the budget is spent);
+        2. state changes held back earlier;
+        3. agreements never evaluated, as many as the budget can give a first status;
+        4. agreements not evaluated for a status interval (time alone can open an incident or
+           start maintenance), stalest first;
+        5. routine refreshes, most overdue first, as far as the budget goes.
+
+        Steps 3 and 4 stop after ``round_seconds`` of CPU; what is left waits for the next
+        round, which then starts at once: a thousand agreements at start-up never hold the
+        loop, a new agreement or the writes for the length of their evaluations.
+        ``force`` (shutdown): evaluate and write everything, the cap and the time aside.
+        ``concurrency`` agreements are evaluated and written at once; the budget's tokens are
+        taken in order, so state changes still go first."""
         now = self.clock()
+        # CPU time of the loop's thread, not wall time: a slow API server makes writes wait,
+        # and waiting is not what the limit is for.
+        deadline = time.thread_time() + self.settings.round_seconds
+        self._left_over = False
         # Windows first: once an agreement's status says a window has ended, so does the
         # window's own status (both follow from the same instant).
         await self._write_maintenance_status(now, force)
         pending: list[tuple[AgreementRuntime, Evaluation | None]] = []
         routine: list[tuple[AgreementRuntime, Evaluation | None]] = []
+        changed: list[AgreementRuntime] = []
+        first: list[AgreementRuntime] = []
+        due: list[AgreementRuntime] = []
+        for runtime in list(self.agreements.values()):
+            if not force and runtime.retry_at is not None and now < runtime.retry_at:
+                continue
+            if force:
+                changed.append(runtime)
+            elif self._must_evaluate(runtime, now):
+                if runtime.last_evaluated is None:
+                    first.append(runtime)
+                elif runtime.dirty:
+                    changed.append(runtime)
+                else:
+                    due.append(runtime)
+            elif runtime.write_pending:
+                pending.append((runtime, None))
+            elif self._refresh_due(runtime, now):
+                routine.append((runtime, None))
+        due.sort(key=lambda r: r.last_evaluated or now)
         slots = asyncio.Semaphore(max(1, concurrency))
+        started = 0
 
-        async def evaluate(runtime: AgreementRuntime) -> None:
+        async def evaluate(runtime: AgreementRuntime, limited: bool, first_status: bool) -> None:
+            nonlocal started
             async with slots:
+                if limited and first_status and not self.writes.can_write(now):
+                    self._left_over = True
+                    self._held_back(runtime)  # its first status waits for the cap
+                    return
+                if limited and time.thread_time() > deadline and started >= concurrency:
+                    self._left_over = True
+                    return  # still due: the next round takes it, soon
+                started += 1
                 result = await self._evaluate_safely(runtime, now, force)
                 if result is not None and await self._write_out(runtime, result, now, force,
                                                                 urgent_only=True):
                     routine.append((runtime, result))
 
-        evaluations = []
-        for runtime in list(self.agreements.values()):
-            if not force and runtime.retry_at is not None and now < runtime.retry_at:
-                continue
-            if force or self._must_evaluate(runtime, now):
-                evaluations.append(evaluate(runtime))
-            elif runtime.write_pending:
-                pending.append((runtime, None))
-            elif self._refresh_due(runtime, now):
-                routine.append((runtime, None))
-        if concurrency > 1:
-            await asyncio.gather(*evaluations)
-        else:
-            for evaluation in evaluations:
-                await evaluation
+        await self._each(concurrency, [evaluate(r, False, False) for r in changed])
+        await self._write_queue(pending, now, concurrency)  # held back earlier: before new ones
+        await self._each(concurrency, [evaluate(r, not force, True) for r in first])
+        await self._each(concurrency, [evaluate(r, not force, False) for r in due])
         routine.sort(key=lambda item: item[0].refresh_at or now)
-        await self._write_queue([*pending, *routine], now, concurrency)
+        await self._write_queue(routine, now, concurrency)
         self.publish()
         # /healthz: the loop turns and evaluation works for at least one agreement (or there
         # is none); when every agreement fails to evaluate, a restart is worth trying.
         if not self.agreements or not all(r.evaluation_failed for r in self.agreements.values()):
             self.last_round = self.clock()
+
+    @staticmethod
+    async def _each(concurrency: int, evaluations: list[Coroutine[Any, Any, None]]) -> None:
+        if concurrency > 1:
+            await asyncio.gather(*evaluations)
+        else:
+            for evaluation in evaluations:
+                await evaluation
 
     def _must_evaluate(self, runtime: AgreementRuntime, now: datetime) -> bool:
         return (runtime.last_evaluated is None or runtime.dirty
@@ -683,8 +729,11 @@ class Engine:
     async def _pause(self) -> None:
         """Until the next round: the evaluation interval, or less when an agreement arrives
         or changes (then a moment more, so that a burst of them makes one round)."""
+        pause = self.settings.evaluate_interval
+        if self._left_over:
+            pause = min(pause, LEFT_OVER_PAUSE_SECONDS)  # a moment for probes and watches
         try:
-            await asyncio.wait_for(self._wake.wait(), self.settings.evaluate_interval)
+            await asyncio.wait_for(self._wake.wait(), pause)
         except TimeoutError:
             return
         await asyncio.sleep(min(WAKE_GATHER_SECONDS, self.settings.evaluate_interval))

@@ -30,8 +30,11 @@ class Fleet:
     def __init__(self, apiserver: km.KubernetesEmulator, store: KubeStore, count: int,
                  rate: float, status_interval: float = 30.0) -> None:
         self.clock = Clock(T0)
+        # Rounds without a time limit: what a round writes is decided by the cap alone here
+        # (the limit is shown in tests/unit/test_engine_shutdown.py).
         self.engine = Engine(store, EngineSettings(status_interval=status_interval,
-                                                   max_status_writes_per_second=rate),
+                                                   max_status_writes_per_second=rate,
+                                                   round_seconds=3600),
                              clock=self.clock)
         self.apiserver = apiserver
         self.patches: list[tuple[str, dict[str, Any]]] = []
