@@ -374,9 +374,9 @@ class Engine:
         ``concurrency`` agreements are evaluated and written at once; the budget's tokens are
         taken in order, so state changes still go first."""
         now = self.clock()
-        # CPU time of the loop's thread, not wall time: a slow API server makes writes wait,
+        # CPU time of the evaluations, not wall time: a slow API server makes writes wait,
         # and waiting is not what the limit is for.
-        deadline = time.thread_time() + self.settings.round_seconds
+        spent = 0.0  # CPU of the limited evaluations themselves (probes run in between)
         self._left_over = False
         # Windows first: once an agreement's status says a window has ended, so does the
         # window's own status (both follow from the same instant).
@@ -407,17 +407,20 @@ class Engine:
         started = 0
 
         async def evaluate(runtime: AgreementRuntime, limited: bool, first_status: bool) -> None:
-            nonlocal started
+            nonlocal started, spent
             async with slots:
                 if limited and first_status and not self.writes.can_write(now):
                     self._left_over = True
                     self._held_back(runtime)  # its first status waits for the cap
                     return
-                if limited and time.thread_time() > deadline and started >= concurrency:
+                if limited and spent > self.settings.round_seconds and started >= concurrency:
                     self._left_over = True
                     return  # still due: the next round takes it, soon
                 started += 1
+                before = time.thread_time()
                 result = await self._evaluate_safely(runtime, now, force)
+                if limited:
+                    spent += time.thread_time() - before
                 if result is not None and await self._write_out(runtime, result, now, force,
                                                                 urgent_only=True):
                     routine.append((runtime, result))
@@ -428,7 +431,9 @@ class Engine:
         await self._each(concurrency, [evaluate(r, not force, False) for r in due])
         routine.sort(key=lambda item: item[0].refresh_at or now)
         await self._write_queue(routine, now, concurrency)
-        self.publish()
+        if not self._left_over or (self.clock() - self.snapshot.taken_at).total_seconds() \
+                >= self.settings.evaluate_interval:
+            self.publish()  # rounds in quick succession publish once per evaluation interval
         # /healthz: the loop turns and evaluation works for at least one agreement (or there
         # is none); when every agreement fails to evaluate, a restart is worth trying.
         if not self.agreements or not all(r.evaluation_failed for r in self.agreements.values()):

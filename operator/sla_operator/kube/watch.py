@@ -80,6 +80,12 @@ class WatchTracker:
                 f"in {self.grace.total_seconds():.0f}s after the API server had a newer version"]
 
 
+# A list of PartialObjectMetadata (metadata.k8s.io/v1; served since Kubernetes 1.15), falling
+# back to whole objects for a server that cannot.
+METADATA_ONLY = ("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
+                 "application/json")
+
+
 class Resync:
     """Lists both kinds every ``interval`` seconds and reconciles the engine with the lists."""
 
@@ -98,7 +104,7 @@ class Resync:
 
     async def once(self) -> None:
         for kind in WATCHED_KINDS:
-            items, revision = await self._list(kind)
+            items, revision = await self._list(kind, metadata_only=True)
             versions = {}
             for item in items:
                 meta = item.get("metadata") or {}
@@ -126,13 +132,21 @@ class Resync:
         items, _ = await self._list(kind)
         return items
 
-    async def _list(self, kind: Kind) -> tuple[list[dict[str, Any]], int | None]:
-        """Every object of ``kind`` in the watched namespaces, and the oldest list revision."""
+    async def _list(self, kind: Kind, metadata_only: bool = False,
+                    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Every object of ``kind`` in the watched namespaces, and the oldest list revision.
+
+        ``metadata_only``: the API server sends each object's metadata alone (a thousand
+        agreements with their statuses are megabytes to encode, send and parse every resync;
+        their metadata is what the resync compares). A server that ignores the request sends
+        whole objects, which serve as well."""
         custom = self.store.custom
+        headers = {"_headers": {"Accept": METADATA_ONLY}} if metadata_only else {}
         calls: list[Callable[[], Any]] = (
-            [partial(custom.list_cluster_custom_object, GROUP, VERSION, kind.plural)]
+            [partial(custom.list_cluster_custom_object, GROUP, VERSION, kind.plural, **headers)]
             if not self.namespaces else
-            [partial(custom.list_namespaced_custom_object, GROUP, VERSION, ns, kind.plural)
+            [partial(custom.list_namespaced_custom_object, GROUP, VERSION, ns, kind.plural,
+                     **headers)
              for ns in self.namespaces])
         items: list[dict[str, Any]] = []
         revisions: list[int] = []

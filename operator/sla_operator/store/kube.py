@@ -200,10 +200,15 @@ class KubeStore:
     async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
         self._may_write(f"the status of {kind.value} {key[0]}/{key[1]}")
         namespace, name = key
+        if kind is not Kind.INCIDENT:
+            # The answer (the whole object, status included) is not needed: it is not parsed.
+            await self._call(_patch_unread, self.custom, namespace, kind.plural, name,
+                             {"status": dict(status)})
+            return
         patched = await self._call(self.custom.patch_namespaced_custom_object_status, GROUP, VERSION,
                                    namespace, kind.plural, name, {"status": dict(status)},
                                    _content_type=MERGE_PATCH)
-        if kind is Kind.INCIDENT and isinstance(patched, Mapping):
+        if isinstance(patched, Mapping):
             self._written(patched)
 
     async def read_secret(self, namespace: str, name: str, key: str) -> str:
@@ -254,6 +259,19 @@ def _secret_failure(name: str, namespace: str, error: StoreError) -> str:
         return (f"forbidden: the operator may not read secret {name} in namespace {namespace} "
                 "(its ClusterRole needs get on secrets)")
     return f"secret {name} could not be read: {error}"
+
+
+def _patch_unread(custom: client.CustomObjectsApi, namespace: str, plural: str, name: str,
+                  body: dict[str, Any]) -> None:
+    """A status merge patch whose answer is read off the connection but never parsed (errors
+    still raise ApiException, read and parsed as usual)."""
+    response = custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, plural, name, body, _content_type=MERGE_PATCH,
+        _preload_content=False)
+    try:
+        response.drain_conn()
+    finally:
+        response.release_conn()
 
 
 def retry_after(error: ApiException) -> float | None:
