@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import config
 
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.engine import Engine
