@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from collections.abc import Mapping
 from typing import Any
 
@@ -102,3 +103,20 @@ async def test_first_statuses_wait_for_the_budget_instead_of_being_evaluated_twi
     assert len(evaluated) <= 50 + WRITES_AT_ONCE  # the burst, and those already in flight
     assert not any(r.write_pending for r in engine.agreements.values()
                    if r.last_evaluated is None)
+
+
+async def test_the_last_writes_begin_with_the_statuses_written_longest_ago() -> None:
+    store = RecordingStore()
+    clock = Clock()
+    engine = Engine(store, EngineSettings(), clock=clock)  # type: ignore[arg-type]
+    names = ["web-0", "web-1", "web-2"]
+    for index, name in enumerate(names):
+        engine.upsert_agreement(agreement(name, uid=f"uid-{index}"))
+    await engine.evaluate_round()
+    # Written again at different times: web-1 long ago, web-0 lately, web-2 in between.
+    for name, minutes in (("web-1", 1), ("web-2", 5), ("web-0", 9)):
+        engine.agreements[("shop", name)].last_written_at = clock.now + timedelta(minutes=minutes)
+    store.statuses.clear()
+    await engine.evaluate_round(force=True, concurrency=1)
+    assert [key[1] for kind, key, _ in store.statuses if kind is Kind.AGREEMENT] == [
+        "web-1", "web-2", "web-0"]

@@ -403,6 +403,10 @@ class Engine:
             elif self._refresh_due(runtime, now):
                 routine.append((runtime, None))
         due.sort(key=lambda r: r.last_evaluated or now)
+        if force:
+            # On the way out the cap on time may leave some unwritten: the stalest go first,
+            # so what is left unwritten is what was written last (the shortest gaps).
+            changed.sort(key=lambda r: r.last_written_at or datetime.min.replace(tzinfo=now.tzinfo))
         slots = asyncio.Semaphore(max(1, concurrency))
         started = 0
 
