@@ -52,9 +52,12 @@ def _serving_options(parser: argparse.ArgumentParser) -> None:
                         help="port of the public status page: /, /api/v1/status, /feed.atom, "
                              "/badge/NS/NAME.svg (0 disables; default 8080)")
     parser.add_argument("--bind-address", default="0.0.0.0", help="address the listeners bind to")
-    parser.add_argument("--endpoint-histograms", action="store_true",
-                        help="also export sla_probe_duration_seconds per endpoint (14 series "
-                             "per endpoint; by default latency is one histogram per agreement)")
+    parser.add_argument("--endpoint-histograms", nargs="?", const="on", default="auto",
+                        choices=("auto", "on", "off"),
+                        help="export sla_probe_duration_seconds per endpoint (14 series per "
+                             "endpoint) besides the histogram per agreement: on, off, or auto "
+                             "(the default: while the process probes at most 1000 endpoints); "
+                             "the flag alone means on")
     parser.add_argument("--deny-cidr", action="append", type=_cidr, default=[],
                         help="a range probes may not connect to, after DNS resolution (repeatable; "
                              "cloud metadata 169.254.0.0/16 and fd00:ec2::254 are always denied)")
@@ -92,7 +95,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         metrics_port=args.metrics_port,
         status_port=args.status_port,
         bind_address=args.bind_address,
-        endpoint_histograms=args.endpoint_histograms,
+        endpoint_histograms={"on": True, "off": False}.get(args.endpoint_histograms),
         deny_cidrs=tuple(args.deny_cidr),
         allow_cidrs=tuple(args.allow_cidr),
         probe_policy=read_policy_file(args.probe_policy) if getattr(args, "probe_policy", None)

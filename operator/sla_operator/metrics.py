@@ -33,6 +33,10 @@ from sla_operator.exposition import Exposition
 log = logging.getLogger("sla_operator.metrics")
 AGREEMENT_LABELS = ["namespace", "agreement", "service", "environment"]
 PROBE_LABELS = [*AGREEMENT_LABELS, "endpoint"]
+# --endpoint-histograms auto (the default): sla_probe_duration_seconds per endpoint while the
+# process probes at most this many endpoints (14 series each: 14,000 at most); above it, the
+# per-agreement histogram alone, so a large fleet's scrape stays bounded.
+ENDPOINT_HISTOGRAMS_UP_TO = 1000
 # (family, labels, value) to add once all of one agreement's samples are known.
 Family = GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily
 Sample = tuple[Family, list[str], float | Histogram]
@@ -61,10 +65,11 @@ class EngineCollector(Collector):
 
     It reads ``engine.snapshot`` only, never the runtime: a scrape sees one whole round. An
     agreement whose figures cannot be exported is left out of that scrape (and logged); the
-    others are not. ``endpoint_histograms`` adds ``sla_probe_duration_seconds`` per endpoint;
-    without it that family is announced with no samples."""
+    others are not. ``endpoint_histograms`` adds ``sla_probe_duration_seconds`` per endpoint
+    (True), never (False), or while the process probes at most ENDPOINT_HISTOGRAMS_UP_TO
+    endpoints (None, the default); without it that family is announced with no samples."""
 
-    def __init__(self, engine: SnapshotSource, endpoint_histograms: bool = False) -> None:
+    def __init__(self, engine: SnapshotSource, endpoint_histograms: bool | None = None) -> None:
         self.engine = engine
         self.endpoint_histograms = endpoint_histograms
 
@@ -75,11 +80,14 @@ class EngineCollector(Collector):
         # holder, so that no series is counted twice.
         # Other shards' agreements are on the page, and in their own shard's /metrics.
         sharding = self.engine.settings.sharding
-        for view in snapshot.agreements if self.engine.active else ():
-            if not sharding.owns(view.namespace, view.name):
-                continue
+        views = [view for view in (snapshot.agreements if self.engine.active else ())
+                 if sharding.owns(view.namespace, view.name)]
+        histograms = self.endpoint_histograms
+        if histograms is None:
+            histograms = sum(len(view.probes) for view in views) <= ENDPOINT_HISTOGRAMS_UP_TO
+        for view in views:
             try:
-                samples = list(_agreement_samples(view, families, self.endpoint_histograms))
+                samples = list(_agreement_samples(view, families, histograms))
             except Exception:
                 log.exception("agreement %s/%s: left out of this scrape", *view.key)
                 continue

@@ -50,8 +50,9 @@ class Settings:
     """Port of the status page; 0 disables it."""
     bind_address: str = "0.0.0.0"
     """Address the HTTP listeners bind to."""
-    endpoint_histograms: bool = False
-    """Export the probe latency histogram per endpoint too (by default: per agreement only)."""
+    endpoint_histograms: bool | None = None
+    """Export the probe latency histogram per endpoint too: always (True), never (False), or
+    while the process probes at most metrics.ENDPOINT_HISTOGRAMS_UP_TO endpoints (None)."""
     deny_cidrs: tuple[str, ...] = ()
     """Extra ranges probes may not connect to (cloud metadata is always denied)."""
     allow_cidrs: tuple[str, ...] = ()

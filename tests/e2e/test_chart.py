@@ -126,7 +126,7 @@ def test_the_deployment_runs_the_operator_read_only_with_a_liveness_probe(
     assert {"--metrics-port=9090", "--deny-cidr=169.254.0.0/16", "--status-port=8080",
             "--leader-elect", f"--leader-elect-namespace={release.namespace}",
             "--max-status-writes-per-second=50"} <= set(container["args"])
-    assert "--endpoint-histograms" not in container["args"]  # bounded series per endpoint
+    assert "--endpoint-histograms=auto" in container["args"]  # bounded for a large fleet
     assert [port["name"] for port in container["ports"]] == ["metrics", "status"]
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
     assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
@@ -174,7 +174,7 @@ def test_endpoint_histograms_are_a_value_of_the_chart(
     try:
         deployment = get_json(kubectl, "-n", detailed.namespace, "deployment", detailed.name)
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        assert "--endpoint-histograms" in container["args"]
+        assert "--endpoint-histograms=on" in container["args"]
     finally:
         detailed.uninstall()
         kubectl("delete", "namespace", detailed.namespace, "--wait=false", check=False)

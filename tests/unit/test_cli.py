@@ -153,8 +153,17 @@ def test_a_shard_that_is_not_a_number_is_refused(capsys: pytest.CaptureFixture[s
 
 @pytest.mark.parametrize("command", [["run"], ["local", "--manifests", "m", "--state", "s"]],
                          ids=lambda c: c[0])
-def test_endpoint_histograms_are_off_unless_asked_for(command: list[str]) -> None:
+def test_endpoint_histograms_follow_the_fleet_size_unless_told(command: list[str]) -> None:
     parser = build_parser()
-    assert _settings(parser.parse_args(command)).endpoint_histograms is False
-    asked = parser.parse_args([*command, "--endpoint-histograms"])
-    assert _settings(asked).endpoint_histograms is True
+    assert _settings(parser.parse_args(command)).endpoint_histograms is None  # auto
+    for given, meant in ((["--endpoint-histograms"], True), (["--endpoint-histograms=on"], True),
+                         (["--endpoint-histograms=off"], False),
+                         (["--endpoint-histograms", "auto"], None)):
+        assert _settings(parser.parse_args([*command, *given])).endpoint_histograms is meant
+
+
+def test_a_wrong_endpoint_histograms_value_names_the_choices(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--endpoint-histograms=yes"])
+    assert "invalid choice: 'yes' (choose from 'auto', 'on', 'off')" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from sla_operator import metrics
 from sla_operator.metrics import EngineCollector
 
 AGREEMENT = {"namespace": "payments", "agreement": "payments-api", "service": "Payments API",
@@ -18,7 +19,7 @@ PROBE = {**AGREEMENT, "endpoint": "api"}
 NOT_AFTER = T0 + timedelta(days=40)
 
 
-def scrape(world: World, endpoint_histograms: bool = False) -> dict[str, Metric]:
+def scrape(world: World, endpoint_histograms: bool | None = False) -> dict[str, Metric]:
     registry = CollectorRegistry()
     registry.register(EngineCollector(world.engine, endpoint_histograms=endpoint_histograms))
     text = generate_latest(registry).decode()
@@ -183,3 +184,13 @@ async def test_one_agreements_bad_data_leaves_the_others_in_the_scrape(
     assert value(families, "sla_objective_ratio", **AGREEMENT) == pytest.approx(0.999)
     assert not [s for s in families["sla_state"].samples if s.labels["agreement"] == "broken"]
     assert "broken: left out of this scrape" in caplog.text
+
+
+async def test_by_default_endpoint_histograms_follow_the_number_of_endpoints(
+        outage: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    families = scrape(outage, endpoint_histograms=None)  # auto: one endpoint is few
+    assert value(families, "sla_probe_duration_seconds_count", **PROBE) == 4
+    monkeypatch.setattr(metrics, "ENDPOINT_HISTOGRAMS_UP_TO", 0)  # a fleet beyond the limit
+    families = scrape(outage, endpoint_histograms=None)
+    assert families["sla_probe_duration_seconds"].samples == []
+    assert value(families, "sla_agreement_probe_duration_seconds_count", **AGREEMENT) == 4
