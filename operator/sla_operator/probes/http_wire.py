@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import zlib
-from typing import Final
+from typing import Final, cast
 
 import httptools
 from multidict import CIMultiDict
@@ -145,9 +145,9 @@ class HttpExchange(asyncio.Protocol):
     # ---------------------------------------------------------------- asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self._request)
+        # uvloop's transports are not subclasses of asyncio's, only alike
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self._request)
 
     def data_received(self, data: bytes) -> None:
         if self._done or self._error is not None:
