@@ -116,9 +116,8 @@ class HttpExchange(asyncio.Protocol):
 
     __slots__ = (
         "_body", "_body_limit", "_body_size", "_complete", "_decoder", "_done", "_error",
-        "_head_done",
-        "_header_bytes", "_head_only", "_headers", "_name", "_parser", "_reason", "_request",
-        "_response", "_until_eof", "_waiter", "transport",
+        "_head_done", "_head_only", "_header_bytes", "_headers", "_parser", "_reason",
+        "_request", "_response", "_until_eof", "_waiter", "transport",
     )
 
     def __init__(self, request: bytes, body_limit: int, head_only: bool) -> None:
@@ -128,7 +127,6 @@ class HttpExchange(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self._headers: CIMultiDict[str] = CIMultiDict()
-        self._name = ""
         self._reason = b""
         self._header_bytes = 0
         self._head_done = False
