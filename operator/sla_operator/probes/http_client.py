@@ -49,6 +49,10 @@ class HttpClient:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._closed = False
+        # IP-literal hosts the policy admitted: parsing and checking them again on every
+        # probe was a tenth of its CPU. Names are resolved every time (DNS answers change).
+        self._literal_policy: AddressPolicy | None = None
+        self._literals: dict[str, list[str]] = {}
 
     def usable_in(self, loop: asyncio.AbstractEventLoop) -> bool:
         return loop is self._loop and not self._closed
@@ -76,7 +80,7 @@ class HttpClient:
         host = url.raw_host or ""
         https = url.scheme == "https"
         port = url.port or (443 if https else 80)
-        addresses = await resolve_allowed(host, port, policy)
+        addresses = await self._admitted(host, port, policy)
         request_headers: CIMultiDict[str] = CIMultiDict(headers)
         request_headers.setdefault("Host", url.host_port_subcomponent or host)
         for name, value in DEFAULT_HEADERS:
@@ -104,3 +108,13 @@ class HttpClient:
             return await connection.response()
         assert last_error is not None
         raise last_error
+
+    async def _admitted(self, host: str, port: int, policy: AddressPolicy) -> list[str]:
+        if policy is not self._literal_policy:
+            self._literal_policy, self._literals = policy, {}
+        addresses = self._literals.get(host)
+        if addresses is None:
+            addresses = await resolve_allowed(host, port, policy)
+            if literal_address(host) is not None:
+                self._literals[host] = addresses
+        return addresses

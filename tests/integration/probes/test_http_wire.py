@@ -17,6 +17,7 @@ from probe_targets import Probe, RawServer
 
 from sla_operator.domain.model import Header, HttpProbe
 from sla_operator.probes.base import ProbeContext
+from sla_operator.probes.policy import AddressPolicy
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Overriding the \"event_loop_policy\" fixture:DeprecationWarning")
@@ -267,3 +268,12 @@ async def test_a_probe_that_times_out_leaves_no_open_connection(
     assert (result.ok, result.message) == (False, "timeout after 300ms")
     await ended.wait()  # the server saw the connection end ...
     await until(lambda: open_sockets() <= before)  # ... and no socket of the probe stays open
+
+
+async def test_a_changed_policy_applies_to_an_address_probed_before(
+        probe: Probe, raw_servers: list[RawServer], context: ProbeContext) -> None:
+    url = await serve(raw_servers, answering(b"HTTP/1.1 204 No Content\r\n\r\n"))
+    allowed = await probe(HttpProbe(url=url))
+    context.policy = AddressPolicy.from_cidrs(deny=["127.0.0.1/32"], allow=[])
+    denied = await probe(HttpProbe(url=url))
+    assert (allowed.ok, denied.ok, denied.message) == (True, False, "address 127.0.0.1 denied by policy")
