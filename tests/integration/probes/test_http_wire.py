@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 import uvloop
-from probe_targets import Probe, RawServer
+from probe_targets import CertificateSet, Probe, RawServer, server_ssl_context
 
 from sla_operator.domain.model import Header, HttpProbe
 from sla_operator.probes.base import ProbeContext
@@ -277,3 +277,26 @@ async def test_a_changed_policy_applies_to_an_address_probed_before(
     context.policy = AddressPolicy.from_cidrs(deny=["127.0.0.1/32"], allow=[])
     denied = await probe(HttpProbe(url=url))
     assert (allowed.ok, denied.ok, denied.message) == (True, False, "address 127.0.0.1 denied by policy")
+
+
+async def test_a_body_ended_by_the_tls_connection_is_read_with_its_certificate(
+        probe: Probe, certificates: CertificateSet) -> None:
+    async def behaviour(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\nsecret ")
+        writer.write(b"sauce")
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(behaviour, "127.0.0.1", 0,
+                                        ssl=server_ssl_context(certificates.self_signed))
+    try:
+        port = server.sockets[0].getsockname()[1]
+        spec = HttpProbe(url=f"https://127.0.0.1:{port}/", insecure_skip_verify=True,
+                         body_regex="^secret sauce$")
+        result = await probe(spec)
+    finally:
+        server.close()
+    assert (result.ok, result.message) == (True, "200 OK")
+    assert result.certificate_not_after == certificates.self_signed.not_after
