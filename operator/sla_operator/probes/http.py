@@ -17,7 +17,7 @@ from sla_operator.domain.model import HttpProbe
 from sla_operator.domain.parse_probes import compile_body_regex
 from sla_operator.probes.base import ProbeContext, ProbeFailure, ProbeOutcome
 from sla_operator.probes.certificates import certificate_not_after
-from sla_operator.probes.http_client import CertificateRecordingResponse
+from sla_operator.probes.http_wire import HttpResponse
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
@@ -72,6 +72,7 @@ async def probe_http(spec: HttpProbe, context: ProbeContext) -> ProbeOutcome:
             request.body,
             verify=not spec.insecure_skip_verify,
             policy=context.policy,
+            body_limit=context.max_body_bytes,
         )
         try:
             location = response.headers.get("Location")
@@ -130,16 +131,15 @@ async def _body_matches(pattern: regex.Pattern[str], text: str) -> bool:
 async def _judge(
     spec: HttpProbe,
     pattern: regex.Pattern[str] | None,
-    response: CertificateRecordingResponse,
+    response: HttpResponse,
     context: ProbeContext,
 ) -> ProbeOutcome:
-    max_body_bytes = context.max_body_bytes
     not_after = certificate_not_after(response.peer_certificate)
     if not spec.status_ok(response.status):
         expected = ", ".join(map(str, spec.expected_status)) or "2xx"
         raise ProbeFailure(f"status {response.status}, expected {expected}", not_after)
     if pattern is not None:
-        content = await _read_bounded(response, max_body_bytes)
+        content = await response.read()
         text = content.decode(_encoding(response.charset), errors="replace")
         try:
             # Searches of one namespace wait for each other, never for another namespace's.
@@ -153,22 +153,9 @@ async def _judge(
     else:
         # The whole (bounded) body is still read: a probe that stops at the headers would
         # miss a server that fails while sending it.
-        await _read_bounded(response, max_body_bytes)
+        await response.read()
     reason = f" {response.reason}" if response.reason else ""
     return ProbeOutcome(f"{response.status}{reason}", not_after)
-
-
-async def _read_bounded(response: CertificateRecordingResponse, limit: int) -> bytes:
-    """Up to ``limit`` bytes of the body; the rest is never read (the connection is closed)."""
-    chunks: list[bytes] = []
-    remaining = limit
-    while remaining > 0:
-        chunk = await response.content.read(remaining)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
 
 
 def _encoding(charset: str | None) -> str:
