@@ -66,6 +66,7 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
                        windows: Sequence[MaintenanceWindow], now: datetime,
                        occurrences: Occurrences = maintenance_intervals) -> Evaluation:
     agreement = runtime.agreement
+    runtime.changes += 1  # first: an evaluation that fails half-way may have changed some
     period = period_at(agreement.window, now)
     bounds = Interval(min(period.start, now - timedelta(days=DAILY_DAYS + 1)), max(period.end, now))
     maintenance = scheduled_maintenance(windows, bounds, occurrences)
