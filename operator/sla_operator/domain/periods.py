@@ -6,6 +6,7 @@ daylight-saving changes: a Europe/London March is 743 hours long and its October
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -69,6 +70,7 @@ def local_midnight(day: date, time_zone: ZoneInfo) -> datetime:
     return local_to_utc(datetime(day.year, day.month, day.day), time_zone)
 
 
+@functools.lru_cache(maxsize=4096)
 def local_day(time_zone: str, day: date) -> Interval:
     """The whole local calendar ``day`` as a UTC interval (23, 24 or 25 hours long)."""
     tz = zone(time_zone, TIME_ZONE_PATH)
