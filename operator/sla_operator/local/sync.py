@@ -124,6 +124,10 @@ class LocalSync:
             self._remove(self.applied.pop(ident))
         for ident in [i for i in self.failed if i not in desired]:
             del self.failed[ident]
+        with self.store.recording_agreements():
+            await self._apply_all(desired)
+
+    async def _apply_all(self, desired: dict[Ident, Manifest]) -> None:
         for manifest in sorted(desired.values(), key=lambda m: APPLY_ORDER[m.kind]):
             previous = self.applied.get(manifest.ident)
             unchanged = previous is not None and _content(previous.body) == _content(manifest.body)
