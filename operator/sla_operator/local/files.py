@@ -130,7 +130,7 @@ def _block(node: Mapping[str, Any] | list[Any], indent: str, lines: list[str]) -
 # Floats are left out: 0.0 and -0.0 are equal but written differently.
 _SCALARS = frozenset({str, int, bool, type(None)})
 _ENTRY_MEMO: dict[tuple[object, ...], list[str]] = {}  # any thread: a race costs one render
-_ENTRY_MEMO_SIZE = 65536
+_ENTRY_MEMO_SIZE = 16384  # about 1 kB each
 
 
 def _list_entry(item: dict[str, Any], indent: str) -> list[str]:
