@@ -24,7 +24,6 @@ from sla_operator.domain.model import (
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.local.store import LocalStore
 
-
 WEB = Endpoint("web", HttpProbe("http://127.0.0.1:8099/"), interval=SECOND)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from sla_operator.domain.intervals import Interval, intersect, subtract, union
 from sla_operator.domain.model import Impact, Incident, Window
@@ -250,7 +251,7 @@ def _per_day(intervals: Sequence[Interval], bounds: Sequence[datetime]) -> list[
     merged = union(intervals)
     totals: list[Decimal] = []
     first = 0
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in pairwise(bounds):
         while first < len(merged) and merged[first].end <= start:
             first += 1
         covered = timedelta(0)
