@@ -14,7 +14,7 @@ from sla_operator.domain.model import Agreement, Endpoint, ProbeResult, State
 from sla_operator.domain.published import Published
 from sla_operator.domain.views import AgreementView
 
-_NEW_HEALTH = EndpointHealth()  # frozen: one for every endpoint not probed yet
+NEW_HEALTH = EndpointHealth()  # frozen: one for every endpoint not probed yet
 
 # Probe latency buckets (seconds), shared by every endpoint's histogram.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -89,6 +89,9 @@ class AgreementRuntime:
     """The last AgreementView made of this runtime (see ``engine.snapshot``), with the
     ``changes`` and open-incident counts it was made at."""
     view_made_at: tuple[int, object] = (-1, None)
+    endpoint_entries: dict[str, tuple[EndpointHealth, bool, dict[str, Any]]] = field(
+        default_factory=dict)
+    """Each endpoint's status entry, with the health and dependency flag it was made from."""
     _endpoints: dict[str, Endpoint] = field(default_factory=dict, repr=False)
     _positions: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -108,7 +111,7 @@ class AgreementRuntime:
     def observe(self, endpoint: Endpoint, result: ProbeResult) -> None:
         # Once per probe: nothing is made here that is not kept.
         name = endpoint.name
-        before = self.healths.get(name) or _NEW_HEALTH
+        before = self.healths.get(name) or NEW_HEALTH
         after = observe(before, endpoint, result)
         self.healths[name] = after
         stats = self.probe_stats.get(name)
