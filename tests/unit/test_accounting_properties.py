@@ -277,3 +277,29 @@ def test_set_results_are_sorted_disjoint_and_idempotent(given_list: list[Interva
     assert union(merged) == merged
     assert intersect(given_list, given_list) == merged
     assert subtract(given_list, given_list) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    inputs(),
+    st.integers(min_value=0, max_value=MINUTES_IN_NOVEMBER),
+    st.sampled_from(["UTC", "Europe/London", "America/New_York", "Asia/Kolkata"]),
+)
+def test_ninety_days_match_each_day_intersected_on_its_own(
+    given_inputs: AccountingInput, now: int, time_zone: str
+) -> None:
+    """The days are split once and swept; each must equal its whole day cut out separately."""
+    moment = at(now)
+    days = compute_days(given_inputs, time_zone, moment, days=90)
+    assert len(days) == 90
+    since = local_day(time_zone, days[0].date).start
+    for day in days:
+        whole = local_day(time_zone, day.date)
+        alone = compute_period(given_inputs, whole, moment, "day")
+        elapsed = total_seconds(intersect([Interval(since, moment)], [whole]))
+        assert day.downtime_seconds == alone.downtime_seconds
+        assert day.maintenance_seconds == alone.maintenance_seconds
+        assert day.excluded_seconds == alone.excluded_seconds
+        assert day.unmonitored_seconds == alone.unmonitored_seconds
+        assert elapsed == alone.elapsed_seconds
+        assert day.availability == (alone.availability if alone.eligible_seconds else None)

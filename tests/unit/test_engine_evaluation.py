@@ -189,3 +189,18 @@ def test_counters_keep_the_end_of_yesterday_when_the_day_turns() -> None:
     now = probe(runtime, now, True, 120)  # 00:01:00 the next day
     evaluate_agreement(runtime, [], [], now)
     assert runtime.eligible_total == pytest.approx(120)
+
+
+def test_an_endpoint_entry_is_made_again_only_after_a_probe_or_a_new_spec() -> None:
+    runtime = AgreementRuntime(agreement(), started=T0)
+    now = probe(runtime, T0, True, 2)
+    [first] = evaluate_agreement(runtime, [], [], now).status["endpoints"]
+    [same] = evaluate_agreement(runtime, [], [], now + SECOND).status["endpoints"]
+    assert same is first
+    now = probe(runtime, now + SECOND, False, 1)
+    [probed] = evaluate_agreement(runtime, [], [], now).status["endpoints"]
+    assert probed is not first and probed["consecutiveFailures"] == 1
+    assert probed["message"] == "503"
+    runtime.replace_agreement(replace(agreement(), endpoints=(replace(API, dependency=True),)))
+    [flagged] = evaluate_agreement(runtime, [], [], now).status["endpoints"]
+    assert flagged is not probed and flagged["dependency"] is True

@@ -11,6 +11,8 @@ from engine_clock import API, SECOND, T0, Clock
 
 from sla_operator.domain.model import (
     Agreement,
+    Endpoint,
+    HttpProbe,
     Incident,
     IncidentType,
     MaintenanceWindow,
@@ -21,6 +23,8 @@ from sla_operator.domain.model import (
 )
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.local.store import LocalStore
+
+WEB = Endpoint("web", HttpProbe("http://127.0.0.1:8099/"), interval=SECOND)
 
 
 def agreement(name: str, public: bool = True) -> Agreement:
@@ -96,8 +100,72 @@ async def test_an_agreement_whose_view_fails_keeps_its_previous_one(
         engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
     await engine.evaluate_round()
     before = engine.snapshot.agreements[0]
-    engine.agreements[("shop", "checkout")].history["2026-10"] = {"period": "2026-10",
-                                                                   "availability": "lots"}
+    runtime = engine.agreements[("shop", "checkout")]
+    runtime.history["2026-10"] = {"period": "2026-10", "availability": "lots"}
+    runtime.changes += 1  # as every change of what a view shows does
     engine.publish()
     assert engine.snapshot.agreements == (before,)
     assert "shop/checkout: view not refreshed" in caplog.text
+
+
+async def test_an_unchanged_agreement_keeps_its_view_object(engine: Engine, clock: Clock) -> None:
+    probe(engine, clock, True)
+    await engine.evaluate_round()
+    view = engine.snapshot.agreements[0]
+    engine.publish()
+    engine.publish()
+    assert engine.snapshot.agreements[0] is view
+
+
+async def test_a_probe_result_makes_a_new_view_with_that_endpoint_only(
+        tmp_path: Path, clock: Clock) -> None:
+    two = Agreement(namespace="shop", name="checkout", service="Checkout",
+                    objective=Decimal("99.9"), endpoints=(API, WEB),
+                    created_at=T0 - timedelta(days=2))
+    engine = Engine(LocalStore(tmp_path, clock=clock), EngineSettings(status_interval=5), clock=clock)
+    engine.upsert_agreement(two)
+    for endpoint in (API, WEB):
+        engine.on_probe_result(two.key, endpoint, ProbeResult(clock.now, True, 0.02, "ok"))
+    await engine.evaluate_round()
+    view = engine.snapshot.agreements[0]
+    clock.now += SECOND
+    engine.on_probe_result(two.key, WEB, ProbeResult(clock.now, False, 0.02, "refused"))
+    engine.publish()
+    after = engine.snapshot.agreements[0]
+    assert after is not view
+    assert after.probes[0] is view.probes[0]  # the API endpoint had no news
+    assert after.probes[1].failures == 1 and after.probes[1].last_ok is False
+    assert after.probes[1].state is view.probes[1].state  # the state changes at evaluation
+
+
+async def test_an_evaluation_makes_a_new_view(engine: Engine, clock: Clock) -> None:
+    await engine.evaluate_round()
+    view = engine.snapshot.agreements[0]
+    clock.now += 10 * SECOND  # the status interval passed: evaluated again
+    await engine.evaluate_round()
+    assert engine.snapshot.agreements[0] is not view
+    assert engine.snapshot.agreements[0].evaluated_at == clock.now
+
+
+async def test_an_opened_incident_makes_a_new_view(engine: Engine, clock: Clock) -> None:
+    await engine.evaluate_round()
+    view = engine.snapshot.agreements[0]
+    engine.upsert_incident(Incident(
+        namespace="shop", name="checkout-manual", agreement="checkout", severity=Severity.P2,
+        type=IncidentType.DEGRADATION, title="slow", started_at=clock.now))
+    engine.publish()  # not evaluated yet: the count of open incidents alone changed
+    after = engine.snapshot.agreements[0]
+    assert after is not view and after.open_incidents == {Severity.P2: 1}
+
+
+async def test_a_new_spec_makes_every_probe_view_again(engine: Engine, clock: Clock) -> None:
+    probe(engine, clock, True)
+    await engine.evaluate_round()
+    renamed = Agreement(namespace="shop", name="checkout", service="Checkout",
+                        objective=Decimal("99.9"), endpoints=(WEB,),
+                        created_at=T0 - timedelta(days=2))
+    engine.upsert_agreement(renamed)
+    engine.publish()
+    view = engine.snapshot.agreements[0]
+    assert [p.name for p in view.probes] == [WEB.name] and view.probes[0].last_ok is None
+    assert view.service == "Checkout"

@@ -118,3 +118,11 @@ def test_a_guarded_write_of_a_new_file_refuses_one_created_meanwhile(tmp_path: P
     with pytest.raises(FileChanged):
         write_yaml(path, {"spec": {"title": "opened by the engine"}}, unless_changed_from=None)
     assert read_yaml(path)["spec"]["title"] == "filed by a person"
+
+
+def test_an_atomic_write_makes_its_folders_the_first_time(tmp_path: Path) -> None:
+    path = tmp_path / "status" / "servicelevelagreements" / "demo" / "shop.yaml"
+    write_atomically(path, "a: 1\n")
+    write_atomically(path, "a: 2\n")
+    assert path.read_text() == "a: 2\n"
+    assert [p.name for p in path.parent.iterdir()] == ["shop.yaml"]  # no temporary left

@@ -205,3 +205,35 @@ def test_unquoted_times_stay_strings_through_a_rewrite(tmp_path: Path) -> None:
     write_yaml(path, {**document, "status": {"durationSeconds": 1}})
     assert read_yaml(path)["spec"]["acknowledgedAt"] == "2026-11-26T04:20:00Z"
     assert "2026-11-26 04:20:00" not in path.read_text()
+
+
+def test_files_in_subfolders_are_found_and_reported_in_path_order(tmp_path: Path) -> None:
+    (tmp_path / "team-b").mkdir()
+    (tmp_path / "team-a" / "deep").mkdir(parents=True)
+    for name in ("team-b/x.yaml", "team-a/deep/y.yml", "z.yaml", "team-a-notes.yaml"):
+        (tmp_path / name).write_text("{}\n")
+    changed, removed = FolderWatch(tmp_path).poll()
+    assert changed == sorted([tmp_path / "team-b/x.yaml", tmp_path / "team-a/deep/y.yml",
+                              tmp_path / "z.yaml", tmp_path / "team-a-notes.yaml"])
+    assert removed == []
+
+
+def test_a_file_replaced_by_a_rename_is_reported_once_settled(tmp_path: Path) -> None:
+    target = tmp_path / "a.yaml"
+    target.write_text("a: 1\n")
+    watch = FolderWatch(tmp_path)
+    watch.poll()
+    replacement = tmp_path / ".a.yaml.swp"
+    replacement.write_text("a: 2\n")  # the same size, maybe the same instant: a new inode
+    replacement.replace(target)
+    assert watch.poll() == ([], [])  # not settled yet
+    assert watch.poll() == ([target], [])
+    assert watch.poll() == ([], [])
+
+
+def test_a_linked_folder_is_not_walked_and_a_missing_root_has_no_files(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.yaml").write_text("{}\n")
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    assert list(FolderWatch(tmp_path).files()) == [tmp_path / "real" / "a.yaml"]
+    assert FolderWatch(tmp_path / "absent").poll() == ([], [])

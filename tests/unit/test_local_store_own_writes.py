@@ -67,3 +67,39 @@ def test_new_agreements_are_recorded_without_reading_the_registry_back(
     assert reads.call_count == 0
     registry = read_yaml(store.root / "agreements.yaml")["agreements"]
     assert sorted(registry) == ["demo/a", "demo/b", "demo/c"]
+
+
+def test_agreements_first_seen_while_recording_are_written_once_at_the_end(
+        store: LocalStore, mocker: MockerFixture) -> None:
+    writes = mocker.spy(store_module, "write_atomically")
+    with store.recording_agreements():
+        seen = {name: store.first_seen(("demo", name)) for name in ("a", "b", "c")}
+        assert writes.call_count == 0
+        assert store.first_seen(("demo", "a")) == seen["a"]  # known before it is written
+    assert writes.call_count == 1
+    again = LocalStore(store.root)
+    assert {name: again.first_seen(("demo", name)) for name in seen} == seen
+
+
+def test_a_registry_a_person_edited_is_read_again_before_a_new_agreement_is_added(
+        store: LocalStore) -> None:
+    store.first_seen(("demo", "a"))
+    path = store.root / "agreements.yaml"
+    edited = read_yaml(path)
+    edited["agreements"]["demo/kept"] = {"firstSeen": "2026-01-01T00:00:00Z", "uid": "u-kept"}
+    write_yaml(path, edited)
+    store.first_seen(("demo", "b"))
+    assert sorted(read_yaml(path)["agreements"]) == ["demo/a", "demo/b", "demo/kept"]
+    assert store.first_seen(("demo", "kept"))[1] == "u-kept"
+
+
+def test_a_registry_write_that_fails_is_made_with_the_next_agreement(
+        store: LocalStore, mocker: MockerFixture) -> None:
+    mocker.patch.object(store_module, "write_atomically", side_effect=OSError("disk full"))
+    with pytest.raises(OSError), store.recording_agreements():
+        first = store.first_seen(("demo", "a"))
+    mocker.stopall()
+    store.first_seen(("demo", "b"))
+    registry = read_yaml(store.root / "agreements.yaml")["agreements"]
+    assert sorted(registry) == ["demo/a", "demo/b"]
+    assert registry["demo/a"]["uid"] == first[1]

@@ -55,3 +55,23 @@ def test_a_status_is_written_without_pyyaml_and_reads_back_with_times_as_strings
 def test_what_the_direct_writer_leaves_to_pyyaml_still_reads_back(value: object) -> None:
     document = {"status": {"message": value}}
     assert yaml.load(dump_yaml(document), Loader=ManifestLoader) == document
+
+
+def test_remembered_list_entries_keep_their_types_and_indentation() -> None:
+    entries = [{"n": 1}, {"n": True}, {"n": "1"}, {"n": None}]
+    text = dump_yaml({"days": entries, "nested": {"days": entries}})
+    assert text == ('days:\n- n: 1\n- n: true\n- n: "1"\n- n: null\n'
+                    'nested:\n  days:\n  - n: 1\n  - n: true\n  - n: "1"\n  - n: null\n')
+    assert dump_yaml({"days": entries, "nested": {"days": entries}}) == text
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(DOCUMENTS, DOCUMENTS)
+def test_a_document_is_written_alike_whatever_was_written_before(
+        document: dict[str, Any], before: dict[str, Any]) -> None:
+    files._ENTRY_MEMO.clear()
+    fresh = dump_yaml(document)
+    files._ENTRY_MEMO.clear()
+    dump_yaml(before)  # fills the memory with entries that may equal some of ``document``'s
+    assert dump_yaml(document) == fresh
+    assert dump_yaml(document) == fresh

@@ -201,3 +201,21 @@ def test_a_day_whose_midnight_was_skipped_starts_when_the_clocks_jump() -> None:
 
 def test_the_autumn_change_day_in_london_lasts_25_hours() -> None:
     assert local_day("Europe/London", date(2026, 10, 25)).seconds == 25 * 3600
+
+
+def test_remembered_periods_follow_the_zone_the_kind_and_the_moment() -> None:
+    moment = datetime(2026, 11, 1, 2, 30, tzinfo=UTC)
+    utc = Window(period=CalendarPeriod.MONTH, time_zone="UTC")
+    tokyo = Window(period=CalendarPeriod.MONTH, time_zone="Asia/Tokyo")
+    weekly = Window(period=CalendarPeriod.WEEK, time_zone="UTC")
+    assert period_at(utc, moment).start == datetime(2026, 11, 1, tzinfo=UTC)
+    assert period_at(tokyo, moment).start == datetime(2026, 10, 31, 15, tzinfo=UTC)
+    assert period_at(utc, moment - timedelta(hours=3)).start == datetime(2026, 10, 1, tzinfo=UTC)
+    assert period_label(weekly, period_at(weekly, moment)) == "2026-W44"
+    assert period_label(tokyo, period_at(tokyo, moment)) == "2026-11"
+    first = previous_periods(utc, moment, 3)
+    first.clear()  # the caller's own list: the next caller gets all three again
+    assert [period_label(utc, p) for p in previous_periods(utc, moment, 3)] == [
+        "2026-08", "2026-09", "2026-10"]
+    assert [period_label(tokyo, p) for p in previous_periods(tokyo, moment, 2)] == [
+        "2026-09", "2026-10"]

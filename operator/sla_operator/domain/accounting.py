@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from sla_operator.domain.intervals import Interval, intersect, subtract, union
 from sla_operator.domain.model import Impact, Incident, Window
@@ -212,14 +213,19 @@ def compute_days(inputs: AccountingInput, time_zone: str, now: datetime, days: i
     if not dates:
         return []
     split = _split(inputs, _elapsed(Interval(local_day(time_zone, dates[0]).start, now), now), now)
+    # Each part's time per day in one sweep over the days, not one intersection per day.
+    bounds = [local_day(time_zone, day).start for day in dates]
+    bounds.append(local_day(time_zone, dates[-1]).end)
+    maintenance_days, excluded_days, unmonitored_days, downtime_days, elapsed_days = (
+        _per_day(part, bounds)
+        for part in (split.maintenance, split.excluded, split.unmonitored, split.downtime,
+                     split.elapsed))
     figures: list[DayFigures] = []
-    for day in dates:
-        whole = [local_day(time_zone, day)]
+    for index, day in enumerate(dates):
         maintenance, excluded, unmonitored, downtime = (
-            _seconds(intersect(part, whole))
-            for part in (split.maintenance, split.excluded, split.unmonitored, split.downtime)
-        )
-        eligible = _seconds(intersect(split.elapsed, whole)) - maintenance - excluded - unmonitored
+            maintenance_days[index], excluded_days[index], unmonitored_days[index],
+            downtime_days[index])
+        eligible = elapsed_days[index] - maintenance - excluded - unmonitored
         figures.append(
             DayFigures(
                 date=day,
@@ -233,6 +239,31 @@ def compute_days(inputs: AccountingInput, time_zone: str, now: datetime, days: i
             )
         )
     return figures
+
+
+_MICROSECOND = timedelta(microseconds=1)
+_NONE = Decimal(0)
+
+
+def _per_day(intervals: Sequence[Interval], bounds: Sequence[datetime]) -> list[Decimal]:
+    """Seconds of ``intervals`` within each [bounds[k], bounds[k + 1]) (consecutive days),
+    exactly as ``_seconds`` of their intersection with that day."""
+    merged = union(intervals)
+    totals: list[Decimal] = []
+    first = 0
+    for start, end in pairwise(bounds):
+        while first < len(merged) and merged[first].end <= start:
+            first += 1
+        covered = timedelta(0)
+        index = first
+        while index < len(merged) and merged[index].start < end:
+            piece = merged[index]
+            low, high = max(piece.start, start), min(piece.end, end)
+            if low < high:
+                covered += high - low
+            index += 1
+        totals.append(Decimal(covered // _MICROSECOND) / 1_000_000 if covered else _NONE)
+    return totals
 
 
 def compute_history(

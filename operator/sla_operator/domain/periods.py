@@ -6,6 +6,7 @@ daylight-saving changes: a Europe/London March is 743 hours long and its October
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -69,6 +70,7 @@ def local_midnight(day: date, time_zone: ZoneInfo) -> datetime:
     return local_to_utc(datetime(day.year, day.month, day.day), time_zone)
 
 
+@functools.lru_cache(maxsize=4096)
 def local_day(time_zone: str, day: date) -> Interval:
     """The whole local calendar ``day`` as a UTC interval (23, 24 or 25 hours long)."""
     tz = zone(time_zone, TIME_ZONE_PATH)
@@ -94,8 +96,15 @@ def _next_period_start(period: CalendarPeriod, first: date) -> date:
 
 
 def _calendar_period(window: Window, first: date) -> Interval:
-    tz = zone(window.time_zone, TIME_ZONE_PATH)
-    following = _next_period_start(window.period, first)
+    return _calendar_bounds(window.time_zone, window.period, first)
+
+
+# Periods, and the periods before them, are asked for at every evaluation of every agreement:
+# each is worked out once per time zone and first day (a few hundred entries at most).
+@functools.lru_cache(maxsize=4096)
+def _calendar_bounds(time_zone: str, period: CalendarPeriod, first: date) -> Interval:
+    tz = zone(time_zone, TIME_ZONE_PATH)
+    following = _next_period_start(period, first)
     return Interval(local_midnight(first, tz), local_midnight(following, tz))
 
 
@@ -112,12 +121,16 @@ def previous_periods(window: Window, moment: datetime, count: int) -> list[Inter
     """The ``count`` closed calendar periods before the current one, oldest first."""
     if window.type is WindowType.ROLLING:
         return []
+    return list(_periods_before(window, period_at(window, moment), count))
+
+
+@functools.lru_cache(maxsize=1024)
+def _periods_before(window: Window, current: Interval, count: int) -> tuple[Interval, ...]:
     periods: list[Interval] = []
-    current = period_at(window, moment)
     for _ in range(count):
         current = period_at(window, current.start - timedelta(microseconds=1))
         periods.append(current)
-    return periods[::-1]
+    return tuple(periods[::-1])
 
 
 def rolling_label(duration: timedelta) -> str:
@@ -131,13 +144,18 @@ def period_label(window: Window, period: Interval) -> str:
     """The name of a period in reports: ``2026-10``, ``2026-W44``, ``2026-Q4`` or ``2026``."""
     if window.type is WindowType.ROLLING:
         return rolling_label(window.duration)
-    first = period.start.astimezone(zone(window.time_zone, TIME_ZONE_PATH)).date()
-    if window.period is CalendarPeriod.WEEK:
+    return _calendar_label(window.time_zone, window.period, period.start)
+
+
+@functools.lru_cache(maxsize=4096)
+def _calendar_label(time_zone: str, period: CalendarPeriod, start: datetime) -> str:
+    first = start.astimezone(zone(time_zone, TIME_ZONE_PATH)).date()
+    if period is CalendarPeriod.WEEK:
         iso = first.isocalendar()
         return f"{iso.year:04d}-W{iso.week:02d}"
-    if window.period is CalendarPeriod.MONTH:
+    if period is CalendarPeriod.MONTH:
         return f"{first.year:04d}-{first.month:02d}"
-    if window.period is CalendarPeriod.QUARTER:
+    if period is CalendarPeriod.QUARTER:
         return f"{first.year:04d}-Q{(first.month - 1) // 3 + 1}"
     return f"{first.year:04d}"
 

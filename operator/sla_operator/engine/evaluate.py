@@ -34,7 +34,7 @@ from sla_operator.domain.render import (
     period_dict,
 )
 from sla_operator.domain.schedule import active_and_next, maintenance_intervals
-from sla_operator.engine.runtime import AgreementRuntime
+from sla_operator.engine.runtime import NEW_HEALTH, AgreementRuntime
 from sla_operator.store.base import Key
 
 HISTORY_KEEP = 13
@@ -66,6 +66,7 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
                        windows: Sequence[MaintenanceWindow], now: datetime,
                        occurrences: Occurrences = maintenance_intervals) -> Evaluation:
     agreement = runtime.agreement
+    runtime.changes += 1  # first: an evaluation that fails half-way may have changed some
     period = period_at(agreement.window, now)
     bounds = Interval(min(period.start, now - timedelta(days=DAILY_DAYS + 1)), max(period.end, now))
     maintenance = scheduled_maintenance(windows, bounds, occurrences)
@@ -101,8 +102,7 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
         "lastEvaluated": format_time(now),
         "conditions": runtime.conditions,
         "currentPeriod": period_dict(figures),
-        "endpoints": [endpoint_entry(e.name, e.dependency, runtime.healths.get(e.name) or EndpointHealth())
-                      for e in agreement.endpoints],
+        "endpoints": _endpoint_entries(runtime),
         "openIncidents": open_names,
         "history": [runtime.history[k] for k in sorted(runtime.history)][-HISTORY_KEEP:],
         "daily": runtime.daily,
@@ -113,6 +113,26 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
                  tuple(open_names), tuple(c["status"] for c in runtime.conditions))
     return Evaluation(actions, status, signature,
                       _incident_statuses(runtime, incidents, maintenance, figures, now))
+
+
+def _endpoint_entries(runtime: AgreementRuntime) -> list[dict[str, Any]]:
+    """Each endpoint's status entry; one whose health is the same object as at the last
+    evaluation keeps its entry (a health is replaced, never changed, by each probe)."""
+    before = runtime.endpoint_entries
+    kept: dict[str, tuple[EndpointHealth, bool, dict[str, Any]]] = {}
+    entries = []
+    for endpoint in runtime.agreement.endpoints:
+        name, dependency = endpoint.name, endpoint.dependency
+        health = runtime.healths.get(name) or NEW_HEALTH
+        known = before.get(name)
+        if known is not None and known[0] is health and known[1] == dependency:
+            entry = known[2]
+        else:
+            entry = endpoint_entry(name, dependency, health)
+        kept[name] = (health, dependency, entry)
+        entries.append(entry)
+    runtime.endpoint_entries = kept
+    return entries
 
 
 def _message(runtime: AgreementRuntime, state: State) -> str:

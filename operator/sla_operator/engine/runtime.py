@@ -12,8 +12,9 @@ from sla_operator.domain.health import EndpointHealth, observe
 from sla_operator.domain.intervals import Interval, union
 from sla_operator.domain.model import Agreement, Endpoint, ProbeResult, State
 from sla_operator.domain.published import Published
+from sla_operator.domain.views import AgreementView
 
-_NEW_HEALTH = EndpointHealth()  # frozen: one for every endpoint not probed yet
+NEW_HEALTH = EndpointHealth()  # frozen: one for every endpoint not probed yet
 
 # Probe latency buckets (seconds), shared by every endpoint's histogram.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -79,10 +80,28 @@ class AgreementRuntime:
     seen_status: object = None  # the status as last delivered by the watch (a standby shows it)
     published: Published | None = None  # ``seen_status`` read, once per new status
     published_from: object = None  # the status ``published`` was read from
+    changes: int = 0
+    """Bumped wherever something the snapshot shows of this agreement changes (a probe, an
+    evaluation, a new spec): while it stands still, the last view is still true."""
+    observed: set[str] = field(default_factory=set)
+    """Endpoints with a probe result since ``view`` was made: only their views are made again."""
+    view: AgreementView | None = None
+    """The last AgreementView made of this runtime (see ``engine.snapshot``), with the
+    ``changes`` and open-incident counts it was made at."""
+    view_made_at: tuple[int, object] = (-1, None)
+    endpoint_entries: dict[str, tuple[EndpointHealth, bool, dict[str, Any]]] = field(
+        default_factory=dict)
+    """Each endpoint's status entry, with the health and dependency flag it was made from."""
     _endpoints: dict[str, Endpoint] = field(default_factory=dict, repr=False)
+    _positions: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._endpoints = {e.name: e for e in self.agreement.endpoints}
+        self._positions = {e.name: i for i, e in enumerate(self.agreement.endpoints)}
+
+    def position(self, name: str) -> int | None:
+        """Where endpoint ``name`` is in the agreement's list (and its snapshot view's)."""
+        return self._positions.get(name)
 
     def probes(self, endpoint: Endpoint) -> bool:
         """Whether ``endpoint`` is one of the agreement's as it is now (not an older version)."""
@@ -92,13 +111,15 @@ class AgreementRuntime:
     def observe(self, endpoint: Endpoint, result: ProbeResult) -> None:
         # Once per probe: nothing is made here that is not kept.
         name = endpoint.name
-        before = self.healths.get(name) or _NEW_HEALTH
+        before = self.healths.get(name) or NEW_HEALTH
         after = observe(before, endpoint, result)
         self.healths[name] = after
         stats = self.probe_stats.get(name)
         if stats is None:
             stats = self.probe_stats[name] = ProbeStats()
         stats.record(result)
+        self.changes += 1
+        self.observed.add(name)
         if after.state is not before.state or after.consecutive_slow != before.consecutive_slow:
             self.dirty = True
 
@@ -111,6 +132,9 @@ class AgreementRuntime:
                             if n in {e.name for e in agreement.endpoints}}
         self.agreement = agreement
         self._endpoints = {e.name: e for e in agreement.endpoints}
+        self._positions = {e.name: i for i, e in enumerate(agreement.endpoints)}
+        self.changes += 1
+        self.view, self.view_made_at = None, (-1, None)  # other endpoints: made afresh
         self.dirty = True
 
     def add_unmonitored(self, gap: Interval) -> None:

@@ -52,7 +52,7 @@ def build_snapshot(runtimes: Iterable[AgreementRuntime], incidents: Iterable[Inc
         try:
             counts = open_by_agreement.get(key, {})
             agreements.append(mirrored_view(runtime, counts) if mirrored else
-                              agreement_view(runtime, counts, before.get(key)))
+                              _current_view(runtime, counts, before.get(key)))
         except Exception:  # one agreement's bad data must not blank every output
             log.exception("agreement %s/%s: view not refreshed", *key)
             if key in before:
@@ -70,10 +70,36 @@ def build_snapshot(runtimes: Iterable[AgreementRuntime], incidents: Iterable[Inc
                     windows=tuple(views), probe_lag=_lag(lag))
 
 
+def _current_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int],
+                  previous: AgreementView | None) -> AgreementView:
+    """The runtime's last view while nothing it shows changed (the same object, so that
+    /metrics keeps its lines too); otherwise a new one, with new probe views only for the
+    endpoints probed since."""
+    made_at = (runtime.changes, open_incidents)
+    cached = runtime.view
+    if cached is not None and runtime.view_made_at == made_at:
+        return cached
+    probes: tuple[ProbeView, ...] | None = None
+    if cached is not None:
+        earlier = list(cached.probes)
+        for name in runtime.observed:
+            index = runtime.position(name)
+            if index is not None:
+                endpoint = runtime.agreement.endpoints[index]
+                earlier[index] = _probe_view(runtime, name, endpoint.dependency, earlier[index])
+        probes = tuple(earlier)
+    view = agreement_view(runtime, open_incidents, previous, probes)
+    runtime.view, runtime.view_made_at = view, made_at
+    runtime.observed.clear()
+    return view
+
+
 def agreement_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int],
-                   previous: AgreementView | None = None) -> AgreementView:
+                   previous: AgreementView | None = None,
+                   probes: tuple[ProbeView, ...] | None = None) -> AgreementView:
+    """``probes``: the endpoints' views, when the caller knows them already."""
     agreement = runtime.agreement
-    earlier = {p.name: p for p in previous.probes} if previous is not None else {}
+    earlier = {p.name: p for p in previous.probes} if previous is not None and probes is None else {}
     breached: dict[Severity, int] = {}
     for severity in runtime.breached.values():
         breached[Severity(severity)] = breached.get(Severity(severity), 0) + 1
@@ -86,8 +112,9 @@ def agreement_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int
         downtime_total_seconds=runtime.downtime_total,
         eligible_total_seconds=runtime.eligible_total,
         open_incidents=open_incidents, responses_breached=breached,
-        probes=tuple(_probe_view(runtime, e.name, e.dependency, earlier.get(e.name))
-                     for e in agreement.endpoints),
+        probes=probes if probes is not None else tuple(
+            _probe_view(runtime, e.name, e.dependency, earlier.get(e.name))
+            for e in agreement.endpoints),
         evaluated_at=runtime.last_evaluated)
 
 

@@ -120,16 +120,42 @@ def _block(node: Mapping[str, Any] | list[Any], indent: str, lines: list[str]) -
         return
     for item in node:
         if type(item) is dict and item:
-            first = True
-            for key, value in item.items():
-                if type(key) is not str:
-                    raise _Unusual
-                _entry(f"{indent}{'- ' if first else '  '}{_text(key)}:", value, indent + "  ", lines)
-                first = False
+            lines.extend(_list_entry(item, indent))
         elif type(item) is list and item:
             raise _Unusual
         else:
             lines.append(f"{indent}- {_scalar(item)}")
+
+
+# Floats are left out: 0.0 and -0.0 are equal but written differently.
+_SCALARS = frozenset({str, int, bool, type(None)})
+_ENTRY_MEMO: dict[tuple[object, ...], list[str]] = {}  # any thread: a race costs one render
+_ENTRY_MEMO_SIZE = 16384  # about 1 kB each
+
+
+def _list_entry(item: dict[str, Any], indent: str) -> list[str]:
+    """The lines of one mapping in a list. A mapping of scalars is remembered by its keys,
+    values and their types (1 and True are equal, but not written alike): a status lists 90
+    days of which one changes between writes."""
+    types = tuple(map(type, item.values()))
+    key: tuple[object, ...] | None = None
+    if _SCALARS.issuperset(types):
+        key = (indent, tuple(item.items()), types)
+        known = _ENTRY_MEMO.get(key)
+        if known is not None:
+            return known
+    lines: list[str] = []
+    first = True
+    for name, value in item.items():
+        if type(name) is not str:
+            raise _Unusual
+        _entry(f"{indent}{'- ' if first else '  '}{_text(name)}:", value, indent + "  ", lines)
+        first = False
+    if key is not None:
+        if len(_ENTRY_MEMO) >= _ENTRY_MEMO_SIZE:
+            _ENTRY_MEMO.clear()
+        _ENTRY_MEMO[key] = lines
+    return lines
 
 
 def _entry(head: str, value: Any, indent: str, lines: list[str]) -> None:
@@ -168,10 +194,14 @@ def write_atomically(path: Path, text: str,
     before the rename: the window a person's edit could still fall into is microseconds, not
     the whole read-modify-write.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     # A unique name: two writers of one file never share (and tear) a temporary file.
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{TEMPORARY_SUFFIX}")
-    with open(temporary, "w", encoding="utf-8") as handle:
+    try:
+        handle = open(temporary, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except FileNotFoundError:  # the first file of its folder (the folder made only then)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(temporary, "w", encoding="utf-8")  # noqa: SIM115
+    with handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())

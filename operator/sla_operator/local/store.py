@@ -10,11 +10,12 @@ is refused, so the engine decides again on the new version, as the Kubernetes st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -75,6 +76,8 @@ class LocalStore:
         """What this store last wrote to each file (version, document, text): while the file is
         still at that version, it is not read back and parsed, and the same text is not written
         again."""
+        self._recording = 0  # inside recording_agreements (nested)
+        self._unrecorded: dict[str, Any] | None = None  # the registry with entries not written
 
     # ------------------------------------------------------------ paths
 
@@ -194,11 +197,10 @@ class LocalStore:
 
         Local manifests carry no creationTimestamp; without this record every restart would
         look like a brand-new agreement and the time before it would not count as unmonitored.
+        Written at once, or inside ``recording_agreements`` once at its end.
         """
         path = self.root / REGISTRY_FILE
-        registry = self._own_copy(path)
-        if registry is None:
-            registry = read_yaml(path) if path.exists() else {}
+        registry = self._registry(path)
         agreements = registry.setdefault("agreements", {})
         entry = agreements.get(f"{key[0]}/{key[1]}")
         if isinstance(entry, Mapping):
@@ -208,9 +210,44 @@ class LocalStore:
                 log.warning("%s: bad firstSeen for %s/%s, recording it again", path, *key)
         seen, uid = self.clock(), str(uuid.uuid4())
         agreements[f"{key[0]}/{key[1]}"] = {"firstSeen": format_time(seen), "uid": uid}
-        text = dump_yaml(registry)
-        self._remember(path, write_atomically(path, text), registry, text)
+        self._unrecorded = registry
+        if not self._recording:
+            self._record_registry(path)
         return seen, uid
+
+    @contextlib.contextmanager
+    def recording_agreements(self) -> Iterator[None]:
+        """Agreements first seen meanwhile are written to the registry once, at the end: a
+        folder of a thousand new agreements is one write, not a thousand growing ones."""
+        self._recording += 1
+        try:
+            yield
+        finally:
+            self._recording -= 1
+            if not self._recording and self._unrecorded is not None:
+                self._record_registry(self.root / REGISTRY_FILE)
+
+    def _registry(self, path: Path) -> dict[str, Any]:
+        """The registry: not written yet, as this store last wrote it, or from the disk."""
+        if self._unrecorded is not None:
+            return self._unrecorded
+        own = self._contents.get(path)
+        if own is not None and file_version(path) == own[0]:
+            return own[1]  # only this method changes it, and it writes what it changed
+        return read_yaml(path) if path.exists() else {}
+
+    def _record_registry(self, path: Path) -> None:
+        registry, self._unrecorded = self._unrecorded, None
+        if registry is None:
+            return
+        self._contents.pop(path, None)  # changed in place: no longer what the file says
+        text = dump_yaml(registry)
+        try:
+            written = write_atomically(path, text)
+        except OSError:
+            self._unrecorded = registry  # written with the next agreement, or the next batch
+            raise
+        self._remember(path, written, registry, text)
 
     # ------------------------------------------------------------ helpers
 

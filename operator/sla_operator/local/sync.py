@@ -124,6 +124,10 @@ class LocalSync:
             self._remove(self.applied.pop(ident))
         for ident in [i for i in self.failed if i not in desired]:
             del self.failed[ident]
+        with self.store.recording_agreements():
+            await self._apply_all(desired)
+
+    async def _apply_all(self, desired: dict[Ident, Manifest]) -> None:
         for manifest in sorted(desired.values(), key=lambda m: APPLY_ORDER[m.kind]):
             previous = self.applied.get(manifest.ident)
             unchanged = previous is not None and _content(previous.body) == _content(manifest.body)
@@ -159,8 +163,10 @@ class LocalSync:
             else:
                 self.store.secrets[manifest.key] = secret_data(manifest.body)
             return
-        body = copy.deepcopy(manifest.body)
-        metadata = body["metadata"]
+        # Only metadata gets fields here; the rest is read, never changed (a deep copy of a
+        # thousand manifests was a good part of reading the folder at start-up).
+        metadata = dict(manifest.body["metadata"])
+        body = {**manifest.body, "metadata": metadata}
         metadata["generation"] = self._generation(manifest)
         if manifest.kind == "ServiceLevelAgreement" and "creationTimestamp" not in metadata:
             first_seen, uid = self.store.first_seen(manifest.key)
