@@ -204,3 +204,35 @@ def test_an_endpoint_entry_is_made_again_only_after_a_probe_or_a_new_spec() -> N
     runtime.replace_agreement(replace(agreement(), endpoints=(replace(API, dependency=True),)))
     [flagged] = evaluate_agreement(runtime, [], [], now).status["endpoints"]
     assert flagged is not probed and flagged["dependency"] is True
+
+
+WEB = replace(API, name="web")
+
+
+def test_only_a_first_up_that_can_change_a_decision_calls_for_an_evaluation() -> None:
+    both = replace(agreement(), endpoints=(API, WEB))
+    runtime = AgreementRuntime(both, started=T0)
+    evaluate_agreement(runtime, [], [], T0)
+    runtime.dirty = False
+    runtime.observe(API, ProbeResult(T0, True, 0.01, "200 OK"))
+    assert runtime.dirty  # the service's first known endpoint: Unknown turns Up
+    evaluate_agreement(runtime, [], [], T0 + SECOND)
+    runtime.dirty = False
+    runtime.observe(WEB, ProbeResult(T0 + SECOND, True, 0.01, "200 OK"))
+    assert not runtime.dirty  # one more Up of a service Up with nothing open
+    runtime.observe(WEB, ProbeResult(T0 + 2 * SECOND, False, 0.01, "503"))
+    runtime.observe(WEB, ProbeResult(T0 + 3 * SECOND, False, 0.01, "503"))
+    assert not runtime.dirty  # below the failure threshold (3): still Up
+    runtime.observe(WEB, ProbeResult(T0 + 4 * SECOND, False, 0.01, "503"))
+    assert runtime.dirty  # Down
+
+
+def test_a_first_up_after_a_restart_with_an_incident_open_is_evidence_to_weigh() -> None:
+    both = replace(agreement(), endpoints=(API, WEB))
+    runtime = AgreementRuntime(both, started=T0)
+    runtime.observe(API, ProbeResult(T0, True, 0.01, "200 OK"))
+    evaluate_agreement(runtime, [outage(T0 - 60 * SECOND)], [], T0 + SECOND)
+    assert runtime.state.value == "Up" and runtime.open_incidents
+    runtime.dirty = False
+    runtime.observe(WEB, ProbeResult(T0 + SECOND, True, 0.01, "200 OK"))
+    assert runtime.dirty  # may resolve the outage now that every endpoint it names answers

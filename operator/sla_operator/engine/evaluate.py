@@ -95,6 +95,7 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
                                   runtime.store_error)
     runtime.conditions = conditions(runtime.conditions, wanted, agreement.generation, now)
     open_names = sorted(i.name for i in incidents if i.is_open)
+    runtime.open_incidents = bool(open_names)
     status = {
         "observedGeneration": agreement.generation,
         "state": state.value,

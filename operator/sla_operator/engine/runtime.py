@@ -50,6 +50,7 @@ class AgreementRuntime:
     daily_key: tuple[object, ...] = ()
     conditions: list[dict[str, Any]] = field(default_factory=list)
     state: State = State.UNKNOWN
+    open_incidents: bool = False  # as of the last evaluation
     dirty: bool = True  # a probe changed an endpoint's state: evaluate soon
     last_evaluated: datetime | None = None
     last_written: dict[str, Any] | None = None
@@ -121,7 +122,13 @@ class AgreementRuntime:
         self.changes += 1
         self.observed.add(name)
         if after.state is not before.state or after.consecutive_slow != before.consecutive_slow:
-            self.dirty = True
+            if not (before.state is State.UNKNOWN and after.state is State.UP
+                    and self.state is State.UP and not self.open_incidents):
+                self.dirty = True
+            # Else one more endpoint found Up (its first probe) of a service already Up with
+            # nothing open: no decision can follow from it, and the next routine evaluation
+            # shows it. At start-up this is every probe of the first interval, and a thousand
+            # agreements evaluated every round for it took the core.
 
     def replace_agreement(self, agreement: Agreement) -> None:
         """Keep the health of endpoints whose probe did not change; forget removed ones."""
