@@ -121,14 +121,15 @@ class AgreementRuntime:
         stats.record(result)
         self.changes += 1
         self.observed.add(name)
-        if after.state is not before.state or after.consecutive_slow != before.consecutive_slow:
-            if not (before.state is State.UNKNOWN and after.state is State.UP
-                    and self.state is State.UP and not self.open_incidents):
-                self.dirty = True
-            # Else one more endpoint found Up (its first probe) of a service already Up with
-            # nothing open: no decision can follow from it, and the next routine evaluation
-            # shows it. At start-up this is every probe of the first interval, and a thousand
-            # agreements evaluated every round for it took the core.
+        # One more endpoint found Up (its first probe) of a service already Up with nothing
+        # open is no reason: no decision can follow from it, and the next routine evaluation
+        # shows it. At start-up that is every probe of the first interval, and a thousand
+        # agreements evaluated every round for it took the core.
+        first_up_of_many = (before.state is State.UNKNOWN and after.state is State.UP
+                            and self.state is State.UP and not self.open_incidents)
+        if ((after.state is not before.state or after.consecutive_slow != before.consecutive_slow)
+                and not first_up_of_many):
+            self.dirty = True
 
     def replace_agreement(self, agreement: Agreement) -> None:
         """Keep the health of endpoints whose probe did not change; forget removed ones."""
