@@ -120,3 +120,31 @@ async def test_the_last_writes_begin_with_the_statuses_written_longest_ago() -> 
     await engine.evaluate_round(force=True, concurrency=1)
     assert [key[1] for kind, key, _ in store.statuses if kind is Kind.AGREEMENT] == [
         "web-1", "web-2", "web-0"]
+
+
+class ClockedStore(RecordingStore):
+    """Each status write moves the engine's clock on by a tenth of a second."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
+        self.clock.now += timedelta(seconds=0.1)
+        await super().write_status(kind, key, status)
+
+
+async def test_the_budget_refills_while_a_long_round_writes() -> None:
+    # 10 writes a second, each write taking a tenth of a second: the budget earns a token per
+    # write and every first status goes out in this one round. A budget read at the round's
+    # start would stop after the 10 it began with, however long the round.
+    clock = Clock()
+    store = ClockedStore(clock)
+    engine = Engine(store, EngineSettings(max_status_writes_per_second=10, round_seconds=3600),  # type: ignore[arg-type]
+                    clock=clock)
+    for index in range(50):
+        engine.upsert_agreement(agreement(f"web-{index}", uid=f"uid-{index}"))
+    await engine.evaluate_round(concurrency=1)
+    written = [key for kind, key, _ in store.statuses if kind is Kind.AGREEMENT]
+    assert len(written) == 50
+    assert engine.writes.sent == 50

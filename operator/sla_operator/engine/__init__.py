@@ -413,7 +413,7 @@ class Engine:
         async def evaluate(runtime: AgreementRuntime, limited: bool, first_status: bool) -> None:
             nonlocal started, spent
             async with slots:
-                if limited and first_status and not self.writes.can_write(now):
+                if limited and first_status and not self.writes.can_write(self.clock()):
                     self._left_over = True
                     self._held_back(runtime)  # its first status waits for the cap
                     return
@@ -470,7 +470,7 @@ class Engine:
         async def write(runtime: AgreementRuntime, result: Evaluation | None) -> None:
             nonlocal spent
             async with slots:  # taken in queue order
-                if spent or not self.writes.can_write(now):
+                if spent or not self.writes.can_write(self.clock()):
                     spent = True
                     self._held_back(runtime)
                     return
@@ -598,7 +598,7 @@ class Engine:
                                now: datetime, force: bool, urgent: bool) -> None:
         agreement = runtime.agreement
         interval = self.settings.status_interval
-        if not self.writes.take(now, force):
+        if not self.writes.take(self.clock(), force):
             runtime.write_pending = runtime.write_pending or urgent
             self._held_back(runtime)
             return
@@ -644,7 +644,7 @@ class Engine:
     async def _write_incident_status(self, runtime: AgreementRuntime, key: Key,
                                      status: Mapping[str, Any], now: datetime, force: bool,
                                      urgent: bool) -> None:
-        if not self.writes.take(now, force):
+        if not self.writes.take(self.clock(), force):
             runtime.write_pending = runtime.write_pending or urgent
             self._held_back(runtime)
             return
@@ -669,7 +669,7 @@ class Engine:
             previous = self._maintenance_status.get(key)
             status = maintenance_status(window, previous, now,
                                         self._maintenance_rejections.get(key))
-            if previous == status or not self.writes.take(now, force):
+            if previous == status or not self.writes.take(self.clock(), force):
                 continue
             try:
                 await self.store.write_status(Kind.MAINTENANCE, key, status)
