@@ -11,6 +11,7 @@ import pytest
 from engine_clock import Clock
 from test_engine_deletion import RecordingStore, agreement
 
+from sla_operator.domain.model import ProbeResult
 from sla_operator.engine import (
     SHUTDOWN_WRITE_SECONDS,
     SHUTDOWN_WRITES_AT_ONCE,
@@ -148,3 +149,40 @@ async def test_the_budget_refills_while_a_long_round_writes() -> None:
     written = [key for kind, key, _ in store.statuses if kind is Kind.AGREEMENT]
     assert len(written) == 50
     assert engine.writes.sent == 50
+
+
+def restarted(clock: Clock) -> tuple[Engine, RecordingStore]:
+    """An engine started again a minute after the last status of ``web`` (which said Up)."""
+    store = RecordingStore()
+    engine = Engine(store, EngineSettings(), clock=clock)  # type: ignore[arg-type]
+    last = (clock.now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    engine.upsert_agreement(agreement("web"), {"state": "Up", "lastEvaluated": last})
+    return engine, store
+
+
+def agreement_states(store: RecordingStore) -> list[str]:
+    return [status["state"] for kind, _, status in store.statuses if kind is Kind.AGREEMENT]
+
+
+async def test_after_a_restart_the_first_status_waits_for_the_endpoints_first_probe() -> None:
+    clock = Clock()
+    engine, store = restarted(clock)
+    await engine.evaluate_round()
+    assert agreement_states(store) == []  # not "Unknown" for the moment before the probe
+    (endpoint,) = engine.agreements[("shop", "web")].agreement.endpoints
+    engine.on_probe_result(("shop", "web"), endpoint, ProbeResult(clock.now, True, 0.01, "200 OK"))
+    await engine.evaluate_round()
+    assert agreement_states(store) == ["Up"]
+
+
+async def test_after_a_restart_an_endpoint_not_answering_holds_the_status_one_interval_at_most(
+        ) -> None:
+    clock = Clock()
+    engine, store = restarted(clock)
+    (endpoint,) = engine.agreements[("shop", "web")].agreement.endpoints
+    clock.now += endpoint.interval + endpoint.timeout - timedelta(milliseconds=1)
+    await engine.evaluate_round()
+    assert agreement_states(store) == []
+    clock.now += timedelta(milliseconds=1)
+    await engine.evaluate_round()
+    assert agreement_states(store) == ["Unknown"]

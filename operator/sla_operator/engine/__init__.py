@@ -393,7 +393,8 @@ class Engine:
                 changed.append(runtime)
             elif self._must_evaluate(runtime, now):
                 if runtime.last_evaluated is None:
-                    first.append(runtime)
+                    if not runtime.warming(now):
+                        first.append(runtime)
                 elif runtime.dirty:
                     changed.append(runtime)
                 else:

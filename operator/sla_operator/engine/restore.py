@@ -36,6 +36,13 @@ def restore_status(runtime: AgreementRuntime, status: object, now: datetime) -> 
         runtime.add_unmonitored(Interval(seen, now))
     if last is not None and seen is not None and now - seen <= STREAK_CARRIES_OVER:
         _continue_down_streaks(runtime, saved)
+    if last is not None:
+        # A restart: the status says what the service was; its first status from this
+        # process waits (up to one interval and timeout) for every endpoint's first probe,
+        # rather than saying Unknown and then, a moment later, what it was all along.
+        runtime.warm_until = now + max(
+            (e.interval + e.timeout for e in runtime.agreement.own_endpoints),
+            default=timedelta(0))
     return saved.problems
 
 

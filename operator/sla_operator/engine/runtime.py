@@ -51,6 +51,7 @@ class AgreementRuntime:
     conditions: list[dict[str, Any]] = field(default_factory=list)
     state: State = State.UNKNOWN
     open_incidents: bool = False  # as of the last evaluation
+    warm_until: datetime | None = None  # restored after a restart: see ``warming``
     dirty: bool = True  # a probe changed an endpoint's state: evaluate soon
     last_evaluated: datetime | None = None
     last_written: dict[str, Any] | None = None
@@ -130,6 +131,18 @@ class AgreementRuntime:
         if ((after.state is not before.state or after.consecutive_slow != before.consecutive_slow)
                 and not first_up_of_many):
             self.dirty = True
+
+    def warming(self, now: datetime) -> bool:
+        """Whether the first evaluation after a restart should still wait: until every own
+        endpoint has been probed once, or ``warm_until``."""
+        if self.warm_until is None:
+            return False
+        if now >= self.warm_until or all(
+                (health := self.healths.get(e.name)) is not None and health.last is not None
+                for e in self.agreement.own_endpoints):
+            self.warm_until = None
+            return False
+        return True
 
     def replace_agreement(self, agreement: Agreement) -> None:
         """Keep the health of endpoints whose probe did not change; forget removed ones."""
