@@ -186,3 +186,20 @@ async def test_after_a_restart_an_endpoint_not_answering_holds_the_status_one_in
     clock.now += timedelta(milliseconds=1)
     await engine.evaluate_round()
     assert agreement_states(store) == ["Unknown"]
+
+
+async def test_a_round_starts_no_write_after_its_write_time_and_the_next_round_goes_on() -> None:
+    # Writes that take half a second each (a slow API server), a second to start them: each
+    # round writes a few and leaves the rest to the next one, instead of keeping new
+    # agreements and state changes waiting for all 320.
+    store = SlowStore()
+    engine, _ = engine_with_agreements(
+        store, EngineSettings(max_status_writes_per_second=0, round_seconds=3600,
+                              write_seconds=0))
+    for runtime in engine.agreements.values():
+        runtime.last_written = {}  # written before: what is due now are routine refreshes
+        runtime.last_evaluated = engine.clock()
+        runtime.refresh_at = engine.clock()
+        runtime.dirty = False
+    await engine.evaluate_round()
+    assert engine._left_over and len(store.statuses) <= WRITES_AT_ONCE

@@ -65,6 +65,8 @@ class EngineSettings:
     engine inside another program (a test) leaves that program's collector alone."""
     sharding: Sharding = field(default_factory=Sharding)
     """This process's shard of the fleet; only its agreements are taken in (see ``Engine.owns``)."""
+    write_seconds: float = 1.0
+    """Wall time a round may spend starting held-back and routine writes (see _write_queue)."""
     round_seconds: float = 0.5
     """CPU time a round may spend on first evaluations and on agreements due for their status
     interval (those left go to the next round, which then starts at once); state changes are
@@ -464,13 +466,22 @@ class Engine:
                            now: datetime, concurrency: int) -> None:
         """Writes left for after the round's state changes, in order, while the budget lasts
         (``concurrency`` at once); an agreement is evaluated again only when its write can go
-        out. The rest wait for the next round, each counted once as deferred."""
+        out. The rest wait for the next round, each counted once as deferred.
+
+        None is started after ``write_seconds``: when the API server answers slowly, the
+        writes due can outnumber what it takes in a second, and a round that waited for all
+        of them would keep new agreements and state changes waiting as long (half a minute
+        was seen). The rest go in the next round, which then starts at once."""
         slots = asyncio.Semaphore(max(1, concurrency))
         spent = False
+        deadline = time.monotonic() + self.settings.write_seconds
 
         async def write(runtime: AgreementRuntime, result: Evaluation | None) -> None:
             nonlocal spent
             async with slots:  # taken in queue order
+                if time.monotonic() > deadline:
+                    self._left_over = True
+                    return
                 if spent or not self.writes.can_write(self.clock()):
                     spent = True
                     self._held_back(runtime)

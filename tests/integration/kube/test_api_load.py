@@ -34,7 +34,7 @@ class Fleet:
         # (the limit is shown in tests/unit/test_engine_shutdown.py).
         self.engine = Engine(store, EngineSettings(status_interval=status_interval,
                                                    max_status_writes_per_second=rate,
-                                                   round_seconds=3600),
+                                                   round_seconds=3600, write_seconds=3600),
                              clock=self.clock)
         self.apiserver = apiserver
         self.patches: list[tuple[str, dict[str, Any]]] = []
@@ -232,3 +232,16 @@ async def test_a_conflict_on_resolving_an_incident_is_retried_and_loses_nothing(
     assert not world.engine.incidents[("payments", name)].is_open
     assert len(requests_to(apiserver, INCIDENTS, method="POST")) == 1  # the same incident
     assert status_patches(apiserver)[-1].data["status"]["openIncidents"] == []
+
+
+async def test_a_new_agreement_gets_its_first_status_in_the_next_round_in_steady_state(
+        apiserver: km.KubernetesScaffold, store: KubeStore) -> None:
+    fleet = Fleet(apiserver, store, 120, rate=8, status_interval=30)
+    await fleet.rounds(20)
+    answer_every_probe(fleet.engine, ok=True)
+    await fleet.rounds(60)  # refreshes due all along: the cap binds now and then
+    manifest = agreement_manifest()
+    manifest["metadata"].update(name="newcomer", uid="uid-new")
+    fleet.engine.upsert_agreement(agreement_from_manifest(manifest))
+    (first,) = await fleet.rounds(1)
+    assert "newcomer" in first
