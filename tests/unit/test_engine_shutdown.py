@@ -118,6 +118,7 @@ async def test_the_last_writes_begin_with_the_statuses_written_longest_ago() -> 
     for name, minutes in (("web-1", 1), ("web-2", 5), ("web-0", 9)):
         engine.agreements[("shop", name)].last_written_at = clock.now + timedelta(minutes=minutes)
     store.statuses.clear()
+    clock.now += timedelta(seconds=10)  # shutdown comes later: every status has news
     await engine.evaluate_round(force=True, concurrency=1)
     assert [key[1] for kind, key, _ in store.statuses if kind is Kind.AGREEMENT] == [
         "web-1", "web-2", "web-0"]
@@ -151,17 +152,26 @@ async def test_the_budget_refills_while_a_long_round_writes() -> None:
     assert engine.writes.sent == 50
 
 
+HELD_STATUS = {"state": "Up"}  # what web's status said when the previous process stopped
+
+
 def restarted(clock: Clock) -> tuple[Engine, RecordingStore]:
     """An engine started again a minute after the last status of ``web`` (which said Up)."""
     store = RecordingStore()
     engine = Engine(store, EngineSettings(), clock=clock)  # type: ignore[arg-type]
     last = (clock.now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    engine.upsert_agreement(agreement("web"), {"state": "Up", "lastEvaluated": last})
+    engine.upsert_agreement(agreement("web"), {**HELD_STATUS, "lastEvaluated": last})
     return engine, store
 
 
 def agreement_states(store: RecordingStore) -> list[str]:
-    return [status["state"] for kind, _, status in store.statuses if kind is Kind.AGREEMENT]
+    """The state web's status holds after each write (a write is a merge patch)."""
+    held, states = dict(HELD_STATUS), []
+    for kind, _, status in store.statuses:
+        if kind is Kind.AGREEMENT:
+            held.update(status)
+            states.append(held["state"])
+    return states
 
 
 async def test_after_a_restart_the_first_status_waits_for_the_endpoints_first_probe() -> None:
@@ -203,3 +213,4 @@ async def test_a_round_starts_no_write_after_its_write_time_and_the_next_round_g
         runtime.dirty = False
     await engine.evaluate_round()
     assert engine._left_over and len(store.statuses) <= WRITES_AT_ONCE
+

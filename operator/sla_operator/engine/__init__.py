@@ -22,7 +22,7 @@ from sla_operator.engine.restore import restore_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.engine.snapshot import build_snapshot
 from sla_operator.engine.windows import Windows
-from sla_operator.engine.writes import WriteBudget, refresh_slot
+from sla_operator.engine.writes import WHOLE_STATUS_EVERY, WriteBudget, refresh_slot, status_patch
 from sla_operator.probes.base import ProbeContext, utc_now
 from sla_operator.probes.policy import AddressPolicy, NamespaceRule, policy_for
 from sla_operator.probes.scheduler import ProbeScheduler
@@ -175,6 +175,9 @@ class Engine:
     def _fresh_runtime(self, agreement: Agreement,
                        status: Mapping[str, Any] | None) -> AgreementRuntime:
         runtime = AgreementRuntime(agreement, started=self.clock(), seen_status=status)
+        if isinstance(status, Mapping) and status:
+            # What the object holds: the first write sends only what differs from it.
+            runtime.last_written = dict(status)
         problems = restore_status(runtime, status, self.clock())
         if problems:
             runtime.restore_problems = describe(problems)
@@ -610,12 +613,15 @@ class Engine:
                                now: datetime, force: bool, urgent: bool) -> None:
         agreement = runtime.agreement
         interval = self.settings.status_interval
-        if not self.writes.take(self.clock(), force):
+        whole = runtime.last_written is None or runtime.partial_writes + 1 >= WHOLE_STATUS_EVERY
+        patch = result.status if whole else status_patch(runtime.last_written, result.status)
+        if patch and not self.writes.take(self.clock(), force):
             runtime.write_pending = runtime.write_pending or urgent
             self._held_back(runtime)
             return
         try:
-            await self.store.write_status(Kind.AGREEMENT, agreement.key, result.status)
+            if patch:  # nothing differs from what the object holds: nothing to send
+                await self.store.write_status(Kind.AGREEMENT, agreement.key, patch)
         except StoreError as error:
             if error.gone:
                 self._gone(runtime)
@@ -630,7 +636,9 @@ class Engine:
                 backoff = min(interval, 2.0 ** (runtime.status_failures - 1))
                 runtime.refresh_at = now + timedelta(seconds=backoff)
             return
-        self.writes.written()
+        if patch:
+            self.writes.written()
+        runtime.partial_writes = 0 if whole else runtime.partial_writes + 1
         runtime.last_written, runtime.last_written_at = result.status, now
         runtime.last_signature = result.signature
         runtime.held_back, runtime.status_failures = False, 0

@@ -56,6 +56,7 @@ class AgreementRuntime:
     last_evaluated: datetime | None = None
     last_written: dict[str, Any] | None = None
     last_written_at: datetime | None = None
+    partial_writes: int = 0  # status writes since the last whole one (see status_patch)
     last_signature: tuple[object, ...] = ()
     refresh_at: datetime | None = None  # the next routine status write, at this object's phase
     write_pending: bool = False  # a state change not written yet (cap, pause or failure)

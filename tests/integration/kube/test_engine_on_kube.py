@@ -15,9 +15,12 @@ STEP = timedelta(seconds=30)
 
 
 def agreement_states(apiserver: km.KubernetesEmulator) -> list[str]:
-    """The state of every status patch the SLA received, in order."""
-    return [r.data["status"]["state"]
-            for r in requests_to(apiserver, AGREEMENTS, method="PATCH", subresource="status")]
+    """The state the SLA's status held after each status patch, in order (a patch carries
+    the fields that changed; the first, the whole status)."""
+    states: list[str] = []
+    for r in requests_to(apiserver, AGREEMENTS, method="PATCH", subresource="status"):
+        states.append(r.data["status"]["state"] if "state" in r.data["status"] else states[-1])
+    return states
 
 
 def requests_count(apiserver: km.KubernetesEmulator) -> int:
