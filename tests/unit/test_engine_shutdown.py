@@ -214,3 +214,38 @@ async def test_a_round_starts_no_write_after_its_write_time_and_the_next_round_g
     await engine.evaluate_round()
     assert engine._left_over and len(store.statuses) <= WRITES_AT_ONCE
 
+
+class ArrivingStore(RecordingStore):
+    """While the ``arrive_at``-th status write goes out, a new agreement is applied."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine: Engine | None = None
+        self.arrive_at: int | None = None
+
+    async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
+        await super().write_status(kind, key, status)
+        if self.engine is not None and len(self.statuses) == self.arrive_at:
+            self.arrive_at = None
+            self.engine.upsert_agreement(agreement("new", uid="uid-new"))
+
+
+async def test_an_agreement_applied_while_refreshes_go_out_is_written_before_the_rest() -> None:
+    clock, store = Clock(), ArrivingStore()
+    engine = Engine(store, EngineSettings(status_interval=5), clock=clock)  # type: ignore[arg-type]
+    store.engine = engine
+    names = [f"web-{index}" for index in range(20)]
+    for index, name in enumerate(names):
+        engine.upsert_agreement(agreement(name, uid=f"uid-{index}"))
+    await engine.evaluate_round(concurrency=1)
+    store.statuses.clear()
+    clock.now += timedelta(seconds=10)  # every status is due for its refresh
+    store.arrive_at = 3
+    await engine.evaluate_round(concurrency=1)
+    refreshed = [key[1] for kind, key, _ in store.statuses if kind is Kind.AGREEMENT]
+    assert len(refreshed) == 3  # no refresh was started after the arrival
+    store.statuses.clear()
+    await engine.evaluate_round(concurrency=1)
+    written = [key[1] for kind, key, _ in store.statuses if kind is Kind.AGREEMENT]
+    assert written[0] == "new"
+    assert sorted(written[1:]) == sorted(set(names) - set(refreshed))  # the rest follow

@@ -378,6 +378,7 @@ class Engine:
         ``force`` (shutdown): evaluate and write everything, the cap and the time aside.
         ``concurrency`` agreements are evaluated and written at once; the budget's tokens are
         taken in order, so state changes still go first."""
+        self._wake.clear()  # what arrives from here on ends the round's refreshes early
         now = self.clock()
         # CPU time of the evaluations, not wall time: a slow API server makes writes wait,
         # and waiting is not what the limit is for.
@@ -471,7 +472,8 @@ class Engine:
         (``concurrency`` at once); an agreement is evaluated again only when its write can go
         out. The rest wait for the next round, each counted once as deferred.
 
-        None is started after ``write_seconds``: when the API server answers slowly, the
+        None is started after ``write_seconds``, or once an agreement arrived or changed
+        (its first status should not wait behind refreshes): when the API server answers slowly, the
         writes due can outnumber what it takes in a second, and a round that waited for all
         of them would keep new agreements and state changes waiting as long (half a minute
         was seen). The rest go in the next round, which then starts at once."""
@@ -482,7 +484,9 @@ class Engine:
         async def write(runtime: AgreementRuntime, result: Evaluation | None) -> None:
             nonlocal spent
             async with slots:  # taken in queue order
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or self._wake.is_set():
+                    # Out of time, or an agreement arrived or changed: it goes first, in
+                    # the next round, which starts at once.
                     self._left_over = True
                     return
                 if spent or not self.writes.can_write(self.clock()):
