@@ -198,6 +198,52 @@ async def test_after_a_restart_an_endpoint_not_answering_holds_the_status_one_in
     assert agreement_states(store) == ["Unknown"]
 
 
+
+def restarted_at_once(clock: Clock, endpoints: list[dict[str, Any]]) -> tuple[Engine, RecordingStore]:
+    """An engine started again the moment after the last status of ``web`` (which said Up)."""
+    store = RecordingStore()
+    engine = Engine(store, EngineSettings(), clock=clock)  # type: ignore[arg-type]
+    engine.upsert_agreement(agreement("web"), {**HELD_STATUS, "endpoints": endpoints,
+                                               "lastEvaluated": clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    return engine, store
+
+
+UP_SINCE = "2026-11-26T03:00:00Z"
+
+
+async def test_a_restart_moments_later_carries_the_endpoints_over_and_writes_at_once() -> None:
+    clock = Clock()
+    engine, store = restarted_at_once(clock, [
+        {"name": "api", "state": "Up", "since": UP_SINCE, "consecutiveSuccesses": 40}])
+    await engine.evaluate_round()  # no probe yet: the state carried over stands
+    assert agreement_states(store) == ["Up"]
+    (written,) = store.written_for(("shop", "web"))
+    assert written["endpoints"][0]["since"] == UP_SINCE
+    # The next probes decide as usual: one failure is an outage for this endpoint.
+    (endpoint,) = engine.agreements[("shop", "web")].agreement.endpoints
+    clock.now += endpoint.interval
+    engine.on_probe_result(("shop", "web"), endpoint, ProbeResult(clock.now, False, 0.01, "503"))
+    await engine.evaluate_round()
+    assert agreement_states(store) == ["Up", "Down"]
+
+
+@pytest.mark.parametrize("entry", [
+    {"name": "api", "state": "Up", "since": "yesterday", "consecutiveSuccesses": 40},
+    {"name": "api", "state": "Up", "since": UP_SINCE, "consecutiveSuccesses": True},
+    {"name": "api", "state": "Degraded", "since": UP_SINCE, "consecutiveSuccesses": 3},
+    {"name": "gone", "state": "Up", "since": UP_SINCE, "consecutiveSuccesses": 3},
+])
+async def test_an_endpoint_not_carried_over_is_waited_for_as_before(entry: dict[str, Any]) -> None:
+    clock = Clock()
+    engine, store = restarted_at_once(clock, [entry])
+    await engine.evaluate_round()
+    assert agreement_states(store) == []
+    (endpoint,) = engine.agreements[("shop", "web")].agreement.endpoints
+    engine.on_probe_result(("shop", "web"), endpoint, ProbeResult(clock.now, True, 0.01, "200 OK"))
+    await engine.evaluate_round()
+    assert agreement_states(store) == ["Up"]
+
+
 async def test_a_round_starts_no_write_after_its_write_time_and_the_next_round_goes_on() -> None:
     # Writes that take half a second each (a slow API server), a second to start them: each
     # round writes a few and leaves the rest to the next one, instead of keeping new

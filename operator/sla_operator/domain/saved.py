@@ -41,6 +41,15 @@ class DownStreak:
 
 
 @dataclass(frozen=True)
+class UpStreak:
+    """An endpoint that was Up when the status was written, and since when."""
+
+    endpoint: str
+    since: datetime
+    consecutive_successes: int
+
+
+@dataclass(frozen=True)
 class SavedStatus:
     history: Mapping[str, Mapping[str, Any]]  # period label -> entry, normalised
     unmonitored: tuple[Interval, ...]
@@ -48,6 +57,7 @@ class SavedStatus:
     last_evaluated: datetime | None
     down_streaks: tuple[DownStreak, ...]
     problems: tuple[Problem, ...]
+    up_streaks: tuple[UpStreak, ...] = ()
 
 
 def read_saved_status(status: object, now: datetime) -> SavedStatus:
@@ -63,7 +73,8 @@ def read_saved_status(status: object, now: datetime) -> SavedStatus:
     last = _last_evaluated(status.get("lastEvaluated"), now, problems)
     streaks = _each(status.get("endpoints"), "status.endpoints", problems, _streak)
     return SavedStatus(history, tuple(unmonitored), tuple(conditions), last,
-                       tuple(s for s in streaks if s is not None), tuple(problems))
+                       tuple(s for s in streaks if s is not None), tuple(problems),
+                       _up_streaks(status.get("endpoints"), now))
 
 
 def _each(raw: object, path: str, problems: list[Problem], parse: Any) -> list[Any]:
@@ -184,6 +195,25 @@ def _streak(raw: Mapping[str, Any], path: str) -> DownStreak | None:
     count = (failures if isinstance(failures, int) and not isinstance(failures, bool)
              and 0 < failures <= MAX_COUNT else None)
     return DownStreak(name, since, count)
+
+
+def _up_streaks(raw: object, now: datetime) -> tuple[UpStreak, ...]:
+    """Endpoints the status says were Up. Only a hint for a restart moments later (the
+    first status need not wait for the first probes): an entry that does not read as one
+    cleanly is left out, and that endpoint waits for its first probe as before."""
+    streaks: list[UpStreak] = []
+    for entry in raw if isinstance(raw, list) else ():
+        if not isinstance(entry, Mapping) or entry.get("state") != "Up":
+            continue
+        name, successes = entry.get("name"), entry.get("consecutiveSuccesses")
+        try:
+            since = parse_time(entry.get("since"), "since")
+        except SpecError:
+            continue
+        if (isinstance(name, str) and name and since <= now and isinstance(successes, int)
+                and not isinstance(successes, bool) and 0 <= successes <= MAX_COUNT):
+            streaks.append(UpStreak(name, since, successes))
+    return tuple(streaks)
 
 
 def _shown(value: object) -> str:

@@ -36,10 +36,13 @@ def restore_status(runtime: AgreementRuntime, status: object, now: datetime) -> 
         runtime.add_unmonitored(Interval(seen, now))
     if last is not None and seen is not None and now - seen <= STREAK_CARRIES_OVER:
         _continue_down_streaks(runtime, saved)
+    if last is not None and seen is not None and now - seen <= 2 * longest:
+        _carry_over(runtime, saved)
     if last is not None:
         # A restart: the status says what the service was; its first status from this
         # process waits (up to one interval and timeout) for every endpoint's first probe,
         # rather than saying Unknown and then, a moment later, what it was all along.
+        # Endpoints whose state was carried over need not wait.
         runtime.warm_until = now + max(
             (e.interval + e.timeout for e in runtime.agreement.own_endpoints),
             default=timedelta(0))
@@ -60,3 +63,21 @@ def _continue_down_streaks(runtime: AgreementRuntime, saved: SavedStatus) -> Non
         runtime.healths[endpoint.name] = EndpointHealth(
             state=State.DOWN, since=streak.since, failure_streak_start=streak.since,
             consecutive_failures=streak.consecutive_failures or endpoint.failure_threshold)
+
+
+def _carry_over(runtime: AgreementRuntime, saved: SavedStatus) -> None:
+    """A restart so soon after the last evaluation that the gap counts as monitored (a rolling
+    update, a crash and restart): an endpoint Up or Down then is taken to be so still until
+    its first probe here says otherwise, the way its state stands between two probes. The
+    first status then goes out at once, saying what the service was, instead of waiting up
+    to an interval for every endpoint's first probe; with a thousand agreements those
+    statuses would otherwise all come due at the end of that interval, together. The
+    figures do not depend on it: downtime comes from the incident records."""
+    for streak in saved.up_streaks:
+        endpoint = runtime.agreement.endpoint(streak.endpoint)
+        if endpoint is None or endpoint.name in runtime.healths:
+            continue
+        runtime.healths[endpoint.name] = EndpointHealth(
+            state=State.UP, since=streak.since, consecutive_successes=streak.consecutive_successes)
+        runtime.carried.add(endpoint.name)
+    runtime.carried.update(s.endpoint for s in saved.down_streaks if s.endpoint in runtime.healths)

@@ -52,6 +52,7 @@ class AgreementRuntime:
     state: State = State.UNKNOWN
     open_incidents: bool = False  # as of the last evaluation
     warm_until: datetime | None = None  # restored after a restart: see ``warming``
+    carried: set[str] = field(default_factory=set)  # endpoints whose state a restart carried over
     dirty: bool = True  # a probe changed an endpoint's state: evaluate soon
     last_evaluated: datetime | None = None
     last_written: dict[str, Any] | None = None
@@ -135,11 +136,12 @@ class AgreementRuntime:
 
     def warming(self, now: datetime) -> bool:
         """Whether the first evaluation after a restart should still wait: until every own
-        endpoint has been probed once, or ``warm_until``."""
+        endpoint has been probed once or had its state carried over, or ``warm_until``."""
         if self.warm_until is None:
             return False
         if now >= self.warm_until or all(
-                (health := self.healths.get(e.name)) is not None and health.last is not None
+                (health := self.healths.get(e.name)) is not None
+                and (health.last is not None or e.name in self.carried)
                 for e in self.agreement.own_endpoints):
             self.warm_until = None
             return False
