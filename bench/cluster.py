@@ -582,7 +582,7 @@ def run(options: Options, progress: Progress) -> Figures:
             progress.phase(f"  every agreement fresh after {seconds(figures.restart_to_all_fresh, 1)}")
         figures.load_after = os.getloadavg()
         figures.watch_errors = watcher.errors[-5:]
-        figures.log_warnings, figures.log_errors = log_levels(operator.log_path)
+        figures.log_warnings, figures.log_errors = log_levels(operator.log_path, progress)
         failed = False
         return figures
     finally:
@@ -615,8 +615,9 @@ def dump_stacks(operator: Any) -> str:
     return f"stacks in {path}"
 
 
-def log_levels(path: Path) -> tuple[int, int]:
-    """Warning and error lines in the operator's log (both processes)."""
+def log_levels(path: Path, progress: Progress | None = None, shown: int = 5) -> tuple[int, int]:
+    """Warning and error lines in the operator's log (both processes); the first ``shown``
+    of them are printed with ``progress`` (the log goes with the temporary folder)."""
     warnings = errors = 0
     try:
         with path.open(errors="replace") as log:
@@ -625,6 +626,10 @@ def log_levels(path: Path) -> tuple[int, int]:
                     warnings += 1
                 elif " ERROR " in line or line.startswith("[ERROR") or "Traceback" in line:
                     errors += 1
+                else:
+                    continue
+                if progress is not None and warnings + errors <= shown:
+                    progress.phase(f"  operator log: {line.rstrip()[:300]}")
     except OSError:
         pass
     return warnings, errors
