@@ -255,10 +255,10 @@ def _write(views: Sequence[AgreementView], endpoint_histograms: bool) -> list[li
     """The sample lines of FAMILIES (one list of UTF-8 chunks each): what ``_families`` holds,
     as ``render_text`` would write it, without a sample object per line."""
     output: list[list[bytes]] = [[] for _ in FAMILIES]
-    floats = _GoFloats()
+    counts, bounds = _GoFloats(), _Bounds()
     for view in views:
         try:
-            chunks = _agreement_text(view, endpoint_histograms, floats)
+            chunks = _agreement_text(view, endpoint_histograms, counts, bounds)
         except Exception:
             log.exception("agreement %s/%s: left out of this scrape", *view.key)
             continue
@@ -271,15 +271,26 @@ def _write(views: Sequence[AgreementView], endpoint_histograms: bool) -> list[li
 class _GoFloats(dict[int, str]):
     """Go's text of whole numbers (counters, bucket counts), each made once per render.
 
-    Only ints: equal floats may differ in text (0.0, -0.0)."""
+    Indexed by the counters and bucket counts (ints); called with any figure, it looks up
+    ints only: equal floats may differ in text (0.0, -0.0)."""
 
     def __missing__(self, value: int) -> str:
         text = self[value] = go_float(value)
         return text
 
+    def __call__(self, value: float) -> str:
+        return self[value] if type(value) is int else go_float(value)
 
-def _go(value: float, floats: _GoFloats) -> str:
-    return floats[value] if type(value) is int else go_float(value)
+
+class _Bounds(dict[float, str]):
+    """The ``le`` label value of each bucket bound, made once per render (zero each time:
+    0.0 and -0.0 are one key but two texts)."""
+
+    def __missing__(self, bound: float) -> str:
+        text = escape_label_value(_bound(bound))
+        if bound != 0:
+            self[bound] = text
+        return text
 
 
 def _template(names: Sequence[str], values: Mapping[str, str]) -> list[str]:
@@ -311,7 +322,7 @@ def _sample_name(spec: Spec, suffix: str = "") -> str:
 
 
 def _agreement_text(view: AgreementView, endpoint_histograms: bool,
-                    floats: _GoFloats) -> list[str]:
+                    counts: _GoFloats, bounds: _Bounds) -> list[str]:
     """One agreement's lines of each of FAMILIES (in the order of ``_agreement_samples``)."""
     values = dict(zip(AGREEMENT_LABELS, map(escape_label_value, _label_values(view)),
                       strict=True))
@@ -319,12 +330,12 @@ def _agreement_text(view: AgreementView, endpoint_histograms: bool,
     text: dict[Spec, list[str]] = {spec: [] for spec in FAMILIES}
 
     def put(spec: Spec, value: float) -> None:
-        text[spec].append(f"{_sample_name(spec)}{labels} {_go(value, floats)}\n")
+        text[spec].append(f"{_sample_name(spec)}{labels} {counts(value)}\n")
 
     def put_one_more(spec: Spec, values_of: Iterable[tuple[str, float]]) -> None:
         head, tail = _template(spec.labels, values)
         name = _sample_name(spec) + head
-        text[spec].extend(f"{name}{escape_label_value(extra)}{tail} {_go(value, floats)}\n"
+        text[spec].extend(f"{name}{escape_label_value(extra)}{tail} {counts(value)}\n"
                           for extra, value in values_of)
 
     put(OBJECTIVE, view.objective_ratio)
@@ -349,7 +360,7 @@ def _agreement_text(view: AgreementView, endpoint_histograms: bool,
         bucket, tail = _template((*AGREEMENT_DURATION.labels, "le"), values)
         _histogram(text[AGREEMENT_DURATION], _sample_name(AGREEMENT_DURATION), labels,
                    _sample_name(AGREEMENT_DURATION, "_bucket") + bucket, tail,
-                   _merged([probe.latency for probe in probed]), floats)
+                   _merged([probe.latency for probe in probed]), counts, bounds)
     success_head, success_tail = _template(SUCCESS.labels, values)
     success_head = _sample_name(SUCCESS) + success_head
     success_tail += " "
@@ -371,12 +382,12 @@ def _agreement_text(view: AgreementView, endpoint_histograms: bool,
         endpoint = escape_label_value(probe.name)
         success.append(f"{success_head}{endpoint}{success_tail}"
                        f"{'1.0' if probe.last_ok else '0.0'}\n")
-        probes.append(f"{probes_head}{endpoint}{ok_tail}{_go(probe.successes, floats)}\n"
-                      f"{probes_head}{endpoint}{failed_tail}{_go(probe.failures, floats)}\n")
+        probes.append(f"{probes_head}{endpoint}{ok_tail}{counts[probe.successes]}\n"
+                      f"{probes_head}{endpoint}{failed_tail}{counts[probe.failures]}\n")
         if endpoint_histograms:
             _histogram(histograms, duration, duration_head + endpoint + duration_tail,
                        f"{duration_bucket}{endpoint}{bucket_middle}", bucket_tail,
-                       probe.latency, floats)
+                       probe.latency, counts, bounds)
         if probe.certificate_not_after is not None:
             expiry.append(f"{expiry_head}{endpoint}{expiry_tail}"
                           f"{go_float(probe.certificate_not_after.timestamp())}\n")
@@ -384,13 +395,13 @@ def _agreement_text(view: AgreementView, endpoint_histograms: bool,
 
 
 def _histogram(lines: list[str], name: str, labels: str, bucket: str, tail: str,
-               histogram: Histogram, floats: _GoFloats) -> None:
+               histogram: Histogram, counts: _GoFloats, bounds: _Bounds) -> None:
     """A histogram's lines as HistogramMetricFamily.add_metric makes its samples: ``bucket``
     is the bucket line up to the ``le`` value, ``tail`` what follows it."""
-    lines.extend(f"{bucket}{escape_label_value(_bound(bound))}{tail} {_go(count, floats)}\n"
-                 for bound, count in histogram.buckets)
+    lines.extend([f"{bucket}{bounds[bound]}{tail} {counts[count]}\n"
+                  for bound, count in histogram.buckets])
     if histogram.buckets[0][0] >= 0:
-        lines.append(f"{name}_count{labels} {_go(histogram.buckets[-1][1], floats)}\n"
+        lines.append(f"{name}_count{labels} {counts[histogram.buckets[-1][1]]}\n"
                      f"{name}_sum{labels} {go_float(histogram.sum)}\n")
 
 
