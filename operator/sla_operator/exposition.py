@@ -125,10 +125,11 @@ _TYPES = {"info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram", "
 
 
 class WrittenFamily(Metric):
-    """A family that writes its own sample lines: ``render_text`` takes ``text()`` (the lines,
-    UTF-8 encoded, in chunks it may empty as it goes) after the family's HELP and TYPE lines;
-    ``samples`` are made by ``make_samples`` only when read (``generate_latest``, tests), at
-    most once. Both must say the same (a test holds the two renders equal)."""
+    """A family that writes its own sample lines: ``render_text`` asks once for ``text()``
+    (the lines, UTF-8 encoded, in chunks it may empty as it goes) and writes it after the
+    family's HELP and TYPE lines. ``samples`` are made by ``make_samples`` only when read
+    (``generate_latest``, tests), at most once. Both must say the same (a test holds the two
+    renders equal)."""
 
     def __init__(self, name: str, documentation: str, typ: str,
                  make_samples: Callable[[], list[Sample]],

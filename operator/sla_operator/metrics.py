@@ -5,6 +5,11 @@ and, for TLS endpoints, ``sla_probe_certificate_expiry_timestamp_seconds``. Prob
 histogram per agreement (``sla_agreement_probe_duration_seconds``); the per-endpoint histogram
 ``sla_probe_duration_seconds`` (14 series per endpoint) is exported only with
 ``--endpoint-histograms``. The /metrics route renders off the event loop (``exposition``).
+
+The families made from the agreements are listed once (``FAMILIES``) and made two ways from
+the same views: as text, written straight into the /metrics body (``_write``), and as
+prometheus_client samples for a reader that asks for them (``_agreement_samples``, e.g.
+``generate_latest``). A test holds the two equal over a rich snapshot.
 """
 
 from __future__ import annotations
