@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import operator
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal, Protocol
@@ -137,6 +137,8 @@ class EngineCollector(Collector):
     def __init__(self, engine: SnapshotSource, endpoint_histograms: bool | None = None) -> None:
         self.engine = engine
         self.endpoint_histograms = endpoint_histograms
+        self.labels: LabelCache = {}
+        """The label text of the agreements written by the last render (``_write``)."""
 
     def collect(self) -> Iterator[Metric]:
         snapshot: Snapshot = self.engine.snapshot
@@ -149,7 +151,7 @@ class EngineCollector(Collector):
         histograms = self.endpoint_histograms
         if histograms is None:
             histograms = sum(len(view.probes) for view in views) <= ENDPOINT_HISTOGRAMS_UP_TO
-        scrape = _Scrape(views, histograms)
+        scrape = _Scrape(views, histograms, self)
         for index, spec in enumerate(FAMILIES):
             yield WrittenFamily(spec.name, spec.documentation, spec.kind,
                                 partial(scrape.samples, index), partial(scrape.text, index))
@@ -179,9 +181,11 @@ class _Scrape:
     """The agreements' families of one collection, made once in the form first asked for:
     samples (every family's, from one pass) or text (likewise)."""
 
-    def __init__(self, views: Sequence[AgreementView], endpoint_histograms: bool) -> None:
+    def __init__(self, views: Sequence[AgreementView], endpoint_histograms: bool,
+                 collector: EngineCollector) -> None:
         self.views = views
         self.endpoint_histograms = endpoint_histograms
+        self.collector = collector
         self._families: list[Family] | None = None
         self._text: list[list[bytes]] | None = None
 
@@ -192,7 +196,8 @@ class _Scrape:
 
     def text(self, index: int) -> list[bytes]:
         if self._text is None:
-            self._text = _write(self.views, self.endpoint_histograms)
+            self._text, self.collector.labels = _write(self.views, self.endpoint_histograms,
+                                                       self.collector.labels)
         chunks, self._text[index] = self._text[index], []  # held no longer than needed
         return chunks
 
@@ -256,21 +261,28 @@ def _agreement_samples(view: AgreementView, endpoint_histograms: bool) -> Iterat
             yield EXPIRY, probe_labels, probe.certificate_not_after.timestamp()
 
 
-def _write(views: Sequence[AgreementView], endpoint_histograms: bool) -> list[list[bytes]]:
+def _write(views: Sequence[AgreementView], endpoint_histograms: bool,
+           cache: LabelCache) -> tuple[list[list[bytes]], LabelCache]:
     """The sample lines of FAMILIES (one list of UTF-8 chunks each): what ``_families`` holds,
-    as ``render_text`` would write it, without a sample object per line."""
+    as ``render_text`` would write it, without a sample object per line. ``cache`` holds the
+    label text of the agreements of the last render; the one returned, of this render's
+    (an agreement gone is forgotten)."""
     output: list[list[bytes]] = [[] for _ in FAMILIES]
+    kept: LabelCache = {}
     counts, bounds = _GoFloats(), _Bounds()
     for view in views:
         try:
-            chunks = _agreement_text(view, endpoint_histograms, counts, bounds)
+            key = tuple(_label_values(view))
+            labels = kept.get(key) or cache.get(key) or _Labels(key)
+            chunks = _agreement_text(view, endpoint_histograms, labels, counts, bounds)
         except Exception:
             log.exception("agreement %s/%s: left out of this scrape", *view.key)
             continue
+        kept[key] = labels
         for family, chunk in zip(output, chunks, strict=True):
             if chunk:
                 family.append(chunk.encode("utf-8"))
-    return output
+    return output, kept
 
 
 class _GoFloats(dict[int, str]):
@@ -326,22 +338,57 @@ def _sample_name(spec: Spec, suffix: str = "") -> str:
     return openmetrics.escape_metric_name(name, openmetrics.UNDERSCORES)
 
 
-def _agreement_text(view: AgreementView, endpoint_histograms: bool,
+class _Labels:
+    """The label text of one agreement's lines, every family's, ready to be followed by the
+    value (or by the endpoint's name): made once and reused while the agreement's label
+    values stay the same (``EngineCollector`` keeps them from one render to the next)."""
+
+    def __init__(self, label_values: Sequence[str]) -> None:
+        values = dict(zip(AGREEMENT_LABELS, map(escape_label_value, label_values), strict=True))
+
+        def ahead(spec: Spec, **more: str) -> str:
+            """The line up to its value."""
+            (labels,) = _template(spec.labels, {**values, **more})
+            return f"{_sample_name(spec)}{labels} "
+
+        (self.labels,) = _template(AGREEMENT_LABELS, values)
+        self.plain = {spec: ahead(spec) for spec in (
+            OBJECTIVE, AVAILABILITY, BUDGET_TOTAL, BUDGET_REMAINING, BUDGET_RATIO, MAINTENANCE,
+            DOWNTIME, ELIGIBLE)}
+        self.state = [(candidate, ahead(STATE, state=escape_label_value(candidate.value)))
+                      for candidate in State]
+        self.open_incidents, self.breached = (
+            [(severity, ahead(spec, severity=escape_label_value(severity.value)))
+             for severity in Severity] for spec in (OPEN_INCIDENTS, BREACHED))
+        head, tail = _template(PERIOD.labels, values)
+        self.period = (_sample_name(PERIOD) + head, tail + " ")
+        bucket, tail = _template((*AGREEMENT_DURATION.labels, "le"), values)
+        self.agreement_bucket = (_sample_name(AGREEMENT_DURATION, "_bucket") + bucket, tail)
+        # Per endpoint: the text before the endpoint's name, and after it up to the value.
+        head, tail = _template(SUCCESS.labels, values)
+        self.success = (_sample_name(SUCCESS) + head, tail + " ")
+        head, ok = _template(PROBES.labels, {**values, "result": "success"})
+        _, failed = _template(PROBES.labels, {**values, "result": "failure"})
+        self.probes = (_sample_name(PROBES) + head, ok + " ", failed + " ")
+        head, tail = _template(EXPIRY.labels, values)
+        self.expiry = (_sample_name(EXPIRY) + head, tail + " ")
+        head, tail = _template(DURATION.labels, values)
+        self.duration = (head, tail)
+        head, middle, tail = _template((*DURATION.labels, "le"), values)
+        self.duration_bucket = (_sample_name(DURATION, "_bucket") + head, middle, tail)
+
+
+LabelCache = dict[tuple[str, ...], _Labels]
+
+
+def _agreement_text(view: AgreementView, endpoint_histograms: bool, labels: _Labels,
                     counts: _GoFloats, bounds: _Bounds) -> list[str]:
     """One agreement's lines of each of FAMILIES (in the order of ``_agreement_samples``)."""
-    values = dict(zip(AGREEMENT_LABELS, map(escape_label_value, _label_values(view)),
-                      strict=True))
-    (labels,) = _template(AGREEMENT_LABELS, values)
     text: dict[Spec, list[str]] = {spec: [] for spec in FAMILIES}
+    plain = labels.plain
 
     def put(spec: Spec, value: float) -> None:
-        text[spec].append(f"{_sample_name(spec)}{labels} {counts(value)}\n")
-
-    def put_one_more(spec: Spec, values_of: Iterable[tuple[str, float]]) -> None:
-        head, tail = _template(spec.labels, values)
-        name = _sample_name(spec) + head
-        text[spec].extend(f"{name}{escape_label_value(extra)}{tail} {counts(value)}\n"
-                          for extra, value in values_of)
+        text[spec].append(f"{plain[spec]}{counts(value)}\n")
 
     put(OBJECTIVE, view.objective_ratio)
     if view.period is not None:
@@ -349,38 +396,31 @@ def _agreement_text(view: AgreementView, endpoint_histograms: bool,
         put(BUDGET_TOTAL, view.period.budget_total_seconds)
         put(BUDGET_REMAINING, view.period.budget_remaining_seconds)
         put(BUDGET_RATIO, view.period.budget_remaining_ratio)
-    put_one_more(STATE, [(candidate.value, float(view.state is candidate)) for candidate in State])
+    text[STATE] = [f"{head}{counts(float(view.state is candidate))}\n"
+                   for candidate, head in labels.state]
     put(MAINTENANCE, float(view.maintenance_active))
     put(DOWNTIME, view.downtime_total_seconds)
     put(ELIGIBLE, view.eligible_total_seconds)
-    put_one_more(OPEN_INCIDENTS, [(severity.value, view.open_incidents.get(severity, 0))
-                                  for severity in Severity])
-    put_one_more(BREACHED, [(severity.value, view.responses_breached.get(severity, 0))
-                            for severity in Severity])
+    text[OPEN_INCIDENTS] = [f"{head}{counts(view.open_incidents.get(severity, 0))}\n"
+                            for severity, head in labels.open_incidents]
+    text[BREACHED] = [f"{head}{counts(view.responses_breached.get(severity, 0))}\n"
+                      for severity, head in labels.breached]
     closed = view.last_closed
     if closed is not None and closed.availability is not None:
-        put_one_more(PERIOD, [(closed.label, closed.availability)])
+        head, tail = labels.period
+        text[PERIOD].append(f"{head}{escape_label_value(closed.label)}{tail}"
+                            f"{counts(closed.availability)}\n")
     probed = [probe for probe in view.probes if probe.last_ok is not None]
     if probed:
-        bucket, tail = _template((*AGREEMENT_DURATION.labels, "le"), values)
-        _histogram(text[AGREEMENT_DURATION], _sample_name(AGREEMENT_DURATION), labels,
-                   _sample_name(AGREEMENT_DURATION, "_bucket") + bucket, tail,
-                   _merged([probe.latency for probe in probed]), counts, bounds)
-    success_head, success_tail = _template(SUCCESS.labels, values)
-    success_head = _sample_name(SUCCESS) + success_head
-    success_tail += " "
-    probes_head, ok_tail = _template(PROBES.labels, {**values, "result": "success"})
-    probes_head = _sample_name(PROBES) + probes_head
-    _, failed_tail = _template(PROBES.labels, {**values, "result": "failure"})
-    ok_tail += " "
-    failed_tail += " "
-    expiry_head, expiry_tail = _template(EXPIRY.labels, values)
-    expiry_head = _sample_name(EXPIRY) + expiry_head
-    expiry_tail += " "
-    duration_head, duration_tail = _template(DURATION.labels, values)
-    bucket_head, bucket_middle, bucket_tail = _template((*DURATION.labels, "le"), values)
+        _histogram(text[AGREEMENT_DURATION], _sample_name(AGREEMENT_DURATION), labels.labels,
+                   *labels.agreement_bucket, _merged([probe.latency for probe in probed]),
+                   counts, bounds)
+    success_head, success_tail = labels.success
+    probes_head, ok_tail, failed_tail = labels.probes
+    expiry_head, expiry_tail = labels.expiry
+    duration_head, duration_tail = labels.duration
+    bucket_head, bucket_middle, bucket_tail = labels.duration_bucket
     duration = _sample_name(DURATION)
-    duration_bucket = _sample_name(DURATION, "_bucket") + bucket_head
     success, probes, histograms, expiry = (text[SUCCESS], text[PROBES], text[DURATION],
                                            text[EXPIRY])
     for probe in probed:
@@ -391,7 +431,7 @@ def _agreement_text(view: AgreementView, endpoint_histograms: bool,
                       f"{probes_head}{endpoint}{failed_tail}{counts[probe.failures]}\n")
         if endpoint_histograms:
             _histogram(histograms, duration, duration_head + endpoint + duration_tail,
-                       f"{duration_bucket}{endpoint}{bucket_middle}", bucket_tail,
+                       f"{bucket_head}{endpoint}{bucket_middle}", bucket_tail,
                        probe.latency, counts, bounds)
         if probe.certificate_not_after is not None:
             expiry.append(f"{expiry_head}{endpoint}{expiry_tail}"

@@ -187,3 +187,25 @@ def test_a_written_family_makes_its_samples_once_and_only_when_read() -> None:
     assert made == [1]
     family.samples = []
     assert family.samples == [] and made == [1]
+
+
+def test_label_text_is_kept_for_the_last_renders_agreements_only(tmp_path: Path) -> None:
+    engine = Engine(LocalStore(tmp_path))
+    first, second, third = fleet(300).agreements
+    engine.snapshot = replace(fleet(300), agreements=(first, second, third))
+    collector = EngineCollector(engine, endpoint_histograms=True)
+    made = CollectorRegistry()
+    made.register(collector)
+    render_text(made)
+    kept = dict(collector.labels)
+    assert len(kept) == 3
+    renamed = replace(first, service='Renamed "one"')
+    engine.snapshot = replace(engine.snapshot, agreements=(renamed, second))  # third removed
+    text = render_text(made)
+    assert text == generate_latest(made)
+    assert 'service="Renamed \\"one\\""' in text.decode()
+    assert 'service="Service 0"' not in text.decode()
+    key = ("team-01", "service-0001", "Service 1", "production")
+    assert set(collector.labels) == {("team-00", "service-0000", 'Renamed "one"', "production"),
+                                     key}
+    assert collector.labels[key] is kept[key]  # reused, not made again
