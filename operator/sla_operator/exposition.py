@@ -15,7 +15,8 @@ engine's per-agreement and per-endpoint families are written straight from the s
 without a ``Sample`` per series (hundreds of thousands of objects held at once at 100,000
 endpoints), and make their samples only for a reader that asks for them (``generate_latest``).
 Other families are written from their samples, each distinct label and metric name escaped
-once per render. The text is kept as encoded chunks, joined once.
+once per render. Each family's text goes into one buffer as it comes, in encoded chunks let
+go once copied: a render holds about the text once.
 """
 
 from __future__ import annotations
