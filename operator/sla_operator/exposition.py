@@ -10,9 +10,13 @@ queue up behind each other. The gzip form is made from the same text, at most on
 scraper asks for it (as Prometheus does).
 
 The text is the one prometheus_client's ``generate_latest`` makes (a test holds them equal),
-written several times faster: that function checks every label name of every sample against
-a regular expression, which at 100,000 endpoints is most of a render's CPU; here each distinct
-label name and metric name is escaped once per render.
+written several times faster. A family may write its own text (``WrittenFamily``): the
+engine's per-agreement and per-endpoint families are written straight from the snapshot,
+without a ``Sample`` per series (hundreds of thousands of objects held at once at 100,000
+endpoints), and make their samples only for a reader that asks for them (``generate_latest``).
+Other families are written from their samples, each distinct label and metric name escaped
+once per render. Each family's text goes into one buffer as it comes, in encoded chunks let
+go once copied: a render holds about the text once.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import gzip
+import io
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
@@ -115,8 +121,36 @@ def _compress(text: bytes) -> bytes:
 
 # Samples the Prometheus text format puts in a gauge of their own after their family.
 _OPENMETRICS_ONLY = ("_created", "_gsum", "_gcount")
-_go_float: Callable[[float], str] = floatToGoString  # Go's float text, as Prometheus reads it
+go_float: Callable[[float], str] = floatToGoString  # Go's float text, as Prometheus reads it
 _TYPES = {"info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram", "unknown": "untyped"}
+
+
+class WrittenFamily(Metric):
+    """A family that writes its own sample lines: ``render_text`` asks once for ``text()``
+    (the lines, UTF-8 encoded, in chunks it may empty as it goes) and writes it after the
+    family's HELP and TYPE lines. ``samples`` are made by ``make_samples`` only when read
+    (``generate_latest``, tests), at most once. Both must say the same (a test holds the two
+    renders equal)."""
+
+    def __init__(self, name: str, documentation: str, typ: str,
+                 make_samples: Callable[[], list[Sample]],
+                 text: Callable[[], list[bytes]]) -> None:
+        self._make_samples: Callable[[], list[Sample]] | None = None
+        super().__init__(name, documentation, typ)
+        self._make_samples = make_samples
+        self.text = text
+
+    @property  # an attribute of Metric: here made when first read
+    def samples(self) -> list[Sample]:
+        if self._make_samples is not None:
+            self._samples = self._make_samples()
+            self._make_samples = None
+        return self._samples
+
+    @samples.setter
+    def samples(self, samples: list[Sample]) -> None:
+        self._samples = samples
+        self._make_samples = None
 
 
 def render_text(registry: Collector) -> bytes:
@@ -141,28 +175,42 @@ def render_text(registry: Collector) -> bytes:
         labels = ""
         if sample.labels:
             labels = "{" + ",".join([
-                f'{label_name_of(key)}="{_escape_value(value)}"'
+                f'{label_name_of(key)}="{escape_label_value(value)}"'
                 for key, value in sorted(sample.labels.items())]) + "}"
         stamp = "" if sample.timestamp is None else f" {int(float(sample.timestamp) * 1000):d}"
-        return f"{name_of(sample.name)}{labels} {_go_float(sample.value)}{stamp}\n"
+        return f"{name_of(sample.name)}{labels} {go_float(sample.value)}{stamp}\n"
 
-    output: list[str] = []
+    # Written as it comes into one buffer, each chunk let go once copied: the text is held
+    # about once, not as chunks and a joined copy (getvalue() hands the buffer over).
+    output = io.BytesIO()
     for metric in registry.collect():
-        name = metric.name + ("_total" if metric.type == "counter" else
-                              "_info" if metric.type == "info" else "")
-        output.append(_header(name_of(name), metric.documentation,
-                              _TYPES.get(metric.type, metric.type)))
+        header = _header(name_of(exposed_name(metric.name, metric.type)), metric.documentation,
+                         _TYPES.get(metric.type, metric.type))
+        if isinstance(metric, WrittenFamily):
+            output.write(header.encode("utf-8"))
+            chunks = metric.text()
+            for index, chunk in enumerate(chunks):
+                output.write(chunk)
+                chunks[index] = b""
+            continue
+        lines = [header]
         separate: dict[str, list[str]] = {}
         for sample in metric.samples:
             suffix = _openmetrics_suffix(metric.name, sample.name)
             if suffix is None:
-                output.append(line(sample))
+                lines.append(line(sample))
             else:
                 separate.setdefault(suffix, []).append(line(sample))
-        for suffix, lines in sorted(separate.items()):
-            output.append(_header(name_of(metric.name + suffix), metric.documentation, "gauge"))
-            output.extend(lines)
-    return "".join(output).encode("utf-8")
+        for suffix, more in sorted(separate.items()):
+            lines.append(_header(name_of(metric.name + suffix), metric.documentation, "gauge"))
+            lines.extend(more)
+        output.write("".join(lines).encode("utf-8"))
+    return output.getvalue()
+
+
+def exposed_name(name: str, kind: str) -> str:
+    """The name of a family in the text format: counters end in _total, infos in _info."""
+    return name + ("_total" if kind == "counter" else "_info" if kind == "info" else "")
 
 
 def _header(name: str, documentation: str, kind: str) -> str:
@@ -176,5 +224,6 @@ def _openmetrics_suffix(family: str, sample: str) -> str | None:
     return next((s for s in _OPENMETRICS_ONLY if sample == family + s), None)
 
 
-def _escape_value(value: str) -> str:
+def escape_label_value(value: str) -> str:
+    """A label value as the text format quotes it."""
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')

@@ -5,13 +5,22 @@ and, for TLS endpoints, ``sla_probe_certificate_expiry_timestamp_seconds``. Prob
 histogram per agreement (``sla_agreement_probe_duration_seconds``); the per-endpoint histogram
 ``sla_probe_duration_seconds`` (14 series per endpoint) is exported only with
 ``--endpoint-histograms``. The /metrics route renders off the event loop (``exposition``).
+
+The families made from the agreements are listed once (``FAMILIES``) and made two ways from
+the same views: as text, written straight into the /metrics body (``_write``), and as
+prometheus_client samples for a reader that asks for them (``_agreement_samples``, e.g.
+``generate_latest``). A test holds the two equal over a rich snapshot.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Protocol
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal, Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
@@ -22,24 +31,76 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.exposition import gzip_accepted
+from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample as PrometheusSample
 
 from sla_operator.domain.model import Severity, State
 from sla_operator.domain.views import AgreementView, Histogram, Snapshot
 from sla_operator.engine import EngineSettings
 from sla_operator.engine.writes import WriteBudget
-from sla_operator.exposition import Exposition
+from sla_operator.exposition import Exposition, WrittenFamily, escape_label_value, go_float
 
 log = logging.getLogger("sla_operator.metrics")
-AGREEMENT_LABELS = ["namespace", "agreement", "service", "environment"]
-PROBE_LABELS = [*AGREEMENT_LABELS, "endpoint"]
+AGREEMENT_LABELS = ("namespace", "agreement", "service", "environment")
+PROBE_LABELS = (*AGREEMENT_LABELS, "endpoint")
 # --endpoint-histograms auto (the default): sla_probe_duration_seconds per endpoint while the
 # process probes at most this many endpoints (14 series each: 14,000 at most); above it, the
 # per-agreement histogram alone, so a large fleet's scrape stays bounded.
 ENDPOINT_HISTOGRAMS_UP_TO = 1000
-# (family, labels, value) to add once all of one agreement's samples are known.
-Family = GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily
-Sample = tuple[Family, list[str], float | Histogram]
+
+
+@dataclass(frozen=True, eq=False)  # each one is unique: compared and hashed by identity
+class Spec:
+    """One family made from the agreements: both renders (samples, text) read it from here."""
+
+    name: str
+    documentation: str
+    kind: Literal["gauge", "counter", "histogram"]
+    labels: tuple[str, ...]
+
+
+def _agreement(name: str, documentation: str, kind: Literal["gauge", "counter"] = "gauge",
+               extra: tuple[str, ...] = ()) -> Spec:
+    return Spec(name, documentation, kind, (*AGREEMENT_LABELS, *extra))
+
+
+OBJECTIVE = _agreement("sla_objective_ratio", "Objective of the agreement, 0..1.")
+AVAILABILITY = _agreement("sla_availability_ratio", "Current-period availability, 0..1.")
+BUDGET_TOTAL = _agreement("sla_error_budget_total_seconds", "Error budget of the current period.")
+BUDGET_REMAINING = _agreement("sla_error_budget_remaining_seconds",
+                              "Error budget left (may be negative).")
+BUDGET_RATIO = _agreement("sla_error_budget_remaining_ratio", "Remaining error budget / total.")
+STATE = _agreement("sla_state", "1 on the agreement's current state.", extra=("state",))
+MAINTENANCE = _agreement("sla_maintenance_active", "1 during scheduled maintenance.")
+OPEN_INCIDENTS = _agreement("sla_incidents_open", "Open incidents by severity.",
+                            extra=("severity",))
+PERIOD = _agreement("sla_period_availability_ratio", "Availability of the last closed period.",
+                    extra=("period",))
+DOWNTIME = _agreement("sla_downtime_seconds", "Seconds Down, outside maintenance and exclusions.",
+                      "counter")
+ELIGIBLE = _agreement("sla_eligible_seconds",
+                      "Seconds monitored, outside maintenance and exclusions.", "counter")
+BREACHED = _agreement("sla_incident_response_breached",
+                      "Incidents not acknowledged within the response target.", "counter",
+                      ("severity",))
+SUCCESS = Spec("sla_probe_success", "1 if the last probe succeeded.", "gauge", PROBE_LABELS)
+DURATION = Spec("sla_probe_duration_seconds",
+                "Probe latency per endpoint (only with --endpoint-histograms).", "histogram",
+                PROBE_LABELS)
+AGREEMENT_DURATION = Spec("sla_agreement_probe_duration_seconds",
+                          "Probe latency of all the agreement's endpoints together.", "histogram",
+                          AGREEMENT_LABELS)
+PROBES = Spec("sla_probes", "Probes run, by result.", "counter", (*PROBE_LABELS, "result"))
+EXPIRY = Spec("sla_probe_certificate_expiry_timestamp_seconds",
+              "notAfter of the endpoint's TLS certificate.", "gauge", PROBE_LABELS)
+FAMILIES = (OBJECTIVE, AVAILABILITY, BUDGET_TOTAL, BUDGET_REMAINING, BUDGET_RATIO, STATE,
+            MAINTENANCE, OPEN_INCIDENTS, PERIOD, DOWNTIME, ELIGIBLE, BREACHED,
+            SUCCESS, DURATION, AGREEMENT_DURATION, PROBES, EXPIRY)
+"""The families made from the agreements, in the order they are exposed."""
+
+# (family, label values, value) to add once all of one agreement's samples are known.
+Sample = tuple[Spec, list[str], float | Histogram]
 
 
 class SnapshotSource(Protocol):
@@ -67,15 +128,20 @@ class EngineCollector(Collector):
     agreement whose figures cannot be exported is left out of that scrape (and logged); the
     others are not. ``endpoint_histograms`` adds ``sla_probe_duration_seconds`` per endpoint
     (True), never (False), or while the process probes at most ENDPOINT_HISTOGRAMS_UP_TO
-    endpoints (None, the default); without it that family is announced with no samples."""
+    endpoints (None, the default); without it that family is announced with no samples.
+
+    The agreements' families are ``WrittenFamily``: the /metrics render writes their text
+    straight from the views (``_write``), a reader of their samples gets them made from the
+    same views (``_agreement_samples``)."""
 
     def __init__(self, engine: SnapshotSource, endpoint_histograms: bool | None = None) -> None:
         self.engine = engine
         self.endpoint_histograms = endpoint_histograms
+        self.labels: LabelCache = {}
+        """The label text of the agreements written by the last render (``_write``)."""
 
     def collect(self) -> Iterator[Metric]:
         snapshot: Snapshot = self.engine.snapshot
-        families = _Families()
         # A standby shows the holder's statuses on its page; its /metrics leaves them to the
         # holder, so that no series is counted twice.
         # Other shards' agreements are on the page, and in their own shard's /metrics.
@@ -85,19 +151,13 @@ class EngineCollector(Collector):
         histograms = self.endpoint_histograms
         if histograms is None:
             histograms = sum(len(view.probes) for view in views) <= ENDPOINT_HISTOGRAMS_UP_TO
-        for view in views:
-            try:
-                samples = list(_agreement_samples(view, families, histograms))
-            except Exception:
-                log.exception("agreement %s/%s: left out of this scrape", *view.key)
-                continue
-            for family, labels, value in samples:
-                _add(family, labels, value)
-        yield from families.all()
+        scrape = _Scrape(views, histograms, self)
+        for index, spec in enumerate(FAMILIES):
+            yield WrittenFamily(spec.name, spec.documentation, spec.kind,
+                                partial(scrape.samples, index), partial(scrape.text, index))
         yield GaugeMetricFamily(
             "sla_operator_leader", "1 on the replica that probes and writes (the Lease holder, "
             "or the only replica), 0 on a standby.", value=float(self.engine.active))
-        sharding = self.engine.settings.sharding
         shard = GaugeMetricFamily("sla_operator_shard", "1, labelled with the shard this "
                                   "process handles and how many there are (--shard, --shards).",
                                   labels=["shard", "shards"])
@@ -117,100 +177,290 @@ class EngineCollector(Collector):
             buckets=_buckets(lag), sum_value=lag.sum)
 
 
-class _Families:
-    def __init__(self) -> None:
-        def gauge(name: str, doc: str, extra: list[str] | None = None) -> GaugeMetricFamily:
-            return GaugeMetricFamily(name, doc, labels=AGREEMENT_LABELS + (extra or []))
+class _Scrape:
+    """The agreements' families of one collection, made once in the form first asked for:
+    samples (every family's, from one pass) or text (likewise)."""
 
-        def counter(name: str, doc: str, extra: list[str] | None = None) -> CounterMetricFamily:
-            return CounterMetricFamily(name, doc, labels=AGREEMENT_LABELS + (extra or []))
+    def __init__(self, views: Sequence[AgreementView], endpoint_histograms: bool,
+                 collector: EngineCollector) -> None:
+        self.views = views
+        self.endpoint_histograms = endpoint_histograms
+        self.collector = collector
+        self._families: list[Family] | None = None
+        self._text: list[list[bytes]] | None = None
 
-        self.objective = gauge("sla_objective_ratio", "Objective of the agreement, 0..1.")
-        self.availability = gauge("sla_availability_ratio", "Current-period availability, 0..1.")
-        self.total = gauge("sla_error_budget_total_seconds", "Error budget of the current period.")
-        self.remaining = gauge("sla_error_budget_remaining_seconds",
-                               "Error budget left (may be negative).")
-        self.ratio = gauge("sla_error_budget_remaining_ratio", "Remaining error budget / total.")
-        self.state = gauge("sla_state", "1 on the agreement's current state.", ["state"])
-        self.maintenance = gauge("sla_maintenance_active", "1 during scheduled maintenance.")
-        self.open_incidents = gauge("sla_incidents_open", "Open incidents by severity.", ["severity"])
-        self.period = gauge("sla_period_availability_ratio",
-                            "Availability of the last closed period.", ["period"])
-        self.downtime = counter("sla_downtime_seconds",
-                                "Seconds Down, outside maintenance and exclusions.")
-        self.eligible = counter("sla_eligible_seconds",
-                                "Seconds monitored, outside maintenance and exclusions.")
-        self.breached = counter("sla_incident_response_breached",
-                                "Incidents not acknowledged within the response target.", ["severity"])
-        self.success = GaugeMetricFamily("sla_probe_success", "1 if the last probe succeeded.",
-                                         labels=PROBE_LABELS)
-        self.duration = HistogramMetricFamily(
-            "sla_probe_duration_seconds",
-            "Probe latency per endpoint (only with --endpoint-histograms).", labels=PROBE_LABELS)
-        self.agreement_duration = HistogramMetricFamily(
-            "sla_agreement_probe_duration_seconds",
-            "Probe latency of all the agreement's endpoints together.", labels=AGREEMENT_LABELS)
-        self.probes = CounterMetricFamily("sla_probes", "Probes run, by result.",
-                                          labels=[*PROBE_LABELS, "result"])
-        self.expiry = GaugeMetricFamily("sla_probe_certificate_expiry_timestamp_seconds",
-                                        "notAfter of the endpoint's TLS certificate.",
-                                        labels=PROBE_LABELS)
+    def samples(self, index: int) -> list[PrometheusSample]:
+        if self._families is None:
+            self._families = _families(self.views, self.endpoint_histograms)
+        return self._families[index].samples
 
-    def all(self) -> Iterator[Metric]:
-        yield from (self.objective, self.availability, self.total, self.remaining, self.ratio,
-                    self.state, self.maintenance, self.open_incidents, self.period,
-                    self.downtime, self.eligible, self.breached,
-                    self.success, self.duration, self.agreement_duration, self.probes,
-                    self.expiry)
+    def text(self, index: int) -> list[bytes]:
+        if self._text is None:
+            self._text, self.collector.labels = _write(self.views, self.endpoint_histograms,
+                                                       self.collector.labels)
+        chunks, self._text[index] = self._text[index], []  # held no longer than needed
+        return chunks
 
 
-def _agreement_samples(view: AgreementView, f: _Families,
-                       endpoint_histograms: bool) -> Iterator[Sample]:
-    labels = [view.namespace, view.name, view.service, view.environment.value]
-    yield f.objective, labels, view.objective_ratio
+Family = GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily
+
+
+def _families(views: Sequence[AgreementView], endpoint_histograms: bool) -> list[Family]:
+    """FAMILIES as prometheus_client families, with their samples."""
+    made: dict[Spec, Family] = {}
+    for spec in FAMILIES:
+        kind = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily,
+                "histogram": HistogramMetricFamily}[spec.kind]
+        made[spec] = kind(spec.name, spec.documentation, labels=spec.labels)
+    for view in views:
+        try:
+            samples = list(_agreement_samples(view, endpoint_histograms))
+        except Exception:
+            log.exception("agreement %s/%s: left out of this scrape", *view.key)
+            continue
+        for spec, labels, value in samples:
+            _add(made[spec], labels, value)
+    return [made[spec] for spec in FAMILIES]
+
+
+def _label_values(view: AgreementView) -> list[str]:
+    """The values of AGREEMENT_LABELS."""
+    return [view.namespace, view.name, view.service, view.environment.value]
+
+
+def _agreement_samples(view: AgreementView, endpoint_histograms: bool) -> Iterator[Sample]:
+    labels = _label_values(view)
+    yield OBJECTIVE, labels, view.objective_ratio
     if view.period is not None:
-        yield f.availability, labels, view.period.availability
-        yield f.total, labels, view.period.budget_total_seconds
-        yield f.remaining, labels, view.period.budget_remaining_seconds
-        yield f.ratio, labels, view.period.budget_remaining_ratio
+        yield AVAILABILITY, labels, view.period.availability
+        yield BUDGET_TOTAL, labels, view.period.budget_total_seconds
+        yield BUDGET_REMAINING, labels, view.period.budget_remaining_seconds
+        yield BUDGET_RATIO, labels, view.period.budget_remaining_ratio
     for candidate in State:
-        yield f.state, [*labels, candidate.value], float(view.state is candidate)
-    yield f.maintenance, labels, float(view.maintenance_active)
-    yield f.downtime, labels, view.downtime_total_seconds
-    yield f.eligible, labels, view.eligible_total_seconds
+        yield STATE, [*labels, candidate.value], float(view.state is candidate)
+    yield MAINTENANCE, labels, float(view.maintenance_active)
+    yield DOWNTIME, labels, view.downtime_total_seconds
+    yield ELIGIBLE, labels, view.eligible_total_seconds
     for severity in Severity:
-        yield f.open_incidents, [*labels, severity.value], view.open_incidents.get(severity, 0)
-        yield f.breached, [*labels, severity.value], view.responses_breached.get(severity, 0)
+        yield OPEN_INCIDENTS, [*labels, severity.value], view.open_incidents.get(severity, 0)
+        yield BREACHED, [*labels, severity.value], view.responses_breached.get(severity, 0)
     closed = view.last_closed
     if closed is not None and closed.availability is not None:
-        yield f.period, [*labels, closed.label], closed.availability
+        yield PERIOD, [*labels, closed.label], closed.availability
     probed = [probe for probe in view.probes if probe.last_ok is not None]
     if probed:
-        yield f.agreement_duration, labels, _merged(probe.latency for probe in probed)
+        yield AGREEMENT_DURATION, labels, _merged([probe.latency for probe in probed])
     for probe in probed:
         probe_labels = [*labels, probe.name]
-        yield f.success, probe_labels, 1.0 if probe.last_ok else 0.0
-        yield f.probes, [*probe_labels, "success"], probe.successes
-        yield f.probes, [*probe_labels, "failure"], probe.failures
+        yield SUCCESS, probe_labels, 1.0 if probe.last_ok else 0.0
+        yield PROBES, [*probe_labels, "success"], probe.successes
+        yield PROBES, [*probe_labels, "failure"], probe.failures
         if endpoint_histograms:
-            yield f.duration, probe_labels, probe.latency
+            yield DURATION, probe_labels, probe.latency
         if probe.certificate_not_after is not None:
-            yield f.expiry, probe_labels, probe.certificate_not_after.timestamp()
+            yield EXPIRY, probe_labels, probe.certificate_not_after.timestamp()
 
 
-def _merged(histograms: Iterable[Histogram]) -> Histogram:
+def _write(views: Sequence[AgreementView], endpoint_histograms: bool,
+           cache: LabelCache) -> tuple[list[list[bytes]], LabelCache]:
+    """The sample lines of FAMILIES (one list of UTF-8 chunks each): what ``_families`` holds,
+    as ``render_text`` would write it, without a sample object per line. ``cache`` holds the
+    label text of the agreements of the last render; the one returned, of this render's
+    (an agreement gone is forgotten)."""
+    output: list[list[bytes]] = [[] for _ in FAMILIES]
+    kept: LabelCache = {}
+    counts, bounds = _GoFloats(), _Bounds()
+    for view in views:
+        try:
+            key = tuple(_label_values(view))
+            labels = kept.get(key) or cache.get(key) or _Labels(key)
+            chunks = _agreement_text(view, endpoint_histograms, labels, counts, bounds)
+        except Exception:
+            log.exception("agreement %s/%s: left out of this scrape", *view.key)
+            continue
+        kept[key] = labels
+        for family, chunk in zip(output, chunks, strict=True):
+            if chunk:
+                family.append(chunk.encode("utf-8"))
+    return output, kept
+
+
+class _GoFloats(dict[int, str]):
+    """Go's text of whole numbers (counters, bucket counts), each made once per render.
+
+    Indexed by the counters and bucket counts (ints); called with any figure, it looks up
+    ints only: equal floats may differ in text (0.0, -0.0)."""
+
+    def __missing__(self, value: int) -> str:
+        text = self[value] = go_float(value)
+        return text
+
+    def __call__(self, value: float) -> str:
+        return self[value] if type(value) is int else go_float(value)
+
+
+class _Bounds(dict[float, str]):
+    """The ``le`` label value of each bucket bound, made once per render (zero each time:
+    0.0 and -0.0 are one key but two texts)."""
+
+    def __missing__(self, bound: float) -> str:
+        text = escape_label_value(_bound(bound))
+        if bound != 0:
+            self[bound] = text
+        return text
+
+
+def _template(names: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    """The label set ``{name="value",...}`` of a line, names sorted as prometheus_client sorts
+    them, cut where a name has no value (a hole filled per line, in sorted name order): the
+    parts around the holes. Values are escaped already."""
+    parts: list[str] = []
+    current = "{"
+    for index, name in enumerate(sorted(names)):
+        current += ("," if index else "") + _label_name(name) + '="'
+        if name in values:
+            current += values[name] + '"'
+        else:
+            parts.append(current)
+            current = '"'
+    parts.append(current + "}")
+    return parts
+
+
+@functools.cache
+def _label_name(name: str) -> str:
+    return openmetrics.escape_label_name(name, openmetrics.UNDERSCORES)
+
+
+@functools.cache
+def _sample_name(spec: Spec, suffix: str = "") -> str:
+    name = spec.name + ("_total" if spec.kind == "counter" else "") + suffix
+    return openmetrics.escape_metric_name(name, openmetrics.UNDERSCORES)
+
+
+class _Labels:
+    """The label text of one agreement's lines, every family's, ready to be followed by the
+    value (or by the endpoint's name): made once and reused while the agreement's label
+    values stay the same (``EngineCollector`` keeps them from one render to the next)."""
+
+    def __init__(self, label_values: Sequence[str]) -> None:
+        values = dict(zip(AGREEMENT_LABELS, map(escape_label_value, label_values), strict=True))
+
+        def ahead(spec: Spec, **more: str) -> str:
+            """The line up to its value."""
+            (labels,) = _template(spec.labels, {**values, **more})
+            return f"{_sample_name(spec)}{labels} "
+
+        (self.labels,) = _template(AGREEMENT_LABELS, values)
+        self.plain = {spec: ahead(spec) for spec in (
+            OBJECTIVE, AVAILABILITY, BUDGET_TOTAL, BUDGET_REMAINING, BUDGET_RATIO, MAINTENANCE,
+            DOWNTIME, ELIGIBLE)}
+        self.state = [(candidate, ahead(STATE, state=escape_label_value(candidate.value)))
+                      for candidate in State]
+        self.open_incidents, self.breached = (
+            [(severity, ahead(spec, severity=escape_label_value(severity.value)))
+             for severity in Severity] for spec in (OPEN_INCIDENTS, BREACHED))
+        head, tail = _template(PERIOD.labels, values)
+        self.period = (_sample_name(PERIOD) + head, tail + " ")
+        bucket, tail = _template((*AGREEMENT_DURATION.labels, "le"), values)
+        self.agreement_bucket = (_sample_name(AGREEMENT_DURATION, "_bucket") + bucket, tail)
+        # Per endpoint: the text before the endpoint's name, and after it up to the value.
+        head, tail = _template(SUCCESS.labels, values)
+        self.success = (_sample_name(SUCCESS) + head, tail + " ")
+        head, ok = _template(PROBES.labels, {**values, "result": "success"})
+        _, failed = _template(PROBES.labels, {**values, "result": "failure"})
+        self.probes = (_sample_name(PROBES) + head, ok + " ", failed + " ")
+        head, tail = _template(EXPIRY.labels, values)
+        self.expiry = (_sample_name(EXPIRY) + head, tail + " ")
+        head, tail = _template(DURATION.labels, values)
+        self.duration = (head, tail)
+        head, middle, tail = _template((*DURATION.labels, "le"), values)
+        self.duration_bucket = (_sample_name(DURATION, "_bucket") + head, middle, tail)
+
+
+LabelCache = dict[tuple[str, ...], _Labels]
+
+
+def _agreement_text(view: AgreementView, endpoint_histograms: bool, labels: _Labels,
+                    counts: _GoFloats, bounds: _Bounds) -> list[str]:
+    """One agreement's lines of each of FAMILIES (in the order of ``_agreement_samples``)."""
+    text: dict[Spec, list[str]] = {spec: [] for spec in FAMILIES}
+    plain = labels.plain
+
+    def put(spec: Spec, value: float) -> None:
+        text[spec].append(f"{plain[spec]}{counts(value)}\n")
+
+    put(OBJECTIVE, view.objective_ratio)
+    if view.period is not None:
+        put(AVAILABILITY, view.period.availability)
+        put(BUDGET_TOTAL, view.period.budget_total_seconds)
+        put(BUDGET_REMAINING, view.period.budget_remaining_seconds)
+        put(BUDGET_RATIO, view.period.budget_remaining_ratio)
+    text[STATE] = [f"{head}{counts(float(view.state is candidate))}\n"
+                   for candidate, head in labels.state]
+    put(MAINTENANCE, float(view.maintenance_active))
+    put(DOWNTIME, view.downtime_total_seconds)
+    put(ELIGIBLE, view.eligible_total_seconds)
+    text[OPEN_INCIDENTS] = [f"{head}{counts(view.open_incidents.get(severity, 0))}\n"
+                            for severity, head in labels.open_incidents]
+    text[BREACHED] = [f"{head}{counts(view.responses_breached.get(severity, 0))}\n"
+                      for severity, head in labels.breached]
+    closed = view.last_closed
+    if closed is not None and closed.availability is not None:
+        head, tail = labels.period
+        text[PERIOD].append(f"{head}{escape_label_value(closed.label)}{tail}"
+                            f"{counts(closed.availability)}\n")
+    probed = [probe for probe in view.probes if probe.last_ok is not None]
+    if probed:
+        _histogram(text[AGREEMENT_DURATION], _sample_name(AGREEMENT_DURATION), labels.labels,
+                   *labels.agreement_bucket, _merged([probe.latency for probe in probed]),
+                   counts, bounds)
+    success_head, success_tail = labels.success
+    probes_head, ok_tail, failed_tail = labels.probes
+    expiry_head, expiry_tail = labels.expiry
+    duration_head, duration_tail = labels.duration
+    bucket_head, bucket_middle, bucket_tail = labels.duration_bucket
+    duration = _sample_name(DURATION)
+    success, probes, histograms, expiry = (text[SUCCESS], text[PROBES], text[DURATION],
+                                           text[EXPIRY])
+    for probe in probed:
+        endpoint = escape_label_value(probe.name)
+        success.append(f"{success_head}{endpoint}{success_tail}"
+                       f"{'1.0' if probe.last_ok else '0.0'}\n")
+        probes.append(f"{probes_head}{endpoint}{ok_tail}{counts[probe.successes]}\n"
+                      f"{probes_head}{endpoint}{failed_tail}{counts[probe.failures]}\n")
+        if endpoint_histograms:
+            _histogram(histograms, duration, duration_head + endpoint + duration_tail,
+                       f"{bucket_head}{endpoint}{bucket_middle}", bucket_tail,
+                       probe.latency, counts, bounds)
+        if probe.certificate_not_after is not None:
+            expiry.append(f"{expiry_head}{endpoint}{expiry_tail}"
+                          f"{go_float(probe.certificate_not_after.timestamp())}\n")
+    return ["".join(text[spec]) for spec in FAMILIES]
+
+
+def _histogram(lines: list[str], name: str, labels: str, bucket: str, tail: str,
+               histogram: Histogram, counts: _GoFloats, bounds: _Bounds) -> None:
+    """A histogram's lines as HistogramMetricFamily.add_metric makes its samples: ``bucket``
+    is the bucket line up to the ``le`` value, ``tail`` what follows it."""
+    lines.extend([f"{bucket}{bounds[bound]}{tail} {counts[count]}\n"
+                  for bound, count in histogram.buckets])
+    if histogram.buckets[0][0] >= 0:
+        lines.append(f"{name}_count{labels} {counts[histogram.buckets[-1][1]]}\n"
+                     f"{name}_sum{labels} {go_float(histogram.sum)}\n")
+
+
+def _merged(histograms: Sequence[Histogram]) -> Histogram:
     """One histogram of several with the same bounds (every endpoint uses the same)."""
-    bounds: tuple[float, ...] = ()
-    counts: list[int] = []
-    total = 0.0
-    for histogram in histograms:
-        if not counts:
-            bounds = tuple(bound for bound, _ in histogram.buckets)
-            counts = [0] * len(bounds)
-        for index, (_, count) in enumerate(histogram.buckets):
-            counts[index] += count
-        total += histogram.sum
-    return Histogram(tuple(zip(bounds, counts, strict=True)), total)
+    if not histograms:
+        return Histogram((), 0.0)
+    # Bucket by bucket: the i-th (bound, count) pair of every histogram together.
+    columns = zip(*(histogram.buckets for histogram in histograms), strict=True)
+    return Histogram(tuple((column[0][0], sum(map(_count, column))) for column in columns),
+                     sum(histogram.sum for histogram in histograms))
+
+
+_count = operator.itemgetter(1)
 
 
 def _add(family: Family, labels: list[str], value: float | Histogram) -> None:

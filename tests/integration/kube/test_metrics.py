@@ -11,6 +11,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from sla_operator import metrics
+from sla_operator.exposition import render_text
 from sla_operator.metrics import EngineCollector
 
 AGREEMENT = {"namespace": "payments", "agreement": "payments-api", "service": "Payments API",
@@ -20,10 +21,12 @@ NOT_AFTER = T0 + timedelta(days=40)
 
 
 def scrape(world: World, endpoint_histograms: bool | None = False) -> dict[str, Metric]:
+    """As /metrics writes it, which is what prometheus_client makes of the same families."""
     registry = CollectorRegistry()
     registry.register(EngineCollector(world.engine, endpoint_histograms=endpoint_histograms))
-    text = generate_latest(registry).decode()
-    return {family.name: family for family in text_string_to_metric_families(text)}
+    text = render_text(registry)
+    assert text == generate_latest(registry)
+    return {family.name: family for family in text_string_to_metric_families(text.decode())}
 
 
 def value(families: dict[str, Metric], sample_name: str, **labels: str) -> float:
