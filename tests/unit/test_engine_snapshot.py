@@ -169,3 +169,70 @@ async def test_a_new_spec_makes_every_probe_view_again(engine: Engine, clock: Cl
     view = engine.snapshot.agreements[0]
     assert [p.name for p in view.probes] == [WEB.name] and view.probes[0].last_ok is None
     assert view.service == "Checkout"
+
+
+async def test_a_view_made_for_probes_alone_keeps_the_last_figures_and_shows_the_counts(
+        engine: Engine, clock: Clock) -> None:
+    probe(engine, clock, True)
+    await engine.evaluate_round()
+    view = engine.snapshot.agreements[0]
+    probe(engine, clock, True)
+    engine.publish()  # a probe since, no evaluation
+    after = engine.snapshot.agreements[0]
+    assert after is not view and after.probes[0].successes == 2
+    assert after.period is view.period and after.evaluated_at == view.evaluated_at
+    assert view.probes[0].successes == 1  # the published view is never changed
+    probe(engine, clock, False)
+    clock.now += 10 * SECOND  # a probe, then an evaluation: both show
+    await engine.evaluate_round()
+    latest = engine.snapshot.agreements[0]
+    assert latest.probes[0].failures == 1 and latest.evaluated_at == clock.now
+    assert latest.period is not view.period
+
+
+async def test_a_probe_view_shows_a_new_state_dependency_and_certificate(
+        engine: Engine, clock: Clock) -> None:
+    probe(engine, clock, True)
+    await engine.evaluate_round()
+    first = engine.snapshot.agreements[0].probes[0]
+    assert first.state is State.UP and first.certificate_not_after is None
+    for _ in range(3):  # the third failure in a row: Down
+        probe(engine, clock, False)
+    engine.publish()
+    down = engine.snapshot.agreements[0].probes[0]
+    assert down.state is State.DOWN and down.failures == 3 and down.last_ok is False
+    expiry = T0 + timedelta(days=40)
+    clock.now += SECOND
+    engine.on_probe_result(("shop", "checkout"), API,
+                           ProbeResult(clock.now, True, 0.02, "ok", certificate_not_after=expiry))
+    engine.publish()
+    assert engine.snapshot.agreements[0].probes[0].certificate_not_after == expiry
+    third_party = Agreement(namespace="shop", name="checkout", service="Checkout",
+                            objective=Decimal("99.9"),
+                            endpoints=(Endpoint(API.name, API.probe, interval=API.interval,
+                                                timeout=API.timeout, dependency=True),),
+                            created_at=T0 - timedelta(days=2))
+    engine.upsert_agreement(third_party)
+    engine.publish()
+    assert engine.snapshot.agreements[0].probes[0].dependency is True
+
+
+async def test_the_last_closed_period_follows_the_history(engine: Engine, clock: Clock) -> None:
+    await engine.evaluate_round()
+    runtime = engine.agreements[("shop", "checkout")]
+    assert engine.snapshot.agreements[0].last_closed is None  # created two days ago
+    runtime.history["2026-10"] = {"period": "2026-10", "availability": "99.9500"}
+    runtime.changes += 1  # as every change of what a view shows does
+    engine.publish()
+    closed = engine.snapshot.agreements[0].last_closed
+    assert closed is not None and closed.availability == pytest.approx(0.9995)
+    runtime.history["2026-10"] = {"period": "2026-10", "availability": "99.5000"}
+    runtime.changes += 1
+    engine.publish()
+    again = engine.snapshot.agreements[0].last_closed
+    assert again is not None and again.availability == pytest.approx(0.995)
+    runtime.history["2026-11"] = {"period": "2026-11", "availability": None}
+    runtime.changes += 1
+    engine.publish()
+    newest = engine.snapshot.agreements[0].last_closed
+    assert newest is not None and newest.label == "2026-11" and newest.availability is None

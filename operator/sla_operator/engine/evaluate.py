@@ -110,7 +110,8 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
         "unmonitored": intervals_list(runtime.unmonitored),
     }
     runtime.current_period = status["currentPeriod"]
-    signature = (state, tuple((n, h.state) for n, h in sorted(runtime.healths.items())),
+    healths = runtime.healths
+    signature = (state, tuple((n, healths[n].state) for n in runtime.sorted_health_names()),
                  tuple(open_names), tuple(c["status"] for c in runtime.conditions))
     return Evaluation(actions, status, signature,
                       _incident_statuses(runtime, incidents, maintenance, figures, now))
@@ -137,9 +138,10 @@ def _endpoint_entries(runtime: AgreementRuntime) -> list[dict[str, Any]]:
 
 
 def _message(runtime: AgreementRuntime, state: State) -> str:
+    healths, down, degraded = runtime.healths, State.DOWN, State.DEGRADED
     failing = [f"{e.name}: {h.last.message}" for e in runtime.agreement.endpoints
-               if (h := runtime.healths.get(e.name)) is not None and h.last is not None
-               and h.state in (State.DOWN, State.DEGRADED)]
+               if (h := healths.get(e.name)) is not None
+               and (h.state is down or h.state is degraded) and h.last is not None]
     if failing:
         return f"{state.value}: " + "; ".join(failing)
     if state is State.UNKNOWN:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from itertools import accumulate
 
 from sla_operator.domain.model import Incident, MaintenanceWindow, Severity, State
 from sla_operator.domain.published import read_published
@@ -74,12 +75,13 @@ def _current_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int]
                   previous: AgreementView | None) -> AgreementView:
     """The runtime's last view while nothing it shows changed (the same object, so that
     /metrics keeps its lines too); otherwise a new one, with new probe views only for the
-    endpoints probed since."""
+    endpoints probed since. When probes are all that changed, the rest of the view is the
+    last one's."""
     made_at = (runtime.changes, open_incidents)
     cached = runtime.view
     if cached is not None and runtime.view_made_at == made_at:
         return cached
-    probes: tuple[ProbeView, ...] | None = None
+    view: AgreementView | None = None
     if cached is not None:
         earlier = list(cached.probes)
         for name in runtime.observed:
@@ -88,10 +90,27 @@ def _current_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int]
                 endpoint = runtime.agreement.endpoints[index]
                 earlier[index] = _probe_view(runtime, name, endpoint.dependency, earlier[index])
         probes = tuple(earlier)
-    view = agreement_view(runtime, open_incidents, previous, probes)
+        changed_at, counts = runtime.view_made_at
+        if (counts == open_incidents and runtime.changes - changed_at
+                == runtime.probe_changes - runtime.view_probe_changes):
+            view = _with_probes(cached, probes)
+        else:
+            view = agreement_view(runtime, open_incidents, previous, probes)
+    else:
+        view = agreement_view(runtime, open_incidents, previous)
     runtime.view, runtime.view_made_at = view, made_at
+    runtime.view_probe_changes = runtime.probe_changes
     runtime.observed.clear()
     return view
+
+
+def _with_probes(view: AgreementView, probes: tuple[ProbeView, ...]) -> AgreementView:
+    """``view`` with other probe views: ``dataclasses.replace`` without running __init__'s
+    twenty assignments again (about a thousand times per round)."""
+    copy = object.__new__(AgreementView)
+    copy.__dict__.update(view.__dict__)
+    object.__setattr__(copy, "probes", probes)
+    return copy
 
 
 def agreement_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int],
@@ -164,31 +183,41 @@ def _last_closed(runtime: AgreementRuntime) -> ClosedPeriodView | None:
     if not runtime.history:
         return None
     entry = runtime.history[max(runtime.history)]
+    known, view = runtime.last_closed
+    if known is entry:  # entries are replaced, never changed: the same one, the same view
+        return view
     text = entry.get("availability")
-    return ClosedPeriodView(label=str(entry["period"]),
+    view = ClosedPeriodView(label=str(entry["period"]),
                             availability=None if text is None else float(text) / 100)
+    runtime.last_closed = (entry, view)
+    return view
+
+
+_BOUNDS = (*LATENCY_BUCKETS, float("inf"))
 
 
 def _probe_view(runtime: AgreementRuntime, name: str, dependency: bool,
                 previous: ProbeView | None) -> ProbeView:
     """Made again only after a probe finished: most rounds, most endpoints have no news."""
     health = runtime.healths.get(name)
-    stats = runtime.probe_stats.get(name) or ProbeStats()
+    stats = runtime.probe_stats.get(name) or _NO_STATS
     last = health.last if health is not None else None
-    state = health.state if health else State.UNKNOWN
+    state = health.state if health is not None else _UNKNOWN
     if (previous is not None and previous.successes == stats.successes
             and previous.failures == stats.failures and previous.dependency == dependency
             and previous.state is state):
         return previous
-    cumulative, buckets = 0, []
-    for bound, count in zip((*LATENCY_BUCKETS, float("inf")), stats.bucket_counts, strict=True):
-        cumulative += count
-        buckets.append((bound, cumulative))
     return ProbeView(
         name=name, dependency=dependency, state=state,
         last_ok=last.ok if last is not None else None, successes=stats.successes,
-        failures=stats.failures, latency=Histogram(tuple(buckets), stats.latency_sum),
+        failures=stats.failures,
+        latency=Histogram(tuple(zip(_BOUNDS, accumulate(stats.bucket_counts))),
+                          stats.latency_sum),
         certificate_not_after=last.certificate_not_after if last is not None else None)
+
+
+_NO_STATS = ProbeStats()  # never recorded into: the counters of an endpoint not probed yet
+_UNKNOWN = State.UNKNOWN
 
 
 def _lag(lag: LagHistogram) -> Histogram:
