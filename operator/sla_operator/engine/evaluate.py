@@ -119,21 +119,26 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
 
 def _endpoint_entries(runtime: AgreementRuntime) -> list[dict[str, Any]]:
     """Each endpoint's status entry; one whose health is the same object as at the last
-    evaluation keeps its entry (a health is replaced, never changed, by each probe)."""
-    before = runtime.endpoint_entries
-    kept: dict[str, tuple[EndpointHealth, bool, dict[str, Any]]] = {}
+    evaluation keeps its entry (a health is replaced, never changed, by each probe). The
+    record of entries is updated in place: only endpoints probed since make anything."""
+    known_entries = runtime.endpoint_entries
+    healths = runtime.healths
+    endpoints = runtime.agreement.endpoints
     entries = []
-    for endpoint in runtime.agreement.endpoints:
+    for endpoint in endpoints:
         name, dependency = endpoint.name, endpoint.dependency
-        health = runtime.healths.get(name) or NEW_HEALTH
-        known = before.get(name)
+        health = healths.get(name) or NEW_HEALTH
+        known = known_entries.get(name)
         if known is not None and known[0] is health and known[1] == dependency:
             entry = known[2]
         else:
             entry = endpoint_entry(name, dependency, health)
-        kept[name] = (health, dependency, entry)
+            known_entries[name] = (health, dependency, entry)
         entries.append(entry)
-    runtime.endpoint_entries = kept
+    if len(known_entries) > len(entries):  # endpoints a new spec removed
+        current = {e.name for e in endpoints}
+        for name in [n for n in known_entries if n not in current]:
+            del known_entries[name]
     return entries
 
 
