@@ -236,3 +236,33 @@ async def test_the_last_closed_period_follows_the_history(engine: Engine, clock:
     engine.publish()
     newest = engine.snapshot.agreements[0].last_closed
     assert newest is not None and newest.label == "2026-11" and newest.availability is None
+
+
+async def test_a_window_view_follows_time_agreements_and_the_window(
+        engine: Engine, clock: Clock) -> None:
+    weekly = MaintenanceWindow(namespace="shop", name="weekly", schedule="0 3 * * *",
+                               duration=timedelta(hours=1))
+    engine.upsert_maintenance(weekly)
+    engine.publish()
+    [view] = engine.snapshot.windows
+    assert view.active is None and view.upcoming is not None
+    start = view.upcoming.start
+    engine.publish()
+    assert engine.snapshot.windows[0] is view  # nothing changed: the same view
+    clock.now = start
+    engine.publish()
+    [during] = engine.snapshot.windows
+    assert during.active is not None and during.active.start == start
+    assert during.upcoming is not None and during.upcoming.start == start + timedelta(days=1)
+    clock.now = start + timedelta(hours=1)
+    engine.publish()
+    [after] = engine.snapshot.windows
+    assert after.active is None and after.upcoming == during.upcoming
+    engine.upsert_agreement(agreement("basket"))
+    engine.publish()
+    assert engine.snapshot.windows[0].agreements == ("basket", "checkout")
+    engine.upsert_maintenance(MaintenanceWindow(namespace="shop", name="weekly",
+                                                schedule="0 3 * * *", duration=timedelta(hours=1),
+                                                sla_names=("basket",)))
+    engine.publish()
+    assert engine.snapshot.windows[0].agreements == ("basket",)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from itertools import accumulate
 
-from sla_operator.domain.model import Incident, MaintenanceWindow, Severity, State
+from sla_operator.domain.model import Agreement, Incident, MaintenanceWindow, Severity, State
 from sla_operator.domain.published import read_published
 from sla_operator.domain.saved import describe
 from sla_operator.domain.schedule import active_and_next
@@ -46,27 +46,40 @@ def build_snapshot(runtimes: Iterable[AgreementRuntime], incidents: Iterable[Inc
     open_by_agreement = _open_counts(recent)
     runtimes = list(runtimes)
     others = list(foreign)
-    before = {view.key: view for view in previous.agreements}
+    before: dict[Key, AgreementView] | None = None  # the previous views, when one is wanted
+
+    def earlier(key: Key) -> AgreementView | None:
+        nonlocal before
+        if before is None:
+            before = {view.key: view for view in previous.agreements}
+        return before.get(key)
+
     agreements = []
     for runtime, mirrored in [*((r, mirror) for r in runtimes), *((r, True) for r in others)]:
         key = runtime.agreement.key
         try:
             counts = open_by_agreement.get(key, {})
+            # The previous snapshot's view matters only to a runtime without a view of its own.
             agreements.append(mirrored_view(runtime, counts) if mirrored else
-                              _current_view(runtime, counts, before.get(key)))
+                              _current_view(runtime, counts,
+                                            earlier(key) if runtime.view is None else None))
         except Exception:  # one agreement's bad data must not blank every output
             log.exception("agreement %s/%s: view not refreshed", *key)
-            if key in before:
-                agreements.append(before[key])
+            if (kept := earlier(key)) is not None:
+                agreements.append(kept)
     by_namespace: dict[str, list[AgreementRuntime]] = {}
     for runtime in [*runtimes, *others]:
         by_namespace.setdefault(runtime.agreement.namespace, []).append(runtime)
     views = []
+    shown: set[Key] = set()
     for window in windows:
+        shown.add(window.key)
         try:  # a window selects agreements of its own namespace only
-            views.append(window_view(window, by_namespace.get(window.namespace, []), now))
+            views.append(_window_view(window, by_namespace.get(window.namespace, []), now))
         except Exception:  # a window whose schedule cannot be computed is left out
             log.exception("maintenance window %s/%s: view not refreshed", *window.key)
+    for key in [k for k in _WINDOW_VIEWS if k not in shown]:
+        del _WINDOW_VIEWS[key]
     return Snapshot(taken_at=now, agreements=tuple(agreements), incidents=recent,
                     windows=tuple(views), probe_lag=_lag(lag))
 
@@ -167,6 +180,34 @@ def window_view(window: MaintenanceWindow, runtimes: Iterable[AgreementRuntime],
     return WindowView(namespace=window.namespace, name=window.name,
                       description=window.description, agreements=applies, active=active,
                       upcoming=upcoming, announce=window.announce)
+
+
+_WINDOW_VIEWS: dict[Key, tuple[MaintenanceWindow, tuple[Agreement, ...], datetime, datetime,
+                               WindowView]] = {}
+"""Each window's last view: the window and agreements it was made from, and the span of
+time [made, until) in which its occurrences stay the same."""
+
+
+def _window_view(window: MaintenanceWindow, runtimes: list[AgreementRuntime],
+                 now: datetime) -> WindowView:
+    """``window_view``, or the last one while its window, its namespace's agreements and its
+    occurrences are the same: until the occurrence under way ends or the next one starts,
+    the occurrences ``active_and_next`` finds are the same ones."""
+    agreements = tuple(r.agreement for r in runtimes)
+    known = _WINDOW_VIEWS.get(window.key)
+    if known is not None:
+        held, seen, made, until, view = known
+        if (held is window and made <= now < until and len(seen) == len(agreements)
+                and all(a is b for a, b in zip(seen, agreements, strict=True))):
+            return view
+    view = window_view(window, runtimes, now)
+    ends = [t for t in (view.active.end if view.active else None,
+                        view.upcoming.start if view.upcoming else None) if t is not None]
+    if view.upcoming is not None:  # none found: one may come into the search's reach later
+        _WINDOW_VIEWS[window.key] = (window, agreements, now, min(ends), view)
+    else:
+        _WINDOW_VIEWS.pop(window.key, None)
+    return view
 
 
 def _open_counts(incidents: Iterable[Incident]) -> dict[Key, dict[Severity, int]]:
