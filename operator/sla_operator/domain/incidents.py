@@ -160,13 +160,15 @@ def _wanted(s: Situation) -> Iterable[tuple[Slot, tuple[_Desired, str]]]:
                                                  Impact.DEGRADED, started, names),
                                         f"{name} is slow: {', '.join(names)} over latency target")
     for endpoint in s.agreement.endpoints:
+        warning = endpoint.certificate_expiry_warning
+        if warning is None and not endpoint.dependency:
+            continue  # nothing below can be about it
         health = s.endpoints.get(endpoint.name, UNPROBED)
         if endpoint.dependency and health.state is State.DOWN:
             yield ("dependency", endpoint.name), (
                 _Desired(IncidentType.OUTAGE, Severity.P4, Impact.NONE, health.since or s.now,
                          (endpoint.name,), dependency=True),
                 f"{name}: third-party dependency {endpoint.name} is down")
-        warning = endpoint.certificate_expiry_warning
         not_after = health.last.certificate_not_after if health.last else None
         if warning is not None and not_after is not None and not_after - s.now < warning:
             yield ("certificate", endpoint.name), (

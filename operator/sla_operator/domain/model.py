@@ -198,7 +198,7 @@ class Endpoint:
     degraded_latency: timedelta | None = None
     dependency: bool = False
 
-    @property
+    @cached_property
     def certificate_expiry_warning(self) -> timedelta | None:
         if isinstance(self.probe, HttpProbe | TlsProbe):
             return self.probe.certificate_expiry_warning
