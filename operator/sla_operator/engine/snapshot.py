@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from itertools import accumulate
+from itertools import accumulate, chain, repeat
 
 from sla_operator.domain.model import Agreement, Incident, MaintenanceWindow, Severity, State
 from sla_operator.domain.published import read_published
@@ -55,10 +55,10 @@ def build_snapshot(runtimes: Iterable[AgreementRuntime], incidents: Iterable[Inc
         return before.get(key)
 
     agreements = []
-    for runtime, mirrored in [*((r, mirror) for r in runtimes), *((r, True) for r in others)]:
+    for runtime, mirrored in chain(zip(runtimes, repeat(mirror)), zip(others, repeat(True))):
         key = runtime.agreement.key
         try:
-            counts = open_by_agreement.get(key, {})
+            counts = open_by_agreement.get(key, _NONE_OPEN)
             # The previous snapshot's view matters only to a runtime without a view of its own.
             agreements.append(mirrored_view(runtime, counts) if mirrored else
                               _current_view(runtime, counts,
@@ -96,13 +96,16 @@ def _current_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int]
         return cached
     view: AgreementView | None = None
     if cached is not None:
-        earlier = list(cached.probes)
-        for name in runtime.observed:
-            index = runtime.position(name)
-            if index is not None:
-                endpoint = runtime.agreement.endpoints[index]
-                earlier[index] = _probe_view(runtime, name, endpoint.dependency, earlier[index])
-        probes = tuple(earlier)
+        probes = cached.probes
+        if runtime.observed:
+            earlier = list(probes)
+            for name in runtime.observed:
+                index = runtime.position(name)
+                if index is not None:
+                    endpoint = runtime.agreement.endpoints[index]
+                    earlier[index] = _probe_view(runtime, name, endpoint.dependency,
+                                                 earlier[index])
+            probes = tuple(earlier)
         changed_at, counts = runtime.view_made_at
         if (counts == open_incidents and runtime.changes - changed_at
                 == runtime.probe_changes - runtime.view_probe_changes):
@@ -181,6 +184,8 @@ def window_view(window: MaintenanceWindow, runtimes: Iterable[AgreementRuntime],
                       description=window.description, agreements=applies, active=active,
                       upcoming=upcoming, announce=window.announce)
 
+
+_NONE_OPEN: dict[Severity, int] = {}  # shared by the views of agreements with nothing open: never changed
 
 _WINDOW_VIEWS: dict[Key, tuple[MaintenanceWindow, tuple[Agreement, ...], datetime, datetime,
                                WindowView]] = {}
