@@ -10,7 +10,8 @@ Every simulated second is one round: the results of that second, then the evalua
 one snapshot, as ``Engine.evaluate_round`` and ``Engine.publish`` do. One agreement in ten has
 an endpoint that goes down and up again, so some evaluations follow state changes.
 
-CPU time (time.process_time) of each part is summed over --seconds of steady state, after one
+CPU time (time.process_time) of each part is summed over --seconds of steady state, the garbage
+collector's apart (it runs in whichever part allocations cross its threshold), after one
 interval of warm-up in which every endpoint got its first result and every agreement its first
 evaluation; the collector is set up as the operator's process sets it (thresholds, and what
 exists after the warm-up frozen). Prints one JSON line.
@@ -88,8 +89,18 @@ class Fleet:
         self.flaky = {id(r) for r in self.runtimes[::10]}
         self.snapshot = build_snapshot([], [], [], LagHistogram(), START)
         self.evaluated_at: dict[int, float] = {}
-        self.cpu = {"probe": 0.0, "evaluation": 0.0, "snapshot": 0.0}
-        self.counts = {"probe": 0, "evaluation": 0, "snapshot": 0}
+        self.cpu = {"probe": 0.0, "evaluation": 0.0, "snapshot": 0.0, "collector": 0.0}
+        self.counts = {"probe": 0, "evaluation": 0, "snapshot": 0, "collector": 0}
+        self.collecting = 0.0  # CPU seconds of the garbage collector so far
+        self._collection_started = 0.0
+        gc.callbacks.append(self._collection)
+
+    def _collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._collection_started = time.process_time()
+        else:
+            self.collecting += time.process_time() - self._collection_started
+            self.counts["collector"] += 1
 
     def second(self, second: int) -> None:
         now = START + timedelta(seconds=second)
@@ -102,36 +113,40 @@ class Fleet:
                 latency = 1.5  # slow: a Degraded streak starts
             results.append((runtime, endpoint, ProbeResult(now, ok, latency,
                                                           "200 OK" if ok else "connection refused")))
-        started = time.process_time()
+        started, collected = time.process_time(), self.collecting
         for runtime, endpoint, result in results:
             runtime.observe(endpoint, result)
-        self._spent("probe", started, len(results))
+        self._spent("probe", started, collected, len(results))
 
-        started = time.process_time()
+        started, collected = time.process_time(), self.collecting
         evaluations = 0
         for index, runtime in enumerate(self.runtimes):
             phase = index * STATUS_INTERVAL / len(self.runtimes)
             due = (runtime.last_evaluated is None or runtime.dirty
-                   or (second - phase) % STATUS_INTERVAL < 1 and second >= phase)
+                   or ((second - phase) % STATUS_INTERVAL < 1 and second >= phase))
             if due:
                 agreement = runtime.agreement
                 evaluate_agreement(runtime, [], self.windows.of(agreement), now,
                                    self.windows.intervals)
                 runtime.dirty = False
                 evaluations += 1
-        self._spent("evaluation", started, evaluations)
+        self._spent("evaluation", started, collected, evaluations)
 
-        started = time.process_time()
+        started, collected = time.process_time(), self.collecting
         self.snapshot = build_snapshot(self.runtimes, [], self.windows_list(), LagHistogram(),
                                        now, self.snapshot)
-        self._spent("snapshot", started, 1)
+        self._spent("snapshot", started, collected, 1)
 
     def windows_list(self) -> list[MaintenanceWindow]:
         return [w for r in self.runtimes[::AGREEMENTS_PER_NAMESPACE]
                 for w in self.windows.of(r.agreement)]
 
-    def _spent(self, part: str, started: float, count: int) -> None:
-        self.cpu[part] += time.process_time() - started
+    def _spent(self, part: str, started: float, collected: float, count: int) -> None:
+        """CPU of ``part`` since ``started``, less the collector's (counted on its own: it
+        runs whenever allocations cross a threshold, in whichever part that happens)."""
+        collector = self.collecting - collected
+        self.cpu[part] += time.process_time() - started - collector
+        self.cpu["collector"] += collector
         self.counts[part] += count
 
     def reset(self) -> None:
@@ -158,9 +173,11 @@ def measure(agreements: int = 1000, endpoints: int = 100, interval: float = 60,
         "seconds": seconds, "probes": bench.counts["probe"],
         "evaluations": bench.counts["evaluation"],
         "cpu_seconds": {part: round(value, 3) for part, value in bench.cpu.items()},
+        "collections": bench.counts["collector"],
         "us_per_probe_result": round(per["probe"] * 1e6, 2),
         "ms_per_evaluation": round(per["evaluation"] * 1e3, 3),
         "ms_per_snapshot": round(per["snapshot"] * 1e3, 2),
+        "collector_ms_per_second": round(bench.cpu["collector"] / seconds * 1e3, 2),
         "core_share": round(sum(bench.cpu.values()) / seconds, 3),
     }
 

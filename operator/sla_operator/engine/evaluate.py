@@ -17,7 +17,7 @@ from sla_operator.domain.accounting import (
     compute_period,
     counted_time,
 )
-from sla_operator.domain.health import EndpointHealth, service_health
+from sla_operator.domain.health import service_health
 from sla_operator.domain.incidents import Action, Situation, decide
 from sla_operator.domain.intervals import Interval, intersect, subtract, total_seconds, union
 from sla_operator.domain.model import Impact, Incident, MaintenanceWindow, State

@@ -257,7 +257,7 @@ def _probe_view(runtime: AgreementRuntime, name: str, dependency: bool,
         name=name, dependency=dependency, state=state,
         last_ok=last.ok if last is not None else None, successes=stats.successes,
         failures=stats.failures,
-        latency=Histogram(tuple(zip(_BOUNDS, accumulate(stats.bucket_counts))),
+        latency=Histogram(tuple(zip(_BOUNDS, accumulate(stats.bucket_counts), strict=True)),
                           stats.latency_sum),
         certificate_not_after=last.certificate_not_after if last is not None else None)
 
