@@ -69,12 +69,12 @@ def format_time(moment: datetime | None) -> str | None:
         return _format_second(moment.replace(microsecond=0))
     # The same second is written many times (every probe of that second, each endpoint's
     # `since`, the evaluation's time): its text is made once.
-    second = moment.replace(microsecond=0)
+    second = (moment - _EPOCH) // _SECOND  # whole seconds, exactly (datetime.replace is slower)
     text = _FORMATTED.get(second)
     if text is None:
         if len(_FORMATTED) >= _FORMATTED_KEPT:
             _FORMATTED.clear()
-        text = _FORMATTED[second] = _format_second(second)
+        text = _FORMATTED[second] = _format_second(moment.replace(microsecond=0))
     return text
 
 
@@ -82,7 +82,9 @@ def _format_second(second: datetime) -> str:
     return second.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-_FORMATTED: dict[datetime, str] = {}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+_FORMATTED: dict[int, str] = {}  # seconds since the epoch -> their text
 _FORMATTED_KEPT = 4096  # seconds remembered; beyond, forgotten all at once
 
 
