@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +22,7 @@ from sla_operator.domain.model import (
     State,
     StatusPageOptions,
 )
+from sla_operator.domain.views import AgreementView, ProbeView
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.local.store import LocalStore
 
@@ -266,3 +268,20 @@ async def test_a_window_view_follows_time_agreements_and_the_window(
                                                 sla_names=("basket",)))
     engine.publish()
     assert engine.snapshot.windows[0].agreements == ("basket",)
+
+
+async def test_probe_and_agreement_views_hold_every_field_as_their_constructors_would(
+        engine: Engine, clock: Clock) -> None:
+    """Views made by copying or filling fields in directly (the per-round fast paths) are
+    the views the dataclass constructors would make: every field set, equal, hashable."""
+    probe(engine, clock, True)
+    await engine.evaluate_round()
+    probe(engine, clock, False)
+    engine.publish()  # probe news alone: the agreement view is a copy with new probe views
+    view = engine.snapshot.agreements[0]
+    for made, kind in ((view.probes[0], ProbeView), (view, AgreementView)):
+        values = {f.name: getattr(made, f.name) for f in fields(kind)}
+        assert set(vars(made)) == set(values)
+        assert made == kind(**values) and repr(made) == repr(kind(**values))
+    assert hash(view.probes[0]) == hash(ProbeView(**vars(view.probes[0])))
+    assert view.probes[0].failures == 1

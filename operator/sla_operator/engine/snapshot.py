@@ -253,13 +253,17 @@ def _probe_view(runtime: AgreementRuntime, name: str, dependency: bool,
             and previous.failures == stats.failures and previous.dependency == dependency
             and previous.state is state):
         return previous
-    return ProbeView(
+    # One per probe result: filled in directly, as __init__ would (ProbeView has no
+    # __post_init__), without its eight object.__setattr__ calls.
+    view = object.__new__(ProbeView)
+    view.__dict__.update(
         name=name, dependency=dependency, state=state,
         last_ok=last.ok if last is not None else None, successes=stats.successes,
         failures=stats.failures,
         latency=Histogram(tuple(zip(_BOUNDS, accumulate(stats.bucket_counts), strict=True)),
                           stats.latency_sum),
         certificate_not_after=last.certificate_not_after if last is not None else None)
+    return view
 
 
 _NO_STATS = ProbeStats()  # never recorded into: the counters of an endpoint not probed yet
