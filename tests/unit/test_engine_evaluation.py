@@ -209,6 +209,35 @@ def test_an_endpoint_entry_is_made_again_only_after_a_probe_or_a_new_spec() -> N
 WEB = replace(API, name="web")
 
 
+def test_entries_signature_and_newest_probe_follow_the_endpoints_a_new_spec_keeps() -> None:
+    both = replace(agreement(), endpoints=(API, WEB))
+    runtime = AgreementRuntime(both, started=T0)
+    runtime.observe(API, ProbeResult(T0, True, 0.01, "200 OK"))
+    first = evaluate_agreement(runtime, [], [], T0 + SECOND)
+    assert [e["name"] for e in first.status["endpoints"]] == ["api", "web"]
+    assert first.status["endpoints"][1]["message"] == "no probe has run yet"
+    runtime.observe(WEB, ProbeResult(T0 + 5 * SECOND, False, 0.01, "503"))
+    assert runtime.newest_probe_time() == T0 + 5 * SECOND
+    second = evaluate_agreement(runtime, [], [], T0 + 6 * SECOND)
+    assert second.status["endpoints"][0] is first.status["endpoints"][0]
+    assert second.status["endpoints"][1]["message"] == "503"
+    assert second.signature[1] == (("api", first.signature[1][0][1]), ("web", runtime.healths["web"].state))
+    runtime.replace_agreement(replace(agreement(), endpoints=(API,)))
+    assert runtime.newest_probe_time() == T0  # the web probe no longer counts
+    third = evaluate_agreement(runtime, [], [], T0 + 7 * SECOND)
+    assert [e["name"] for e in third.status["endpoints"]] == ["api"]
+    assert set(runtime.endpoint_entries) == {"api"}
+    assert [name for name, _ in third.signature[1]] == ["api"]
+    third_party = replace(API, dependency=True)
+    runtime.replace_agreement(replace(agreement(), endpoints=(third_party, WEB)))
+    runtime.observe(WEB, ProbeResult(T0 + 8 * SECOND, True, 0.01, "200 OK"))
+    assert runtime.newest_probe_time() == T0 + 8 * SECOND
+    runtime.observe(third_party, ProbeResult(T0 + 9 * SECOND, True, 0.01, "ok"))
+    assert runtime.newest_probe_time() == T0 + 8 * SECOND  # a dependency's probes never count
+    runtime.observe(WEB, ProbeResult(T0 + 10 * SECOND, True, 0.01, "200 OK"))
+    assert runtime.newest_probe_time() == T0 + 10 * SECOND
+
+
 def test_only_a_first_up_that_can_change_a_decision_calls_for_an_evaluation() -> None:
     both = replace(agreement(), endpoints=(API, WEB))
     runtime = AgreementRuntime(both, started=T0)

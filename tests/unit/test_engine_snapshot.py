@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +22,7 @@ from sla_operator.domain.model import (
     State,
     StatusPageOptions,
 )
+from sla_operator.domain.views import AgreementView, ProbeView
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.local.store import LocalStore
 
@@ -169,3 +171,117 @@ async def test_a_new_spec_makes_every_probe_view_again(engine: Engine, clock: Cl
     view = engine.snapshot.agreements[0]
     assert [p.name for p in view.probes] == [WEB.name] and view.probes[0].last_ok is None
     assert view.service == "Checkout"
+
+
+async def test_a_view_made_for_probes_alone_keeps_the_last_figures_and_shows_the_counts(
+        engine: Engine, clock: Clock) -> None:
+    probe(engine, clock, True)
+    await engine.evaluate_round()
+    view = engine.snapshot.agreements[0]
+    probe(engine, clock, True)
+    engine.publish()  # a probe since, no evaluation
+    after = engine.snapshot.agreements[0]
+    assert after is not view and after.probes[0].successes == 2
+    assert after.period is view.period and after.evaluated_at == view.evaluated_at
+    assert view.probes[0].successes == 1  # the published view is never changed
+    probe(engine, clock, False)
+    clock.now += 10 * SECOND  # a probe, then an evaluation: both show
+    await engine.evaluate_round()
+    latest = engine.snapshot.agreements[0]
+    assert latest.probes[0].failures == 1 and latest.evaluated_at == clock.now
+    assert latest.period is not view.period
+
+
+async def test_a_probe_view_shows_a_new_state_dependency_and_certificate(
+        engine: Engine, clock: Clock) -> None:
+    probe(engine, clock, True)
+    await engine.evaluate_round()
+    first = engine.snapshot.agreements[0].probes[0]
+    assert first.state is State.UP and first.certificate_not_after is None
+    for _ in range(3):  # the third failure in a row: Down
+        probe(engine, clock, False)
+    engine.publish()
+    down = engine.snapshot.agreements[0].probes[0]
+    assert down.state is State.DOWN and down.failures == 3 and down.last_ok is False
+    expiry = T0 + timedelta(days=40)
+    clock.now += SECOND
+    engine.on_probe_result(("shop", "checkout"), API,
+                           ProbeResult(clock.now, True, 0.02, "ok", certificate_not_after=expiry))
+    engine.publish()
+    assert engine.snapshot.agreements[0].probes[0].certificate_not_after == expiry
+    third_party = Agreement(namespace="shop", name="checkout", service="Checkout",
+                            objective=Decimal("99.9"),
+                            endpoints=(Endpoint(API.name, API.probe, interval=API.interval,
+                                                timeout=API.timeout, dependency=True),),
+                            created_at=T0 - timedelta(days=2))
+    engine.upsert_agreement(third_party)
+    engine.publish()
+    assert engine.snapshot.agreements[0].probes[0].dependency is True
+
+
+async def test_the_last_closed_period_follows_the_history(engine: Engine, clock: Clock) -> None:
+    await engine.evaluate_round()
+    runtime = engine.agreements[("shop", "checkout")]
+    assert engine.snapshot.agreements[0].last_closed is None  # created two days ago
+    runtime.history["2026-10"] = {"period": "2026-10", "availability": "99.9500"}
+    runtime.changes += 1  # as every change of what a view shows does
+    engine.publish()
+    closed = engine.snapshot.agreements[0].last_closed
+    assert closed is not None and closed.availability == pytest.approx(0.9995)
+    runtime.history["2026-10"] = {"period": "2026-10", "availability": "99.5000"}
+    runtime.changes += 1
+    engine.publish()
+    again = engine.snapshot.agreements[0].last_closed
+    assert again is not None and again.availability == pytest.approx(0.995)
+    runtime.history["2026-11"] = {"period": "2026-11", "availability": None}
+    runtime.changes += 1
+    engine.publish()
+    newest = engine.snapshot.agreements[0].last_closed
+    assert newest is not None and newest.label == "2026-11" and newest.availability is None
+
+
+async def test_a_window_view_follows_time_agreements_and_the_window(
+        engine: Engine, clock: Clock) -> None:
+    weekly = MaintenanceWindow(namespace="shop", name="weekly", schedule="0 3 * * *",
+                               duration=timedelta(hours=1))
+    engine.upsert_maintenance(weekly)
+    engine.publish()
+    [view] = engine.snapshot.windows
+    assert view.active is None and view.upcoming is not None
+    start = view.upcoming.start
+    engine.publish()
+    assert engine.snapshot.windows[0] is view  # nothing changed: the same view
+    clock.now = start
+    engine.publish()
+    [during] = engine.snapshot.windows
+    assert during.active is not None and during.active.start == start
+    assert during.upcoming is not None and during.upcoming.start == start + timedelta(days=1)
+    clock.now = start + timedelta(hours=1)
+    engine.publish()
+    [after] = engine.snapshot.windows
+    assert after.active is None and after.upcoming == during.upcoming
+    engine.upsert_agreement(agreement("basket"))
+    engine.publish()
+    assert engine.snapshot.windows[0].agreements == ("basket", "checkout")
+    engine.upsert_maintenance(MaintenanceWindow(namespace="shop", name="weekly",
+                                                schedule="0 3 * * *", duration=timedelta(hours=1),
+                                                sla_names=("basket",)))
+    engine.publish()
+    assert engine.snapshot.windows[0].agreements == ("basket",)
+
+
+async def test_probe_and_agreement_views_hold_every_field_as_their_constructors_would(
+        engine: Engine, clock: Clock) -> None:
+    """Views made by copying or filling fields in directly (the per-round fast paths) are
+    the views the dataclass constructors would make: every field set, equal, hashable."""
+    probe(engine, clock, True)
+    await engine.evaluate_round()
+    probe(engine, clock, False)
+    engine.publish()  # probe news alone: the agreement view is a copy with new probe views
+    view = engine.snapshot.agreements[0]
+    for made, kind in ((view.probes[0], ProbeView), (view, AgreementView)):
+        values = {f.name: getattr(made, f.name) for f in fields(kind)}
+        assert set(vars(made)) == set(values)
+        assert made == kind(**values) and repr(made) == repr(kind(**values))
+    assert hash(view.probes[0]) == hash(ProbeView(**vars(view.probes[0])))
+    assert view.probes[0].failures == 1

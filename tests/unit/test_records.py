@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -130,6 +131,26 @@ def test_times_are_written_in_utc_with_a_z_to_the_second() -> None:
     moment = datetime(2026, 11, 26, 5, 12, 3, 999_999, tzinfo=timezone(timedelta(hours=1)))
     assert format_time(moment) == "2026-11-26T04:12:03Z"
     assert format_time(None) is None
+
+
+def test_each_second_has_its_own_text_whichever_was_written_before() -> None:
+    """The text of a second is made once and kept: a kept text must never stand for
+    another second, another instant of the same wall time, or survive the memo's bound."""
+    first = datetime(2026, 11, 26, 4, 12, 3, 250_000, tzinfo=UTC)
+    assert format_time(first) == "2026-11-26T04:12:03Z"
+    assert format_time(first.replace(microsecond=999_999)) == "2026-11-26T04:12:03Z"
+    assert format_time(first + timedelta(seconds=1)) == "2026-11-26T04:12:04Z"
+    assert format_time(first - timedelta(microseconds=250_001)) == "2026-11-26T04:12:02Z"
+    # The two 01:30 of the night the clocks go back in Berlin: equal as datetimes, an hour apart.
+    berlin = ZoneInfo("Europe/Berlin")
+    early = datetime(2026, 10, 25, 2, 30, tzinfo=berlin)
+    late = early.replace(fold=1)
+    assert format_time(early) == "2026-10-25T00:30:00Z"
+    assert format_time(late) == "2026-10-25T01:30:00Z"
+    for minute in range(5000):  # more seconds than the memo keeps: it starts afresh
+        moment = first + timedelta(minutes=minute)
+        assert format_time(moment) == moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert format_time(first) == "2026-11-26T04:12:03Z"
 
 
 # ---------------------------------------------------------------- maintenance

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from sla_operator.domain.model import Agreement, DowntimeWhen, Endpoint, ProbeResult, State
@@ -29,17 +29,27 @@ class EndpointHealth:
     last: ProbeResult | None = None
 
 
+# Members read once: on Python 3.11 each ``State.X`` costs a descriptor call, and these are
+# read for every probe and every endpoint of every evaluation.
+_UNKNOWN, _UP, _DOWN, _DEGRADED = State.UNKNOWN, State.UP, State.DOWN, State.DEGRADED
+
+UNPROBED = EndpointHealth()
+"""The health of an endpoint with no probe result yet (frozen: one for all)."""
+
+
 def observe(health: EndpointHealth, endpoint: Endpoint, result: ProbeResult) -> EndpointHealth:
     """The health after one more probe result."""
     if not result.ok:
         failures = health.consecutive_failures + 1
         streak_start = result.time if failures == 1 else health.failure_streak_start
         state, since = health.state, health.since
-        if failures >= endpoint.failure_threshold and state is not State.DOWN:
-            state, since = State.DOWN, streak_start
-        return replace(health, state=state, since=since, consecutive_failures=failures,
-                       consecutive_successes=0, failure_streak_start=streak_start,
-                       consecutive_slow=0, slow_streak_start=None, last=result)
+        if failures >= endpoint.failure_threshold and state is not _DOWN:
+            state, since = _DOWN, streak_start
+        # Made whole, not by dataclasses.replace: this runs for every probe.
+        return EndpointHealth(state=state, since=since, consecutive_failures=failures,
+                              consecutive_successes=0, failure_streak_start=streak_start,
+                              success_streak_start=health.success_streak_start,
+                              consecutive_slow=0, slow_streak_start=None, last=result)
 
     successes = health.consecutive_successes + 1
     success_start = result.time if successes == 1 else health.success_streak_start
@@ -48,19 +58,19 @@ def observe(health: EndpointHealth, endpoint: Endpoint, result: ProbeResult) -> 
     slow_count = health.consecutive_slow + 1 if slow else 0
     slow_start = (result.time if slow_count == 1 else health.slow_streak_start) if slow else None
     state, since = health.state, health.since
-    recovered = state is not State.DOWN or successes >= endpoint.success_threshold
+    recovered = state is not _DOWN or successes >= endpoint.success_threshold
     if recovered:
-        target = State.DEGRADED if slow else State.UP
+        target = _DEGRADED if slow else _UP
         if target is not state:
             # Up after Down dates from the first success of the recovery streak.
-            since = success_start if state is State.DOWN else result.time
-            if target is State.DEGRADED and state is not State.DOWN:
+            since = success_start if state is _DOWN else result.time
+            if target is _DEGRADED and state is not _DOWN:
                 since = slow_start
             state = target
-    return replace(health, state=state, since=since, consecutive_failures=0,
-                   consecutive_successes=successes, success_streak_start=success_start,
-                   failure_streak_start=None, consecutive_slow=slow_count,
-                   slow_streak_start=slow_start, last=result)
+    return EndpointHealth(state=state, since=since, consecutive_failures=0,
+                          consecutive_successes=successes, failure_streak_start=None,
+                          success_streak_start=success_start, consecutive_slow=slow_count,
+                          slow_streak_start=slow_start, last=result)
 
 
 @dataclass(frozen=True)
@@ -76,23 +86,35 @@ class ServiceHealth:
 
 def service_health(agreement: Agreement, healths: Mapping[str, EndpointHealth]) -> ServiceHealth:
     """Down when any / all own endpoints are Down (``downtimeWhen``); dependencies never count."""
-    own = [(e.name, healths.get(e.name, EndpointHealth())) for e in agreement.own_endpoints]
-    known = [(name, h) for name, h in own if h.state is not State.UNKNOWN]
+    # One pass, nothing made per endpoint: this runs at every evaluation, over every endpoint.
+    own = agreement.own_endpoints
+    known: list[EndpointHealth] = []
+    down: list[tuple[str, EndpointHealth]] = []
+    degraded: list[tuple[str, EndpointHealth]] = []
+    for endpoint in own:
+        health = healths.get(endpoint.name)
+        if health is None or health.state is _UNKNOWN:
+            continue
+        known.append(health)
+        if health.state is _DOWN:
+            down.append((endpoint.name, health))
+        elif health.state is _DEGRADED:
+            degraded.append((endpoint.name, health))
     if not known:
-        return ServiceHealth(State.UNKNOWN)
-    down = [(name, h) for name, h in known if h.state is State.DOWN]
-    degraded = tuple(name for name, h in known if h.state is State.DEGRADED)
+        return ServiceHealth(_UNKNOWN)
+    degraded_names = tuple(name for name, _ in degraded)
     every_down = len(down) == len(own)
-    is_down = bool(down) if agreement.downtime_when is DowntimeWhen.ANY else every_down
+    any_down = agreement.downtime_when is DowntimeWhen.ANY
+    is_down = bool(down) if any_down else every_down
     down_names = tuple(name for name, _ in down)
     if is_down:
         starts = [h.since for _, h in down if h.since is not None]
-        pick = min if agreement.downtime_when is DowntimeWhen.ANY else max
-        return ServiceHealth(State.DOWN, pick(starts) if starts else None, down_names,
-                             degraded, every_down)
+        pick = min if any_down else max
+        return ServiceHealth(_DOWN, pick(starts) if starts else None, down_names,
+                             degraded_names, every_down)
     if degraded or down:
-        starts = [h.since for name, h in known if name in degraded and h.since is not None]
-        return ServiceHealth(State.DEGRADED, min(starts) if starts else None, down_names,
-                             degraded, False)
-    recovered = [h.since for _, h in known if h.since is not None]
-    return ServiceHealth(State.UP, max(recovered) if recovered else None)
+        starts = [h.since for _, h in degraded if h.since is not None]
+        return ServiceHealth(_DEGRADED, min(starts) if starts else None, down_names,
+                             degraded_names, False)
+    recovered = [h.since for h in known if h.since is not None]
+    return ServiceHealth(_UP, max(recovered) if recovered else None)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sla_operator.domain.health import EndpointHealth, ServiceHealth
+from sla_operator.domain.health import UNPROBED, EndpointHealth, ServiceHealth
 from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import (
     Agreement,
@@ -150,7 +150,7 @@ def _wanted(s: Situation) -> Iterable[tuple[Slot, tuple[_Desired, str]]]:
                                f"{name} is down: {failing} failing")
     elif service.state is State.DEGRADED and not s.maintenance_active:
         slow = [e for e in s.agreement.own_endpoints
-                if s.endpoints.get(e.name, EndpointHealth()).consecutive_slow >= e.failure_threshold]
+                if s.endpoints.get(e.name, UNPROBED).consecutive_slow >= e.failure_threshold]
         if slow:
             starts = [h.slow_streak_start for e in slow
                       if (h := s.endpoints[e.name]).slow_streak_start is not None]
@@ -160,13 +160,15 @@ def _wanted(s: Situation) -> Iterable[tuple[Slot, tuple[_Desired, str]]]:
                                                  Impact.DEGRADED, started, names),
                                         f"{name} is slow: {', '.join(names)} over latency target")
     for endpoint in s.agreement.endpoints:
-        health = s.endpoints.get(endpoint.name, EndpointHealth())
+        warning = endpoint.certificate_expiry_warning
+        if warning is None and not endpoint.dependency:
+            continue  # nothing below can be about it
+        health = s.endpoints.get(endpoint.name, UNPROBED)
         if endpoint.dependency and health.state is State.DOWN:
             yield ("dependency", endpoint.name), (
                 _Desired(IncidentType.OUTAGE, Severity.P4, Impact.NONE, health.since or s.now,
                          (endpoint.name,), dependency=True),
                 f"{name}: third-party dependency {endpoint.name} is down")
-        warning = endpoint.certificate_expiry_warning
         not_after = health.last.certificate_not_after if health.last else None
         if warning is not None and not_after is not None and not_after - s.now < warning:
             yield ("certificate", endpoint.name), (
@@ -232,7 +234,7 @@ def _may_resolve(existing: Incident, slot: Slot, s: Situation) -> bool:
     kind, endpoint = slot
     own = {e.name for e in s.agreement.own_endpoints}
     if kind in ("outage", "degradation") and any(
-            s.endpoints.get(name, EndpointHealth()).state is State.UNKNOWN
+            s.endpoints.get(name, UNPROBED).state is State.UNKNOWN
             for name in existing.endpoints if name in own):
         # An endpoint the incident is about has not been probed since a restart or an edit:
         # the others answering is no evidence that it recovered.

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 
 from sla_operator.domain.intervals import Interval
 
@@ -197,7 +198,7 @@ class Endpoint:
     degraded_latency: timedelta | None = None
     dependency: bool = False
 
-    @property
+    @cached_property
     def certificate_expiry_warning(self) -> timedelta | None:
         if isinstance(self.probe, HttpProbe | TlsProbe):
             return self.probe.certificate_expiry_warning
@@ -295,9 +296,10 @@ class Agreement:
     def objective_ratio(self) -> float:
         return float(self.objective / 100)
 
-    @property
+    @cached_property
     def own_endpoints(self) -> tuple[Endpoint, ...]:
         """Endpoints that are the service itself (not third-party dependencies)."""
+        # Kept: every evaluation asks, and an agreement never changes (a new spec is a new one).
         return tuple(e for e in self.endpoints if not e.dependency)
 
     def endpoint(self, name: str) -> Endpoint | None:

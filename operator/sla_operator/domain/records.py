@@ -65,7 +65,27 @@ def format_time(moment: datetime | None) -> str | None:
     """RFC 3339 in UTC with a Z, second precision: the form Kubernetes itself writes."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:  # other zones compare by wall time (fold): not remembered
+        return _format_second(moment.replace(microsecond=0))
+    # The same second is written many times (every probe of that second, each endpoint's
+    # `since`, the evaluation's time): its text is made once.
+    second = (moment - _EPOCH) // _SECOND  # whole seconds, exactly (datetime.replace is slower)
+    text = _FORMATTED.get(second)
+    if text is None:
+        if len(_FORMATTED) >= _FORMATTED_KEPT:
+            _FORMATTED.clear()
+        text = _FORMATTED[second] = _format_second(moment.replace(microsecond=0))
+    return text
+
+
+def _format_second(second: datetime) -> str:
+    return second.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+_FORMATTED: dict[int, str] = {}  # seconds since the epoch -> their text
+_FORMATTED_KEPT = 4096  # seconds remembered; beyond, forgotten all at once
 
 
 # ---------------------------------------------------------------- maintenance

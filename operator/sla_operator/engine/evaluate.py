@@ -17,7 +17,7 @@ from sla_operator.domain.accounting import (
     compute_period,
     counted_time,
 )
-from sla_operator.domain.health import EndpointHealth, service_health
+from sla_operator.domain.health import service_health
 from sla_operator.domain.incidents import Action, Situation, decide
 from sla_operator.domain.intervals import Interval, intersect, subtract, total_seconds, union
 from sla_operator.domain.model import Impact, Incident, MaintenanceWindow, State
@@ -110,7 +110,8 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
         "unmonitored": intervals_list(runtime.unmonitored),
     }
     runtime.current_period = status["currentPeriod"]
-    signature = (state, tuple((n, h.state) for n, h in sorted(runtime.healths.items())),
+    healths = runtime.healths
+    signature = (state, tuple((n, healths[n].state) for n in runtime.sorted_health_names()),
                  tuple(open_names), tuple(c["status"] for c in runtime.conditions))
     return Evaluation(actions, status, signature,
                       _incident_statuses(runtime, incidents, maintenance, figures, now))
@@ -118,28 +119,34 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
 
 def _endpoint_entries(runtime: AgreementRuntime) -> list[dict[str, Any]]:
     """Each endpoint's status entry; one whose health is the same object as at the last
-    evaluation keeps its entry (a health is replaced, never changed, by each probe)."""
-    before = runtime.endpoint_entries
-    kept: dict[str, tuple[EndpointHealth, bool, dict[str, Any]]] = {}
+    evaluation keeps its entry (a health is replaced, never changed, by each probe). The
+    record of entries is updated in place: only endpoints probed since make anything."""
+    known_entries = runtime.endpoint_entries
+    healths = runtime.healths
+    endpoints = runtime.agreement.endpoints
     entries = []
-    for endpoint in runtime.agreement.endpoints:
+    for endpoint in endpoints:
         name, dependency = endpoint.name, endpoint.dependency
-        health = runtime.healths.get(name) or NEW_HEALTH
-        known = before.get(name)
+        health = healths.get(name) or NEW_HEALTH
+        known = known_entries.get(name)
         if known is not None and known[0] is health and known[1] == dependency:
             entry = known[2]
         else:
             entry = endpoint_entry(name, dependency, health)
-        kept[name] = (health, dependency, entry)
+            known_entries[name] = (health, dependency, entry)
         entries.append(entry)
-    runtime.endpoint_entries = kept
+    if len(known_entries) > len(entries):  # endpoints a new spec removed
+        current = {e.name for e in endpoints}
+        for name in [n for n in known_entries if n not in current]:
+            del known_entries[name]
     return entries
 
 
 def _message(runtime: AgreementRuntime, state: State) -> str:
+    healths, down, degraded = runtime.healths, State.DOWN, State.DEGRADED
     failing = [f"{e.name}: {h.last.message}" for e in runtime.agreement.endpoints
-               if (h := runtime.healths.get(e.name)) is not None and h.last is not None
-               and h.state in (State.DOWN, State.DEGRADED)]
+               if (h := healths.get(e.name)) is not None
+               and (h.state is down or h.state is degraded) and h.last is not None]
     if failing:
         return f"{state.value}: " + "; ".join(failing)
     if state is State.UNKNOWN:

@@ -8,13 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from sla_operator.domain.accounting import DayFigures, PeriodFigures
-from sla_operator.domain.health import EndpointHealth, observe
+from sla_operator.domain.health import UNPROBED, EndpointHealth, observe
 from sla_operator.domain.intervals import Interval, union
 from sla_operator.domain.model import Agreement, Endpoint, ProbeResult, State
 from sla_operator.domain.published import Published
-from sla_operator.domain.views import AgreementView
+from sla_operator.domain.views import AgreementView, ClosedPeriodView
 
-NEW_HEALTH = EndpointHealth()  # frozen: one for every endpoint not probed yet
+NEW_HEALTH = UNPROBED  # frozen: one for every endpoint not probed yet
 
 # Probe latency buckets (seconds), shared by every endpoint's histogram.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -87,15 +87,24 @@ class AgreementRuntime:
     changes: int = 0
     """Bumped wherever something the snapshot shows of this agreement changes (a probe, an
     evaluation, a new spec): while it stands still, the last view is still true."""
+    probe_changes: int = 0
+    """The part of ``changes`` that were probe results (their views are the only news)."""
     observed: set[str] = field(default_factory=set)
     """Endpoints with a probe result since ``view`` was made: only their views are made again."""
     view: AgreementView | None = None
     """The last AgreementView made of this runtime (see ``engine.snapshot``), with the
     ``changes`` and open-incident counts it was made at."""
     view_made_at: tuple[int, object] = (-1, None)
+    view_probe_changes: int = 0  # ``probe_changes`` when ``view`` was made
+    last_closed: tuple[object, ClosedPeriodView | None] = (None, None)
+    """The newest ``history`` entry the view's ``last_closed`` was made from, and that view."""
     endpoint_entries: dict[str, tuple[EndpointHealth, bool, dict[str, Any]]] = field(
         default_factory=dict)
     """Each endpoint's status entry, with the health and dependency flag it was made from."""
+    health_names: tuple[object, int, tuple[str, ...]] = (None, 0, ())
+    """``healths``, its length and its names sorted (see ``sorted_health_names``)."""
+    _newest_probe: datetime | None = field(default=None, repr=False)
+    _newest_known: bool = field(default=False, repr=False)  # ``_newest_probe`` is up to date
     _endpoints: dict[str, Endpoint] = field(default_factory=dict, repr=False)
     _positions: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -122,7 +131,11 @@ class AgreementRuntime:
         if stats is None:
             stats = self.probe_stats[name] = ProbeStats()
         stats.record(result)
+        if self._newest_known and not endpoint.dependency and (
+                self._newest_probe is None or result.time > self._newest_probe):
+            self._newest_probe = result.time
         self.changes += 1
+        self.probe_changes += 1
         self.observed.add(name)
         # One more endpoint found Up (its first probe) of a service already Up with nothing
         # open is no reason: no decision can follow from it, and the next routine evaluation
@@ -158,6 +171,7 @@ class AgreementRuntime:
         self._endpoints = {e.name: e for e in agreement.endpoints}
         self._positions = {e.name: i for i, e in enumerate(agreement.endpoints)}
         self.changes += 1
+        self._newest_known = False  # removed endpoints' results no longer count
         self.view, self.view_made_at = None, (-1, None)  # other endpoints: made afresh
         self.dirty = True
 
@@ -165,6 +179,20 @@ class AgreementRuntime:
         self.unmonitored = union([*self.unmonitored, gap])
 
     def newest_probe_time(self) -> datetime | None:
-        times = [h.last.time for e in self.agreement.own_endpoints
-                 if (h := self.healths.get(e.name)) is not None and h.last is not None]
-        return max(times, default=None)
+        """The start of the newest probe result of an own endpoint (kept up to date by
+        ``observe``; looked for again after a new spec)."""
+        if not self._newest_known:
+            times = [h.last.time for e in self.agreement.own_endpoints
+                     if (h := self.healths.get(e.name)) is not None and h.last is not None]
+            self._newest_probe, self._newest_known = max(times, default=None), True
+        return self._newest_probe
+
+    def sorted_health_names(self) -> tuple[str, ...]:
+        """The names in ``healths``, sorted. Names are only added to it (by a probe, or a
+        restored streak) until a new spec replaces it: the same dict at the same length holds
+        the same names."""
+        held, length, names = self.health_names
+        if held is not self.healths or length != len(self.healths):
+            names = tuple(sorted(self.healths))
+            self.health_names = (self.healths, len(self.healths), names)
+        return names

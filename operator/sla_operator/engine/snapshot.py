@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from itertools import accumulate, chain, repeat
 
-from sla_operator.domain.model import Incident, MaintenanceWindow, Severity, State
+from sla_operator.domain.model import Agreement, Incident, MaintenanceWindow, Severity, State
 from sla_operator.domain.published import read_published
 from sla_operator.domain.saved import describe
 from sla_operator.domain.schedule import active_and_next
@@ -45,27 +46,40 @@ def build_snapshot(runtimes: Iterable[AgreementRuntime], incidents: Iterable[Inc
     open_by_agreement = _open_counts(recent)
     runtimes = list(runtimes)
     others = list(foreign)
-    before = {view.key: view for view in previous.agreements}
+    before: dict[Key, AgreementView] | None = None  # the previous views, when one is wanted
+
+    def earlier(key: Key) -> AgreementView | None:
+        nonlocal before
+        if before is None:
+            before = {view.key: view for view in previous.agreements}
+        return before.get(key)
+
     agreements = []
-    for runtime, mirrored in [*((r, mirror) for r in runtimes), *((r, True) for r in others)]:
+    for runtime, mirrored in chain(zip(runtimes, repeat(mirror)), zip(others, repeat(True))):
         key = runtime.agreement.key
         try:
-            counts = open_by_agreement.get(key, {})
+            counts = open_by_agreement.get(key, _NONE_OPEN)
+            # The previous snapshot's view matters only to a runtime without a view of its own.
             agreements.append(mirrored_view(runtime, counts) if mirrored else
-                              _current_view(runtime, counts, before.get(key)))
+                              _current_view(runtime, counts,
+                                            earlier(key) if runtime.view is None else None))
         except Exception:  # one agreement's bad data must not blank every output
             log.exception("agreement %s/%s: view not refreshed", *key)
-            if key in before:
-                agreements.append(before[key])
+            if (kept := earlier(key)) is not None:
+                agreements.append(kept)
     by_namespace: dict[str, list[AgreementRuntime]] = {}
     for runtime in [*runtimes, *others]:
         by_namespace.setdefault(runtime.agreement.namespace, []).append(runtime)
     views = []
+    shown: set[Key] = set()
     for window in windows:
+        shown.add(window.key)
         try:  # a window selects agreements of its own namespace only
-            views.append(window_view(window, by_namespace.get(window.namespace, []), now))
+            views.append(_window_view(window, by_namespace.get(window.namespace, []), now))
         except Exception:  # a window whose schedule cannot be computed is left out
             log.exception("maintenance window %s/%s: view not refreshed", *window.key)
+    for key in [k for k in _WINDOW_VIEWS if k not in shown]:
+        del _WINDOW_VIEWS[key]
     return Snapshot(taken_at=now, agreements=tuple(agreements), incidents=recent,
                     windows=tuple(views), probe_lag=_lag(lag))
 
@@ -74,24 +88,45 @@ def _current_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int]
                   previous: AgreementView | None) -> AgreementView:
     """The runtime's last view while nothing it shows changed (the same object, so that
     /metrics keeps its lines too); otherwise a new one, with new probe views only for the
-    endpoints probed since."""
+    endpoints probed since. When probes are all that changed, the rest of the view is the
+    last one's."""
     made_at = (runtime.changes, open_incidents)
     cached = runtime.view
     if cached is not None and runtime.view_made_at == made_at:
         return cached
-    probes: tuple[ProbeView, ...] | None = None
+    view: AgreementView | None = None
     if cached is not None:
-        earlier = list(cached.probes)
-        for name in runtime.observed:
-            index = runtime.position(name)
-            if index is not None:
-                endpoint = runtime.agreement.endpoints[index]
-                earlier[index] = _probe_view(runtime, name, endpoint.dependency, earlier[index])
-        probes = tuple(earlier)
-    view = agreement_view(runtime, open_incidents, previous, probes)
+        probes = cached.probes
+        if runtime.observed:
+            earlier = list(probes)
+            for name in runtime.observed:
+                index = runtime.position(name)
+                if index is not None:
+                    endpoint = runtime.agreement.endpoints[index]
+                    earlier[index] = _probe_view(runtime, name, endpoint.dependency,
+                                                 earlier[index])
+            probes = tuple(earlier)
+        changed_at, counts = runtime.view_made_at
+        if (counts == open_incidents and runtime.changes - changed_at
+                == runtime.probe_changes - runtime.view_probe_changes):
+            view = _with_probes(cached, probes)
+        else:
+            view = agreement_view(runtime, open_incidents, previous, probes)
+    else:
+        view = agreement_view(runtime, open_incidents, previous)
     runtime.view, runtime.view_made_at = view, made_at
+    runtime.view_probe_changes = runtime.probe_changes
     runtime.observed.clear()
     return view
+
+
+def _with_probes(view: AgreementView, probes: tuple[ProbeView, ...]) -> AgreementView:
+    """``view`` with other probe views: ``dataclasses.replace`` without running __init__'s
+    twenty assignments again (about a thousand times per round)."""
+    copy = object.__new__(AgreementView)
+    copy.__dict__.update(view.__dict__)
+    object.__setattr__(copy, "probes", probes)
+    return copy
 
 
 def agreement_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int],
@@ -150,6 +185,36 @@ def window_view(window: MaintenanceWindow, runtimes: Iterable[AgreementRuntime],
                       upcoming=upcoming, announce=window.announce)
 
 
+_NONE_OPEN: dict[Severity, int] = {}  # shared by the views of agreements with nothing open: never changed
+
+_WINDOW_VIEWS: dict[Key, tuple[MaintenanceWindow, tuple[Agreement, ...], datetime, datetime,
+                               WindowView]] = {}
+"""Each window's last view: the window and agreements it was made from, and the span of
+time [made, until) in which its occurrences stay the same."""
+
+
+def _window_view(window: MaintenanceWindow, runtimes: list[AgreementRuntime],
+                 now: datetime) -> WindowView:
+    """``window_view``, or the last one while its window, its namespace's agreements and its
+    occurrences are the same: until the occurrence under way ends or the next one starts,
+    the occurrences ``active_and_next`` finds are the same ones."""
+    agreements = tuple(r.agreement for r in runtimes)
+    known = _WINDOW_VIEWS.get(window.key)
+    if known is not None:
+        held, seen, made, until, view = known
+        if (held is window and made <= now < until and len(seen) == len(agreements)
+                and all(a is b for a, b in zip(seen, agreements, strict=True))):
+            return view
+    view = window_view(window, runtimes, now)
+    ends = [t for t in (view.active.end if view.active else None,
+                        view.upcoming.start if view.upcoming else None) if t is not None]
+    if view.upcoming is not None:  # none found: one may come into the search's reach later
+        _WINDOW_VIEWS[window.key] = (window, agreements, now, min(ends), view)
+    else:
+        _WINDOW_VIEWS.pop(window.key, None)
+    return view
+
+
 def _open_counts(incidents: Iterable[Incident]) -> dict[Key, dict[Severity, int]]:
     counts: dict[Key, dict[Severity, int]] = {}
     for incident in incidents:
@@ -164,31 +229,45 @@ def _last_closed(runtime: AgreementRuntime) -> ClosedPeriodView | None:
     if not runtime.history:
         return None
     entry = runtime.history[max(runtime.history)]
+    known, view = runtime.last_closed
+    if known is entry:  # entries are replaced, never changed: the same one, the same view
+        return view
     text = entry.get("availability")
-    return ClosedPeriodView(label=str(entry["period"]),
+    view = ClosedPeriodView(label=str(entry["period"]),
                             availability=None if text is None else float(text) / 100)
+    runtime.last_closed = (entry, view)
+    return view
+
+
+_BOUNDS = (*LATENCY_BUCKETS, float("inf"))
 
 
 def _probe_view(runtime: AgreementRuntime, name: str, dependency: bool,
                 previous: ProbeView | None) -> ProbeView:
     """Made again only after a probe finished: most rounds, most endpoints have no news."""
     health = runtime.healths.get(name)
-    stats = runtime.probe_stats.get(name) or ProbeStats()
+    stats = runtime.probe_stats.get(name) or _NO_STATS
     last = health.last if health is not None else None
-    state = health.state if health else State.UNKNOWN
+    state = health.state if health is not None else _UNKNOWN
     if (previous is not None and previous.successes == stats.successes
             and previous.failures == stats.failures and previous.dependency == dependency
             and previous.state is state):
         return previous
-    cumulative, buckets = 0, []
-    for bound, count in zip((*LATENCY_BUCKETS, float("inf")), stats.bucket_counts, strict=True):
-        cumulative += count
-        buckets.append((bound, cumulative))
-    return ProbeView(
+    # One per probe result: filled in directly, as __init__ would (ProbeView has no
+    # __post_init__), without its eight object.__setattr__ calls.
+    view = object.__new__(ProbeView)
+    view.__dict__.update(
         name=name, dependency=dependency, state=state,
         last_ok=last.ok if last is not None else None, successes=stats.successes,
-        failures=stats.failures, latency=Histogram(tuple(buckets), stats.latency_sum),
+        failures=stats.failures,
+        latency=Histogram(tuple(zip(_BOUNDS, accumulate(stats.bucket_counts), strict=True)),
+                          stats.latency_sum),
         certificate_not_after=last.certificate_not_after if last is not None else None)
+    return view
+
+
+_NO_STATS = ProbeStats()  # never recorded into: the counters of an endpoint not probed yet
+_UNKNOWN = State.UNKNOWN
 
 
 def _lag(lag: LagHistogram) -> Histogram:
