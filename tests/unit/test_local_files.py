@@ -126,3 +126,117 @@ def test_an_atomic_write_makes_its_folders_the_first_time(tmp_path: Path) -> Non
     write_atomically(path, "a: 2\n")
     assert path.read_text() == "a: 2\n"
     assert [p.name for p in path.parent.iterdir()] == ["shop.yaml"]  # no temporary left
+
+
+# ------------------------------------------------------------ writing through a spare
+
+
+def names_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_a_file_written_through_its_spare_keeps_the_previous_version_beside_it(
+        tmp_path: Path) -> None:
+    path = tmp_path / "status" / "demo" / "shop.yaml"
+    for version in range(1, 5):
+        written = write_atomically(path, f"version: {version}\n" + "x: y\n" * version, spare=True)
+        assert read_yaml(path) == {"version": version, "x": "y"}
+        assert written == files.file_version(path)
+    assert names_in(path.parent) == [".shop.yaml.spare", "shop.yaml"]
+    assert (path.parent / ".shop.yaml.spare").read_text().startswith("version: 3\n")
+    assert not files.is_visible_yaml(path.parent / ".shop.yaml.spare")
+
+
+@pytest.mark.skipif(files._RENAMEAT2 is None, reason="no renameat2 on this system")
+def test_the_spare_and_the_file_change_places_instead_of_a_new_file_each_time(
+        tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    inodes = set()
+    for version in range(6):
+        write_atomically(path, f"version: {version}\n", spare=True)
+        inodes.add(path.stat().st_ino)
+    assert len(inodes) == 2  # the first write's file and one spare, swapped from then on
+
+
+def test_a_shorter_text_through_a_spare_leaves_nothing_of_the_longer_one(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    write_atomically(path, "long: " + "x" * 5000 + "\n", spare=True)
+    write_atomically(path, "long: " + "y" * 5000 + "\n", spare=True)
+    write_atomically(path, "short: 1\n", spare=True)
+    assert path.read_text() == "short: 1\n"
+
+
+def test_a_guarded_write_through_a_spare_refuses_a_file_saved_since(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    write_atomically(path, "a: 1\n", spare=True)
+    _, version = read_yaml_versioned(path)
+    path.write_text("a: person\n", encoding="utf-8")
+    with pytest.raises(FileChanged):
+        write_atomically(path, "a: 2\n", version, spare=True)
+    assert read_yaml(path) == {"a": "person"}
+    write_atomically(path, "a: 3\n", files.file_version(path), spare=True)
+    assert read_yaml(path) == {"a": 3}
+
+
+def test_a_spare_another_writer_holds_is_left_to_it(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    write_atomically(path, "a: 1\n", spare=True)
+    write_atomically(path, "a: 2\n", spare=True)
+    spare = tmp_path / ".shop.yaml.spare"
+    with open(spare, "r+b") as other:  # another process writing it now
+        files.fcntl.flock(other.fileno(), files.fcntl.LOCK_EX)
+        before = spare.read_bytes()
+        write_atomically(path, "a: 3\n", spare=True)
+        assert spare.read_bytes() == before  # untouched: written through a new temporary
+        assert read_yaml(path) == {"a": 3}
+    assert names_in(tmp_path) == [".shop.yaml.spare", "shop.yaml"]
+
+
+def test_a_spare_exchanged_by_another_writer_before_it_was_locked_is_not_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "shop.yaml"
+    write_atomically(path, "a: 1\n", spare=True)
+    write_atomically(path, "a: 2\n", spare=True)
+    spare = tmp_path / ".shop.yaml.spare"
+    real_flock = files.fcntl.flock
+
+    def another_writer_first(descriptor: int, operation: int) -> None:
+        # Between this writer's open and its lock, another one wrote the spare and exchanged
+        # it: the inode this writer holds is now the live file.
+        monkeypatch.setattr(files.fcntl, "flock", real_flock)
+        write_atomically(path, "a: other\n", spare=True)
+        real_flock(descriptor, operation)
+
+    monkeypatch.setattr(files.fcntl, "flock", another_writer_first)
+    write_atomically(path, "a: 3\n", spare=True)
+    assert read_yaml(path) == {"a": 3}
+    assert spare.exists()
+
+
+def test_a_spare_deleted_meanwhile_costs_nothing_but_a_new_one(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    write_atomically(path, "a: 1\n", spare=True)
+    write_atomically(path, "a: 2\n", spare=True)
+    (tmp_path / ".shop.yaml.spare").unlink()
+    write_atomically(path, "a: 3\n", spare=True)
+    write_atomically(path, "a: 4\n", spare=True)
+    assert read_yaml(path) == {"a": 4}
+    assert names_in(tmp_path) == [".shop.yaml.spare", "shop.yaml"]
+
+
+def test_without_an_exchange_the_spare_is_renamed_over_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(files, "_RENAMEAT2", None)  # as on a system without renameat2
+    path = tmp_path / "shop.yaml"
+    for version in range(3):
+        write_atomically(path, f"a: {version}\n", spare=True)
+        assert read_yaml(path) == {"a": version}
+        assert names_in(tmp_path) == ["shop.yaml"]
+
+
+def test_spares_are_not_taken_for_temporaries_of_interrupted_writes(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    write_atomically(path, "a: 1\n", spare=True)
+    write_atomically(path, "a: 2\n", spare=True)
+    assert remove_stale_temporaries(tmp_path) == []
+    assert names_in(tmp_path) == [".shop.yaml.spare", "shop.yaml"]
