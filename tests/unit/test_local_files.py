@@ -240,3 +240,87 @@ def test_spares_are_not_taken_for_temporaries_of_interrupted_writes(tmp_path: Pa
     write_atomically(path, "a: 2\n", spare=True)
     assert remove_stale_temporaries(tmp_path) == []
     assert names_in(tmp_path) == [".shop.yaml.spare", "shop.yaml"]
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """What reaches the disk, in order: folder syncs, exchanges, spares overwritten."""
+    log: list[tuple[str, str]] = []
+    writing: list[str] = []
+    real_sync, real_exchange = files._fsync_directory, files._exchange
+    real_spare, real_whole = files._write_through_spare, files._write_whole
+
+    def sync(folder: Path) -> None:
+        real_sync(folder)
+        log.append(("sync", folder.name))
+
+    def exchange(first: Path, second: Path) -> bool:
+        done = real_exchange(first, second)
+        if done:
+            log.append(("exchange", second.name))
+        return done
+
+    def through_spare(path: Path, *args: Any) -> Any:
+        writing.append(path.name)
+        return real_spare(path, *args)
+
+    def whole(descriptor: int, data: bytes) -> Any:
+        log.append(("overwrite", writing[-1]))
+        return real_whole(descriptor, data)
+
+    monkeypatch.setattr(files, "_fsync_directory", sync)
+    monkeypatch.setattr(files, "_exchange", exchange)
+    monkeypatch.setattr(files, "_write_through_spare", through_spare)
+    monkeypatch.setattr(files, "_write_whole", whole)
+    return log
+
+
+@pytest.mark.skipif(files._RENAMEAT2 is None, reason="no renameat2 on this system")
+def test_a_folder_is_synced_once_per_round_of_its_files_not_once_per_write(
+        tmp_path: Path, events: list[tuple[str, str]]) -> None:
+    folder = tmp_path / "demo"
+    syncs = []
+    for round_ in range(4):
+        before = len(events)
+        for index in range(10):
+            write_atomically(folder / f"s{index}.yaml", f"round: {round_}\n", spare=True)
+        syncs.append(sum(1 for kind, _ in events[before:] if kind == "sync"))
+    assert syncs == [10, 0, 1, 1]  # new files at once; exchanges by the next round's first
+    assert all(read_yaml(folder / f"s{index}.yaml") == {"round": 3} for index in range(10))
+
+
+@pytest.mark.skipif(files._RENAMEAT2 is None, reason="no renameat2 on this system")
+def test_a_spare_is_overwritten_only_once_the_exchange_that_made_it_one_is_synced(
+        tmp_path: Path, events: list[tuple[str, str]]) -> None:
+    chance = __import__("random").Random(5)
+    names = [f"s{index}.yaml" for index in range(4)]
+    for step in range(60):
+        write_atomically(tmp_path / chance.choice(names), f"step: {step}\n", spare=True)
+    unsynced: set[str] = set()
+    checked = 0
+    for kind, name in events:
+        if kind == "exchange":
+            unsynced.add(name)
+        elif kind == "sync":
+            unsynced.clear()
+        elif name in unsynced:
+            pytest.fail(f"the spare of {name} was overwritten before its exchange was synced")
+        else:
+            checked += 1
+    assert checked > 40 and sum(kind == "sync" for kind, _ in events) < 60
+
+
+@pytest.mark.skipif(files._RENAMEAT2 is None, reason="no renameat2 on this system")
+def test_exchanges_left_unsynced_are_synced_at_shutdown(
+        tmp_path: Path, events: list[tuple[str, str]]) -> None:
+    for round_ in range(2):
+        for index in range(3):
+            write_atomically(tmp_path / "a" / f"s{index}.yaml", f"r: {round_}\n", spare=True)
+            write_atomically(tmp_path / "b" / f"s{index}.yaml", f"r: {round_}\n", spare=True)
+    ours = {("sync", "a"), ("sync", "b")}
+    before = len(events)
+    files.sync_deferred()  # other tests' folders too, if any are left
+    assert sorted(e for e in events[before:] if e in ours) == sorted(ours)
+    before = len(events)
+    files.sync_deferred()
+    assert events[before:] == []  # nothing left to sync

@@ -8,16 +8,19 @@ its place in one step (see ``write_atomically``); the spare is kept, holding the
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import enum
 import errno
 import fcntl
+import itertools
 import json
 import math
 import operator
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -292,7 +295,9 @@ def write_atomically(path: Path, text: str,
     exchanged with the file in one step: creating and deleting a file each time costs far more
     CPU than overwriting one (about 0.4 ms to create a file on ext4). Where the exchange is not
     available (not Linux, another file system, the file's first write), the spare is renamed
-    over the file instead.
+    over the file instead. An exchange is atomic at once but durable only once its folder is
+    synced, which is deferred (see ``_write_through_spare``): a crash of the machine (not of
+    the process) may bring back the previous version, whole.
     """
     data = text.encode("utf-8")
     if spare:
@@ -316,7 +321,7 @@ def write_atomically(path: Path, text: str,
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    _sync_folder(path.parent)
     return written
 
 
@@ -345,8 +350,23 @@ def _check_unchanged(path: Path, unless_changed_from: FileVersion | Unchecked | 
 def _write_through_spare(path: Path, data: bytes,
                          unless_changed_from: FileVersion | Unchecked | None) -> FileVersion | None:
     """Write ``path`` by way of its spare; None when the spare cannot be used this time (in use
-    by another writer, gone meanwhile): then the caller writes through a new temporary file."""
+    by another writer, gone meanwhile): then the caller writes through a new temporary file.
+
+    The folder is not synced after the exchange, only before the spare is next overwritten
+    (unless a write of another file in that folder synced it since): one sync of a folder of
+    fifty statuses then covers all their exchanges of a status interval, instead of one sync
+    per write. Until then, a crash of the machine may bring back the file's previous version,
+    whole (both were on the disk before the exchange). For statuses that is acceptable: a
+    status is a view the engine computes again from the records (incident files, written
+    durably through new temporaries, and the probes); the one figure it takes back from a
+    status after a restart, when it last evaluated, would then be one refresh older, which
+    only counts that much more time as unmonitored. The sync before the overwrite is what
+    keeps a crash from tearing: until the exchange is on the disk, the spare may still be the
+    file's name there.
+    """
+    folder = path.parent
     spare = path.with_name(f".{path.name}{SPARE_SUFFIX}")
+    _sync_before_overwrite(path)
     try:
         descriptor = os.open(spare, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
     except FileNotFoundError:
@@ -363,17 +383,52 @@ def _write_through_spare(path: Path, data: bytes,
             return None
         written = _write_whole(descriptor, data)
         _check_unchanged(path, unless_changed_from)
-        if not _exchange(spare, path):
+        exchanged = _exchange(spare, path)
+        if exchanged:
+            _EXCHANGED[path] = next(_TICKS)
+        else:
             os.replace(spare, path)  # the first write, or no exchange here: the spare is used up
     except FileNotFoundError:
         return None  # the spare was deleted meanwhile
     finally:
         os.close(descriptor)
-    # Required, not only for durability: the next write overwrites the spare, which is this
-    # version's predecessor; until the exchange is on the disk, a crash could bring back the
-    # old name for it, half overwritten.
-    _fsync_directory(path.parent)
+    if not exchanged:
+        _sync_folder(folder)  # a new file, or a rename: durable at once, as without a spare
     return written
+
+
+# Deferred folder syncs. A tick is taken after each exchange, and before each folder sync; an
+# exchange is on the disk once its folder has completed a sync whose tick is later. A file
+# this process has not exchanged yet may have been exchanged by an earlier one: it needs a
+# sync of its folder made by this process (ticks start at 1).
+_TICKS = itertools.count(1)
+_EXCHANGED: dict[Path, int] = {}  # file -> tick after its last exchange
+_SYNCED: dict[Path, int] = {}  # folder -> tick before its last completed sync
+_SYNCED_LOCK = threading.Lock()
+
+
+def _sync_before_overwrite(path: Path) -> None:
+    if _SYNCED.get(path.parent, 0) <= _EXCHANGED.get(path, 0):
+        try:
+            _sync_folder(path.parent)
+        except FileNotFoundError:
+            pass  # no folder yet: nothing to overwrite
+
+
+def _sync_folder(folder: Path) -> None:
+    tick = next(_TICKS)
+    _fsync_directory(folder)
+    with _SYNCED_LOCK:  # worker threads: a later tick is never replaced by an earlier one
+        if _SYNCED.get(folder, 0) < tick:
+            _SYNCED[folder] = tick
+
+
+def sync_deferred() -> None:
+    """Sync every folder with an exchange not yet on the disk (at shutdown)."""
+    for folder in {path.parent for path, tick in list(_EXCHANGED.items())
+                   if _SYNCED.get(path.parent, 0) <= tick}:
+        with contextlib.suppress(FileNotFoundError):
+            _sync_folder(folder)
 
 
 def _renameat2() -> Callable[..., int] | None:
