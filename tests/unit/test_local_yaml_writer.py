@@ -98,9 +98,9 @@ def test_list_entries_with_equal_values_of_other_types_are_written_each_as_its_o
     text = dump_yaml(document)
     read = yaml.load(text, Loader=ManifestLoader)
     assert read == document
-    for written, given in zip(read["list"] + read["again"], entries + entries, strict=True):
+    for written, entry in zip(read["list"] + read["again"], entries + entries, strict=True):
         assert [(type(v), repr(v)) for v in written.values()] == [
-            (type(v), repr(v)) for v in given.values()]
+            (type(v), repr(v)) for v in entry.values()]
 
 
 def test_floats_zero_and_negative_zero_in_list_entries_read_back_with_their_sign() -> None:

@@ -136,7 +136,7 @@ _FORMATS: dict[type, Callable[[Any], str]] = {
 
 def _scalar(value: object) -> str:
     format_ = _FORMATS.get(type(value))
-    if format_ is None or format_ is _empty and value:
+    if format_ is None or (format_ is _empty and value):
         raise _Unusual
     return format_(value)
 
@@ -164,7 +164,7 @@ class _Plan:
     (only today's changes) and across agreements (a day without downtime reads alike); an
     endpoint's entry changes with each probe, and remembering those would only cost."""
 
-    __slots__ = ("template", "formats", "memo", "looked_up", "hits", "paused")
+    __slots__ = ("formats", "hits", "looked_up", "memo", "paused", "template")
 
     def __init__(self, template: str, formats: tuple[Callable[[Any], str], ...],
                  remember: bool) -> None:
@@ -409,10 +409,8 @@ _SYNCED_LOCK = threading.Lock()
 
 def _sync_before_overwrite(path: Path) -> None:
     if _SYNCED.get(path.parent, 0) <= _EXCHANGED.get(path, 0):
-        try:
+        with contextlib.suppress(FileNotFoundError):  # no folder yet: nothing to overwrite
             _sync_folder(path.parent)
-        except FileNotFoundError:
-            pass  # no folder yet: nothing to overwrite
 
 
 def _sync_folder(folder: Path) -> None:
@@ -434,13 +432,13 @@ def sync_deferred() -> None:
 def _renameat2() -> Callable[..., int] | None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        function: Callable[..., int] = libc.renameat2
+        function: Any = libc.renameat2
     except (OSError, AttributeError):  # not Linux, or a C library without it (glibc < 2.28)
         return None
     function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
                          ctypes.c_uint]
     function.restype = ctypes.c_int
-    return function
+    return function  # type: ignore[no-any-return]
 
 
 _RENAMEAT2 = _renameat2() if sys.platform.startswith("linux") else None
