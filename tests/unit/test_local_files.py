@@ -324,3 +324,17 @@ def test_exchanges_left_unsynced_are_synced_at_shutdown(
     before = len(events)
     files.sync_deferred()
     assert events[before:] == []  # nothing left to sync
+
+
+def test_a_write_that_fails_before_the_rename_leaves_no_temporary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "x.yaml"
+    write_yaml(target, {"version": 1})
+
+    def full(*_: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    with pytest.raises(OSError, match="space"):
+        write_atomically(target, dump_yaml({"version": 2}))
+    assert names_in(tmp_path) == ["x.yaml"] and read_yaml(target) == {"version": 1}

@@ -86,6 +86,7 @@ _PLAIN = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./:@ ()=,+-]*")
 _STR_TAG = "tag:yaml.org,2002:str"
 _RESOLVER = yaml.resolver.Resolver()  # how a reader types a plain scalar (stateless here)
 
+
 class _Texts(dict[str, str]):
     """What each string already seen is written as: a status repeats most of its strings from
     one write to the next (names, states, messages, dates, percentages), and a lookup here is
@@ -283,7 +284,8 @@ class FileChanged(Exception):
 def write_atomically(path: Path, text: str,
                      unless_changed_from: FileVersion | Unchecked | None = Unchecked.ANY_VERSION,
                      spare: bool = False) -> FileVersion:
-    """Replace ``path`` with ``text`` in one step, durable once this returns; the version written.
+    """Replace ``path`` with ``text`` in one step, durable once this returns (with ``spare``:
+    see below); the version written.
 
     With ``unless_changed_from`` (a version from ``read_yaml_versioned``, or None for "the file
     must not exist"), FileChanged is raised instead when the file changed since, checked just
@@ -312,10 +314,10 @@ def write_atomically(path: Path, text: str,
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(temporary, _CREATE, 0o666)
     try:
-        written = _write_whole(descriptor, data)
-    finally:
-        os.close(descriptor)
-    try:
+        try:
+            written = _write_whole(descriptor, data)
+        finally:
+            os.close(descriptor)
         _check_unchanged(path, unless_changed_from)
         os.replace(temporary, path)
     except BaseException:
