@@ -360,11 +360,11 @@ def _write_through_spare(path: Path, data: bytes,
     per write. Until then, a crash of the machine may bring back the file's previous version,
     whole (both were on the disk before the exchange). For statuses that is acceptable: a
     status is a view the engine computes again from the records (incident files, written
-    durably through new temporaries, and the probes); the one figure it takes back from a
-    status after a restart, when it last evaluated, would then be one refresh older, which
-    only counts that much more time as unmonitored. The sync before the overwrite is what
-    keeps a crash from tearing: until the exchange is on the disk, the spare may still be the
-    file's name there.
+    durably through new temporaries, and the probes); what it takes back from a status after
+    a restart (when it last evaluated, the endpoints' last states) is then what a crash one
+    status interval earlier would have left, a case it handles anyway. The sync before the
+    overwrite is what keeps a crash from tearing: until the exchange is on the disk, the
+    spare may still be the file's name there.
     """
     folder = path.parent
     spare = path.with_name(f".{path.name}{SPARE_SUFFIX}")
