@@ -338,3 +338,10 @@ def test_a_write_that_fails_before_the_rename_leaves_no_temporary(
     with pytest.raises(OSError, match="space"):
         write_atomically(target, dump_yaml({"version": 2}))
     assert names_in(tmp_path) == ["x.yaml"] and read_yaml(target) == {"version": 1}
+
+
+def test_mappings_other_than_dicts_merge_as_dicts_do() -> None:
+    from types import MappingProxyType
+    target = {"p": MappingProxyType({"x": 1, "y": 2}), "s": "text"}
+    patch = {"p": MappingProxyType({"y": None, "z": 3}), "s": MappingProxyType({"a": None})}
+    assert merge_patch(target, patch) == {"p": {"x": 1, "z": 3}, "s": {}}

@@ -515,13 +515,18 @@ def merge_patch(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str
     for key, value in patch.items():
         if value is None:
             merged.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = merge_patch(merged[key], value)
-        elif isinstance(value, Mapping):
-            merged[key] = merge_patch({}, value)
+        elif _is_mapping(value):
+            old = merged.get(key)
+            merged[key] = merge_patch(old if _is_mapping(old) else {}, value)
         else:
             merged[key] = value
     return merged
+
+
+def _is_mapping(value: object) -> bool:
+    # A status is mostly lists and strings: those are told apart without the ABC's check.
+    kind = type(value)
+    return kind is dict or (kind is not list and kind is not str and isinstance(value, Mapping))
 
 
 def is_visible_yaml(path: Path) -> bool:
