@@ -27,7 +27,7 @@ from typing import Any
 from sla_operator.domain.model import Incident, ProbeResult
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.engine import Engine, EngineSettings
-from sla_operator.local.files import dump_yaml
+from sla_operator.local.files import dump_yaml, merge_patch
 from sla_operator.local.store import LocalStore
 from sla_operator.store.base import Key, Kind
 
@@ -36,14 +36,18 @@ REFRESH = timedelta(seconds=30)
 
 
 class CapturingStore:
-    """Keeps the last status the engine wrote for each agreement; writes nothing."""
+    """Keeps the status writes the engine makes (merge patches: the fields that changed, or
+    all of them), and each agreement's whole status as a store would hold it; writes nothing."""
 
     def __init__(self) -> None:
-        self.statuses: dict[Key, Mapping[str, Any]] = {}
+        self.patches: dict[Key, Mapping[str, Any]] = {}
+        self.whole: dict[Key, dict[str, Any]] = {}
 
     async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
         if kind is Kind.AGREEMENT:
-            self.statuses[key] = status
+            # Copied at once: the engine reuses its lists from one evaluation to the next.
+            self.patches[key] = _copy(status)
+            self.whole[key] = merge_patch(self.whole.get(key, {}), self.patches[key])
 
     async def create_incident(self, incident: Incident, owner_uid: str | None) -> Incident:
         return incident
@@ -70,10 +74,11 @@ def manifest(index: int, endpoints: int) -> dict[str, Any]:
                                    for e in range(endpoints)]}}
 
 
-async def statuses(agreements: int, endpoints: int, rounds: int
-                   ) -> list[list[tuple[Key, Mapping[str, Any]]]]:
-    """Each round's statuses, as the engine renders them, copied at once (the engine reuses
-    its lists from one evaluation to the next)."""
+Batch = list[tuple[Key, Mapping[str, Any]]]
+
+
+async def statuses(agreements: int, endpoints: int, rounds: int) -> list[tuple[Batch, Batch]]:
+    """Each round's status writes as the engine makes them, and the whole statuses after it."""
     now = [T0]
     capture = CapturingStore()
     engine = Engine(capture, EngineSettings(round_seconds=1e9, write_seconds=1e9),
@@ -91,13 +96,15 @@ async def statuses(agreements: int, endpoints: int, rounds: int
                 probed = now[0] - timedelta(seconds=chance.uniform(0, 30))
                 engine.on_probe_result(key, endpoint, ProbeResult(
                     probed, True, chance.uniform(0.002, 0.2), "200 OK"))
-        capture.statuses.clear()
+        capture.patches.clear()
         await engine.evaluate_round(force=True)
-        result.append([(key, _copy(status)) for key, status in capture.statuses.items()])
+        result.append((list(capture.patches.items()),
+                       [(key, _copy(capture.whole[key])) for key in capture.patches]))
     return result
 
 
 def _copy(value: Any) -> Any:
+    """A copy of plain data (the engine's own lists and entries are not to be shared)."""
     if isinstance(value, Mapping):
         return {key: _copy(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -105,8 +112,7 @@ def _copy(value: Any) -> Any:
     return value
 
 
-async def write(store: LocalStore, batch: list[tuple[Key, Mapping[str, Any]]]
-                ) -> tuple[float, float]:
+async def write(store: LocalStore, batch: Batch) -> tuple[float, float]:
     """CPU and wall seconds to write ``batch`` one status after another."""
     cpu, wall = time.process_time(), time.perf_counter()
     for key, status in batch:
@@ -117,25 +123,26 @@ async def write(store: LocalStore, batch: list[tuple[Key, Mapping[str, Any]]]
 async def main(agreements: int, endpoints: int, rounds: int) -> None:
     started = time.perf_counter()
     made = await statuses(agreements, endpoints, rounds + 1)
-    sample = made[-1][0][1]
+    sample = made[-1][1][0][1]
     text = dump_yaml({"status": sample})
     print(f"{agreements} agreements x {endpoints} endpoints, {rounds} rewrite round(s); "
           f"statuses made in {time.perf_counter() - started:.1f}s; one status: "
           f"{len(sample['endpoints'])} endpoints, {len(sample['daily'])} daily bars, "
           f"{len(text)} bytes of YAML")
     cpu = time.process_time()
-    for batch in made[1:]:
-        for _, status in batch:
+    for _, whole in made[1:]:
+        for _, status in whole:
             dump_yaml({"status": status})
-    dumps = sum(len(batch) for batch in made[1:])
+    dumps = sum(len(whole) for _, whole in made[1:])
     print(f"  dump_yaml alone       {(time.process_time() - cpu) / dumps * 1e3:7.3f} ms CPU "
           f"per status ({dumps} statuses)")
     with tempfile.TemporaryDirectory(prefix="bench-local-writes-") as directory:
         store = LocalStore(Path(directory))
-        first_cpu, first_wall = await write(store, made[0])
-        print(f"  first write           {first_cpu / len(made[0]) * 1e3:7.3f} ms CPU per write, "
-              f"{first_wall / len(made[0]) * 1e3:7.3f} ms wall ({len(made[0])} files)")
-        for number, batch in enumerate(made[1:], start=1):
+        first = made[0][0]
+        first_cpu, first_wall = await write(store, first)
+        print(f"  first write           {first_cpu / len(first) * 1e3:7.3f} ms CPU per write, "
+              f"{first_wall / len(first) * 1e3:7.3f} ms wall ({len(first)} files)")
+        for number, (batch, _) in enumerate(made[1:], start=1):
             cpu_spent, wall_spent = await write(store, batch)
             print(f"  rewrite, round {number}      {cpu_spent / len(batch) * 1e3:7.3f} ms CPU per "
                   f"write, {wall_spent / len(batch) * 1e3:7.3f} ms wall ({len(batch)} writes)")
