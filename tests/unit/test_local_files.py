@@ -126,3 +126,222 @@ def test_an_atomic_write_makes_its_folders_the_first_time(tmp_path: Path) -> Non
     write_atomically(path, "a: 2\n")
     assert path.read_text() == "a: 2\n"
     assert [p.name for p in path.parent.iterdir()] == ["shop.yaml"]  # no temporary left
+
+
+# ------------------------------------------------------------ writing through a spare
+
+
+def names_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_a_file_written_through_its_spare_keeps_the_previous_version_beside_it(
+        tmp_path: Path) -> None:
+    path = tmp_path / "status" / "demo" / "shop.yaml"
+    for version in range(1, 5):
+        written = write_atomically(path, f"version: {version}\n" + "x: y\n" * version, spare=True)
+        assert read_yaml(path) == {"version": version, "x": "y"}
+        assert written == files.file_version(path)
+    assert names_in(path.parent) == [".shop.yaml.spare", "shop.yaml"]
+    assert (path.parent / ".shop.yaml.spare").read_text().startswith("version: 3\n")
+    assert not files.is_visible_yaml(path.parent / ".shop.yaml.spare")
+
+
+@pytest.mark.skipif(files._RENAMEAT2 is None, reason="no renameat2 on this system")
+def test_the_spare_and_the_file_change_places_instead_of_a_new_file_each_time(
+        tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    inodes = set()
+    for version in range(6):
+        write_atomically(path, f"version: {version}\n", spare=True)
+        inodes.add(path.stat().st_ino)
+    assert len(inodes) == 2  # the first write's file and one spare, swapped from then on
+
+
+def test_a_shorter_text_through_a_spare_leaves_nothing_of_the_longer_one(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    write_atomically(path, "long: " + "x" * 5000 + "\n", spare=True)
+    write_atomically(path, "long: " + "y" * 5000 + "\n", spare=True)
+    write_atomically(path, "short: 1\n", spare=True)
+    assert path.read_text() == "short: 1\n"
+
+
+def test_a_guarded_write_through_a_spare_refuses_a_file_saved_since(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    write_atomically(path, "a: 1\n", spare=True)
+    _, version = read_yaml_versioned(path)
+    path.write_text("a: person\n", encoding="utf-8")
+    with pytest.raises(FileChanged):
+        write_atomically(path, "a: 2\n", version, spare=True)
+    assert read_yaml(path) == {"a": "person"}
+    write_atomically(path, "a: 3\n", files.file_version(path), spare=True)
+    assert read_yaml(path) == {"a": 3}
+
+
+def test_a_spare_another_writer_holds_is_left_to_it(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    write_atomically(path, "a: 1\n", spare=True)
+    write_atomically(path, "a: 2\n", spare=True)
+    spare = tmp_path / ".shop.yaml.spare"
+    with open(spare, "r+b") as other:  # another process writing it now
+        files.fcntl.flock(other.fileno(), files.fcntl.LOCK_EX)
+        before = spare.read_bytes()
+        write_atomically(path, "a: 3\n", spare=True)
+        assert spare.read_bytes() == before  # untouched: written through a new temporary
+        assert read_yaml(path) == {"a": 3}
+    assert names_in(tmp_path) == [".shop.yaml.spare", "shop.yaml"]
+
+
+def test_a_spare_exchanged_by_another_writer_before_it_was_locked_is_not_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "shop.yaml"
+    write_atomically(path, "a: 1\n", spare=True)
+    write_atomically(path, "a: 2\n", spare=True)
+    spare = tmp_path / ".shop.yaml.spare"
+    real_flock = files.fcntl.flock
+
+    def another_writer_first(descriptor: int, operation: int) -> None:
+        # Between this writer's open and its lock, another one wrote the spare and exchanged
+        # it: the inode this writer holds is now the live file.
+        monkeypatch.setattr(files.fcntl, "flock", real_flock)
+        write_atomically(path, "a: other\n", spare=True)
+        real_flock(descriptor, operation)
+
+    monkeypatch.setattr(files.fcntl, "flock", another_writer_first)
+    write_atomically(path, "a: 3\n", spare=True)
+    assert read_yaml(path) == {"a": 3}
+    assert spare.exists()
+
+
+def test_a_spare_deleted_meanwhile_costs_nothing_but_a_new_one(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    write_atomically(path, "a: 1\n", spare=True)
+    write_atomically(path, "a: 2\n", spare=True)
+    (tmp_path / ".shop.yaml.spare").unlink()
+    write_atomically(path, "a: 3\n", spare=True)
+    write_atomically(path, "a: 4\n", spare=True)
+    assert read_yaml(path) == {"a": 4}
+    assert names_in(tmp_path) == [".shop.yaml.spare", "shop.yaml"]
+
+
+def test_without_an_exchange_the_spare_is_renamed_over_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(files, "_RENAMEAT2", None)  # as on a system without renameat2
+    path = tmp_path / "shop.yaml"
+    for version in range(3):
+        write_atomically(path, f"a: {version}\n", spare=True)
+        assert read_yaml(path) == {"a": version}
+        assert names_in(tmp_path) == ["shop.yaml"]
+
+
+def test_spares_are_not_taken_for_temporaries_of_interrupted_writes(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    write_atomically(path, "a: 1\n", spare=True)
+    write_atomically(path, "a: 2\n", spare=True)
+    assert remove_stale_temporaries(tmp_path) == []
+    assert names_in(tmp_path) == [".shop.yaml.spare", "shop.yaml"]
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """What reaches the disk, in order: folder syncs, exchanges, spares overwritten."""
+    log: list[tuple[str, str]] = []
+    writing: list[str] = []
+    real_sync, real_exchange = files._fsync_directory, files._exchange
+    real_spare, real_whole = files._write_through_spare, files._write_whole
+
+    def sync(folder: Path) -> None:
+        real_sync(folder)
+        log.append(("sync", folder.name))
+
+    def exchange(first: Path, second: Path) -> bool:
+        done = real_exchange(first, second)
+        if done:
+            log.append(("exchange", second.name))
+        return done
+
+    def through_spare(path: Path, *args: Any) -> Any:
+        writing.append(path.name)
+        return real_spare(path, *args)
+
+    def whole(descriptor: int, data: bytes) -> Any:
+        log.append(("overwrite", writing[-1]))
+        return real_whole(descriptor, data)
+
+    monkeypatch.setattr(files, "_fsync_directory", sync)
+    monkeypatch.setattr(files, "_exchange", exchange)
+    monkeypatch.setattr(files, "_write_through_spare", through_spare)
+    monkeypatch.setattr(files, "_write_whole", whole)
+    return log
+
+
+@pytest.mark.skipif(files._RENAMEAT2 is None, reason="no renameat2 on this system")
+def test_a_folder_is_synced_once_per_round_of_its_files_not_once_per_write(
+        tmp_path: Path, events: list[tuple[str, str]]) -> None:
+    folder = tmp_path / "demo"
+    syncs = []
+    for round_ in range(4):
+        before = len(events)
+        for index in range(10):
+            write_atomically(folder / f"s{index}.yaml", f"round: {round_}\n", spare=True)
+        syncs.append(sum(1 for kind, _ in events[before:] if kind == "sync"))
+    assert syncs == [10, 0, 1, 1]  # new files at once; exchanges by the next round's first
+    assert all(read_yaml(folder / f"s{index}.yaml") == {"round": 3} for index in range(10))
+
+
+@pytest.mark.skipif(files._RENAMEAT2 is None, reason="no renameat2 on this system")
+def test_a_spare_is_overwritten_only_once_the_exchange_that_made_it_one_is_synced(
+        tmp_path: Path, events: list[tuple[str, str]]) -> None:
+    chance = __import__("random").Random(5)
+    names = [f"s{index}.yaml" for index in range(4)]
+    for step in range(60):
+        write_atomically(tmp_path / chance.choice(names), f"step: {step}\n", spare=True)
+    unsynced: set[str] = set()
+    checked = 0
+    for kind, name in events:
+        if kind == "exchange":
+            unsynced.add(name)
+        elif kind == "sync":
+            unsynced.clear()
+        elif name in unsynced:
+            pytest.fail(f"the spare of {name} was overwritten before its exchange was synced")
+        else:
+            checked += 1
+    assert checked > 40 and sum(kind == "sync" for kind, _ in events) < 60
+
+
+@pytest.mark.skipif(files._RENAMEAT2 is None, reason="no renameat2 on this system")
+def test_exchanges_left_unsynced_are_synced_at_shutdown(
+        tmp_path: Path, events: list[tuple[str, str]]) -> None:
+    for round_ in range(2):
+        for index in range(3):
+            write_atomically(tmp_path / "a" / f"s{index}.yaml", f"r: {round_}\n", spare=True)
+            write_atomically(tmp_path / "b" / f"s{index}.yaml", f"r: {round_}\n", spare=True)
+    ours = {("sync", "a"), ("sync", "b")}
+    before = len(events)
+    files.sync_deferred()  # other tests' folders too, if any are left
+    assert sorted(e for e in events[before:] if e in ours) == sorted(ours)
+    before = len(events)
+    files.sync_deferred()
+    assert events[before:] == []  # nothing left to sync
+
+
+def test_a_write_that_fails_before_the_rename_leaves_no_temporary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "x.yaml"
+    write_yaml(target, {"version": 1})
+
+    def full(*_: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    with pytest.raises(OSError, match="space"):
+        write_atomically(target, dump_yaml({"version": 2}))
+    assert names_in(tmp_path) == ["x.yaml"] and read_yaml(target) == {"version": 1}
+
+
+def test_mappings_other_than_dicts_merge_as_dicts_do() -> None:
+    from types import MappingProxyType
+    target = {"p": MappingProxyType({"x": 1, "y": 2}), "s": "text"}
+    patch = {"p": MappingProxyType({"y": None, "z": 3}), "s": MappingProxyType({"a": None})}
+    assert merge_patch(target, patch) == {"p": {"x": 1, "z": 3}, "s": {}}

@@ -285,3 +285,20 @@ async def test_a_file_dated_in_the_future_is_not_taken_for_a_save_in_progress(st
     os.utime(path, (ahead, ahead))  # ...dated an hour ahead (copied from a machine whose clock runs fast)
     await store.write_status(Kind.INCIDENT, incident.key, {"durationSeconds": 5})
     assert read_yaml(path)["status"]["durationSeconds"] == 5
+
+
+async def test_endpoint_changes_are_logged_when_endpoints_come_and_go_or_are_hand_edited(
+        store: LocalStore, caplog: pytest.LogCaptureFixture) -> None:
+    key = ("demo", "shop")
+    api, web = {"name": "api", "state": "Up"}, {"name": "web", "state": "Up"}
+    caplog.set_level("INFO", "sla_operator.local")
+    await store.write_status(Kind.AGREEMENT, key, {"state": "Up", "endpoints": [api, web]})
+    await store.write_status(Kind.AGREEMENT, key, {"state": "Up", "endpoints": [
+        {"name": "new", "state": "Down"}, {**web, "state": "Down"}]})
+    await store.write_status(Kind.AGREEMENT, key, {"state": "Up", "endpoints": [
+        {"state": "Up"}, {"name": "web", "state": "Up"}]})  # an entry without a name
+    assert [r.getMessage() for r in caplog.records] == [
+        "agreement demo/shop: new -> Up",
+        "endpoint demo/shop web: Up -> Down",
+        "endpoint demo/shop web: Down -> Up",
+    ]

@@ -103,3 +103,33 @@ def test_a_registry_write_that_fails_is_made_with_the_next_agreement(
     registry = read_yaml(store.root / "agreements.yaml")["agreements"]
     assert sorted(registry) == ["demo/a", "demo/b"]
     assert registry["demo/a"]["uid"] == first[1]
+
+
+async def test_status_files_are_rewritten_through_a_spare_and_incident_files_are_not(
+        store: LocalStore) -> None:
+    for state in ("Up", "Down", "Up"):
+        await store.write_status(Kind.AGREEMENT, KEY, {"state": state})
+    status_folder = store.status_path(Kind.AGREEMENT, KEY).parent
+    assert sorted(p.name for p in status_folder.iterdir()) == [".shop.yaml.spare", "shop.yaml"]
+    assert read_yaml(status_folder / "shop.yaml")["status"] == {"state": "Up"}
+
+    incident = store.incident_path(("demo", "shop-1"))
+    write_yaml(incident, {"kind": "SLAIncident", "spec": {"title": "Shop is down"}})
+    for seconds in (1, 2, 3):
+        await store.write_status(Kind.INCIDENT, ("demo", "shop-1"), {"durationSeconds": seconds})
+    assert sorted(p.name for p in incident.parent.iterdir()) == ["shop-1.yaml"]
+    assert read_yaml(incident)["status"] == {"durationSeconds": 3}
+
+
+async def test_a_status_write_after_a_persons_edit_of_metadata_keeps_the_edit_once(
+        store: LocalStore) -> None:
+    # Status writes take a shallow copy of what the store wrote last: the copy it keeps must
+    # not change when a later document is built from it.
+    await store.write_status(Kind.AGREEMENT, KEY, {"state": "Up", "endpoints": [{"name": "a"}]})
+    await store.write_status(Kind.AGREEMENT, KEY, {"state": "Down"})
+    remembered = store._contents[store.status_path(Kind.AGREEMENT, KEY)][1]
+    assert remembered["status"] == {"state": "Down", "endpoints": [{"name": "a"}]}
+    assert remembered["metadata"] == {"name": "shop", "namespace": "demo"}
+    await store.write_status(Kind.AGREEMENT, KEY, {"endpoints": None})
+    assert remembered["status"] == {"state": "Down", "endpoints": [{"name": "a"}]}
+    assert read_yaml(store.status_path(Kind.AGREEMENT, KEY))["status"] == {"state": "Down"}

@@ -33,7 +33,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from sla_operator.engine import Engine
-from sla_operator.local.files import remove_stale_temporaries
+from sla_operator.local.files import remove_stale_temporaries, sync_deferred
 from sla_operator.local.store import LocalStore
 from sla_operator.local.sync import LocalSync
 from sla_operator.metrics import EngineCollector, metrics_app, serve
@@ -102,6 +102,10 @@ async def _run(settings: Settings, manifests: Path, state: Path) -> int:
         for listener in (runner, status):
             if listener is not None:
                 await listener.cleanup()
+        try:  # the last statuses' exchanges, on the disk before the process ends
+            await asyncio.to_thread(sync_deferred)
+        except OSError as error:
+            log.warning("syncing the state folder: %s", error)
     failures = [r for r in results if isinstance(r, BaseException)
                 and not isinstance(r, asyncio.CancelledError)]
     for failure in failures:

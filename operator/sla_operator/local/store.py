@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import copy
 import logging
+import operator
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -162,7 +163,10 @@ class LocalStore:
             return body
 
         async with self._lock(path):
-            body, _ = await self._rewrite(path, with_status)
+            # A status file is rewritten every status interval: through a spare (see
+            # write_atomically). Incident files, which people edit too, are written as new files.
+            body, _ = await self._rewrite(path, with_status, spare=not incident_file,
+                                          in_place=False)
         _log_transitions(kind, key, before, body["status"])
 
     async def read_secret(self, namespace: str, name: str, key: str) -> str:
@@ -265,17 +269,18 @@ class LocalStore:
         return {"apiVersion": API_VERSION, "kind": Kind.INCIDENT.value, "metadata": metadata,
                 "spec": spec, "status": {}}
 
-    async def _rewrite(self, path: Path, edit: Callable[[dict[str, Any] | None], dict[str, Any] | None]
-                       ) -> tuple[dict[str, Any], bool]:
+    async def _rewrite(self, path: Path, edit: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+                       spare: bool = False, in_place: bool = True) -> tuple[dict[str, Any], bool]:
         """Read ``path`` (None when absent), let ``edit`` make the new content, write it back.
 
         A person may save the file between the read and the write: then the write is dropped
         and the whole edit starts again from their version, so their change is never lost.
         ``edit`` returns None to leave the file alone. Returns the content and whether it
-        was written.
+        was written. ``in_place``: ``edit`` may change what it is given below the top level
+        (else it only replaces top-level keys, and the copy this store keeps is not copied).
         """
         for _ in range(REWRITE_ATTEMPTS):
-            body, version = await self._quiet_read(path)
+            body, version = await self._quiet_read(path, in_place)
             new = edit(body)
             if new is None:
                 if body is None:
@@ -286,7 +291,7 @@ class LocalStore:
             if own is not None and own[0] == version and own[2] == text:
                 return new, False  # the file already says exactly this
             try:
-                written = await self._io(write_atomically, path, text, version)
+                written = await self._io(write_atomically, path, text, version, spare)
             except FileChanged:
                 log.debug("%s: changed while being updated, updating the new version", path)
                 continue
@@ -295,7 +300,8 @@ class LocalStore:
         raise StoreError(f"{path}: changed by someone else on each of {REWRITE_ATTEMPTS} attempts "
                          "to update it; trying again later")
 
-    async def _quiet_read(self, path: Path) -> tuple[dict[str, Any] | None, FileVersion | None]:
+    async def _quiet_read(self, path: Path, in_place: bool = True
+                          ) -> tuple[dict[str, Any] | None, FileVersion | None]:
         """Read ``path`` once nobody else has written it for QUIET_SECONDS.
 
         An editor saving in place truncates the file, then writes it: a read in between sees an
@@ -303,7 +309,7 @@ class LocalStore:
         inode. Files this store wrote last are complete and read at once.
         """
         try:
-            own = self._own_copy(path)
+            own = self._own_copy(path, in_place)
         except OSError as error:
             raise StoreError(f"{path}: {error}") from error
         if own is not None:
@@ -323,16 +329,19 @@ class LocalStore:
     def _lock(self, path: Path) -> asyncio.Lock:
         return self._locks.setdefault(path, asyncio.Lock())
 
-    def _own_copy(self, path: Path) -> dict[str, Any] | None:
+    def _own_copy(self, path: Path, in_place: bool = True) -> dict[str, Any] | None:
         """What this store last wrote to ``path``, when the file is still that version; else None.
 
-        The copy may be edited: spec and metadata are copied (incident edits change them in
-        place); the status is shared, as every edit replaces it with a new mapping.
+        The copy may be edited: with ``in_place``, spec and metadata are copied (incident edits
+        change them in place); the status is shared, as every edit replaces it with a new
+        mapping. Without, only the top level is copied (a status write replaces the status).
         """
         own = self._contents.get(path)
         if own is None or file_version(path) != own[0]:
             self._contents.pop(path, None)
             return None
+        if not in_place:
+            return dict(own[1])
         return {key: value if key == "status" else copy.deepcopy(value)
                 for key, value in own[1].items()}
 
@@ -390,8 +399,14 @@ def _log_transitions(kind: Kind, key: Key, before: Mapping[str, Any],
         if before.get("state") != after.get("state"):
             log.info("agreement %s/%s: %s -> %s%s", *key, before.get("state") or "new",
                      after.get("state"), _because(after))
-        old = {e.get("name"): e.get("state") for e in before.get("endpoints") or ()}
-        for entry in after.get("endpoints") or ():
+        olds, news = before.get("endpoints") or (), after.get("endpoints") or ()
+        try:  # the common case, at C speed: the same endpoints in the same states
+            if list(map(_NAME_AND_STATE, olds)) == list(map(_NAME_AND_STATE, news)):
+                return
+        except (KeyError, TypeError):  # a hand-edited file: compared entry by entry below
+            pass
+        old = {e.get("name"): e.get("state") for e in olds}
+        for entry in news:
             if entry.get("name") in old and old[entry.get("name")] != entry.get("state"):
                 log.info("endpoint %s/%s %s: %s -> %s%s", *key, entry.get("name"),
                          old[entry.get("name")], entry.get("state"), _because(entry))
@@ -400,6 +415,9 @@ def _log_transitions(kind: Kind, key: Key, before: Mapping[str, Any],
             log.info("maintenance %s/%s: active until %s", *key, after.get("currentEnd"))
         else:
             log.info("maintenance %s/%s: not active, next at %s", *key, after.get("nextStart"))
+
+
+_NAME_AND_STATE = operator.itemgetter("name", "state")
 
 
 def _because(entry: Mapping[str, Any]) -> str:
