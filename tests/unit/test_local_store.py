@@ -302,3 +302,18 @@ async def test_endpoint_changes_are_logged_when_endpoints_come_and_go_or_are_han
         "endpoint demo/shop web: Up -> Down",
         "endpoint demo/shop web: Down -> Up",
     ]
+
+
+async def test_an_endpoint_found_up_by_its_first_probe_is_logged_only_at_debug_level(
+        store: LocalStore, caplog: pytest.LogCaptureFixture) -> None:
+    key = ("demo", "shop")
+    caplog.set_level("DEBUG", "sla_operator.local")
+    await store.write_status(Kind.AGREEMENT, key, {"state": "Unknown", "endpoints": [
+        {"name": "api", "state": "Unknown"}, {"name": "web", "state": "Unknown"}]})
+    await store.write_status(Kind.AGREEMENT, key, {"state": "Down", "endpoints": [
+        {"name": "api", "state": "Up"}, {"name": "web", "state": "Down"}]})
+    assert [(r.levelname, r.getMessage()) for r in caplog.records][1:] == [
+        ("INFO", "agreement demo/shop: Unknown -> Down"),
+        ("DEBUG", "endpoint demo/shop api: Unknown -> Up"),
+        ("INFO", "endpoint demo/shop web: Unknown -> Down"),
+    ]

@@ -408,8 +408,12 @@ def _log_transitions(kind: Kind, key: Key, before: Mapping[str, Any],
         old = {e.get("name"): e.get("state") for e in olds}
         for entry in news:
             if entry.get("name") in old and old[entry.get("name")] != entry.get("state"):
-                log.info("endpoint %s/%s %s: %s -> %s%s", *key, entry.get("name"),
-                         old[entry.get("name")], entry.get("state"), _because(entry))
+                # An endpoint found Up by its first probe is no news: at start-up, one line
+                # per endpoint of the fleet. Every other change is a line.
+                level = (logging.DEBUG if (old[entry.get("name")], entry.get("state")) == FIRST_UP
+                         else logging.INFO)
+                log.log(level, "endpoint %s/%s %s: %s -> %s%s", *key, entry.get("name"),
+                        old[entry.get("name")], entry.get("state"), _because(entry))
     elif kind is Kind.MAINTENANCE and before.get("active") != after.get("active"):
         if after.get("active"):
             log.info("maintenance %s/%s: active until %s", *key, after.get("currentEnd"))
@@ -418,6 +422,7 @@ def _log_transitions(kind: Kind, key: Key, before: Mapping[str, Any],
 
 
 _NAME_AND_STATE = operator.itemgetter("name", "state")
+FIRST_UP = ("Unknown", "Up")  # (before, after) of an endpoint's first probe finding it Up
 
 
 def _because(entry: Mapping[str, Any]) -> str:
