@@ -67,19 +67,26 @@ def _load_kube_config() -> None:
                            f"{_one_line(error)}") from None
 
 
-def list_kind(api: client.ApiClient, plural: str,
-              namespaces: Sequence[str]) -> list[dict[str, Any]]:
-    """Every object of one of the operator's kinds, or a StartupError saying what is missing."""
+def list_kind(api: client.ApiClient, plural: str, namespaces: Sequence[str],
+              cached: bool = False) -> list[dict[str, Any]]:
+    """Every object of one of the operator's kinds, or a StartupError saying what is missing.
+
+    ``cached``: from the API server's watch cache (resourceVersion 0), as current as its
+    watch of etcd, which lags by milliseconds, instead of a read through to etcd. For a
+    thousand agreements with their statuses (15 MB) the read through took 6.5-7.3 s on the
+    local control plane, the cached list 2.2-2.5 s."""
     custom = client.CustomObjectsApi(api)
+    version = {"resource_version": "0"} if cached else {}
     try:
         if not namespaces:
             listed: dict[str, Any] = custom.list_cluster_custom_object(
-                GROUP, VERSION, plural, _request_timeout=LIST_TIMEOUT_SECONDS)
+                GROUP, VERSION, plural, _request_timeout=LIST_TIMEOUT_SECONDS, **version)
             return list(listed.get("items") or [])
         items: list[dict[str, Any]] = []
         for namespace in namespaces:
             listed = custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, _request_timeout=LIST_TIMEOUT_SECONDS)
+                GROUP, VERSION, namespace, plural, _request_timeout=LIST_TIMEOUT_SECONDS,
+                **version)
             items += listed.get("items") or []
         return items
     except ApiException as error:
@@ -114,5 +121,9 @@ def _server_message(error: ApiException) -> str:
 
 def first_lists(api: client.ApiClient, namespaces: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """Every object of the three kinds, read once before the engine decides anything; the
-    lists also prove the CRDs and the permissions before kopf starts."""
-    return {plural: list_kind(api, plural, namespaces) for plural in PRELOADED_KINDS}
+    lists also prove the CRDs and the permissions before kopf starts.
+
+    From the watch cache: what a restart waits for before its first status. An object
+    changed in the milliseconds the cache may lag comes in again with kopf's watch, whose
+    own list is a read through, and the change is taken in then."""
+    return {plural: list_kind(api, plural, namespaces, cached=True) for plural in PRELOADED_KINDS}

@@ -146,3 +146,19 @@ def test_listed_agreements_are_taken_in_at_once_and_their_events_find_them_known
     changed = named(agreement_manifest(service="Payments"), "payments-api", generation=2)
     assert take_in_agreement(engine, handled, changed) is None
     assert engine.agreements[("payments", "payments-api")].agreement.service == "Payments"
+
+
+async def test_the_first_lists_come_from_the_watch_cache_and_other_lists_read_through(
+        apiserver: km.KubernetesEmulator, api_client: client.ApiClient) -> None:
+    apiserver.objects[INCIDENTS, "payments", "a"] = incident("a")
+    apiserver.objects[WINDOWS, "payments", "w"] = window("w")
+    apiserver.objects[AGREEMENTS, "payments", "payments-api"] = {
+        "apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
+        "metadata": {"name": "payments-api", "namespace": "payments"}, "spec": {}}
+    await asyncio.to_thread(first_lists, api_client, ["payments"])
+    await asyncio.to_thread(first_lists, api_client, [])  # every namespace
+    first = [request.params.get("resourceVersion") for request in apiserver]
+    assert first == ["0"] * 6  # three kinds, twice
+    before = len(list(apiserver))
+    await asyncio.to_thread(list_kind, api_client, "incidents", ["payments"])  # a report's list
+    assert [request.params.get("resourceVersion") for request in list(apiserver)[before:]] == [None]
