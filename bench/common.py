@@ -6,10 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sla_operator.domain.model import Endpoint, HttpProbe
+from sla_operator.domain.model import Endpoint, HttpProbe, Incident
+from sla_operator.store.base import Key, Kind
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -71,3 +74,24 @@ def quantile(sorted_values: list[float], fraction: float) -> float:
         return float("nan")
     index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
     return sorted_values[index]
+
+
+class QuietStore:
+    """A store for benchmarks of the engine alone: incidents are taken as they are, secrets
+    are empty, events go nowhere; a subclass decides what a status write does."""
+
+    async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
+        return None
+
+    async def create_incident(self, incident: Incident, owner_uid: str | None) -> Incident:
+        return incident
+
+    async def change_incident(self, incident: Incident, change: Any) -> Incident:
+        return incident
+
+    async def read_secret(self, namespace: str, name: str, key: str) -> str:
+        return ""
+
+    async def record_event(self, kind: Kind, key: Key, reason: str, message: str,
+                           warning: bool = False) -> None:
+        return None

@@ -24,7 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sla_operator.domain.model import Incident, ProbeResult
+from bench.common import QuietStore
+from sla_operator.domain.model import ProbeResult
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.local.files import dump_yaml, merge_patch
@@ -35,7 +36,7 @@ T0 = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
 REFRESH = timedelta(seconds=30)
 
 
-class CapturingStore:
+class CapturingStore(QuietStore):
     """Keeps the status writes the engine makes (merge patches: the fields that changed, or
     all of them), and each agreement's whole status as a store would hold it; writes nothing."""
 
@@ -48,19 +49,6 @@ class CapturingStore:
             # Copied at once: the engine reuses its lists from one evaluation to the next.
             self.patches[key] = _copy(status)
             self.whole[key] = merge_patch(self.whole.get(key, {}), self.patches[key])
-
-    async def create_incident(self, incident: Incident, owner_uid: str | None) -> Incident:
-        return incident
-
-    async def change_incident(self, incident: Incident, change: Any) -> Incident:
-        return incident
-
-    async def read_secret(self, namespace: str, name: str, key: str) -> str:
-        return ""
-
-    async def record_event(self, kind: Kind, key: Key, reason: str, message: str,
-                           warning: bool = False) -> None:
-        return None
 
 
 def manifest(index: int, endpoints: int) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sla_operator.domain.model import Incident, ProbeResult
+from bench.common import QuietStore
+from sla_operator.domain.model import ProbeResult
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.store.base import Key, Kind
@@ -24,28 +25,18 @@ from sla_operator.store.base import Key, Kind
 T0 = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
 
 
-class CountingStore:
+class CountingStore(QuietStore):
     """Takes every write at once and counts the agreements' status writes."""
 
     def __init__(self) -> None:
-        self.states: list[tuple[str, str]] = []  # (name, state) of each write
+        self.states: list[tuple[str, str]] = []  # (name, state after it) of each write
+        self.held: dict[Key, str] = {}
 
     async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
         if kind is Kind.AGREEMENT:
-            self.states.append((key[1], str(status["state"])))
-
-    async def create_incident(self, incident: Incident, owner_uid: str | None) -> Incident:
-        return incident
-
-    async def change_incident(self, incident: Incident, change: Any) -> Incident:
-        return incident
-
-    async def read_secret(self, namespace: str, name: str, key: str) -> str:
-        return ""
-
-    async def record_event(self, kind: Kind, key: Key, reason: str, message: str,
-                           warning: bool = False) -> None:
-        return None
+            # A write is a merge patch: the state is in it only when it changed.
+            self.held[key] = str(status.get("state", self.held.get(key)))
+            self.states.append((key[1], self.held[key]))
 
 
 def manifest(index: int) -> dict[str, Any]:
