@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +235,21 @@ def test_without_an_exchange_the_spare_is_renamed_over_the_file(
         assert read_yaml(path) == {"a": version}
         assert names_in(tmp_path) == ["shop.yaml"]
 
+
+
+@pytest.mark.parametrize("refusal", [errno.ENOSYS, errno.EPERM])
+def test_an_exchange_the_system_refuses_falls_back_to_a_rename(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: int) -> None:
+    def refused(*_: Any) -> int:  # as a kernel without it, or a seccomp profile, answers
+        ctypes.set_errno(refusal)
+        return -1
+
+    monkeypatch.setattr(files, "_RENAMEAT2", refused)
+    path = tmp_path / "shop.yaml"
+    for version in range(3):
+        write_atomically(path, f"a: {version}\n", spare=True)
+        assert read_yaml(path) == {"a": version}
+        assert names_in(tmp_path) == ["shop.yaml"]
 
 def test_spares_are_not_taken_for_temporaries_of_interrupted_writes(tmp_path: Path) -> None:
     path = tmp_path / "shop.yaml"

@@ -457,7 +457,10 @@ def _exchange(first: Path, second: Path) -> bool:
                   _RENAME_EXCHANGE) == 0:
         return True
     error = ctypes.get_errno()
-    if error in (errno.ENOENT, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+    # EPERM too: a container's seccomp profile may refuse the call itself; a rename the
+    # folder's permissions refuse is refused again, and reported, by the fallback.
+    if error in (errno.ENOENT, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV,
+                 errno.EPERM):
         if error == errno.ENOENT and not first.exists():
             raise FileNotFoundError(error, os.strerror(error), str(first))
         return False
