@@ -231,6 +231,7 @@ async def test_a_restart_moments_later_carries_the_endpoints_over_and_writes_at_
     {"name": "api", "state": "Up", "since": "yesterday", "consecutiveSuccesses": 40},
     {"name": "api", "state": "Up", "since": UP_SINCE, "consecutiveSuccesses": True},
     {"name": "api", "state": "Degraded", "since": UP_SINCE, "consecutiveSuccesses": 3},
+    {"name": "api", "state": "Down", "since": UP_SINCE, "consecutiveFailures": 3},
     {"name": "gone", "state": "Up", "since": UP_SINCE, "consecutiveSuccesses": 3},
 ])
 async def test_an_endpoint_not_carried_over_is_waited_for_as_before(entry: dict[str, Any]) -> None:

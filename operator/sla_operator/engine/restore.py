@@ -67,12 +67,18 @@ def _continue_down_streaks(runtime: AgreementRuntime, saved: SavedStatus) -> Non
 
 def _carry_over(runtime: AgreementRuntime, saved: SavedStatus) -> None:
     """A restart so soon after the last evaluation that the gap counts as monitored (a rolling
-    update, a crash and restart): an endpoint Up or Down then is taken to be so still until
-    its first probe here says otherwise, the way its state stands between two probes. The
-    first status then goes out at once, saying what the service was, instead of waiting up
-    to an interval for every endpoint's first probe; with a thousand agreements those
-    statuses would otherwise all come due at the end of that interval, together. The
-    figures do not depend on it: downtime comes from the incident records."""
+    update, a crash and restart): an endpoint Up then is taken to be so still until its
+    first probe here says otherwise, the way its state stands between two probes. When all
+    of an agreement's own endpoints were Up, its first status then goes out at once, saying
+    what the service was, instead of waiting up to an interval for every endpoint's first
+    probe; with a thousand agreements those statuses would otherwise all come due at the
+    end of that interval, together. The figures do not depend on it: downtime comes from
+    the incident records.
+
+    A Down endpoint still waits for its first probe (its streak is continued, see above):
+    an evaluation at once could find it Down before an incident recorded moments before
+    the restart is read back (a file still being written when the folder was first read),
+    and open that outage a second time."""
     for streak in saved.up_streaks:
         endpoint = runtime.agreement.endpoint(streak.endpoint)
         if endpoint is None or endpoint.name in runtime.healths:
@@ -80,4 +86,3 @@ def _carry_over(runtime: AgreementRuntime, saved: SavedStatus) -> None:
         runtime.healths[endpoint.name] = EndpointHealth(
             state=State.UP, since=streak.since, consecutive_successes=streak.consecutive_successes)
         runtime.carried.add(endpoint.name)
-    runtime.carried.update(s.endpoint for s in saved.down_streaks if s.endpoint in runtime.healths)
