@@ -10,6 +10,8 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import urllib3
@@ -68,26 +70,30 @@ def _load_kube_config() -> None:
 
 
 def list_kind(api: client.ApiClient, plural: str, namespaces: Sequence[str],
-              cached: bool = False) -> list[dict[str, Any]]:
+              cached: bool = False,
+              versions: dict[str | None, str] | None = None) -> list[dict[str, Any]]:
     """Every object of one of the operator's kinds, or a StartupError saying what is missing.
 
     ``cached``: from the API server's watch cache (resourceVersion 0), as current as its
     watch of etcd, which lags by milliseconds, instead of a read through to etcd. For a
     thousand agreements with their statuses (15 MB) the read through took 6.5-7.3 s on the
-    local control plane, the cached list 2.2-2.5 s."""
+    local control plane, the cached list 2.2-2.5 s.
+
+    ``versions`` receives each list's resourceVersion, by namespace (None: all of them)."""
     custom = client.CustomObjectsApi(api)
     version = {"resource_version": "0"} if cached else {}
     try:
-        if not namespaces:
-            listed: dict[str, Any] = custom.list_cluster_custom_object(
-                GROUP, VERSION, plural, _request_timeout=LIST_TIMEOUT_SECONDS, **version)
-            return list(listed.get("items") or [])
+        calls = ([(None, partial(custom.list_cluster_custom_object, GROUP, VERSION, plural))]
+                 if not namespaces else
+                 [(namespace, partial(custom.list_namespaced_custom_object, GROUP, VERSION,
+                                      namespace, plural)) for namespace in namespaces])
         items: list[dict[str, Any]] = []
-        for namespace in namespaces:
-            listed = custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, _request_timeout=LIST_TIMEOUT_SECONDS,
-                **version)
+        for namespace, call in calls:
+            listed: dict[str, Any] = call(_request_timeout=LIST_TIMEOUT_SECONDS, **version)
             items += listed.get("items") or []
+            revision = (listed.get("metadata") or {}).get("resourceVersion")
+            if versions is not None and isinstance(revision, str) and revision:
+                versions[namespace] = revision
         return items
     except ApiException as error:
         raise StartupError(_refusal(error, plural, namespaces)) from None
@@ -119,11 +125,30 @@ def _server_message(error: ApiException) -> str:
     return _one_line(message or error.reason or "no reason given")
 
 
-def first_lists(api: client.ApiClient, namespaces: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+@dataclass
+class FirstLists:
+    """What the first lists returned: the objects of each kind, and each list's
+    resourceVersion by kind and namespace (None: all namespaces), which kopf's watches
+    start from (``kube.primed``)."""
+
+    items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    versions: dict[tuple[str, str | None], str] = field(default_factory=dict)
+
+    def __getitem__(self, plural: str) -> list[dict[str, Any]]:
+        return self.items[plural]
+
+
+def first_lists(api: client.ApiClient, namespaces: Sequence[str]) -> FirstLists:
     """Every object of the three kinds, read once before the engine decides anything; the
     lists also prove the CRDs and the permissions before kopf starts.
 
-    From the watch cache: what a restart waits for before its first status. An object
-    changed in the milliseconds the cache may lag comes in again with kopf's watch, whose
-    own list is a read through, and the change is taken in then."""
-    return {plural: list_kind(api, plural, namespaces, cached=True) for plural in PRELOADED_KINDS}
+    From the watch cache: what a restart waits for before its first status. kopf's watches
+    start from these lists' resourceVersions, so a change the cache had not yet seen comes
+    as a watch event."""
+    listed = FirstLists()
+    for plural in PRELOADED_KINDS:
+        versions: dict[str | None, str] = {}
+        listed.items[plural] = list_kind(api, plural, namespaces, cached=True, versions=versions)
+        listed.versions.update({(plural, namespace): version
+                                for namespace, version in versions.items()})
+    return listed

@@ -25,8 +25,9 @@ from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.domain.records import incident_from_manifest, maintenance_from_manifest
 from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.engine import Engine
-from sla_operator.kube.connect import StartupError, api_client, first_lists
+from sla_operator.kube.connect import FirstLists, StartupError, api_client, first_lists
 from sla_operator.kube.leader import LeaderElector
+from sla_operator.kube.primed import PrimedLists, primed
 from sla_operator.kube.rules import RuleKeeper, keep_all
 from sla_operator.kube.watch import Resync, WatchTracker
 from sla_operator.metrics import EngineCollector, metrics_app, serve
@@ -156,14 +157,16 @@ def run(options: Settings) -> int:
     return 0
 
 
-async def _operate(options: Settings, api: client.ApiClient,
-                   listed: dict[str, list[dict[str, Any]]]) -> None:
+async def _operate(options: Settings, api: client.ApiClient, listed: FirstLists) -> None:
     # Without leader election this process is the only writer; with it, it starts on standby.
     switch = WriteSwitch(active=options.lease is None)
     store = KubeStore(api, switch=switch)
     engine = Engine(store, options.engine_settings(), switch=switch)
     handled: dict[tuple[Kind, Key], object] = {}
-    preload(engine, listed, handled)
+    preload(engine, listed.items, handled)
+    # From here only kopf's first lists hold the objects listed, until kopf has taken them.
+    first = PrimedLists(listed)
+    listed.items.clear()
     registry = CollectorRegistry()
     registry.register(EngineCollector(engine, endpoint_histograms=options.endpoint_histograms))
     # Watches owe an event for a change within two resyncs (plus the time a list takes).
@@ -221,14 +224,16 @@ async def _operate(options: Settings, api: client.ApiClient,
             await asyncio.gather(elector_task, return_exceptions=True)
 
     try:
-        await kopf.operator(
-            clusterwide=not options.namespaces,
-            namespaces=list(options.namespaces),
-            memo=kopf.Memo(settings=options, engine=engine, watches=tracker,
-                           stop_working=stop_working, api=api,
-                           rule_keeper=rule_keeper, handled=handled),
-            standalone=True,
-        )
+        # kopf's watches start from the first lists rather than listing everything again.
+        with primed(first):
+            await kopf.operator(
+                clusterwide=not options.namespaces,
+                namespaces=list(options.namespaces),
+                memo=kopf.Memo(settings=options, engine=engine, watches=tracker,
+                               stop_working=stop_working, api=api,
+                               rule_keeper=rule_keeper, handled=handled),
+                standalone=True,
+            )
     finally:
         await stop_working()
         for listener in (runner, status):

@@ -22,6 +22,8 @@ from kube_support import AGREEMENTS, INCIDENTS, T0, Clock, agreement_manifest, r
 
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.kube import handlers, startup
+from sla_operator.kube.connect import PRELOADED_KINDS, FirstLists, first_lists
+from sla_operator.kube.primed import PrimedLists, primed
 from sla_operator.kube.rules import RuleKeeper
 from sla_operator.kube.watch import Resync, WatchTracker
 from sla_operator.store.base import Kind
@@ -314,3 +316,88 @@ async def test_an_expired_watch_is_listed_again_and_the_resync_drops_what_went_m
     finally:
         await running.stop()
     assert expired
+
+
+# kopf's first lists: answered from the operator's own (kube.primed), not read again.
+
+
+async def test_kopf_starts_its_watches_from_the_operators_first_lists_without_listing_again(
+        apiserver: km.KubernetesEmulator, emulator: None, store: KubeStore,
+        api_client: Any) -> None:
+    apiserver.objects[AGREEMENTS, *SLA_KEY] = versioned("5", 1, "99.9")
+    apiserver.objects[WINDOWS, *MW_KEY] = window()
+    listed = await asyncio.to_thread(first_lists, api_client, ["payments"])
+    assert set(listed.versions) == {(plural, "payments") for plural in PRELOADED_KINDS}
+    before = len(list(apiserver))
+    running = Operator(store)
+    lists = PrimedLists(listed)
+    with primed(lists) as answered:
+        assert answered
+        running.start()
+        try:
+            await eventually("the listed agreement handed over by kopf",
+                             lambda: running.tracker.seen(Kind.AGREEMENT, SLA_KEY) == 5)
+            await eventually("the listed window", lambda: MW_KEY in running.engine.maintenance)
+            await eventually("every kind watched", lambda: {
+                r.resource.plural for r in list(apiserver)[before:]
+                if r.action == km.action.WATCH and r.resource is not None} >= set(PRELOADED_KINDS))
+            assert lists.left == 0
+        finally:
+            await running.stop()
+    requests = list(apiserver)[before:]
+    ours = [r for r in requests if r.resource is not None and r.resource.group == "sla.dev"
+            and r.resource.plural in PRELOADED_KINDS]  # not the discovery of the group
+    assert [r for r in ours if r.action == km.action.LIST] == []
+    watches = {r.resource.plural: r.params.get("resourceVersion")
+               for r in ours if r.action == km.action.WATCH}
+    assert watches == {plural: listed.versions[(plural, "payments")]
+                       for plural in PRELOADED_KINDS}
+
+
+async def test_after_the_first_lists_kopf_lists_by_itself_and_nothing_stays_replaced(
+        apiserver: km.KubernetesEmulator, emulator: None, store: KubeStore,
+        api_client: Any) -> None:
+    from kopf._cogs.clients import fetching
+
+    original = fetching.fetch_objs
+    apiserver.objects[AGREEMENTS, *SLA_KEY] = versioned("5", 1, "99.9")
+    listed = await asyncio.to_thread(first_lists, api_client, ["payments"])
+    gone: list[str] = []
+
+    def expires(request: km.Request) -> tuple[dict[str, Any], ...]:
+        # The watch from the first list's resourceVersion has expired: kopf lists again.
+        apiserver.objects[AGREEMENTS, *SLA_KEY] = versioned("9", 2, "99.5")
+        gone.append(request.params.get("resourceVersion", ""))
+        return ({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1",
+                                             "status": "Failure", "code": 410,
+                                             "reason": "Expired", "message": "too old"}},)
+
+    apiserver[km.action.WATCH, AGREEMENTS][:1] << expires
+    before = len(list(apiserver))
+    running = Operator(store)
+    with primed(PrimedLists(listed)):
+        running.start()
+        try:
+            await eventually("the change, from kopf's own list",
+                             lambda: generation(running.engine) == 2)
+        finally:
+            await running.stop()
+    assert gone == [listed.versions[("servicelevelagreements", "payments")]]
+    lists = [r for r in list(apiserver)[before:]
+             if r.action == km.action.LIST and r.resource is not None
+             and r.resource.plural == "servicelevelagreements"]
+    assert len(lists) == 1 and lists[0].params.get("resourceVersion") is None  # read through
+    assert fetching.fetch_objs is original
+
+
+def test_a_kopf_without_the_expected_list_function_lists_as_it_always_did(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from kopf._cogs.clients import fetching
+
+    async def fetch_objs(*, settings: Any, resource: Any) -> Any:  # another signature
+        yield [], "1"
+
+    monkeypatch.setattr(fetching, "fetch_objs", fetch_objs)
+    with primed(PrimedLists(FirstLists())) as answered:
+        assert not answered
+        assert fetching.fetch_objs is fetch_objs
