@@ -13,6 +13,7 @@ from test_engine_deletion import RecordingStore, agreement
 
 from sla_operator.domain.model import ProbeResult
 from sla_operator.engine import (
+    ROUTINE_WRITES_AT_ONCE,
     SHUTDOWN_WRITE_SECONDS,
     SHUTDOWN_WRITES_AT_ONCE,
     WRITES_AT_ONCE,
@@ -260,6 +261,25 @@ async def test_a_round_starts_no_write_after_its_write_time_and_the_next_round_g
         runtime.dirty = False
     await engine.evaluate_round()
     assert engine._left_over and len(store.statuses) <= WRITES_AT_ONCE
+
+
+async def test_routine_refreshes_take_half_the_writes_in_flight_and_first_statuses_all() -> None:
+    # A busy API server makes every request wait longer for each one in flight: routine
+    # refreshes leave room for a new agreement's first status and for other clients.
+    store = SlowStore()
+    engine, keys = engine_with_agreements(
+        store, EngineSettings(max_status_writes_per_second=0, round_seconds=3600,
+                              write_seconds=3600))
+    await engine.evaluate_round()
+    assert store.most_under_way == WRITES_AT_ONCE  # first statuses
+    engine.clock.now += timedelta(seconds=10)  # type: ignore[attr-defined]
+    for runtime in engine.agreements.values():
+        runtime.refresh_at = engine.clock()
+    store.statuses.clear()
+    store.most_under_way = 0
+    await engine.evaluate_round()
+    assert {key for kind, key, _ in store.statuses if kind is Kind.AGREEMENT} == keys
+    assert store.most_under_way == ROUTINE_WRITES_AT_ONCE < WRITES_AT_ONCE
 
 
 class ArrivingStore(RecordingStore):

@@ -35,6 +35,11 @@ SHUTDOWN_WRITES_AT_ONCE = 32
 # each write (milliseconds idle, a few hundred on a loaded API server) would bound the writes
 # of a round: at 0.1 s, a thousand agreements would take 100 s to get their first status.
 WRITES_AT_ONCE = 8
+# Routine refreshes take at most this many of them. On an API server that is already busy
+# each request in flight makes the others wait longer: with fewer refreshes under way, a new
+# agreement's first status, a state change and other clients' requests (kubectl's) are not
+# queued behind a full set of them. First statuses and state changes still use all of them.
+ROUTINE_WRITES_AT_ONCE = 4
 # After an agreement arrives, the round waits this long for others of the same burst.
 WAKE_GATHER_SECONDS = 0.05
 # Between rounds when the last one left evaluations due (see EngineSettings.round_seconds).
@@ -441,7 +446,8 @@ class Engine:
         await self._each(concurrency, [evaluate(r, not force, True) for r in first])
         await self._each(concurrency, [evaluate(r, not force, False) for r in due])
         routine.sort(key=lambda item: item[0].refresh_at or now)
-        await self._write_queue(routine, now, concurrency)
+        await self._write_queue(routine, now,
+                                concurrency if force else min(concurrency, ROUTINE_WRITES_AT_ONCE))
         if not self._left_over or (self.clock() - self.snapshot.taken_at).total_seconds() \
                 >= self.settings.evaluate_interval:
             self.publish()  # rounds in quick succession publish once per evaluation interval
