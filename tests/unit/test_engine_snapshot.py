@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import fields
 from datetime import timedelta
 from decimal import Decimal
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from engine_clock import API, SECOND, T0, Clock
 
+import sla_operator.engine as engine_module
 from sla_operator.domain.model import (
     Agreement,
     Endpoint,
@@ -23,7 +25,7 @@ from sla_operator.domain.model import (
     StatusPageOptions,
 )
 from sla_operator.domain.views import AgreementView, ProbeView
-from sla_operator.engine import Engine, EngineSettings
+from sla_operator.engine import SNAPSHOT_CPU_SHARE, Engine, EngineSettings
 from sla_operator.local.store import LocalStore
 
 WEB = Endpoint("web", HttpProbe("http://127.0.0.1:8099/"), interval=SECOND)
@@ -285,3 +287,37 @@ async def test_probe_and_agreement_views_hold_every_field_as_their_constructors_
         assert made == kind(**values) and repr(made) == repr(kind(**values))
     assert hash(view.probes[0]) == hash(ProbeView(**vars(view.probes[0])))
     assert view.probes[0].failures == 1
+
+
+async def test_a_costly_snapshot_is_made_again_only_once_its_share_of_time_has_passed(
+        engine: Engine, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    # At 100,000 endpoints a snapshot takes tens of milliseconds of CPU: made after every
+    # round, it would take a core's tenth for outputs scraped every 15-30 s.
+    cpu = [0.0]
+    monkeypatch.setattr(engine_module.time, "thread_time", lambda: cpu[0])
+    real_build = engine_module.build_snapshot
+
+    def costly(*args: object, **kwargs: object) -> object:
+        cpu[0] += 5.0  # CPU seconds: at a 2.5% share, the next one in 200 s
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "build_snapshot", costly)
+    probe(engine, clock, True)
+    await engine.evaluate_round()
+    first = engine.snapshot
+    probe(engine, clock, False)
+    await engine.evaluate_round()
+    assert engine.snapshot is first  # the last snapshot stays, without the failed probe
+    monkeypatch.setattr(engine, "_published_at", time.monotonic() - 5.0 / SNAPSHOT_CPU_SHARE)
+    await engine.evaluate_round()
+    assert engine.snapshot is not first and engine.snapshot.taken_at == clock.now
+    assert engine.snapshot.agreements[0].probes[0].failures == 1
+
+
+async def test_a_cheap_snapshot_follows_every_round(engine: Engine, clock: Clock) -> None:
+    taken = []
+    for ok in (True, False, True):
+        probe(engine, clock, ok)
+        await engine.evaluate_round()
+        taken.append(engine.snapshot.taken_at)
+    assert taken == sorted(set(taken)) and taken[-1] == clock.now

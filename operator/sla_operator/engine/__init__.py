@@ -40,6 +40,12 @@ WRITES_AT_ONCE = 8
 # agreement's first status, a state change and other clients' requests (kubectl's) are not
 # queued behind a full set of them. First statuses and state changes still use all of them.
 ROUTINE_WRITES_AT_ONCE = 4
+# The snapshot behind /metrics and the status page is made again after every round while that
+# is cheap. Where every agreement had a probe since the last round, the largest fleets make
+# it costly (100,000 endpoints: 40-80 ms of CPU): it is then made no more often than its own
+# cost allows within this share of the time (every 2-3 s there), and rounds in between only
+# evaluate and write.
+SNAPSHOT_CPU_SHARE = 0.025
 # After an agreement arrives, the round waits this long for others of the same burst.
 WAKE_GATHER_SECONDS = 0.05
 # Between rounds when the last one left evaluations due (see EngineSettings.round_seconds).
@@ -114,6 +120,8 @@ class Engine:
         self.foreign_incidents: dict[Key, Incident] = {}
         self._changes = 0  # counts what a standby's snapshot shows: statuses, records, windows
         self._published: tuple[bool, int] | None = None  # (active, changes) last published
+        self._snapshot_cpu = 0.0  # what the last snapshot took to make (CPU seconds)
+        self._published_at = 0.0  # time.monotonic() of the last one
         # Set when an agreement arrives or its spec changes: the next round starts then, not
         # at the end of the evaluation interval, so a new agreement's first status is not
         # held back by the interval.
@@ -448,9 +456,8 @@ class Engine:
         routine.sort(key=lambda item: item[0].refresh_at or now)
         await self._write_queue(routine, now,
                                 concurrency if force else min(concurrency, ROUTINE_WRITES_AT_ONCE))
-        if not self._left_over or (self.clock() - self.snapshot.taken_at).total_seconds() \
-                >= self.settings.evaluate_interval:
-            self.publish()  # rounds in quick succession publish once per evaluation interval
+        if self._publish_due():
+            self.publish()
         # /healthz: the loop turns and evaluation works for at least one agreement (or there
         # is none); when every agreement fails to evaluate, a restart is worth trying.
         if not self.agreements or not all(r.evaluation_failed for r in self.agreements.values()):
@@ -712,16 +719,30 @@ class Engine:
                 elif not self._throttled(error, now):
                     log.warning("maintenance window %s/%s: status not written: %s", *key, error)
 
+    def _publish_due(self) -> bool:
+        """Whether the round's end publishes a snapshot: once per evaluation interval when
+        rounds follow each other quickly, and no more than SNAPSHOT_CPU_SHARE of the time
+        where a snapshot is costly (the largest fleets)."""
+        since = (self.clock() - self.snapshot.taken_at).total_seconds()
+        if self._left_over and since < self.settings.evaluate_interval:
+            return False
+        spacing = self._snapshot_cpu / SNAPSHOT_CPU_SHARE
+        return (spacing <= self.settings.evaluate_interval
+                or time.monotonic() - self._published_at >= spacing)
+
     def publish(self) -> None:
         """Replace the snapshot: the outputs see each round whole, never half-way through.
 
         On a standby the agreements show the figures their statuses hold (the holder's)."""
+        started = time.thread_time()
         self.snapshot = build_snapshot(self.agreements.values(),
                                        [*self.incidents.values(), *self.foreign_incidents.values()],
                                        self.maintenance.values(), self.scheduler.lag,
                                        self.clock(), self.snapshot, mirror=not self.active,
                                        foreign=self.foreign.values())
         self._published = (self.active, self._changes)
+        self._snapshot_cpu = time.thread_time() - started
+        self._published_at = time.monotonic()
 
     # ------------------------------------------------------------ running
 
