@@ -15,7 +15,7 @@ import pytest
 from sla_operator.domain.model import Endpoint, ProbeResult, TcpProbe
 from sla_operator.probes.base import ProbeContext
 from sla_operator.probes.policy import AddressPolicy
-from sla_operator.probes.scheduler import LagHistogram, ProbeScheduler
+from sla_operator.probes.scheduler import LATE_START_GRACE, LagHistogram, ProbeScheduler
 
 pytestmark = pytest.mark.looptime
 
@@ -286,3 +286,27 @@ def test_the_lag_quantiles_are_read_from_the_buckets_as_prometheus_reads_them() 
     alone = LagHistogram(buckets=(1.0,))
     alone.observe(0.2)
     assert alone.quantile(0.99) == 0.2  # never above the largest lag seen
+
+
+async def test_ticks_missed_before_probing_began_start_at_their_next_phase_not_all_at_once() -> None:
+    # Endpoints added while a long start-up held the loop (here 6 s of a 10 s interval): the
+    # ticks that fell in it are not all started at once, late, when probing begins.
+    probes = FakeProbes()
+    scheduler = make_scheduler(probes)
+    start = asyncio.get_running_loop().time()
+    names = [f"e{i}" for i in range(200)]
+    scheduler.set_endpoints(OWNER, [endpoint(name) for name in names], CONTEXT)
+    phase = {name: (scheduler._phase(OWNER, name) * 10 - start) % 10 for name in names}
+    await asyncio.sleep(6)
+    async with running(scheduler):
+        await asyncio.sleep(9.999)
+    began = start + 6
+    first = {name: at - start for name, at, _ in probes.starts}
+    assert sorted(first) == sorted(names)  # every endpoint once in the interval after the start
+    for name in names:
+        if phase[name] < 6 - LATE_START_GRACE:  # fell due in the start-up: its next tick
+            assert math.isclose(first[name], phase[name] + 10, abs_tol=1e-3), name
+        elif phase[name] >= 6:  # not due yet: its own tick
+            assert math.isclose(first[name], phase[name], abs_tol=1e-3), name
+    assert all(at >= began for _, at, _ in probes.starts)
+    assert scheduler.lag.quantile(1.0) <= LATE_START_GRACE
