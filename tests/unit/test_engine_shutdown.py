@@ -316,3 +316,17 @@ async def test_an_agreement_applied_while_refreshes_go_out_is_written_before_the
     written = [key[1] for kind, key, _ in store.statuses if kind is Kind.AGREEMENT]
     assert written[0] == "new"
     assert sorted(written[1:]) == sorted(set(names) - set(refreshed))  # the rest follow
+
+
+@pytest.mark.parametrize(("cpu", "pause"), [(0.0, 0.05), (0.3, 0.3), (5.0, 1.0)])
+async def test_after_a_round_that_left_work_over_the_pause_is_as_long_as_its_evaluations(
+        cpu: float, pause: float) -> None:
+    # A thousand first statuses due together take at most about half the loop: the probes
+    # keep their schedule in between. Never longer than the evaluation interval.
+    engine = Engine(RecordingStore(), EngineSettings(evaluate_interval=1.0),  # type: ignore[arg-type]
+                    clock=Clock())
+    engine._left_over, engine._round_cpu = True, cpu
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await engine._pause()
+    assert loop.time() - began == pytest.approx(pause, abs=1e-3)

@@ -127,6 +127,7 @@ class Engine:
         # held back by the interval.
         self._wake = asyncio.Event()
         self._left_over = False  # the last round left evaluations due: the next one soon
+        self._round_cpu = 0.0  # CPU the last round's limited evaluations took
 
     # ------------------------------------------------------------ registry
 
@@ -453,6 +454,7 @@ class Engine:
         await self._write_queue(pending, now, concurrency)  # held back earlier: before new ones
         await self._each(concurrency, [evaluate(r, not force, True) for r in first])
         await self._each(concurrency, [evaluate(r, not force, False) for r in due])
+        self._round_cpu = spent
         routine.sort(key=lambda item: item[0].refresh_at or now)
         await self._write_queue(routine, now,
                                 concurrency if force else min(concurrency, ROUTINE_WRITES_AT_ONCE))
@@ -791,7 +793,10 @@ class Engine:
         or changes (then a moment more, so that a burst of them makes one round)."""
         pause = self.settings.evaluate_interval
         if self._left_over:
-            pause = min(pause, LEFT_OVER_PAUSE_SECONDS)  # a moment for probes and watches
+            # As long as the evaluations it spent: a backlog (a thousand first statuses
+            # coming due together at the end of the first interval) takes at most about half
+            # the loop, and probes keep their schedule meanwhile.
+            pause = min(pause, max(LEFT_OVER_PAUSE_SECONDS, self._round_cpu))
         try:
             await asyncio.wait_for(self._wake.wait(), pause)
         except TimeoutError:
