@@ -107,7 +107,10 @@ class HttpClient:
                 continue
             return await connection.response()
         assert last_error is not None
-        raise last_error
+        try:
+            raise last_error
+        finally:
+            last_error = None  # this frame, in the error's traceback, must not hold it: a cycle
 
     async def _admitted(self, host: str, port: int, policy: AddressPolicy) -> list[str]:
         if policy is not self._literal_policy:

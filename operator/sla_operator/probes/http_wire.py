@@ -104,7 +104,7 @@ class HttpResponse:
 
     def close(self) -> None:
         """Close the connection (the rest of the body is never read)."""
-        self._exchange.close()
+        self._exchange.release()
 
 
 class HttpExchange(asyncio.Protocol):
@@ -115,7 +115,7 @@ class HttpExchange(asyncio.Protocol):
     """
 
     __slots__ = (
-        "_body", "_body_limit", "_body_size", "_complete", "_decoder", "_done", "_error",
+        "_body", "_body_limit", "_body_size", "_complete", "_decoder", "_done", "_error", "_failed",
         "_head_done", "_head_only", "_header_bytes", "_headers", "_parser", "_reason",
         "_request", "_response", "_until_eof", "_waiter", "transport",
     )
@@ -124,7 +124,7 @@ class HttpExchange(asyncio.Protocol):
         self._request = request
         self._body_limit = body_limit
         self._head_only = head_only  # the answer to HEAD has no body, whatever it declares
-        self._parser = httptools.HttpResponseParser(self)
+        self._parser: httptools.HttpResponseParser | None = None
         self.transport: asyncio.Transport | None = None
         self._headers: CIMultiDict[str] = CIMultiDict()
         self._reason = b""
@@ -137,7 +137,8 @@ class HttpExchange(asyncio.Protocol):
         self._body_size = 0
         self._done = False  # the body is complete or cut at the limit
         self._complete = False  # the whole response arrived
-        self._error: BaseException | None = None
+        self._error: BaseException | None = None  # until raised (see _raised)
+        self._failed = False
         self._waiter: asyncio.Future[None] | None = None
 
     # ---------------------------------------------------------------- asyncio.Protocol
@@ -145,15 +146,18 @@ class HttpExchange(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not subclasses of asyncio's, only alike
         self.transport = cast(asyncio.Transport, transport)
+        # The parser calls back into this exchange, a cycle the collector alone could free;
+        # it lives only while connected (connection_lost drops it), and only if connected.
+        self._parser = httptools.HttpResponseParser(self)
         self.transport.write(self._request)
 
     def data_received(self, data: bytes) -> None:
-        if self._done or self._error is not None:
+        if self._done or self._failed:
             return
         if not self._head_done:
             self._header_bytes += len(data)
         try:
-            self._parser.feed_data(data)
+            self._parser.feed_data(data)  # type: ignore[union-attr]  # set while connected
         except httptools.HttpParserError as error:
             # An error raised by one of the callbacks below is carried through the parser.
             cause = error.__context__
@@ -173,7 +177,8 @@ class HttpExchange(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        if self._done or self._error is not None:
+        self._parser = None
+        if self._done or self._failed:
             return
         if self._head_done and self._until_eof and exc is None:
             self._complete = True
@@ -192,7 +197,7 @@ class HttpExchange(asyncio.Protocol):
         self._headers.add(name.decode("latin-1"), value.decode("utf-8", "replace"))
 
     def on_headers_complete(self) -> None:
-        status = self._parser.get_status_code()
+        status = self._parser.get_status_code()  # type: ignore[union-attr]  # it is calling
         if 100 <= status < 200 and status != 101:
             # An interim answer (100 Continue, 103 Early Hints): the real one follows.
             self._headers = CIMultiDict()
@@ -246,15 +251,15 @@ class HttpExchange(asyncio.Protocol):
     async def response(self) -> HttpResponse:
         """The response once its headers arrived; raises what ended the exchange before."""
         while self._response is None:
-            if self._error is not None:
-                raise self._error
+            if self._failed:
+                raise self._raised()
             await self._wait()
         return self._response
 
     async def body(self) -> bytes:
         while not self._done:
-            if self._error is not None:
-                raise self._error
+            if self._failed:
+                raise self._raised()
             await self._wait()
         return b"".join(self._body)
 
@@ -278,11 +283,25 @@ class HttpExchange(asyncio.Protocol):
             self._done = True
             self._wake()
 
+    def _raised(self) -> BaseException:
+        """What ended the exchange, to be raised, and no longer held here: its traceback
+        holds the frame that raises it, and with it this exchange, so holding it as well
+        would make a cycle only the collector frees."""
+        error, self._error = self._error, None
+        return error or ProbeFailure(CLOSED_BEFORE_RESPONSE)
+
     def _fail(self, error: BaseException) -> None:
-        if self._error is None:
+        if not self._failed:
+            self._failed = True
             self._error = error
         self.close()
         self._wake()
+
+    def release(self) -> None:
+        """Close, and let go of the response: the response and this exchange refer to each
+        other, and once its reader is done the cycle ends here, so both go by refcount."""
+        self._response = None
+        self.close()
 
     def close(self) -> None:
         transport = self.transport
