@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -444,9 +443,9 @@ def _histogram(lines: list[str], name: str, labels: str, bucket: str, tail: str,
     """A histogram's lines as HistogramMetricFamily.add_metric makes its samples: ``bucket``
     is the bucket line up to the ``le`` value, ``tail`` what follows it."""
     lines.extend([f"{bucket}{bounds[bound]}{tail} {counts[count]}\n"
-                  for bound, count in histogram.buckets])
-    if histogram.buckets[0][0] >= 0:
-        lines.append(f"{name}_count{labels} {counts[histogram.buckets[-1][1]]}\n"
+                  for bound, count in zip(histogram.bounds, histogram.counts, strict=True)])
+    if histogram.bounds and histogram.bounds[0] >= 0:
+        lines.append(f"{name}_count{labels} {counts[histogram.counts[-1]]}\n"
                      f"{name}_sum{labels} {go_float(histogram.sum)}\n")
 
 
@@ -454,13 +453,10 @@ def _merged(histograms: Sequence[Histogram]) -> Histogram:
     """One histogram of several with the same bounds (every endpoint uses the same)."""
     if not histograms:
         return Histogram((), 0.0)
-    # Bucket by bucket: the i-th (bound, count) pair of every histogram together.
-    columns = zip(*(histogram.buckets for histogram in histograms), strict=True)
-    return Histogram(tuple((column[0][0], sum(map(_count, column))) for column in columns),
-                     sum(histogram.sum for histogram in histograms))
-
-
-_count = operator.itemgetter(1)
+    # Bucket by bucket: the i-th count of every histogram together.
+    columns = zip(*(histogram.counts for histogram in histograms), strict=True)
+    return Histogram.of(histograms[0].bounds, tuple(map(sum, columns)),
+                        sum(histogram.sum for histogram in histograms))
 
 
 def _add(family: Family, labels: list[str], value: float | Histogram) -> None:

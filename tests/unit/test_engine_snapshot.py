@@ -283,9 +283,12 @@ async def test_probe_and_agreement_views_hold_every_field_as_their_constructors_
     view = engine.snapshot.agreements[0]
     for made, kind in ((view.probes[0], ProbeView), (view, AgreementView)):
         values = {f.name: getattr(made, f.name) for f in fields(kind)}
-        assert set(vars(made)) == set(values)
         assert made == kind(**values) and repr(made) == repr(kind(**values))
-    assert hash(view.probes[0]) == hash(ProbeView(**vars(view.probes[0])))
+    assert set(vars(view)) == {f.name for f in fields(AgreementView)}
+    probe_view = view.probes[0]  # slotted: every field set, nothing else held
+    assert hash(probe_view) == hash(ProbeView(**{f.name: getattr(probe_view, f.name)
+                                                 for f in fields(ProbeView)}))
+    assert not hasattr(probe_view, "__dict__")
     assert view.probes[0].failures == 1
 
 

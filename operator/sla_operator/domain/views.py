@@ -17,18 +17,67 @@ from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import Environment, Incident, Severity, State
 
 
-@dataclass(frozen=True)
 class Histogram:
-    """Cumulative bucket counts as Prometheus wants them: ascending bounds, +Inf last."""
+    """Cumulative bucket counts as Prometheus wants them: ascending bounds, +Inf last.
+
+    Held as two flat tuples, the bounds (shared by every histogram of one kind) and the
+    counts: one is made per probe result, and a tuple of (bound, count) pairs was fourteen
+    objects for the garbage collector to walk where this is two. Immutable."""
+
+    __slots__ = ("bounds", "counts", "sum")
+    bounds: tuple[float, ...]
+    counts: tuple[int, ...]
+    sum: float
 
     # Empty, it is still a histogram (+Inf only): a scrape before the first round is valid.
-    buckets: tuple[tuple[float, int], ...] = ((float("inf"), 0),)
-    sum: float = 0.0
+    def __init__(self, buckets: tuple[tuple[float, int], ...] = ((float("inf"), 0),),
+                 sum: float = 0.0) -> None:
+        object.__setattr__(self, "bounds", tuple(bound for bound, _ in buckets))
+        object.__setattr__(self, "counts", tuple(count for _, count in buckets))
+        object.__setattr__(self, "sum", sum)
+
+    @classmethod
+    def of(cls, bounds: tuple[float, ...], counts: tuple[int, ...], sum: float) -> Histogram:
+        """From bounds and cumulative counts of the same length (not checked: the hot path)."""
+        histogram = object.__new__(cls)
+        object.__setattr__(histogram, "bounds", bounds)
+        object.__setattr__(histogram, "counts", counts)
+        object.__setattr__(histogram, "sum", sum)
+        return histogram
+
+    @property
+    def buckets(self) -> tuple[tuple[float, int], ...]:
+        """(bound, cumulative count) pairs."""
+        return tuple(zip(self.bounds, self.counts, strict=True))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Histogram is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Histogram is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Histogram):
+            return NotImplemented
+        return (self.bounds, self.counts, self.sum) == (other.bounds, other.counts, other.sum)
+
+    def __hash__(self) -> int:
+        return hash((self.bounds, self.counts, self.sum))
+
+    def __repr__(self) -> str:
+        return f"Histogram(buckets={self.buckets!r}, sum={self.sum!r})"
 
 
-@dataclass(frozen=True)
+NO_OBSERVATIONS = Histogram()
+"""The empty histogram (+Inf only), shared."""
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeView:
-    """One endpoint: its health and the counters behind the probe metrics."""
+    """One endpoint: its health and the counters behind the probe metrics.
+
+    One is made per probe result and lives until the endpoint's next one: slots, so that
+    it is one object for the garbage collector to walk, not two (with its ``__dict__``)."""
 
     name: str
     dependency: bool
@@ -36,7 +85,7 @@ class ProbeView:
     last_ok: bool | None  # None: no probe has finished yet
     successes: int = 0
     failures: int = 0
-    latency: Histogram = Histogram()
+    latency: Histogram = NO_OBSERVATIONS
     certificate_not_after: datetime | None = None
 
 
@@ -104,7 +153,7 @@ class Snapshot:
     agreements: tuple[AgreementView, ...] = ()
     incidents: tuple[Incident, ...] = ()
     windows: tuple[WindowView, ...] = ()
-    probe_lag: Histogram = Histogram()
+    probe_lag: Histogram = NO_OBSERVATIONS
 
     def agreement(self, namespace: str, name: str) -> AgreementView | None:
         return next((a for a in self.agreements if a.key == (namespace, name)), None)

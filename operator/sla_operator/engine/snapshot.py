@@ -253,17 +253,11 @@ def _probe_view(runtime: AgreementRuntime, name: str, dependency: bool,
             and previous.failures == stats.failures and previous.dependency == dependency
             and previous.state is state):
         return previous
-    # One per probe result: filled in directly, as __init__ would (ProbeView has no
-    # __post_init__), without its eight object.__setattr__ calls.
-    view = object.__new__(ProbeView)
-    view.__dict__.update(
-        name=name, dependency=dependency, state=state,
-        last_ok=last.ok if last is not None else None, successes=stats.successes,
-        failures=stats.failures,
-        latency=Histogram(tuple(zip(_BOUNDS, accumulate(stats.bucket_counts), strict=True)),
-                          stats.latency_sum),
-        certificate_not_after=last.certificate_not_after if last is not None else None)
-    return view
+    return ProbeView(name, dependency, state, last.ok if last is not None else None,
+                     stats.successes, stats.failures,
+                     Histogram.of(_BOUNDS, tuple(accumulate(stats.bucket_counts)),
+                                  stats.latency_sum),
+                     last.certificate_not_after if last is not None else None)
 
 
 _NO_STATS = ProbeStats()  # never recorded into: the counters of an endpoint not probed yet
@@ -271,4 +265,4 @@ _UNKNOWN = State.UNKNOWN
 
 
 def _lag(lag: LagHistogram) -> Histogram:
-    return Histogram(tuple(zip(lag.buckets, lag.cumulative_counts, strict=True)), lag.sum)
+    return Histogram.of(tuple(lag.buckets), tuple(lag.cumulative_counts), lag.sum)
