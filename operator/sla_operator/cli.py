@@ -20,11 +20,9 @@ from sla_operator.probes.policy_file import read_policy_file
 from sla_operator.settings import LeaseSettings, Settings, lease_name
 
 UVLOOP_ENVIRONMENT = "SLA_OPERATOR_UVLOOP"
-# A round makes tens of thousands of objects (a status, probe and agreement views) and then
-# drops the previous ones: with a young generation of 10,000 the collector ran in the middle
-# of most rounds, over objects about to live on. 25,000 runs it less often there while the
-# garbage it leaves waiting stays small: at 100,000 endpoints 50,000 took peak memory past
-# 1 GB (1,014-1,018 MB), 25,000 kept it at 931 MB.
+# The collector's thresholds while the operator starts (reading in a thousand agreements
+# makes millions of objects that all live on: fewer passes over them); once it runs, the
+# engine takes the collector over and runs it after its rounds (engine/collector.py).
 GC_THRESHOLDS = (25_000, 20, 20)
 
 
@@ -262,8 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     if args.command in ("run", "local"):
-        # Fewer passes of the collector over the many short-lived objects of each probe; the
-        # objects of start-up are frozen out of it once running (Engine.run).
+        # Fewer passes of the collector during start-up; then the engine runs it (Engine.run).
         gc.set_threshold(*GC_THRESHOLDS)
         logging.getLogger("sla_operator").info("event loop: %s", use_event_loop(args.no_uvloop))
     try:

@@ -86,6 +86,6 @@ class Settings:
             max_status_writes_per_second=self.max_status_writes_per_second,
             policy=AddressPolicy.from_cidrs(self.deny_cidrs, self.allow_cidrs),
             namespace_rules=self.probe_policy,
-            freeze_startup_objects=True,
+            pace_collector=True,
             sharding=self.sharding,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -17,6 +16,7 @@ from sla_operator.domain.model import Agreement, Endpoint, Incident, Maintenance
 from sla_operator.domain.saved import describe
 from sla_operator.domain.shards import Sharding
 from sla_operator.domain.views import Snapshot
+from sla_operator.engine.collector import PacedCollector
 from sla_operator.engine.evaluate import Evaluation, evaluate_agreement, maintenance_status
 from sla_operator.engine.restore import restore_status
 from sla_operator.engine.runtime import AgreementRuntime
@@ -71,9 +71,10 @@ class EngineSettings:
     """Which addresses probes may connect to, checked after DNS resolution."""
     namespace_rules: tuple[NamespaceRule, ...] = ()
     """The administrators' probe policy: per namespace, ranges added to ``policy``."""
-    freeze_startup_objects: bool = False
-    """After the first round, gc.freeze() what exists: the operator's process sets it; an
-    engine inside another program (a test) leaves that program's collector alone."""
+    pace_collector: bool = False
+    """Run the garbage collector after rounds instead of by allocation counts (see
+    engine/collector.py): the operator's process sets it; an engine inside another program
+    (a test) leaves that program's collector alone."""
     sharding: Sharding = field(default_factory=Sharding)
     """This process's shard of the fleet; only its agreements are taken in (see ``Engine.owns``)."""
     write_seconds: float = 1.0
@@ -762,24 +763,27 @@ class Engine:
 
     async def run(self) -> None:
         """Probe and evaluate until cancelled; while on standby, only wait."""
-        frozen = False
+        collector = PacedCollector() if self.settings.pace_collector else None
         try:
             while True:
                 self._wake.clear()  # what arrives from here on is seen by this round or wakes the next
                 if self.active:
+                    if collector is not None:
+                        # Before the first probe: the full collection it starts with (about
+                        # a second at 100,000 endpoints) then delays no probe.
+                        collector.start()
                     self._start_probing()
                     try:
                         await self.evaluate_round()
                     except Exception:  # a bug in one round must not stop monitoring
                         log.exception("evaluation round failed")
-                    if not frozen and self.settings.freeze_startup_objects:
-                        _freeze_startup_objects()
-                        frozen = True
                 else:
                     await self._stop_probing()
                     self.last_round = self.clock()  # waiting is what a standby is for
                     if self._published != (False, self._changes):
                         self.publish()  # the statuses the holder wrote, as they come in
+                if collector is not None:
+                    collector.after_round()
                 await self._pause()
         finally:
             await self._stop_probing()
@@ -787,6 +791,8 @@ class Engine:
                 await self._last_words()
             for context in self._contexts.values():
                 await context.aclose()
+            if collector is not None:
+                collector.stop()
 
     async def _pause(self) -> None:
         """Until the next round: the evaluation interval, or less when an agreement arrives
@@ -826,13 +832,6 @@ class Engine:
                                    timeout=SHUTDOWN_WRITE_SECONDS)
         except (TimeoutError, asyncio.CancelledError):
             log.warning("final status writes did not finish within %ss", SHUTDOWN_WRITE_SECONDS)
-
-
-def _freeze_startup_objects() -> None:
-    """Move what start-up made (modules, agreements, first statuses) out of the collector's
-    reach: full collections then walk only what came since, and pause the loop for less."""
-    gc.collect()
-    gc.freeze()
 
 
 def _same_object(held: str | None, other: str | None) -> bool:
