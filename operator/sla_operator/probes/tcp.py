@@ -22,7 +22,10 @@ async def open_admitted(
             continue
         return address, reader, writer
     assert last_error is not None
-    raise last_error
+    try:
+        raise last_error
+    finally:
+        last_error = None  # this frame, in the error's traceback, must not hold it: a cycle
 
 
 async def close_quietly(writer: asyncio.StreamWriter) -> None:

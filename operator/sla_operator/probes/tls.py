@@ -45,7 +45,10 @@ async def peer_certificate(
             raise ProbeFailure("TLS: the server presented no certificate")
         return bytes(der)
     assert last_error is not None
-    raise last_error
+    try:
+        raise last_error
+    finally:
+        last_error = None  # this frame, in the error's traceback, must not hold it: a cycle
 
 
 async def probe_tls(spec: TlsProbe, context: ProbeContext) -> ProbeOutcome:
