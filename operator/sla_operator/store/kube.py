@@ -92,6 +92,9 @@ class KubeStore:
         try:
             return await loop.run_in_executor(self._threads, partial(fn, *args, **kwargs))
         except ApiException as error:
+            if error.status == 403 and (terminating := _terminating_namespace(error)):
+                # Not a missing permission: the namespace and all it holds are going away.
+                raise StoreError(f"namespace {terminating} is being deleted", gone=True) from error
             if error.status == 403:
                 raise StoreError(self._forbidden(error)) from error
             raise StoreError(f"API {error.status}: {error.reason}", gone=error.status == 404,
@@ -308,3 +311,26 @@ def _incident(manifest: Mapping[str, Any]) -> Incident:
     except SpecError as error:
         name = (manifest.get("metadata") or {}).get("name")
         raise StoreError(f"incident {name} cannot be read: {error}") from error
+
+
+def _terminating_namespace(error: ApiException) -> str | None:
+    """The namespace a 403 refused a write in because it is being deleted (the API server's
+    NamespaceTerminating cause, or its message where a server sends no cause), else None."""
+    try:
+        status = json.loads(error.body or "{}")
+    except ValueError:
+        return None
+    if not isinstance(status, dict):
+        return None
+    details = status.get("details")
+    causes = details.get("causes") if isinstance(details, dict) else None
+    for cause in causes if isinstance(causes, list) else []:
+        if isinstance(cause, dict) and cause.get("reason") == "NamespaceTerminating":
+            message = str(cause.get("message") or "")
+            # "namespace NAME is being terminated"
+            return message.split()[1] if message.startswith("namespace ") else "(unnamed)"
+    message = str(status.get("message") or "")
+    marker = "unable to create new content in namespace "
+    if marker in message and message.endswith("because it is being terminated"):
+        return message.split(marker, 1)[1].split()[0]
+    return None

@@ -337,3 +337,23 @@ async def test_a_standby_store_writes_nothing_and_says_why(
     await standby.record_event(Kind.AGREEMENT, ("payments", "payments-api"), "X", "y")
     assert not [r for r in requests_to(apiserver, INCIDENTS) if r.method.value != "GET"]
     assert not requests_to(apiserver, EVENTS)
+
+
+@pytest.mark.parametrize("with_cause", [True, False])
+async def test_a_create_refused_in_a_terminating_namespace_says_it_is_gone_not_forbidden(
+        store: KubeStore, apiserver: km.KubernetesEmulator, caplog: pytest.LogCaptureFixture,
+        with_cause: bool) -> None:
+    """While a namespace is deleted, the agreement it holds may still be evaluated; the API
+    server's 403 then is no missing permission (no advice to change the role, no warning):
+    the agreement is as good as gone."""
+    cause = {"causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                         "message": "namespace payments is being terminated"}]}
+    apiserver["post", INCIDENTS] << km.KubernetesError(
+        403, "Forbidden", f'incidents.sla.dev "{NAME}" is forbidden: unable to create new content '
+        "in namespace payments because it is being terminated", cause if with_cause else None)
+    with pytest.raises(StoreError, match=rf"creating incident {NAME}: namespace payments is "
+                                         "being deleted") as caught:
+        await store.create_incident(OUTAGE, owner_uid="a9d6-sla-uid")
+    assert caught.value.gone
+    assert "role" not in str(caught.value)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
