@@ -38,7 +38,7 @@ from sla_operator.domain.model import Severity, State
 from sla_operator.domain.views import AgreementView, Histogram, Snapshot
 from sla_operator.engine import EngineSettings
 from sla_operator.engine.writes import WriteBudget
-from sla_operator.exposition import Exposition, WrittenFamily, escape_label_value, go_float
+from sla_operator.exposition import Exposition, WrittenFamily, escape_label_value, go_float, pause
 
 log = logging.getLogger("sla_operator.metrics")
 AGREEMENT_LABELS = ("namespace", "agreement", "service", "environment")
@@ -270,6 +270,7 @@ def _write(views: Sequence[AgreementView], endpoint_histograms: bool,
     kept: LabelCache = {}
     counts, bounds = _GoFloats(), _Bounds()
     for view in views:
+        pause()
         try:
             key = tuple(_label_values(view))
             labels = kept.get(key) or cache.get(key) or _Labels(key)

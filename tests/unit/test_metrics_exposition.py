@@ -28,7 +28,7 @@ from prometheus_client.registry import Collector
 from sla_operator.domain.model import Severity
 from sla_operator.domain.views import ClosedPeriodView
 from sla_operator.engine import Engine
-from sla_operator.exposition import render_text
+from sla_operator.exposition import Pacer, pacing, pause, render_text
 from sla_operator.local.store import LocalStore
 from sla_operator.metrics import EXPOSITION, EngineCollector, metrics_app
 
@@ -118,6 +118,61 @@ async def test_rendering_metrics_for_100000_endpoints_does_not_hold_the_event_lo
     assert text.count("\nsla_probes_total{") == 200_000
     assert text.count("\nsla_probe_success{") == 100_000
     assert "\ntest_loop_turned 1.0\n" in text
+    assert served.client.app is not None
+    # The render let go of the interpreter between slices, for the loop to start probes.
+    assert served.client.app[EXPOSITION].paused_seconds > 0
+
+
+class FakeCpu:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+def test_a_pacer_leaves_the_others_their_share_after_each_slice() -> None:
+    cpu = FakeCpu()
+    pacer = Pacer(0.25, 0.002, cpu=cpu, sleep=cpu.sleep)
+    for _ in range(3):
+        cpu.now += 0.001
+        pacer()
+    # 2 ms used: a quarter of 8 ms, so 6 ms asleep; the third millisecond starts a new slice.
+    assert cpu.slept == [pytest.approx(0.006)]
+    cpu.now += 0.004  # one long stretch between two pauses: paid for in full at the next
+    pacer()
+    assert cpu.slept == [pytest.approx(0.006), pytest.approx(0.015)]
+    assert pacer.slept == pytest.approx(0.021)
+
+
+def test_a_pacer_with_the_whole_share_never_sleeps() -> None:
+    cpu = FakeCpu()
+    pacer = Pacer(1.0, 0.002, cpu=cpu, sleep=cpu.sleep)
+    cpu.now += 1.0
+    pacer()
+    assert cpu.slept == []
+
+
+@pytest.mark.parametrize("share", [0.0, -0.5, 1.5])
+def test_a_pacer_needs_a_share_of_more_than_nothing_and_at_most_all(share: float) -> None:
+    with pytest.raises(ValueError, match="share"):
+        Pacer(share, 0.002)
+
+
+def test_pause_calls_the_pacer_of_its_own_thread_only() -> None:
+    calls: list[str] = []
+    pause()  # no paced render here: nothing happens
+    other = threading.Thread(target=pause)
+    with pacing(lambda: calls.append("paced")):
+        pause()
+        other.start()
+        other.join()
+    pause()
+    assert calls == ["paced"]
 
 
 async def test_scrapes_of_one_snapshot_share_one_render(small: Served) -> None:
