@@ -59,7 +59,7 @@ def test_start_up_is_collected_once_and_frozen_before_the_collector_is_taken_ove
 
 def test_a_round_collects_the_young_once_their_time_came_and_all_once_an_hour() -> None:
     recorder, clock = Recorder(), Clock()
-    collector = PacedCollector(collector=recorder, monotonic=clock)
+    collector = PacedCollector(collector=recorder, monotonic=clock, young_every=5.0)
     collector.start()
     recorder.calls.clear()
     collected_after = []
@@ -69,8 +69,7 @@ def test_a_round_collects_the_young_once_their_time_came_and_all_once_an_hour() 
         collector.after_round()
         if len(recorder.calls) > before:
             collected_after.append(round_number)
-    every = int(YOUNG_EVERY_SECONDS)
-    assert collected_after == [every, 2 * every]
+    assert collected_after == [5, 10]
     assert recorder.calls == ["collect(0)", "collect(0)"]
     recorder.calls.clear()
     clock.now += FULL_EVERY_SECONDS
@@ -78,9 +77,22 @@ def test_a_round_collects_the_young_once_their_time_came_and_all_once_an_hour() 
     clock.now += 1.0
     collector.after_round()
     assert recorder.calls == ["collect(2)"]
-    clock.now += YOUNG_EVERY_SECONDS
+    clock.now += 4.0
     collector.after_round()
     assert recorder.calls == ["collect(2)", "collect(0)"]
+
+
+def test_by_default_the_young_are_collected_after_every_round_a_second_apart() -> None:
+    recorder, clock = Recorder(), Clock()
+    collector = PacedCollector(collector=recorder, monotonic=clock)
+    collector.start()
+    recorder.calls.clear()
+    for _ in range(3):
+        clock.now += YOUNG_EVERY_SECONDS
+        collector.after_round()
+    clock.now += YOUNG_EVERY_SECONDS / 2
+    collector.after_round()  # too soon after the last one
+    assert recorder.calls == ["collect(0)"] * 3
 
 
 def test_stop_hands_collections_back_only_if_they_were_automatic_before() -> None:
