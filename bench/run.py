@@ -191,13 +191,14 @@ def operator_report(figures: dict[str, Any]) -> str:
         f"(CPU {f['cpu_affinity'][0]})",
         "",
         "| endpoints | start-up | probing | probes done / expected | skipped | failures | "
-        "lag p50 | lag p99 | lag max | CPU per probe | CPU (cores) | peak RSS | "
-        "/metrics scrape (max) | shutdown | statuses written at shutdown |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "lag p50 | lag p99 | lag max | started > 1 s late | CPU per probe | CPU (cores) | "
+        "peak RSS | /metrics scrape (max) | shutdown | statuses written at shutdown |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {f['endpoints']} | {f['startup_seconds']} s | {f['probing_seconds']:.0f} s | "
         f"{f['probes']} / {f['expected_probes']} ({f['probes_done_ratio'] * 100:.1f}%) | "
         f"{f['skipped']} | {f['failures']:.0f} | {f['lag_p50_seconds'] * 1000:.0f} ms | "
         f"{f['lag_p99_seconds'] * 1000:.0f} ms | {f['lag_max_seconds'] * 1000:.0f} ms | "
+        f"{f['late_over_1s']} ({f['late_over_1s_ratio'] * 100:.2f}%) | "
         f"{f['cpu_ms_per_probe']:.2f} ms | "
         f"{f['cpu_cores']:.2f} | {f['peak_rss_mb']:.0f} MB | {f['scrape_max_seconds']:.2f} s, "
         f"{f['scrape_mb']} MB | {f['shutdown_seconds']} s | "

@@ -288,6 +288,17 @@ def test_the_lag_quantiles_are_read_from_the_buckets_as_prometheus_reads_them() 
     assert alone.quantile(0.99) == 0.2  # never above the largest lag seen
 
 
+def test_the_starts_later_than_a_bound_are_counted_exactly() -> None:
+    lag = LagHistogram(buckets=(0.5, 1.0))
+    for seconds in (0.1, 0.5, 0.9, 1.0, 1.01, 7.0):
+        lag.observe(seconds)
+    assert lag.above(1.0) == 2  # 1.0 itself is in the bucket up to 1 s
+    assert lag.above(0.5) == 4
+    assert lag.above(math.inf) == 0
+    with pytest.raises(ValueError):
+        lag.above(0.75)  # not a bucket bound: not known exactly
+
+
 async def test_ticks_missed_before_probing_began_start_at_their_next_phase_not_all_at_once() -> None:
     # Endpoints added while a long start-up held the loop (here 6 s of a 10 s interval): the
     # ticks that fell in it are not all started at once, late, when probing begins.
