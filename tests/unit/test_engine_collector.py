@@ -1,6 +1,7 @@
-"""The operator's garbage collector runs after rounds: the young every few seconds, all
-once an hour, and never on its own meanwhile. A recorder stands in for the gc module
-(the test process's own collector is left alone); the engine test runs the real one."""
+"""The operator's garbage collector runs after rounds: the young every second, all once an
+hour (less often while that finds little), and never on its own meanwhile. A recorder
+stands in for the gc module (the test process's own collector is left alone); the engine
+test runs the real one."""
 
 from __future__ import annotations
 
@@ -12,17 +13,25 @@ import pytest
 from test_engine_deletion import RecordingStore
 
 from sla_operator.engine import Engine, EngineSettings
-from sla_operator.engine.collector import FULL_EVERY_SECONDS, YOUNG_EVERY_SECONDS, PacedCollector
+from sla_operator.engine.collector import (
+    FEW_FOUND,
+    FULL_EVERY_MAX_SECONDS,
+    FULL_EVERY_SECONDS,
+    YOUNG_EVERY_SECONDS,
+    PacedCollector,
+)
 
 
 @dataclass
 class Recorder:
     calls: list[str] = field(default_factory=list)
     enabled: bool = True
+    found: int = 0
+    """What each full collection reports it found."""
 
     def collect(self, generation: int = 2) -> int:
         self.calls.append(f"collect({generation})")
-        return 0
+        return self.found if generation == 2 else 0
 
     def freeze(self) -> None:
         self.calls.append("freeze")
@@ -93,6 +102,39 @@ def test_by_default_the_young_are_collected_after_every_round_a_second_apart() -
     clock.now += YOUNG_EVERY_SECONDS / 2
     collector.after_round()  # too soon after the last one
     assert recorder.calls == ["collect(0)"] * 3
+
+
+def full_collections_at(collector: PacedCollector, recorder: Recorder, clock: Clock,
+                        hours: int) -> list[int]:
+    """The hours (since start) after which a full collection ran, one round per minute."""
+    start, at = clock.now, []
+    for minute in range(1, hours * 60 + 1):
+        clock.now = start + minute * 60
+        before = recorder.calls.count("collect(2)")
+        collector.after_round()
+        if recorder.calls.count("collect(2)") > before:
+            at.append(minute // 60)
+    return at
+
+
+def test_full_collections_come_less_often_while_they_find_little() -> None:
+    recorder, clock = Recorder(found=FEW_FOUND - 1), Clock()
+    collector = PacedCollector(collector=recorder, monotonic=clock, young_every=1e9)
+    collector.start()
+    # After an hour, then 2, 4, 8 and 16 hours later, then once a day.
+    assert full_collections_at(collector, recorder, clock, 24 * 4) == [1, 3, 7, 15, 31, 55, 79]
+    assert FULL_EVERY_MAX_SECONDS == 24 * 3600
+
+
+def test_a_full_collection_that_finds_garbage_brings_the_hour_back() -> None:
+    recorder, clock = Recorder(), Clock()
+    collector = PacedCollector(collector=recorder, monotonic=clock, young_every=1e9)
+    collector.start()
+    assert full_collections_at(collector, recorder, clock, 7) == [1, 3, 7]
+    recorder.found = FEW_FOUND  # something makes cyclic garbage now: hourly after the next
+    assert full_collections_at(collector, recorder, clock, 12) == [8, 9, 10, 11, 12]
+    recorder.found = 0
+    assert full_collections_at(collector, recorder, clock, 8) == [1, 3, 7]
 
 
 def test_stop_hands_collections_back_only_if_they_were_automatic_before() -> None:

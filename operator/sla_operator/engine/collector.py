@@ -6,7 +6,7 @@ replaces the last one of its endpoint), so collections came rarely, and each one
 every object made since: at 100,000 endpoints that is the last minute of probe results and
 views, about a million objects, and the loop stood still for 1.1-1.4 s while probes fell due.
 
-Run on a clock instead, a collection only ever walks what is young:
+Run on a clock instead, collections walk what is young, and all of it only rarely:
 
 - at start-up, what exists (modules, agreements, restored states) is collected once and
   frozen out of the collector's reach, before the first probe;
@@ -17,11 +17,16 @@ Run on a clock instead, a collection only ever walks what is young:
   run, so running them often costs no more and keeps each pause short. At 100,000
   endpoints, every 5 s they were about 100,000 objects, 0.1-0.3 s; every second, a median
   of 0.04 s, at most 0.2 s;
-- every ``FULL_EVERY_SECONDS``, a full collection: the only pause that walks every object
-  made since start-up that still lives, for cyclic garbage that lived long enough to grow
-  old. At 100,000 endpoints that is some 600,000 objects; the collection at start-up, over
-  a like number, takes 0.5-0.9 s. The operator makes little of it: the probes make none
-  (tests/integration/probes/test_http_wire.py), so what waits for this is small.
+- a full collection: the only pause that walks every object made since start-up that still
+  lives, for cyclic garbage that lived long enough to grow old. At 100,000 endpoints that is
+  about 1.2 million objects and 1.5 s, which leaves some 24,000 probes more than a second
+  late. The operator makes little such garbage (the probes make none:
+  tests/integration/probes/test_http_wire.py), and a full collection that finds little
+  (under ``FEW_FOUND`` objects; at 100,000 endpoints it found none) makes the next one
+  twice as far off: after ``FULL_EVERY_SECONDS``, then 2, 4, 8 hours..., at most
+  ``FULL_EVERY_MAX_SECONDS``. One that finds more brings the hour back. So a process that
+  makes no cyclic garbage pauses about once a day, and one that does is still collected
+  hourly.
 
 The automatic collector stays off meanwhile; ``stop`` turns it on again.
 """
@@ -35,6 +40,8 @@ from typing import Protocol
 
 YOUNG_EVERY_SECONDS = 1.0
 FULL_EVERY_SECONDS = 3600.0
+FULL_EVERY_MAX_SECONDS = 86400.0
+FEW_FOUND = 1000  # unreachable objects a full collection may find and still come less often
 
 
 class GarbageCollector(Protocol):
@@ -48,13 +55,15 @@ class GarbageCollector(Protocol):
 
 
 class PacedCollector:
-    """Collections after rounds: the young every few seconds, all once an hour."""
+    """Collections after rounds: the young every second, all once an hour, or less often
+    while full collections find little."""
 
     def __init__(self, *, young_every: float | None = None, full_every: float | None = None,
                  monotonic: Callable[[], float] = time.monotonic,
                  collector: GarbageCollector | None = None) -> None:
         self._young_every = YOUNG_EVERY_SECONDS if young_every is None else young_every
-        self._full_every = FULL_EVERY_SECONDS if full_every is None else full_every
+        self._full_base = FULL_EVERY_SECONDS if full_every is None else full_every
+        self._full_every = self._full_base
         self._monotonic = monotonic
         self._gc: GarbageCollector = collector or gc
         self._young_at = self._full_at = 0.0
@@ -78,7 +87,11 @@ class PacedCollector:
             return
         now = self._monotonic()
         if now - self._full_at >= self._full_every:
-            self._gc.collect(2)
+            if self._gc.collect(2) < FEW_FOUND:
+                longest = max(FULL_EVERY_MAX_SECONDS, self._full_base)
+                self._full_every = min(2 * self._full_every, longest)
+            else:
+                self._full_every = self._full_base
             self._young_at = self._full_at = now
         elif now - self._young_at >= self._young_every:
             self._gc.collect(0)
