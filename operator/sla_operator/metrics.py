@@ -29,11 +29,11 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from prometheus_client.exposition import gzip_accepted
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample as PrometheusSample
 
+from sla_operator.content_coding import gzip_wanted
 from sla_operator.domain.model import Severity, State
 from sla_operator.domain.views import AgreementView, Histogram, Snapshot
 from sla_operator.engine import EngineSettings
@@ -491,7 +491,7 @@ def metrics_app(engine: SnapshotSource, registry: CollectorRegistry, stale_after
     exposition = Exposition(registry, lambda: (engine.snapshot, engine.active))
 
     async def metrics(request: web.Request) -> web.StreamResponse:
-        gzipped = gzip_accepted(request.headers.get("Accept-Encoding", ""))
+        gzipped = gzip_wanted(request.headers.get("Accept-Encoding"))
         body = await exposition.body(gzipped)
         response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
         if gzipped:

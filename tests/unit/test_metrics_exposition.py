@@ -183,6 +183,16 @@ async def test_scrapes_of_one_snapshot_share_one_render(small: Served) -> None:
     assert gc.isenabled()  # held back only while the text was made
 
 
+@pytest.mark.parametrize("accept", ["gzip;q=0", "gzip; q=0.0, identity", "identity, *;q=0"])
+async def test_no_gzip_for_a_scraper_that_refuses_it(small: Served, accept: str) -> None:
+    assert small.client is not None
+    answer = await small.client.get("/metrics", headers={"Accept-Encoding": accept},
+                                    auto_decompress=False)
+    assert answer.status == 200
+    assert "Content-Encoding" not in answer.headers, accept
+    assert (await answer.read()).decode() == await small.scrape()
+
+
 async def test_a_new_snapshot_is_rendered_again(small: Served) -> None:
     before = await small.scrape()
     snapshot = small.engine.snapshot

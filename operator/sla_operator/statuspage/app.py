@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from sla_operator.content_coding import gzip_wanted
 from sla_operator.domain.views import Snapshot
 from sla_operator.statuspage.render import STATIC, Document, Renderer
 
@@ -37,7 +38,7 @@ def status_app(snapshot: Callable[[], Snapshot]) -> web.Application:
 
 def respond(request: web.Request, doc: Document) -> web.Response:
     """The document, gzipped when asked, or 304 when the client has it already."""
-    zipped = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    zipped = gzip_wanted(request.headers.get("Accept-Encoding"))
     etag = doc.etag[:-1] + '-gzip"' if zipped else doc.etag
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     wanted = [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]
