@@ -7,7 +7,7 @@ from datetime import datetime
 from feedgen.feed import FeedEntry, FeedGenerator
 
 from sla_operator.domain.statuspage import PublicIncident, PublicWindow, StatusPage
-from sla_operator.statuspage.text import human_time, xml_safe
+from sla_operator.statuspage.text import html_id, human_time, xml_safe
 
 FEED_ID = "tag:sla.dev,2026:status"
 MAX_ENTRIES = 50
@@ -38,7 +38,7 @@ def _incident_entry(incident: PublicIncident) -> FeedEntry:
     entry.title(xml_safe(f"{incident.service}: {incident.title}"))
     entry.updated(incident.updated_at)
     entry.published(incident.started_at)
-    entry.link(href="/#incident-" + incident.namespace + "-" + incident.name, rel="alternate")
+    entry.link(href="/#" + html_id("incident", incident.namespace, incident.name), rel="alternate")
     lines = [f"{incident.severity} {incident.type}, impact {incident.impact}, {incident.state}",
              f"started {human_time(incident.started_at)}"]
     if incident.resolved_at is not None:

@@ -30,7 +30,7 @@ from sla_operator.domain.views import Snapshot
 from sla_operator.statuspage.api import agreement_document, encode, incident_document, status_json
 from sla_operator.statuspage.badge import badge_svg
 from sla_operator.statuspage.feed import atom_feed
-from sla_operator.statuspage.text import human_time, utc_text
+from sla_operator.statuspage.text import html_id, human_time, utc_text
 
 V = TypeVar("V")
 HTML = "text/html; charset=utf-8"
@@ -65,7 +65,8 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.PackageLoader("sla_operator.statuspage", "templates"),
         autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     environment.filters.update(iso=utc_text, human=human_time, duration=duration_text)
-    environment.globals.update(state_words=STATE_WORDS, icons=ICONS, severity_words=SEVERITY_WORDS)
+    environment.globals.update(state_words=STATE_WORDS, icons=ICONS, severity_words=SEVERITY_WORDS,
+                               html_id=html_id)
     return environment
 
 

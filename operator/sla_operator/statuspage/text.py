@@ -18,6 +18,13 @@ def xml_safe(text: str) -> str:
     return _NOT_XML.sub("\ufffd", text)
 
 
+def html_id(kind: str, namespace: str, name: str) -> str:
+    """The HTML id (and link fragment) of an object on the page: one per object. Namespaces and
+    names hold only a-z, 0-9, "-" and "." (DNS names), never "_": joined with "-", namespace
+    a-b name c and namespace a name b-c would share an id."""
+    return f"{kind}-{namespace}_{name}"
+
+
 def utc_text(moment: datetime) -> str:
     """RFC 3339 in UTC, whole seconds: the ``datetime`` of a <time> and the JSON times."""
     m = moment if moment.utcoffset() == _ZERO else moment.astimezone(UTC)

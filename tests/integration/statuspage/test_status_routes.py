@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
@@ -218,3 +219,41 @@ def test_the_json_assembled_from_parts_is_the_whole_document_encoded() -> None:
                             lambda i: encode(incident_document(i)))
     assert json.loads(assembled) == status_document(page)
     assert assembled == encode(status_document(page)).encode()
+
+
+@pytest.mark.parametrize("accept", ["gzip;q=0", "gzip; q=0.000, identity", "identity, *;q=0",
+                                    "br, deflate", "gzip;q=0.5, identity;q=1"])
+async def test_no_gzip_for_a_client_that_refuses_or_prefers_less(
+        client: TestClient[Any, Any], accept: str) -> None:
+    plain = await client.get("/", headers={"Accept-Encoding": "identity"}, auto_decompress=False)
+    answer = await client.get("/", headers={"Accept-Encoding": accept}, auto_decompress=False)
+    assert "Content-Encoding" not in answer.headers, accept
+    assert await answer.read() == await plain.read()
+    assert answer.headers["ETag"] == plain.headers["ETag"]
+
+
+@pytest.mark.parametrize("accept", ["gzip;q=1", "GZIP;Q=0.5, identity;q=0.5", "x-gzip", "*",
+                                    "br;q=1, *;q=0.3"])
+async def test_gzip_for_any_positive_weight(client: TestClient[Any, Any], accept: str) -> None:
+    answer = await client.get("/", headers={"Accept-Encoding": accept}, auto_decompress=False)
+    assert answer.headers.get("Content-Encoding") == "gzip", accept
+
+
+async def test_html_ids_are_unique_for_names_that_join_alike(source: Source,
+                                                             client: TestClient[Any, Any]) -> None:
+    """Namespace a-b with name c and namespace a with name b-c once made the same id; the feed's
+    links point at the incident each entry is about."""
+    source.current = snapshot(
+        agreement("c", namespace="a-b"), agreement("b-c", namespace="a"),
+        agreement("x", namespace="a"), agreement("x-title", namespace="a"),
+        incidents=(incident("c", "c", namespace="a-b"), incident("b-c", "b-c", namespace="a")))
+    html = await (await client.get("/")).text()
+    ids = re.findall(r'\sid="([^"]*)"', html)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    labelled = re.findall(r'aria-labelledby="([^"]*)"', html)
+    assert labelled and set(labelled) <= set(ids)
+    feed = feedparser.parse(await (await client.get("/feed.atom")).read())
+    anchors = {entry.id.rsplit("incident/", 1)[1]: entry.link.split("#", 1)[1]
+               for entry in feed.entries if "incident/" in entry.id}
+    assert set(anchors) == {"a-b/c", "a/b-c"}
+    assert len(set(anchors.values())) == 2 and set(anchors.values()) <= set(ids)
