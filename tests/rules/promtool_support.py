@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +91,29 @@ def run_promtool(tmp_path: Path, agreements: list[Agreement], scenarios: list[Sc
     test_file.write_text(yaml.safe_dump(tests, sort_keys=False))
     return subprocess.run([tool("promtool"), "test", "rules", test_file.name], cwd=tmp_path,
                           capture_output=True, text=True, timeout=600)
+
+
+def engine_counters(healthy: int, down: int, seed: int = 20) -> tuple[str, str]:
+    """``sla_downtime_seconds_total`` and ``sla_eligible_seconds_total`` sampled every minute,
+    built the way the engine builds them: a round about every second adds the seconds since
+    the last round (``timedelta.total_seconds()``, whole microseconds) to the eligible counter
+    and, once the service is Down, the very same float to the downtime counter. The sums round
+    differently, so over a fully Down window the two increases differ in their last bits.
+    """
+    rounds = random.Random(seed)
+    downtime = eligible = 0.0
+    clock = datetime(2024, 3, 1, tzinfo=UTC)
+    start = clock
+    values: tuple[list[str], list[str]] = (["0"], ["0"])
+    for minute in range(1, healthy + down + 1):
+        while clock < start + timedelta(minutes=minute) - timedelta(microseconds=1):
+            now = min(clock + timedelta(seconds=1, microseconds=rounds.randint(0, 4000)),
+                      start + timedelta(minutes=minute))
+            seconds = (now - clock).total_seconds()
+            eligible += seconds
+            if minute > healthy:
+                downtime += seconds
+            clock = now
+        values[0].append(repr(downtime))
+        values[1].append(repr(eligible))
+    return " ".join(values[0]), " ".join(values[1])

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from promtool_support import Scenario, run_promtool, steps
+from promtool_support import Scenario, engine_counters, run_promtool, steps
 
 from sla_operator.domain.model import Agreement, Alerting, Endpoint, Environment, TcpProbe
 
@@ -181,3 +181,23 @@ def test_an_objective_of_90_pages_once_a_whole_hour_is_down(tmp_path: Path) -> N
     scenario.expect(179, BURN, *tickets)
     scenario.expect(180, BURN, burn(a, "page", "1h", "5m"), *tickets)
     assert_passes(tmp_path, [a], scenario)
+
+
+def test_every_capped_tier_fires_through_a_full_outage_counted_as_the_engine_counts(
+        tmp_path: Path) -> None:
+    # Tiers out of reach are capped at a ratio of 1: at 90% the 1h page, at 80% both pages, at
+    # 60% the 1d ticket as well. The engine adds the same float to both counters each round,
+    # and the two sums round apart: a fully Down window's ratio can come out a hair below 1.
+    # Each minute after the longest capped window is all Down, every tier fires.
+    healthy, checked = 5, 180
+    scenarios, agreements = [], []
+    for seed, (objective, longest) in enumerate((("90", 60), ("80", 360), ("60", DAY))):
+        a = agreement(f"objective-{objective}", objective=objective)
+        downtime, eligible = engine_counters(healthy, longest + checked + 1, seed=seed)
+        scenario = Scenario(a).add("sla_downtime_seconds_total", downtime)
+        scenario.add("sla_eligible_seconds_total", eligible)
+        for minute in range(healthy + longest + 1, healthy + longest + checked + 1):
+            scenario.expect(minute, BURN, *every_burn(a))
+        scenarios.append(scenario)
+        agreements.append(a)
+    assert_passes(tmp_path, agreements, *scenarios)

@@ -79,7 +79,7 @@ def test_a_tier_out_of_reach_fires_on_a_total_outage_instead() -> None:
     assert tier_threshold(agreement, slow) == (Decimal("0.6"), False)
     [page] = [a for a in alerts(agreement, "SLAErrorBudgetBurn")
               if a["labels"]["long_window"] == "1h"]
-    assert "rate1h{" in page["expr"] and ">= 1 and" in page["expr"]
+    assert "rate1h{" in page["expr"] and ">= 0.999999 and" in page["expr"]
 
 
 def test_every_alert_carries_the_agreement_and_the_users_labels() -> None:

@@ -62,12 +62,22 @@ def budget_ratio(agreement: Agreement) -> Decimal:
     return (Decimal(100) - agreement.objective) / Decimal(100)
 
 
+FULL_OUTAGE_RATIO = Decimal("0.999999")
+"""The error ratio a capped tier fires at (>=): an entirely Down window, give or take float
+rounding. The engine adds the same float seconds to the downtime and the eligible counter each
+round; the two sums round differently, so a fully Down window's ratio comes out a few parts in
+10^15 above or below 1 (about every other hour below). A millionth (3.6 ms per hour) covers
+that for counters of any realistic age and still needs the whole window Down to the
+millisecond."""
+
+
 def tier_threshold(agreement: Agreement, tier: BurnTier) -> tuple[Decimal, bool]:
     """The error ratio above which ``tier`` fires, and whether it was capped at 1.
 
     A tier whose factor x (1 - objective) exceeds 1 could never fire (an error ratio is at
     most 1: every eligible second Down). Such a tier is kept, and fires on a total outage over
-    both of its windows (ratio >= 1): a service that is fully down for an hour still pages.
+    both of its windows (ratio >= FULL_OUTAGE_RATIO, that is 1 up to float rounding): a
+    service that is fully down for an hour still pages.
     """
     threshold = tier.factor * budget_ratio(agreement)
     if threshold >= 1:
@@ -170,9 +180,9 @@ def burn_alert(agreement: Agreement, tier: BurnTier) -> dict[str, Any]:
     threshold, capped = tier_threshold(agreement, tier)
     budget = _number(budget_ratio(agreement))
     scope = selector(agreement)
-    compare = ">=" if capped else ">"
+    compare, bound = (">=", FULL_OUTAGE_RATIO) if capped else (">", threshold)
     condition = " and ".join(
-        f"{recording_name(window)}{scope} {compare} {_number(threshold)}"
+        f"{recording_name(window)}{scope} {compare} {_number(bound)}"
         for window in (tier.long_window, tier.short_window))
     # Divided by the allowed ratio, the alert's value is the burn rate over the long window.
     expression = f"({condition}) / {budget}"
