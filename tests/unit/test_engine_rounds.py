@@ -74,7 +74,7 @@ async def test_one_agreement_that_fails_to_evaluate_does_not_stop_the_others(
             raise OverflowError("date value out of range")
         return real(runtime, *args)
 
-    mocker.patch("sla_operator.engine.evaluate_agreement", side_effect=failing_for_broken)
+    mocker.patch("sla_operator.engine.rounds.evaluate_agreement", side_effect=failing_for_broken)
     probe(engine, "healthy", clock)
     clock.now += SECOND
     await engine.evaluate_round()
@@ -90,7 +90,7 @@ async def test_when_every_evaluation_fails_the_heartbeat_stops(
     clock = Clock()
     engine = engine_on(tmp_path, clock)
     engine.upsert_agreement(agreement("broken"))
-    mocker.patch("sla_operator.engine.evaluate_agreement", side_effect=OverflowError("bad date"))
+    mocker.patch("sla_operator.engine.rounds.evaluate_agreement", side_effect=OverflowError("bad date"))
     clock.now += SECOND
     await engine.evaluate_round()
     assert engine.last_round == T0  # /healthz will report the stall

@@ -11,7 +11,7 @@ from test_engine_deletion import API, RecordingStore, agreement
 from sla_operator.domain.model import ProbeResult, State
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.probes.scheduler import ProbeScheduler
-from sla_operator.store.base import WriteSwitch
+from sla_operator.store.fence import WriteSwitch
 
 
 class CountingScheduler(ProbeScheduler):

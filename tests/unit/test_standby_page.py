@@ -18,7 +18,8 @@ from sla_operator.domain.published import read_published
 from sla_operator.domain.statuspage import build_status_page
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.metrics import EngineCollector
-from sla_operator.store.base import Kind, WriteSwitch
+from sla_operator.store.base import Kind
+from sla_operator.store.fence import WriteSwitch
 
 
 async def leader_status(hours: int = 30) -> tuple[dict[str, Any], Engine]:

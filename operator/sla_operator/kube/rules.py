@@ -27,7 +27,7 @@ from sla_operator.domain.errors import SpecError
 from sla_operator.domain.model import Agreement
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.kube.connect import StartupError, list_kind
-from sla_operator.store.base import WriteSwitch
+from sla_operator.store.fence import Fenced, WriteSwitch
 from sla_operator.store.kube import GROUP, VERSION
 
 log = logging.getLogger("sla_operator.kube.rules")
@@ -120,6 +120,8 @@ class RuleKeeper:
         try:
             with self._lock:
                 self._reconcile(agreement, name)
+        except Fenced as fenced:
+            log.info("PrometheusRule %s/%s: %s", agreement.namespace, name, fenced)
         except ApiException as error:
             if error.status == 404:
                 self.served = False  # the kind itself (a missing rule is not an error)
@@ -136,6 +138,7 @@ class RuleKeeper:
         key = (agreement.namespace, name)
         if desired is None:
             if current is not None:
+                self.switch.check(f"PrometheusRule {name}")
                 self.custom.delete_namespaced_custom_object(
                     MONITORING, MONITORING_VERSION, agreement.namespace, RULES, name,
                     _request_timeout=TIMEOUT_SECONDS)
@@ -145,6 +148,7 @@ class RuleKeeper:
             return
         if current is None:
             try:
+                self.switch.check(f"PrometheusRule {name}")
                 self.custom.create_namespaced_custom_object(
                     MONITORING, MONITORING_VERSION, agreement.namespace, RULES, desired,
                     _request_timeout=TIMEOUT_SECONDS)
@@ -163,6 +167,7 @@ class RuleKeeper:
             patch = {"metadata": {"labels": desired["metadata"]["labels"],
                                   "ownerReferences": desired["metadata"].get("ownerReferences")},
                      "spec": desired["spec"]}
+            self.switch.check(f"PrometheusRule {name}")
             self.custom.patch_namespaced_custom_object(
                 MONITORING, MONITORING_VERSION, agreement.namespace, RULES, name, patch,
                 _request_timeout=TIMEOUT_SECONDS)

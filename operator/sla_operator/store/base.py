@@ -24,16 +24,6 @@ class Kind(StrEnum):
                 "Incident": "incidents"}[self.value]
 
 
-class WriteSwitch:
-    """Whether this process may write: with leader election only the Lease holder does.
-
-    One switch, checked by the store itself on every write, so no write path (the engine's
-    rounds, the handlers' invalid-spec statuses, Events) can forget it."""
-
-    def __init__(self, active: bool = True) -> None:
-        self.active = active
-
-
 class StoreError(RuntimeError):
     """A write that failed after the store's own retries; the engine tries again next round.
 

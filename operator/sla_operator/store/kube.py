@@ -30,7 +30,8 @@ from sla_operator.domain.records import (
     same_decision_basis,
     same_incident,
 )
-from sla_operator.store.base import Key, Kind, StoreError, WriteSwitch
+from sla_operator.store.base import Key, Kind, StoreError
+from sla_operator.store.fence import Fenced, WriteSwitch
 
 GROUP, VERSION = API_VERSION.split("/")
 # Secrets a probe may send as a header must say so: anyone allowed to write an SLA could
@@ -102,9 +103,11 @@ class KubeStore:
         except (OSError, ValueError, urllib3.exceptions.HTTPError) as error:
             raise StoreError(f"API unreachable: {error}") from error
 
-    def _may_write(self, what: str) -> None:
-        if not self.switch.active:
-            raise StoreError(f"standby: {what} is left to the leader")
+    async def _write(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A write, fenced (store/fence.py): checked before it is queued, and again in the
+        worker thread just before the request leaves, however long it waited for a thread."""
+        self.switch.check(what)
+        return await self._call(self.switch.guard(what, fn), *args, **kwargs)
 
     def _forbidden(self, error: ApiException) -> str:
         """The API server's own words (they name the user, verb, resource and namespace),
@@ -120,7 +123,7 @@ class KubeStore:
         return message
 
     async def create_incident(self, incident: Incident, owner_uid: str | None) -> Incident:
-        self._may_write(f"incident {incident.name}")
+        self.switch.check(f"incident {incident.name}")
         labels = {"sla.dev/type": incident.type.value, "sla.dev/severity": incident.severity.value}
         if label_value_ok(incident.agreement):  # spec.agreement always names it; labels are short
             labels[AGREEMENT_LABEL] = incident.agreement
@@ -138,9 +141,12 @@ class KubeStore:
             body = {"apiVersion": API_VERSION, "kind": Kind.INCIDENT.value,
                     "metadata": {**metadata, "name": name}, "spec": spec}
             try:
-                created = await self._call(self.custom.create_namespaced_custom_object, GROUP,
-                                           VERSION, incident.namespace, Kind.INCIDENT.plural, body)
+                created = await self._write(f"incident {name}",
+                                            self.custom.create_namespaced_custom_object, GROUP,
+                                            VERSION, incident.namespace, Kind.INCIDENT.plural, body)
                 return _incident(self._written(created))
+            except Fenced:
+                raise
             except StoreError as error:
                 if not isinstance(error.__cause__, ApiException) or error.__cause__.status != 409:
                     raise StoreError(f"creating incident {name}: {error}", gone=error.gone,
@@ -164,7 +170,7 @@ class KubeStore:
             raise StoreError(f"agreement {agreement} was deleted", gone=True)
 
     async def change_incident(self, incident: Incident, change: Change) -> Incident:
-        self._may_write(f"incident {incident.name}")
+        self.switch.check(f"incident {incident.name}")
         # A JSON patch appends to the timeline, so entries people added are kept; the
         # resourceVersion test makes it fail rather than act on a copy someone changed since.
         current = await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION,
@@ -192,25 +198,26 @@ class KubeStore:
                 ops.append({"op": "add", "path": "/metadata/labels", "value": {}})
             ops.append({"op": "add", "path": "/metadata/labels/sla.dev~1severity",
                         "value": values["severity"]})
-        patched = await self._call(self.custom.patch_namespaced_custom_object, GROUP, VERSION,
-                                   incident.namespace, Kind.INCIDENT.plural, incident.name, ops,
-                                   _content_type=JSON_PATCH)
+        patched = await self._write(f"incident {incident.name}",
+                                    self.custom.patch_namespaced_custom_object, GROUP, VERSION,
+                                    incident.namespace, Kind.INCIDENT.plural, incident.name, ops,
+                                    _content_type=JSON_PATCH)
         try:
             return _incident(self._written(patched))
         except StoreError:  # still unreadable elsewhere: the operator goes on with its version
             return apply_change(incident, change)
 
     async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
-        self._may_write(f"the status of {kind.value} {key[0]}/{key[1]}")
+        what = f"the status of {kind.value} {key[0]}/{key[1]}"
         namespace, name = key
         if kind is not Kind.INCIDENT:
             # The answer (the whole object, status included) is not needed: it is not parsed.
-            await self._call(_patch_unread, self.custom, namespace, kind.plural, name,
-                             {"status": dict(status)})
+            await self._write(what, _patch_unread, self.custom, namespace, kind.plural, name,
+                              {"status": dict(status)})
             return
-        patched = await self._call(self.custom.patch_namespaced_custom_object_status, GROUP, VERSION,
-                                   namespace, kind.plural, name, {"status": dict(status)},
-                                   _content_type=MERGE_PATCH)
+        patched = await self._write(what, self.custom.patch_namespaced_custom_object_status,
+                                    GROUP, VERSION, namespace, kind.plural, name,
+                                    {"status": dict(status)}, _content_type=MERGE_PATCH)
         if isinstance(patched, Mapping):
             self._written(patched)
 
@@ -234,7 +241,7 @@ class KubeStore:
     async def record_event(self, kind: Kind, key: Key, reason: str, message: str,
                            warning: bool = False) -> None:
         if not self.switch.active:
-            return  # the leader tells people; a standby would only repeat it
+            return  # the holder tells people; a standby would only repeat it
         namespace, name = key
         now = datetime.now(UTC)
         body = client.CoreV1Event(
@@ -246,7 +253,10 @@ class KubeStore:
             source=client.V1EventSource(component=self.component),
         )
         try:
-            await self._call(self.core.create_namespaced_event, namespace, body)
+            await self._write(f"an event on {namespace}/{name}", self.core.create_namespaced_event,
+                              namespace, body)
+        except Fenced:
+            return  # the Lease was lost meanwhile: the holder tells people
         except StoreError as error:  # an event is informative; never fail the caller for it
             # A refusal was said once already (see _forbidden); anything else each time.
             level = logging.DEBUG if str(error).startswith("forbidden:") else logging.WARNING

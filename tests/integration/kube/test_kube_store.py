@@ -21,7 +21,8 @@ from sla_operator.domain.model import (
     Severity,
 )
 from sla_operator.domain.records import incident_spec, update_dict
-from sla_operator.store.base import Kind, StoreError, WriteSwitch
+from sla_operator.store.base import Kind, StoreError
+from sla_operator.store.fence import WriteSwitch
 from sla_operator.store.kube import KubeStore
 
 EVENTS = km.resource("", "v1", "events")

@@ -1,0 +1,40 @@
+"""The engine's settings: how often it evaluates and writes; every field has a CLI flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sla_operator.domain.shards import Sharding
+from sla_operator.probes.policy import AddressPolicy, NamespaceRule
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How often the engine evaluates and writes; every field has a CLI flag."""
+
+    evaluate_interval: float = 1.0
+    """Seconds between evaluation rounds (agreements whose endpoints changed state, or are due)."""
+    status_interval: float = 30.0
+    """One routine status write per object per this many seconds, each object at its own
+    phase of it; state changes go out at once (within max_status_writes_per_second)."""
+    probe_concurrency: int = 256
+    """Probes allowed in flight at once across all agreements."""
+    max_status_writes_per_second: float = 0.0
+    """Cap on status writes (state changes first, then routine refreshes); 0: no cap.
+    ``run`` sets DEFAULT_MAX_STATUS_WRITES_PER_SECOND unless told otherwise."""
+    policy: AddressPolicy = field(default_factory=AddressPolicy)
+    """Which addresses probes may connect to, checked after DNS resolution."""
+    namespace_rules: tuple[NamespaceRule, ...] = ()
+    """The administrators' probe policy: per namespace, ranges added to ``policy``."""
+    pace_collector: bool = False
+    """Run the garbage collector after rounds instead of by allocation counts (see
+    engine/collector.py): the operator's process sets it; an engine inside another program
+    (a test) leaves that program's collector alone."""
+    sharding: Sharding = field(default_factory=Sharding)
+    """This process's shard of the fleet; only its agreements are taken in (see ``Engine.owns``)."""
+    write_seconds: float = 1.0
+    """Wall time a round may spend starting held-back and routine writes (see _write_queue)."""
+    round_seconds: float = 0.5
+    """CPU time a round may spend on first evaluations and on agreements due for their status
+    interval (those left go to the next round, which then starts at once); state changes are
+    always evaluated."""
