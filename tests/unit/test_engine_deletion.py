@@ -246,3 +246,39 @@ def test_metrics_are_served_before_the_first_round() -> None:
     registry.register(EngineCollector(engine_with(RecordingStore(), Clock())))
     text = generate_latest(registry).decode()
     assert 'sla_operator_probe_lag_seconds_bucket{le="+Inf"} 0.0' in text
+
+
+async def test_an_unmonitored_gap_read_back_from_the_future_hides_no_outage_and_is_not_kept() -> None:
+    clock, store = Clock(), RecordingStore()
+    clock.now = T0 + timedelta(hours=1)
+    engine = engine_with(store, clock)
+    future = {"start": "2026-11-26T05:01:00Z", "end": "2026-12-26T00:00:00Z"}
+    engine.upsert_agreement(agreement(), {"lastEvaluated": "2026-11-26T04:59:59Z",
+                                          "unmonitored": [future]})
+    clock.now += 2 * timedelta(minutes=1)  # the outage begins inside the gap's dates
+    for _ in range(60):
+        clock.now += SECOND
+        fail(engine, clock)
+        await engine.evaluate_round()
+    written = store.written_for(("shop", "web"))
+    assert written[-1]["currentPeriod"]["downtimeSeconds"] >= 59
+    assert written[-1]["currentPeriod"]["availability"] != "100"
+    assert all(future not in w.get("unmonitored", []) for w in written)
+    [warning] = [e for e in store.events if e[1] == "StatusRecomputed"]
+    assert "status.unmonitored[0].start" in warning[2]
+
+
+async def test_a_history_entry_of_the_current_period_is_not_taken_back() -> None:
+    clock, store = Clock(), RecordingStore()
+    clock.now = T0 + timedelta(days=40)  # 2027-01-05: December 2026 has closed, January not
+    engine = engine_with(store, clock)
+    entry = {"period": "2027-01", "availability": "12.5"}
+    engine.upsert_agreement(agreement(), {"history": [entry, {"period": "2026-12",
+                                                              "availability": "99.95"}]})
+    engine.on_probe_result(("shop", "web"), API, ProbeResult(clock.now, True, 0.01, "200 OK"))
+    await engine.evaluate_round()
+    history = store.written_for(("shop", "web"))[-1]["history"]
+    assert "2027-01" not in [h["period"] for h in history]
+    assert {"period": "2026-12", "availability": "99.95"} in history
+    [warning] = [e for e in store.events if e[1] == "StatusRecomputed"]
+    assert "2027-01 has not ended yet" in warning[2]

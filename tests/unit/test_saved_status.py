@@ -45,6 +45,10 @@ def test_a_well_formed_status_is_taken_back_whole() -> None:
     ({**GOOD, "downtimeSeconds": 1e300}, "status.history[0].downtimeSeconds"),
     ({**GOOD, "incidents": "two"}, "status.history[0].incidents"),
     ({**GOOD, "start": "yesterday"}, "status.history[0].start"),
+    ({**GOOD, "period": "2027-01"}, "status.history[0].period"),
+    ({**GOOD, "period": "2026-W50"}, "status.history[0].period"),
+    ({**GOOD, "period": "2025-W53"}, "status.history[0].period"),
+    ({**GOOD, "end": "2026-12-01T00:00:00Z"}, "status.history[0].end"),
     ("2026-10", "status.history[0]"),
 ])
 def test_a_bad_history_entry_is_dropped_naming_its_field(entry: Any, path: str) -> None:
@@ -82,3 +86,28 @@ def test_a_long_list_of_problems_is_cut_for_an_event() -> None:
     saved = read_saved_status({"history": [{"period": i} for i in range(40)]}, NOW)
     assert len(saved.problems) == 40
     assert describe(saved.problems).endswith("and 35 more")
+
+
+def test_an_unmonitored_gap_in_the_future_is_dropped_and_one_running_into_it_is_cut_at_now() -> None:
+    saved = read_saved_status({"unmonitored": [
+        {"start": "2026-11-26T05:00:00Z", "end": "2026-12-26T00:00:00Z"},
+        {"start": "2026-11-26T03:00:00Z", "end": "2099-01-01T00:00:00Z"},
+        {"start": "2026-11-20T00:00:00Z", "end": "2026-11-20T01:00:00Z"}]}, NOW)
+    assert [(g.start, g.end) for g in saved.unmonitored] == [
+        (datetime(2026, 11, 26, 3, 0, tzinfo=UTC), NOW),
+        (datetime(2026, 11, 20, 0, 0, tzinfo=UTC), datetime(2026, 11, 20, 1, 0, tzinfo=UTC))]
+    assert [p.path for p in saved.problems] == ["status.unmonitored[0].start",
+                                                "status.unmonitored[1].end"]
+    assert "in the future; entry dropped" in str(saved.problems[0])
+    assert "cut at 2026-11-26T04:00:00Z" in str(saved.problems[1])
+
+
+def test_conditions_and_down_streaks_dated_after_the_read_back_are_dropped() -> None:
+    saved = read_saved_status({
+        "conditions": [{"type": "Ready", "status": "True",
+                        "lastTransitionTime": "2026-11-27T00:00:00Z"}],
+        "endpoints": [{"name": "api", "state": "Down", "since": "2026-11-26T04:10:00Z",
+                       "consecutiveFailures": 3}]}, NOW)
+    assert not saved.conditions and not saved.down_streaks
+    assert [p.path for p in saved.problems] == ["status.conditions[0].lastTransitionTime",
+                                                "status.endpoints[0].since"]

@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -27,6 +27,9 @@ PERIOD_LABEL = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-W(0[1-9]|[1-4]\d|5[
 # More seconds than a year and a day cannot be in one closed period (or one gap count).
 MAX_SECONDS = 367 * 86400
 MAX_COUNT = 1_000_000
+# Labels are in the agreement's time zone: a period may begin up to 14 hours before its
+# first day begins in UTC (UTC+14).
+LABEL_ZONE_SLACK = timedelta(hours=14)
 CONDITION_STATUSES = ("True", "False", "Unknown")
 NAME_LENGTH = 253
 
@@ -67,12 +70,16 @@ def read_saved_status(status: object, now: datetime) -> SavedStatus:
         if status is not None:
             problems.append(Problem("status", "is not an object; ignored"))
         status = {}
-    history = read_history(status.get("history"), problems)
-    unmonitored = _each(status.get("unmonitored"), "status.unmonitored", problems, _gap)
-    conditions = _each(status.get("conditions"), "status.conditions", problems, _condition)
+    history = read_history(status.get("history"), problems, now)
+    unmonitored = _each(status.get("unmonitored"), "status.unmonitored", problems,
+                        lambda raw, path: _gap(raw, path, now, problems))
+    conditions = _each(status.get("conditions"), "status.conditions", problems,
+                       lambda raw, path: _condition(raw, path, now))
     last = _last_evaluated(status.get("lastEvaluated"), now, problems)
-    streaks = _each(status.get("endpoints"), "status.endpoints", problems, _streak)
-    return SavedStatus(history, tuple(unmonitored), tuple(conditions), last,
+    streaks = _each(status.get("endpoints"), "status.endpoints", problems,
+                    lambda raw, path: _streak(raw, path, now))
+    return SavedStatus(history, tuple(g for g in unmonitored if g is not None),
+                       tuple(conditions), last,
                        tuple(s for s in streaks if s is not None), tuple(problems),
                        _up_streaks(status.get("endpoints"), now))
 
@@ -94,21 +101,35 @@ def _each(raw: object, path: str, problems: list[Problem], parse: Any) -> list[A
     return kept
 
 
-def read_history(raw: object, problems: list[Problem]) -> dict[str, Mapping[str, Any]]:
-    """``status.history`` by period label; bad entries are dropped and named in ``problems``."""
-    entries = _each(raw, "status.history", problems, _history_entry)
+def read_history(raw: object, problems: list[Problem],
+                 now: datetime | None = None) -> dict[str, Mapping[str, Any]]:
+    """``status.history`` by period label; bad entries are dropped and named in ``problems``.
+
+    With ``now``, an entry of a period that has not begun by then, or that starts or ends
+    after it, is bad too: history holds closed periods only."""
+    entries = _each(raw, "status.history", problems,
+                    lambda entry, path: _history_entry(entry, path, now))
     return {entry["period"]: entry for entry in entries}
 
 
-def _history_entry(raw: Mapping[str, Any], path: str) -> Mapping[str, Any]:
+def _history_entry(raw: Mapping[str, Any], path: str,
+                   now: datetime | None = None) -> Mapping[str, Any]:
     label = raw.get("period")
     if not isinstance(label, str) or not PERIOD_LABEL.match(label):
         raise SpecError.at(f"{path}.period", f"{_shown(label)} is not a period label such as "
                                              "2026, 2026-10, 2026-Q4 or 2026-W44")
+    try:
+        first_day = label_first_day(label)
+    except ValueError:
+        raise SpecError.at(f"{path}.period", f"{label} names no calendar period") from None
+    if now is not None and first_day > (now + LABEL_ZONE_SLACK).date():
+        raise SpecError.at(f"{path}.period", f"{label} has not begun yet")
     entry: dict[str, Any] = {"period": label}
     for name in ("start", "end"):
         if raw.get(name) is not None:
-            entry[name] = format_time(parse_time(raw[name], f"{path}.{name}"))
+            moment = parse_time(raw[name], f"{path}.{name}")
+            _not_after(moment, now, f"{path}.{name}")
+            entry[name] = format_time(moment)
     if "availability" not in raw:
         raise SpecError.at(f"{path}.availability", "is missing")
     # Older versions wrote fewer fields: each one present must be right, none else is needed.
@@ -149,21 +170,48 @@ def _count(value: object, path: str, limit: int) -> int:
     return round(number)
 
 
-def _gap(raw: Mapping[str, Any], path: str) -> Interval:
+def label_first_day(label: str) -> date:
+    """The first day of the calendar period a history label names, in the label's own
+    calendar (2026-W44: Monday 26 October 2026)."""
+    year, _, part = label.partition("-")
+    if not part:
+        return date(int(year), 1, 1)
+    if part.startswith("W"):
+        return date.fromisocalendar(int(year), int(part[1:]), 1)
+    if part.startswith("Q"):
+        return date(int(year), 3 * int(part[1:]) - 2, 1)
+    return date(int(year), int(part), 1)
+
+
+def _not_after(moment: datetime, now: datetime | None, path: str) -> None:
+    if now is not None and moment > now:
+        raise SpecError.at(path, f"{format_time(moment)} is in the future")
+
+
+def _gap(raw: Mapping[str, Any], path: str, now: datetime,
+         problems: list[Problem]) -> Interval | None:
+    """A gap that begins in the future is dropped, one that ends in it is cut at ``now``:
+    time not yet lived cannot have been unmonitored, and taken back it would hide downtime."""
     start = parse_time(raw.get("start"), f"{path}.start")
     end = parse_time(raw.get("end"), f"{path}.end")
     if end < start:
         raise SpecError.at(f"{path}.end", "is before start")
-    return Interval(start, end)
+    _not_after(start, now, f"{path}.start")
+    if end > now:
+        problems.append(Problem(f"{path}.end", f"{format_time(end)} is in the future; "
+                                               f"cut at {format_time(now)}"))
+        end = now
+    return Interval(start, end) if end > start else None
 
 
-def _condition(raw: Mapping[str, Any], path: str) -> Mapping[str, Any]:
+def _condition(raw: Mapping[str, Any], path: str, now: datetime) -> Mapping[str, Any]:
     kind, status = raw.get("type"), raw.get("status")
     if not isinstance(kind, str) or not kind or len(kind) > NAME_LENGTH:
         raise SpecError.at(f"{path}.type", f"{_shown(kind)} is not a condition type")
     if status not in CONDITION_STATUSES:
         raise SpecError.at(f"{path}.status", f"{_shown(status)} is not one of True, False, Unknown")
     changed = parse_time(raw.get("lastTransitionTime"), f"{path}.lastTransitionTime")
+    _not_after(changed, now, f"{path}.lastTransitionTime")
     return {**{k: v for k, v in raw.items() if isinstance(v, str | int) and not isinstance(v, bool)},
             "type": kind, "status": status, "lastTransitionTime": format_time(changed)}
 
@@ -184,13 +232,14 @@ def _last_evaluated(raw: object, now: datetime, problems: list[Problem]) -> date
     return moment
 
 
-def _streak(raw: Mapping[str, Any], path: str) -> DownStreak | None:
+def _streak(raw: Mapping[str, Any], path: str, now: datetime) -> DownStreak | None:
     if raw.get("state") != "Down" or not raw.get("since"):
         return None
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise SpecError.at(f"{path}.name", f"{_shown(name)} is not an endpoint name")
     since = parse_time(raw["since"], f"{path}.since")
+    _not_after(since, now, f"{path}.since")
     failures = raw.get("consecutiveFailures")
     count = (failures if isinstance(failures, int) and not isinstance(failures, bool)
              and 0 < failures <= MAX_COUNT else None)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sla_operator.domain.errors import Problem
+from sla_operator.domain.errors import Problem, SpecError
 from sla_operator.domain.health import EndpointHealth
 from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import State
+from sla_operator.domain.periods import period_for_label
 from sla_operator.domain.saved import SavedStatus, read_saved_status
 from sla_operator.engine.runtime import AgreementRuntime
 
@@ -21,7 +22,15 @@ def restore_status(runtime: AgreementRuntime, status: object, now: datetime) -> 
     The status is untrusted: what cannot be read is left out (history is then recomputed
     from the records) and returned as problems."""
     saved = read_saved_status(status, now)
-    runtime.history.update({label: dict(entry) for label, entry in saved.history.items()})
+    problems = list(saved.problems)
+    for label, entry in saved.history.items():
+        if _closed_by(runtime, label, now):
+            runtime.history[label] = dict(entry)
+        else:
+            # Only a closed period is frozen: an entry of the current one would stand in
+            # for its figures for good once it closes.
+            problems.append(Problem("status.history", f"{label} has not ended yet; "
+                                                      "entry dropped"))
     for gap in saved.unmonitored:
         runtime.add_unmonitored(gap)
     runtime.conditions = [dict(c) for c in saved.conditions]
@@ -46,7 +55,17 @@ def restore_status(runtime: AgreementRuntime, status: object, now: datetime) -> 
         runtime.warm_until = now + max(
             (e.interval + e.timeout for e in runtime.agreement.own_endpoints),
             default=timedelta(0))
-    return saved.problems
+    return tuple(problems)
+
+
+def _closed_by(runtime: AgreementRuntime, label: str, now: datetime) -> bool:
+    """Whether the period ``label`` names in the agreement's window ended by ``now``. A label
+    of another kind (the window was changed since) cannot be checked here and is kept."""
+    try:
+        period = period_for_label(runtime.agreement.window, label)
+    except SpecError:
+        return True
+    return period.end <= now
 
 
 def _continue_down_streaks(runtime: AgreementRuntime, saved: SavedStatus) -> None:
