@@ -188,6 +188,7 @@ async def test_a_poisoned_status_is_recomputed_with_one_warning_and_spares_the_o
     assert all(h["availability"] != "n/a" for h in web["history"])
     warnings = [e for e in store.events if e[1] == "StatusRecomputed"]
     assert len(warnings) == 1 and "status.history[0].availability" in warnings[0][2]
+    clock.now += SECOND  # a second probed: figures to show
     await engine.evaluate_round(force=True)
     assert len([e for e in store.events if e[1] == "StatusRecomputed"]) == 1
     registry = CollectorRegistry()
@@ -282,3 +283,24 @@ async def test_a_history_entry_of_the_current_period_is_not_taken_back() -> None
     assert {"period": "2026-12", "availability": "99.95"} in history
     [warning] = [e for e in store.events if e[1] == "StatusRecomputed"]
     assert "2027-01 has not ended yet" in warning[2]
+
+
+async def test_a_history_availability_float_cannot_read_leaves_the_agreement_on_metrics() -> None:
+    clock, store = Clock(), RecordingStore()
+    clock.now = T0 + timedelta(days=40)
+    engine = engine_with(store, clock)
+    engine.upsert_agreement(agreement("web"), {"history": [{"period": "2026-12",
+                                                             "availability": "_1"}]})
+    for _ in range(3):
+        clock.now += SECOND
+        engine.on_probe_result(("shop", "web"), API, ProbeResult(clock.now, True, 0.01, "200 OK"))
+        await engine.evaluate_round()
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(engine))
+    text = generate_latest(registry).decode()
+    assert 'sla_objective_ratio{agreement="web"' in text
+    assert 'sla_period_availability_ratio{agreement="web"' in text
+    assert [a.name for a in engine.snapshot.agreements] == ["web"]
+    assert all(h["availability"] != "_1" for h in store.written_for(("shop", "web"))[-1]["history"])
+    [warning] = [e for e in store.events if e[1] == "StatusRecomputed"]
+    assert "status.history[0].availability" in warning[2]

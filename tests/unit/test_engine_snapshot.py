@@ -105,11 +105,34 @@ async def test_an_agreement_whose_view_fails_keeps_its_previous_one(
     await engine.evaluate_round()
     before = engine.snapshot.agreements[0]
     runtime = engine.agreements[("shop", "checkout")]
-    runtime.history["2026-10"] = {"period": "2026-10", "availability": "lots"}
+    runtime.breached["checkout-1"] = "P9"  # no such severity: the view cannot be made
     runtime.changes += 1  # as every change of what a view shows does
     engine.publish()
     assert engine.snapshot.agreements == (before,)
     assert "shop/checkout: view not refreshed" in caplog.text
+
+
+async def test_an_agreement_whose_first_view_fails_is_still_shown_with_no_figures(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    runtime = engine.agreements[("shop", "checkout")]
+    runtime.breached["checkout-1"] = "P9"  # no view before, and none can be made
+    await engine.evaluate_round()
+    [shown] = engine.snapshot.agreements
+    assert shown.key == ("shop", "checkout") and shown.objective == Decimal("99.9")
+    assert shown.state is State.UNKNOWN and shown.period is None
+    assert "shop/checkout: view not refreshed" in caplog.text
+
+
+async def test_a_history_figure_that_is_no_number_costs_only_that_figure(engine: Engine) -> None:
+    await engine.evaluate_round()
+    runtime = engine.agreements[("shop", "checkout")]
+    for text in ("_1", "lots", "NaN", "101"):
+        runtime.history["2026-10"] = {"period": "2026-10", "availability": text}
+        runtime.changes += 1
+        engine.publish()
+        [shown] = engine.snapshot.agreements
+        assert shown.last_closed is not None and shown.last_closed.label == "2026-10"
+        assert shown.last_closed.availability is None
 
 
 async def test_an_unchanged_agreement_keeps_its_view_object(engine: Engine, clock: Clock) -> None:

@@ -149,6 +149,15 @@ def test_the_current_period_has_no_availability_before_anything_was_eligible() -
     assert shown.availability is None and shown.met is None
 
 
+def test_an_agreement_whose_figures_cannot_be_shown_stays_on_the_page_without_them() -> None:
+    bad = agreement("bad", period=replace(agreement().period, availability=float("inf")))
+    page = build_status_page(snapshot(bad, agreement("good")))
+    shown = {a.name: a for a in page.agreements}
+    assert set(shown) == {"bad", "good"}
+    assert shown["bad"].availability is None and shown["bad"].state is bad.state
+    assert shown["good"].availability is not None
+
+
 def test_equal_content_makes_equal_pages_whatever_the_time() -> None:
     first = build_status_page(snapshot(agreement()))
     later = build_status_page(snapshot(agreement(), taken_at=NOW + timedelta(seconds=5)))

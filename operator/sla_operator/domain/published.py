@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TypeVar
 
 from sla_operator.domain.accounting import DayFigures, PeriodFigures
@@ -21,7 +21,13 @@ from sla_operator.domain.errors import Problem, SpecError
 from sla_operator.domain.fields import parse_time
 from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import State
-from sla_operator.domain.saved import MAX_COUNT, MAX_SECONDS, PERIOD_LABEL, read_history
+from sla_operator.domain.saved import (
+    MAX_COUNT,
+    MAX_SECONDS,
+    PERIOD_LABEL,
+    parse_decimal,
+    read_history,
+)
 from sla_operator.domain.views import ClosedPeriodView
 
 T = TypeVar("T")
@@ -178,10 +184,7 @@ def _time(raw: object, path: str) -> datetime | None:
 
 
 def _decimal(value: object, path: str) -> Decimal:
-    try:
-        number = Decimal(value) if isinstance(value, str) else None
-    except InvalidOperation:
-        number = None
+    number = parse_decimal(value)
     if number is None or not number.is_finite():
         raise SpecError.at(path, f"{_shown(value)} is not a decimal string")
     return number

@@ -24,6 +24,8 @@ from sla_operator.domain.records import format_time
 
 # Calendar period labels the operator writes: 2026, 2026-10, 2026-Q4, 2026-W44.
 PERIOD_LABEL = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-W(0[1-9]|[1-4]\d|5[0-3]))?$")
+# A decimal as the operator writes one: ASCII digits, an optional sign, point and exponent.
+DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]{1,4})?\Z")
 # More seconds than a year and a day cannot be in one closed period (or one gap count).
 MAX_SECONDS = 367 * 86400
 MAX_COUNT = 1_000_000
@@ -148,13 +150,24 @@ def _history_entry(raw: Mapping[str, Any], path: str,
     return entry
 
 
+def parse_decimal(value: object) -> Decimal | None:
+    """A decimal string as the operator writes them (``99.9912``, ``-0.5``, ``1E+2``), or None.
+
+    ``Decimal()`` alone takes more than that (``_1``, `` 5``, ``Infinity``, other scripts'
+    digits), and some of it ``float()`` refuses: a string taken back must read the same way
+    in every consumer, so only plain ASCII decimals are accepted."""
+    if not isinstance(value, str) or not DECIMAL.match(value):
+        return None
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        return None
+
+
 def _percent(value: object, path: str, nullable: bool) -> str | None:
     if value is None and nullable:
         return None
-    try:
-        number = Decimal(value) if isinstance(value, str) else None
-    except InvalidOperation:
-        number = None
+    number = parse_decimal(value)
     if number is None or not number.is_finite() or not 0 <= number <= 100:
         allowed = "a percent string from 0 to 100" + (" or null" if nullable else "")
         raise SpecError.at(path, f"{_shown(value)} is not {allowed}")

@@ -9,7 +9,7 @@ service names, states and figures, and the incident text people or the operator 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -160,7 +160,7 @@ def build_status_page(snapshot: Snapshot) -> StatusPage:
     for shown in incidents:
         if shown.is_open:
             open_by_agreement.setdefault((shown.namespace, shown.agreement), []).append(shown)
-    agreements = [_agreement(view, tuple(open_by_agreement.get(view.key, ())), windows, now)
+    agreements = [_shown_agreement(view, tuple(open_by_agreement.get(view.key, ())), windows, now)
                   for view in public.values()]
     return StatusPage(generated_at=now, state=overall_state(a.state for a in agreements
                                                             if not a.sandbox),
@@ -280,6 +280,18 @@ def _incident(incident: Incident, service: str, now: datetime) -> PublicIncident
         started_at=incident.started_at, resolved_at=incident.resolved_at,
         duration_seconds=round((span.end - span.start).total_seconds()),
         updates=tuple(Update(u.time, u.state.value, u.message) for u in incident.updates))
+
+
+def _shown_agreement(view: AgreementView, open_incidents: tuple[PublicIncident, ...],
+                     windows: Sequence[PublicWindow], now: datetime) -> PublicAgreement:
+    """The agreement on the page; one whose figures cannot be shown (a figure read back from
+    a status that is not a number) is shown without them rather than not at all, and the
+    page of every other agreement is built as usual."""
+    try:
+        return _agreement(view, open_incidents, windows, now)
+    except (ArithmeticError, ValueError, TypeError):
+        return _agreement(replace(view, period=None, days=(), last_closed=None),
+                          open_incidents, windows, now)
 
 
 def _agreement(view: AgreementView, open_incidents: tuple[PublicIncident, ...],

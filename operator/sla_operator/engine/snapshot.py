@@ -14,7 +14,7 @@ from itertools import accumulate, chain, repeat
 
 from sla_operator.domain.model import Agreement, Incident, MaintenanceWindow, Severity, State
 from sla_operator.domain.published import read_published
-from sla_operator.domain.saved import describe
+from sla_operator.domain.saved import describe, parse_decimal
 from sla_operator.domain.schedule import active_and_next
 from sla_operator.domain.views import (
     EMPTY_SNAPSHOT,
@@ -65,8 +65,10 @@ def build_snapshot(runtimes: Iterable[AgreementRuntime], incidents: Iterable[Inc
                                             earlier(key) if runtime.view is None else None))
         except Exception:  # one agreement's bad data must not blank every output
             log.exception("agreement %s/%s: view not refreshed", *key)
-            if (kept := earlier(key)) is not None:
-                agreements.append(kept)
+            # Never left out: without a view it would vanish from /metrics (and page as
+            # absent) and from the status page. Its last view, or one that says who it is.
+            kept = earlier(key)
+            agreements.append(kept if kept is not None else bare_view(runtime.agreement))
     by_namespace: dict[str, list[AgreementRuntime]] = {}
     for runtime in [*runtimes, *others]:
         by_namespace.setdefault(runtime.agreement.namespace, []).append(runtime)
@@ -118,6 +120,17 @@ def _current_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int]
     runtime.view_probe_changes = runtime.probe_changes
     runtime.observed.clear()
     return view
+
+
+def bare_view(agreement: Agreement) -> AgreementView:
+    """An agreement with no figures: what it is, its objective, state Unknown."""
+    return AgreementView(
+        namespace=agreement.namespace, name=agreement.name, service=agreement.service,
+        environment=agreement.environment, objective=agreement.objective,
+        public=agreement.status_page.public, group=agreement.status_page.group,
+        state=State.UNKNOWN,
+        probes=tuple(ProbeView(name=e.name, dependency=e.dependency, state=State.UNKNOWN,
+                               last_ok=None) for e in agreement.endpoints))
 
 
 def _with_probes(view: AgreementView, probes: tuple[ProbeView, ...]) -> AgreementView:
@@ -232,11 +245,20 @@ def _last_closed(runtime: AgreementRuntime) -> ClosedPeriodView | None:
     known, view = runtime.last_closed
     if known is entry:  # entries are replaced, never changed: the same one, the same view
         return view
-    text = entry.get("availability")
     view = ClosedPeriodView(label=str(entry["period"]),
-                            availability=None if text is None else float(text) / 100)
+                            availability=_closed_availability(entry.get("availability")))
     runtime.last_closed = (entry, view)
     return view
+
+
+def _closed_availability(text: object) -> float | None:
+    """A history entry's availability as a ratio; None (no figure) for one that does not
+    read as a percent: history comes from a status, and one bad entry must cost no more than
+    its own figure."""
+    number = parse_decimal(text)
+    if number is None or not 0 <= number <= 100:
+        return None
+    return float(number / 100)
 
 
 _BOUNDS = (*LATENCY_BUCKETS, float("inf"))
