@@ -231,7 +231,8 @@ def _agreement_samples(view: AgreementView, endpoint_histograms: bool) -> Iterat
     labels = _label_values(view)
     yield OBJECTIVE, labels, view.objective_ratio
     if view.period is not None:
-        yield AVAILABILITY, labels, view.period.availability
+        if view.period.eligible_seconds > 0:  # nothing eligible yet: no data, not 100%
+            yield AVAILABILITY, labels, view.period.availability
         yield BUDGET_TOTAL, labels, view.period.budget_total_seconds
         yield BUDGET_REMAINING, labels, view.period.budget_remaining_seconds
         yield BUDGET_RATIO, labels, view.period.budget_remaining_ratio
@@ -392,7 +393,8 @@ def _agreement_text(view: AgreementView, endpoint_histograms: bool, labels: _Lab
 
     put(OBJECTIVE, view.objective_ratio)
     if view.period is not None:
-        put(AVAILABILITY, view.period.availability)
+        if view.period.eligible_seconds > 0:  # nothing eligible yet: no data, not 100%
+            put(AVAILABILITY, view.period.availability)
         put(BUDGET_TOTAL, view.period.budget_total_seconds)
         put(BUDGET_REMAINING, view.period.budget_remaining_seconds)
         put(BUDGET_RATIO, view.period.budget_remaining_ratio)

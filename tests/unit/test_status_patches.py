@@ -111,6 +111,8 @@ async def test_after_a_restart_the_first_write_is_measured_against_the_status_re
     clock, store = Clock(), MergingStore()
     first = engine_with(store, clock)
     first.upsert_agreement(agreement())
+    # Probed from the start: the day's figures already have eligible time to compare.
+    first.on_probe_result(KEY, API, ProbeResult(clock.now, True, 0.01, "200 OK"))
     await refresh(first, clock)
     held = dict(store.held[KEY])
     held["stray"] = "left by hand"  # a field this version does not write

@@ -85,15 +85,22 @@ class ServiceHealth:
 
 
 def service_health(agreement: Agreement, healths: Mapping[str, EndpointHealth]) -> ServiceHealth:
-    """Down when any / all own endpoints are Down (``downtimeWhen``); dependencies never count."""
+    """Down when any / all own endpoints are Down (``downtimeWhen``); dependencies never count.
+
+    With ``any``, an endpoint whose first probes failed (no state yet, its failures short of
+    the threshold) keeps the service from being Up or Degraded: it is Unknown until that
+    endpoint is Down or answers, never Up just before it turns out Down."""
     # One pass, nothing made per endpoint: this runs at every evaluation, over every endpoint.
     own = agreement.own_endpoints
     known: list[EndpointHealth] = []
     down: list[tuple[str, EndpointHealth]] = []
     degraded: list[tuple[str, EndpointHealth]] = []
+    failing_unknown = False
     for endpoint in own:
         health = healths.get(endpoint.name)
         if health is None or health.state is _UNKNOWN:
+            if health is not None and health.consecutive_failures:
+                failing_unknown = True
             continue
         known.append(health)
         if health.state is _DOWN:
@@ -112,6 +119,8 @@ def service_health(agreement: Agreement, healths: Mapping[str, EndpointHealth]) 
         pick = min if any_down else max
         return ServiceHealth(_DOWN, pick(starts) if starts else None, down_names,
                              degraded_names, every_down)
+    if failing_unknown and any_down:
+        return ServiceHealth(_UNKNOWN)
     if degraded or down:
         starts = [h.since for _, h in degraded if h.since is not None]
         return ServiceHealth(_DEGRADED, min(starts) if starts else None, down_names,

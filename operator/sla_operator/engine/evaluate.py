@@ -17,10 +17,11 @@ from sla_operator.domain.accounting import (
     compute_period,
     counted_time,
 )
-from sla_operator.domain.health import service_health
+from sla_operator.domain.durations import format_duration
+from sla_operator.domain.health import EndpointHealth, service_health
 from sla_operator.domain.incidents import Action, Situation, decide
 from sla_operator.domain.intervals import Interval, intersect, subtract, total_seconds, union
-from sla_operator.domain.model import Impact, Incident, MaintenanceWindow, State
+from sla_operator.domain.model import Endpoint, Impact, Incident, MaintenanceWindow, State
 from sla_operator.domain.periods import period_at, period_label, previous_periods
 from sla_operator.domain.records import format_time, incident_status
 from sla_operator.domain.render import (
@@ -71,12 +72,12 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
     bounds = Interval(min(period.start, now - timedelta(days=DAILY_DAYS + 1)), max(period.end, now))
     maintenance = scheduled_maintenance(windows, bounds, occurrences)
     maintenance_active = any(i.contains(now) for i in maintenance)
-    _track_monitoring(runtime, now)
+    unmonitored = _track_monitoring(runtime, now)
     # Every record an agreement ever had stays in the store; the running figures (period, 90
     # days, counters) only need those that reach into them. Closed periods are frozen already.
     recent = [i for i in incidents if i.is_open or i.interval(now).end >= bounds.start]
     inputs = AccountingInput(agreement.objective, agreement.created_at, maintenance,
-                             recent, tuple(runtime.unmonitored))
+                             recent, unmonitored)
     figures = compute_period(inputs, period, now, period_label(agreement.window, period))
     service = service_health(agreement, runtime.healths)
     exhausted = figures.budget_total_seconds > 0 and figures.budget_remaining_seconds <= 0
@@ -89,7 +90,7 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
     runtime.budget = (figures.budget_total_seconds, figures.budget_remaining_seconds,
                       figures.budget_remaining_ratio)
     runtime.last_evaluated = now
-    _refresh_history(runtime, windows, incidents, now, occurrences)
+    _refresh_history(runtime, windows, incidents, now, unmonitored, occurrences)
     _refresh_daily(runtime, inputs, now)
     wanted = agreement_conditions(agreement, state, figures, runtime.rejection,
                                   runtime.store_error)
@@ -107,14 +108,15 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
         "openIncidents": open_names,
         "history": [runtime.history[k] for k in sorted(runtime.history)][-HISTORY_KEEP:],
         "daily": runtime.daily,
-        "unmonitored": intervals_list(runtime.unmonitored),
+        "unmonitored": intervals_list(unmonitored),
     }
     runtime.current_period = status["currentPeriod"]
     healths = runtime.healths
     signature = (state, tuple((n, healths[n].state) for n in runtime.sorted_health_names()),
                  tuple(open_names), tuple(c["status"] for c in runtime.conditions))
     return Evaluation(actions, status, signature,
-                      _incident_statuses(runtime, incidents, maintenance, figures, now))
+                      _incident_statuses(runtime, incidents, maintenance, unmonitored,
+                                         figures, now))
 
 
 def _endpoint_entries(runtime: AgreementRuntime) -> list[dict[str, Any]]:
@@ -143,19 +145,59 @@ def _endpoint_entries(runtime: AgreementRuntime) -> list[dict[str, Any]]:
 
 
 def _message(runtime: AgreementRuntime, state: State) -> str:
-    healths, down, degraded = runtime.healths, State.DOWN, State.DEGRADED
-    failing = [f"{e.name}: {h.last.message}" for e in runtime.agreement.endpoints
-               if (h := healths.get(e.name)) is not None
-               and (h.state is down or h.state is degraded) and h.last is not None]
-    if failing:
-        return f"{state.value}: " + "; ".join(failing)
-    if state is State.UNKNOWN:
-        return "waiting for the first probe results"
-    return f"{state.value}: {len(runtime.agreement.endpoints)} endpoint(s) answering"
+    """What the state rests on: the failing or slow own endpoints, else how many answer;
+    a failing dependency is named apart, as not counting against the agreement."""
+    healths = runtime.healths
+    own: list[str] = []
+    third_party: list[str] = []
+    answering = unprobed = 0
+    for endpoint in runtime.agreement.endpoints:
+        health = healths.get(endpoint.name)
+        text = _endpoint_trouble(endpoint, health) if health is not None else None
+        if text is not None:
+            (third_party if endpoint.dependency else own).append(text)
+        elif not endpoint.dependency:
+            if health is None or health.state is State.UNKNOWN:
+                unprobed += 1
+            elif health.state is State.UP or health.state is State.DEGRADED:
+                answering += 1
+    if own:
+        message = f"{state.value}: " + "; ".join(own)
+    elif state is State.UNKNOWN:
+        message = "waiting for the first probe results"
+    else:
+        message = f"{state.value}: {answering} endpoint(s) answering"
+        if unprobed:
+            message += f", {unprobed} not probed yet"
+    if third_party:
+        message += "; third party (not counted against the agreement): " + "; ".join(third_party)
+    return message
 
 
-def _track_monitoring(runtime: AgreementRuntime, now: datetime) -> None:
-    """Time with no fresh probe result (longer than two intervals) is unmonitored."""
+def _endpoint_trouble(endpoint: Endpoint, health: EndpointHealth) -> str | None:
+    """``name: what is wrong`` for a Down, failing or slow endpoint; None when it is fine."""
+    last = health.last
+    if last is None:
+        return None
+    if health.state is State.DOWN:
+        return f"{endpoint.name}: {last.message}"
+    if health.state is State.UNKNOWN and health.consecutive_failures:
+        return (f"{endpoint.name}: {last.message} ({health.consecutive_failures} of "
+                f"{endpoint.failure_threshold} failures before Down)")
+    if health.state is State.DEGRADED and endpoint.degraded_latency is not None:
+        return (f"{endpoint.name}: {round(last.latency_seconds * 1000)}ms, slower than "
+                f"degradedLatency {format_duration(endpoint.degraded_latency)} ({last.message})")
+    return None
+
+
+def _track_monitoring(runtime: AgreementRuntime, now: datetime) -> tuple[Interval, ...]:
+    """Time with no fresh probe result (longer than two intervals) is unmonitored, and so is
+    the time before an own endpoint's first result: until then nothing says whether the
+    service was available, so none of it is eligible (a new agreement is "no data", not 100%).
+
+    Returns the unmonitored time as of ``now``: the recorded gaps and, while no result has
+    come yet, the time since ``no_data_since`` (recorded once the first result says where
+    it ends: a probe that started before this evaluation may still be answering)."""
     own = runtime.agreement.own_endpoints
     longest = max((e.interval for e in own), default=timedelta(seconds=30))
     reference = runtime.newest_probe_time() or runtime.started
@@ -163,6 +205,20 @@ def _track_monitoring(runtime: AgreementRuntime, now: datetime) -> None:
         runtime.add_unmonitored(Interval(reference, now))
     cutoff = now - UNMONITORED_RETENTION
     runtime.unmonitored = [i for i in runtime.unmonitored if i.end > cutoff]
+    since = runtime.no_data_since
+    if since is None:
+        return tuple(runtime.unmonitored)
+    healths = runtime.healths
+    first = runtime.first_result
+    # A state a restart carried over (no result of this process yet): known from the start.
+    carried = any((h := healths.get(e.name)) is not None and h.last is None
+                  and h.state is not State.UNKNOWN for e in own)
+    if first is None and not carried:
+        return tuple(union([*runtime.unmonitored, Interval(since, max(since, now))]))
+    if first is not None and first > since and not carried:
+        runtime.add_unmonitored(Interval(since, first))
+    runtime.no_data_since = runtime.first_result = None
+    return tuple(runtime.unmonitored)
 
 
 def _count(runtime: AgreementRuntime, inputs: AccountingInput, now: datetime) -> None:
@@ -187,6 +243,7 @@ def _count(runtime: AgreementRuntime, inputs: AccountingInput, now: datetime) ->
 
 def _refresh_history(runtime: AgreementRuntime, windows: Sequence[MaintenanceWindow],
                      incidents: Sequence[Incident], now: datetime,
+                     unmonitored: Sequence[Interval],
                      occurrences: Occurrences = maintenance_intervals) -> None:
     """Freeze each closed period once; after a lost status, rebuild it from the records."""
     agreement = runtime.agreement
@@ -198,7 +255,7 @@ def _refresh_history(runtime: AgreementRuntime, windows: Sequence[MaintenanceWin
     bounds = Interval(closed[0].start, closed[-1].end)
     inputs = AccountingInput(agreement.objective, created,
                              scheduled_maintenance(windows, bounds, occurrences),
-                             incidents, tuple(runtime.unmonitored))
+                             incidents, tuple(unmonitored))
     for figures in compute_history(inputs, agreement.window, now, HISTORY_KEEP):
         runtime.history.setdefault(figures.label, history_entry(figures))
     for label in sorted(runtime.history)[:-HISTORY_KEEP]:
@@ -224,8 +281,8 @@ def _refresh_daily(runtime: AgreementRuntime, inputs: AccountingInput, now: date
 
 
 def _incident_statuses(runtime: AgreementRuntime, incidents: Sequence[Incident],
-                       maintenance: Sequence[Interval], figures: PeriodFigures,
-                       now: datetime) -> dict[Key, dict[str, Any]]:
+                       maintenance: Sequence[Interval], unmonitored: Sequence[Interval],
+                       figures: PeriodFigures, now: datetime) -> dict[Key, dict[str, Any]]:
     agreement = runtime.agreement
     recent = now - timedelta(days=DAILY_DAYS)
     dependency_down = union(i.interval(now) for i in incidents if i.dependency)
@@ -237,7 +294,7 @@ def _incident_statuses(runtime: AgreementRuntime, incidents: Sequence[Incident],
         counted = 0.0
         if incident.impact is Impact.DOWNTIME and not incident.dependency and incident.exclusion is None:
             left = subtract([incident.interval(now)],
-                            [*maintenance, *dependency_down, *runtime.unmonitored])
+                            [*maintenance, *dependency_down, *unmonitored])
             counted = total_seconds(left)
         status = incident_status(incident, agreement.support_response, counted, now)
         if status["responseBreached"]:

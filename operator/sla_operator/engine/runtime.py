@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -103,12 +104,23 @@ class AgreementRuntime:
     """Each endpoint's status entry, with the health and dependency flag it was made from."""
     health_names: tuple[object, int, tuple[str, ...]] = (None, 0, ())
     """``healths``, its length and its names sorted (see ``sorted_health_names``)."""
+    no_data_since: datetime | None = None
+    """Since when no own endpoint has had a probe result (or a state a restart carried over):
+    that time says nothing of the service and is unmonitored. None once one has."""
+    first_result: datetime | None = None
+    """The earliest own probe result since ``no_data_since`` (where that unmonitored time ends)."""
     _newest_probe: datetime | None = field(default=None, repr=False)
     _newest_known: bool = field(default=False, repr=False)  # ``_newest_probe`` is up to date
     _endpoints: dict[str, Endpoint] = field(default_factory=dict, repr=False)
     _positions: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        # An agreement never evaluated (its status has no lastEvaluated) has had no probe
+        # result since it was created: a moment before it reached the engine, usually.
+        created = self.agreement.created_at
+        evaluated = isinstance(self.seen_status, Mapping) and self.seen_status.get("lastEvaluated")
+        self.no_data_since = (created if created is not None and created < self.started
+                              and not evaluated else self.started)
         self._endpoints = {e.name: e for e in self.agreement.endpoints}
         self._positions = {e.name: i for i, e in enumerate(self.agreement.endpoints)}
 
@@ -134,6 +146,12 @@ class AgreementRuntime:
         if self._newest_known and not endpoint.dependency and (
                 self._newest_probe is None or result.time > self._newest_probe):
             self._newest_probe = result.time
+        if self.no_data_since is not None and not endpoint.dependency:
+            if before.last is None and before.state is not State.UNKNOWN:
+                # A state a restart carried over: known since the start, nothing unmonitored.
+                self.no_data_since = self.first_result = None
+            elif self.first_result is None or result.time < self.first_result:
+                self.first_result = result.time
         self.changes += 1
         self.probe_changes += 1
         self.observed.add(name)
@@ -143,8 +161,12 @@ class AgreementRuntime:
         # agreements evaluated every round for it took the core.
         first_up_of_many = (before.state is State.UNKNOWN and after.state is State.UP
                             and self.state is State.UP and not self.open_incidents)
-        if ((after.state is not before.state or after.consecutive_slow != before.consecutive_slow)
-                and not first_up_of_many):
+        # A first failure of an endpoint with no state yet keeps a service from being Up
+        # (see service_health): a reason, though the endpoint's own state does not change.
+        first_failure = (after.state is State.UNKNOWN and after.consecutive_failures == 1
+                         and self.state is not State.UNKNOWN)
+        if ((after.state is not before.state or after.consecutive_slow != before.consecutive_slow
+                or first_failure) and not first_up_of_many):
             self.dirty = True
 
     def warming(self, now: datetime) -> bool:
@@ -165,6 +187,11 @@ class AgreementRuntime:
         old = {e.name: e for e in self.agreement.endpoints}
         kept = {e.name for e in agreement.endpoints if old.get(e.name) == e}
         self.healths = {n: h for n, h in self.healths.items() if n in kept}
+        if self.no_data_since is None and not any(
+                e.name in self.healths for e in agreement.own_endpoints):
+            # Every own endpoint's probe changed: nothing is known of the new ones until
+            # their first results (from the last evaluation, the last time the old were read).
+            self.no_data_since = self.last_evaluated or self.started
         self.probe_stats = {n: s for n, s in self.probe_stats.items()
                             if n in {e.name for e in agreement.endpoints}}
         self.agreement = agreement
