@@ -13,7 +13,7 @@ from engine_clock import T0, Clock
 from prometheus_client import CollectorRegistry, generate_latest
 from test_engine_deletion import API, RecordingStore, agreement, fail
 
-from sla_operator.domain.model import ProbeResult, State
+from sla_operator.domain.model import ProbeResult, State, Window, WindowType
 from sla_operator.domain.published import read_published
 from sla_operator.domain.statuspage import build_status_page
 from sla_operator.engine import Engine, EngineSettings
@@ -144,3 +144,48 @@ def test_a_good_status_is_read_whole_and_bad_days_do_not_drop_good_ones() -> Non
     assert published.last_closed is not None and published.last_closed.label == "2026-10"
     assert published.last_evaluated == T0
     assert [p.path for p in published.problems] == ["status.daily[1].date"]
+
+
+async def test_a_standby_shows_the_figures_of_a_rolling_window_agreement() -> None:
+    clock, store = Clock(), RecordingStore()
+    leader = Engine(store, EngineSettings(status_interval=5), clock=clock)  # type: ignore[arg-type]
+    rolling = replace(agreement(), window=Window(WindowType.ROLLING, duration=timedelta(days=7)),
+                      status_page=replace(agreement().status_page, public=True))
+    leader.upsert_agreement(rolling, {})
+    for _ in range(12):
+        leader.on_probe_result(rolling.key, API, ProbeResult(clock.now, True, 0.01, "200 OK"))
+        await leader.evaluate_round()
+        clock.now += timedelta(minutes=10)
+    fail(leader, clock)
+    await leader.evaluate_round()
+    status = [s for kind, _, s in store.statuses if kind is Kind.AGREEMENT and "state" in s][-1]
+    assert status["currentPeriod"]["label"] == "rolling-7d"
+
+    standby = Engine(RecordingStore(), EngineSettings(), clock=clock,  # type: ignore[arg-type]
+                     switch=WriteSwitch(active=False))
+    standby.upsert_agreement(rolling, status)
+    standby.publish()
+    shown, truth = standby.snapshot.agreement(*rolling.key), leader.snapshot.agreement(*rolling.key)
+    assert shown is not None and truth is not None and truth.period is not None
+    assert shown.period is not None and shown.period.label == "rolling-7d"
+    assert shown.period.availability == pytest.approx(truth.period.availability, abs=1e-6)
+    [row] = build_status_page(standby.snapshot).agreements
+    [leaders_row] = build_status_page(leader.snapshot).agreements
+    assert row.availability == leaders_row.availability is not None
+    assert row.period_label == "rolling-7d"
+
+
+@pytest.mark.parametrize("label", ["rolling-30d", "rolling-36h", "rolling-1h30m"])
+def test_a_rolling_window_label_is_a_period_label(label: str) -> None:
+    period = {"label": label, "start": "2026-10-27T04:00:00Z", "end": "2026-11-26T04:00:00Z",
+              "availability": "99.5000", "elapsedSeconds": 100, "eligibleSeconds": 100,
+              "downtimeSeconds": 0.5, "maintenanceSeconds": 0, "excludedSeconds": 0,
+              "unmonitoredSeconds": 0, "incidents": 1,
+              "errorBudget": {"totalSeconds": 1, "remainingSeconds": 0, "remainingRatio": "0.5"}}
+    published = read_published({"currentPeriod": period}, Decimal("99.9"))
+    assert published.problems == () and published.period is not None
+    assert published.period.label == label
+    for bad in ("rolling-", "rolling-0s", "rolling-24h", "rolling-30d<b>", "rolling-2w"):
+        refused = read_published({"currentPeriod": {**period, "label": bad}}, Decimal("99.9"))
+        assert refused.period is None
+        assert [p.path for p in refused.problems] == ["status.currentPeriod.label"]

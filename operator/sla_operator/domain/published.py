@@ -12,15 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
 from sla_operator.domain.accounting import DayFigures, PeriodFigures
+from sla_operator.domain.durations import parse_duration
 from sla_operator.domain.errors import Problem, SpecError
 from sla_operator.domain.fields import parse_time
 from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import State
+from sla_operator.domain.periods import rolling_label
 from sla_operator.domain.saved import (
     MAX_COUNT,
     MAX_SECONDS,
@@ -35,6 +37,7 @@ DAYS_KEPT = 92  # the operator writes 90; a little slack, never an unbounded lis
 MAX_BUDGET_SECONDS = 10 * MAX_SECONDS  # a yearly budget of an objective near 0%
 _PERIOD_SECONDS = ("elapsedSeconds", "eligibleSeconds", "downtimeSeconds", "maintenanceSeconds",
                    "excludedSeconds", "unmonitoredSeconds")
+ROLLING_PREFIX = "rolling-"
 _DAY_SECONDS = ("downtimeSeconds", "maintenanceSeconds", "excludedSeconds", "unmonitoredSeconds")
 
 
@@ -101,7 +104,7 @@ def _period(raw: object, objective: Decimal) -> PeriodFigures | None:
     if end < start:
         raise SpecError.at(f"{path}.end", "is before start")
     label = raw.get("label")
-    if not isinstance(label, str) or not PERIOD_LABEL.match(label):
+    if not isinstance(label, str) or not (PERIOD_LABEL.match(label) or _rolling_label(label)):
         raise SpecError.at(f"{path}.label", f"{_shown(label)} is not a period label")
     availability = _ratio(raw.get("availability"), f"{path}.availability")
     seconds = {name: _number(raw.get(name), f"{path}.{name}", MAX_SECONDS)
@@ -129,6 +132,17 @@ def _period(raw: object, objective: Decimal) -> PeriodFigures | None:
         incidents=int(_number(raw.get("incidents", 0), f"{path}.incidents", MAX_COUNT)),
         met=Decimal(repr(availability)) * 100 >= objective,
         excluded_incidents=())
+
+
+def _rolling_label(label: str) -> bool:
+    """A rolling window's label as the operator writes it (``rolling-30d``, ``rolling-36h``)."""
+    if not label.startswith(ROLLING_PREFIX):
+        return False
+    try:
+        duration = parse_duration(label.removeprefix(ROLLING_PREFIX), "label")
+    except SpecError:
+        return False
+    return duration > timedelta(0) and rolling_label(duration) == label
 
 
 def _days(raw: object, problems: list[Problem]) -> tuple[DayFigures, ...]:
