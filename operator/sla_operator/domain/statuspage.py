@@ -26,6 +26,11 @@ BARS = 90
 SEVERITY_OF_STATE = (State.DOWN, State.DEGRADED, State.MAINTENANCE, State.UP)
 PUBLIC_IMPACTS = (Impact.DOWNTIME, Impact.DEGRADED)
 INTERNAL_TYPES = (IncidentType.BREACH, IncidentType.CERTIFICATE)
+EXCLUSION_WORDS = {
+    "thirdParty": "not counted against the agreement: a third party's outage",
+    "blocked": "not counted against the agreement: blocked data communications",
+    "other": "not counted against the agreement",
+}
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -80,6 +85,16 @@ class PublicIncident:
     resolved_at: datetime | None
     duration_seconds: int
     updates: tuple[Update, ...]  # oldest first, as written
+    excluded: str | None = None
+    """Why a person excluded its time from the agreement (``spec.exclusion.reason``:
+    thirdParty, blocked, other); None when it counts. The note stays internal."""
+
+    @property
+    def excluded_text(self) -> str | None:
+        """The exclusion in words, for people reading the page."""
+        if self.excluded is None:
+            return None
+        return EXCLUSION_WORDS.get(self.excluded, EXCLUSION_WORDS["other"])
 
     @property
     def is_open(self) -> bool:
@@ -279,7 +294,8 @@ def _incident(incident: Incident, service: str, now: datetime) -> PublicIncident
         impact=incident.impact.value, state=incident.state.value, title=incident.title,
         started_at=incident.started_at, resolved_at=incident.resolved_at,
         duration_seconds=round((span.end - span.start).total_seconds()),
-        updates=tuple(Update(u.time, u.state.value, u.message) for u in incident.updates))
+        updates=tuple(Update(u.time, u.state.value, u.message) for u in incident.updates),
+        excluded=incident.exclusion.reason.value if incident.exclusion is not None else None)
 
 
 def _shown_agreement(view: AgreementView, open_incidents: tuple[PublicIncident, ...],

@@ -74,6 +74,7 @@ def incident_document(incident: PublicIncident) -> dict[str, Any]:
         "durationSeconds": incident.duration_seconds,
         "updates": [{"time": utc_text(u.time), "state": u.state, "message": u.message}
                     for u in incident.updates],
+        "excluded": incident.excluded,
     }
 
 

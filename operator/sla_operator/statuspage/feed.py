@@ -41,6 +41,8 @@ def _incident_entry(incident: PublicIncident) -> FeedEntry:
     entry.link(href="/#" + html_id("incident", incident.namespace, incident.name), rel="alternate")
     lines = [f"{incident.severity} {incident.type}, impact {incident.impact}, {incident.state}",
              f"started {human_time(incident.started_at)}"]
+    if incident.excluded_text is not None:
+        lines.insert(1, incident.excluded_text)
     if incident.resolved_at is not None:
         lines.append(f"resolved {human_time(incident.resolved_at)}")
     lines += [f"{human_time(u.time)} [{u.state}] {u.message}" for u in incident.updates]
