@@ -17,7 +17,11 @@ from sla_operator.domain.model import (
     DowntimeWhen,
     Endpoint,
     HttpProbe,
+    Incident,
+    IncidentType,
+    Origin,
     ProbeResult,
+    Severity,
     State,
     StatusPageOptions,
     TcpProbe,
@@ -191,3 +195,14 @@ def test_the_moment_between_creation_and_the_engine_is_unmonitored_too() -> None
     restarted = AgreementRuntime(agreement(DB), started=T0 + 5 * SECOND,
                                  seen_status={"lastEvaluated": "2026-12-07T08:00:04Z"})
     assert restarted.no_data_since == T0 + 5 * SECOND  # before that: the last process' record
+
+
+def test_an_incident_filed_already_late_while_the_process_runs_is_counted_as_a_breach() -> None:
+    runtime = AgreementRuntime(agreement(DB), started=T0)
+    evaluate_agreement(runtime, [], [], T0)  # the counter's baseline: nothing late
+    filed = Incident(namespace="shop", name="db-by-hand", agreement="db",
+                     type=IncidentType.OUTAGE, severity=Severity.P2, title="db was down",
+                     started_at=T0 - timedelta(days=7), resolved_at=T0 - timedelta(days=6),
+                     origin=Origin.MANUAL)
+    evaluate_agreement(runtime, [filed], [], T0 + SECOND)
+    assert runtime.breached == {"db-by-hand": "P2"}
