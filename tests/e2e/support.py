@@ -117,7 +117,8 @@ class OperatorProcess:
         env = {**os.environ, "KUBECONFIG": self.kubeconfig, "PYTHONUNBUFFERED": "1", **self.env}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sla_operator", "run", "--namespace", self.namespace,
+            [sys.executable, "-m", "sla_operator", "run",
+             *(["--namespace", self.namespace] if self.namespace else []),  # "": every one
              "--metrics-port", str(self.metrics_port), "--status-port", str(self.status_port),
              "--bind-address", "127.0.0.1", "--status-interval", "1", "--evaluate-interval", "0.2",
              *self.extra_args],

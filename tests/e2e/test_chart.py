@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from kubernetes import client, config
 
 from support import wait_for
 
@@ -101,12 +102,12 @@ def test_the_release_creates_its_crds_and_rbac(kubectl: Kubectl, release: Releas
     for crd in CRD_NAMES:
         kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
     role = get_json(kubectl, "clusterrole", release.name)
-    sla_rule = next(r for r in role["rules"] if r["apiGroups"] == ["sla.dev"])
-    assert "servicelevelagreements/status" in sla_rule["resources"]
+    sla_rules = [r for r in role["rules"] if r["apiGroups"] == ["sla.dev"]]
+    assert any("servicelevelagreements/status" in r["resources"] and r["verbs"] == ["patch"]
+               for r in sla_rules)
     # Only what the operator uses, PrometheusRules included (one per agreement).
     groups = {group for rule in role["rules"] for group in rule["apiGroups"]}
-    assert groups == {"sla.dev", "", "events.k8s.io", "apiextensions.k8s.io",
-                      "monitoring.coreos.com"}
+    assert groups == {"sla.dev", "", "apiextensions.k8s.io", "monitoring.coreos.com"}
     binding = get_json(kubectl, "clusterrolebinding", release.name)
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": release.name, "namespace": release.namespace}
@@ -234,11 +235,27 @@ def restricted_kubectl(control_plane: Any, kubectl: Kubectl, release: Release) -
     [
         ("patch", "servicelevelagreements.sla.dev/status", "yes"),
         ("create", "incidents.sla.dev", "yes"),
+        ("patch", "incidents.sla.dev", "yes"),
         ("watch", "maintenancewindows.sla.dev", "yes"),
         ("create", "events", "yes"),
-        ("get", "secrets", "yes"),
+        # Never a person's object: no spec change, no creation, no deletion.
+        ("patch", "servicelevelagreements.sla.dev", "no"),
+        ("update", "servicelevelagreements.sla.dev", "no"),
+        ("delete", "servicelevelagreements.sla.dev", "no"),
+        ("create", "servicelevelagreements.sla.dev", "no"),
+        ("update", "servicelevelagreements.sla.dev/status", "no"),
+        ("patch", "maintenancewindows.sla.dev", "no"),
+        ("delete", "maintenancewindows.sla.dev", "no"),
+        ("delete", "incidents.sla.dev", "no"),
+        ("update", "incidents.sla.dev", "no"),
+        ("deletecollection", "incidents.sla.dev", "no"),
+        ("patch", "events", "no"),
+        ("watch", "prometheusrules.monitoring.coreos.com", "no"),
+        # Secrets: granted by a Role per namespace (rbac.secretNamespaces), never here.
+        ("get", "secrets", "no"),
         ("delete", "secrets", "no"),
         ("list", "secrets", "no"),
+        ("list", "namespaces", "no"),
         ("create", "deployments.apps", "no"),
     ],
 )
@@ -253,28 +270,34 @@ def test_the_cluster_role_grants_what_the_operator_needs_and_no_more(
     assert result.stdout.strip() == answer, result.stderr
 
 
-def test_the_restricted_user_can_write_status_but_not_delete_secrets(
-    restricted_kubectl: Kubectl, kubectl: Kubectl, release: Release
+def test_the_restricted_user_can_write_status_but_not_delete_or_read_secrets(
+    restricted_kubectl: Kubectl, kubectl: Kubectl, release: Release, control_plane: Any
 ) -> None:
     for crd in CRD_NAMES:
         kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
     ns = release.namespace
     kubectl("apply", "-n", ns, "-f", str(ROOT / "examples" / "payments-api.yaml"))
-    restricted_kubectl(
-        "patch",
-        "-n",
-        ns,
-        "sla/payments-api",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": {"state": "Up"}}),
-    )
+    # A merge patch of the status, as the operator sends it (kubectl would read the status
+    # subresource first, which the operator never does and the role does not grant).
+    restricted = client.CustomObjectsApi(config.new_client_from_config(
+        control_plane.restricted_kubeconfig))
+    restricted.patch_namespaced_custom_object_status(
+        "sla.dev", "v1alpha1", ns, "servicelevelagreements", "payments-api",
+        {"status": {"state": "Up"}})
     assert get_json(kubectl, "-n", ns, "sla/payments-api")["status"]["state"] == "Up"
-    assert restricted_kubectl("get", "-n", ns, "secret/probe-auth", "-o", "name").stdout.strip()
-    denied = restricted_kubectl("delete", "-n", ns, "secret/probe-auth", check=False)
-    assert denied.returncode != 0
-    assert "forbidden" in denied.stderr.lower(), denied.stderr
+    for denied in (restricted_kubectl("delete", "-n", ns, "secret/probe-auth", check=False),
+                   restricted_kubectl("get", "-n", ns, "secret/probe-auth", check=False),
+                   restricted_kubectl("delete", "-n", ns, "sla/payments-api", check=False),
+                   restricted_kubectl("patch", "-n", ns, "sla/payments-api", "--type=merge", "-p",
+                                      json.dumps({"spec": {"objective": "90"}}), check=False)):
+        assert denied.returncode != 0
+        assert "forbidden" in denied.stderr.lower(), denied.stderr
+    # The ServiceAccount reads Secrets of the watched namespace (its Role there) only.
+    account = f"system:serviceaccount:{ns}:{release.name}"
+    for namespace, answer in ((ns, "yes"), ("default", "no")):
+        result = kubectl("auth", "can-i", "get", "secrets", "-n", namespace, f"--as={account}",
+                         check=False)
+        assert result.stdout.strip() == answer, (namespace, result.stderr)
 
 
 def test_namespaced_rbac_grants_roles_in_the_watched_namespaces_only(
@@ -288,13 +311,16 @@ def test_namespaced_rbac_grants_roles_in_the_watched_namespaces_only(
     try:
         account = f"system:serviceaccount:{narrow.namespace}:{narrow.name}"
 
-        def can(verb: str, resource: str, namespace: str) -> str:
+        def can(verb: str, resource: str, namespace: str, *more: str) -> str:
             result = kubectl("auth", "can-i", verb, resource, "-n", namespace,
-                             f"--as={account}", check=False)
+                             f"--as={account}", *more, check=False)
             return str(result.stdout.strip())
 
         wait_for("the Role in force", lambda: can("create", "incidents.sla.dev", watched) == "yes")
-        assert can("patch", "servicelevelagreements.sla.dev", watched) == "yes"
+        assert can("patch", "servicelevelagreements.sla.dev", watched,
+                   "--subresource=status") == "yes"
+        assert can("patch", "servicelevelagreements.sla.dev", watched) == "no"
+        assert can("delete", "incidents.sla.dev", watched) == "no"
         assert can("get", "secrets", watched) == "yes"
         assert can("create", "incidents.sla.dev", "default") == "no"  # not watched: nothing
         assert can("get", "secrets", "default") == "no"

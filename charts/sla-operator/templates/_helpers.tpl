@@ -37,39 +37,46 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/* What the operator does in a namespace it watches: the same rules for a ClusterRole
-     (every namespace) and for the Role of each watched namespace. */}}
+     (every namespace) and for the Role of each watched namespace. Exactly the calls it makes:
+     it reads its kinds, writes their status, opens Incidents and appends to them, and never
+     creates, edits or deletes an agreement or a window, nor deletes an Incident. Secrets are
+     granted apart, only where rbac.secretNamespaces says (secrets-rbac.yaml). */}}
 {{- define "sla-operator.namespaceRules" -}}
-# The operator's own kinds: it writes statuses and opens and resolves Incidents.
+# The operator's own kinds: watched, and an agreement read again before an incident names it
+# as its owner.
 - apiGroups: [sla.dev]
-  resources:
-  - servicelevelagreements
-  - servicelevelagreements/status
-  - maintenancewindows
-  - maintenancewindows/status
-  - incidents
-  - incidents/status
-  verbs: [get, list, watch, create, update, patch, delete]
-# Events explaining what the operator did, through both the core and the events.k8s.io API.
+  resources: [servicelevelagreements, maintenancewindows, incidents]
+  verbs: [get, list, watch]
+# Their status (merge patches).
+- apiGroups: [sla.dev]
+  resources: [servicelevelagreements/status, maintenancewindows/status, incidents/status]
+  verbs: [patch]
+# Incidents it opens, and the updates it appends to them (a JSON patch).
+- apiGroups: [sla.dev]
+  resources: [incidents]
+  verbs: [create, patch]
+# Events explaining what the operator did (core v1, created once each).
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
-# Probe headers may read their values from Secrets in the agreement's namespace.
-- apiGroups: [""]
-  resources: [secrets]
-  verbs: [get]
-# One PrometheusRule per agreement, where prometheus-operator's CRD is installed.
+  verbs: [create]
+# One PrometheusRule per agreement, where prometheus-operator's CRD is installed: listed once,
+# then read, created, changed or deleted one at a time.
 - apiGroups: [monitoring.coreos.com]
   resources: [prometheusrules]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [get, list, create, patch, delete]
 {{- end }}
 
 {{/* Cluster-scoped reads in either mode: kopf notices CRDs appearing (the PrometheusRule CRD
-     among them); in cluster mode it also lists namespaces. */}}
+     among them). Namespaces are never listed: the operator watches either every namespace at
+     once or the ones named in watchNamespaces. */}}
 {{- define "sla-operator.clusterReads" -}}
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
+{{- end }}
+
+{{/* The namespaces whose Secrets the operator may read (get): rbac.secretNamespaces, or the
+     watched namespaces when it is empty; ["*"] stands for every namespace. */}}
+{{- define "sla-operator.secretNamespaces" -}}
+{{- toJson (default .Values.watchNamespaces .Values.rbac.secretNamespaces) }}
 {{- end }}
