@@ -3,10 +3,11 @@
 Agreements and windows carry no finalizer (docs/API.md, "Deletion"), so kopf never calls a
 deletion handler for them: a deletion arrives as a DELETED watch event, which the handlers
 act on. A watch can still miss one (a dropped connection while the object went), and a
-watch can stop delivering altogether. A periodic resync lists both kinds and
+watch can stop delivering altogether. A periodic resync lists both kinds, and incidents, and
 
-- removes from the engine every agreement and window the API server no longer has (only
-  when it is older than the list, so an object created just after the list is kept), and
+- removes from the engine every agreement, window and incident the API server no longer has,
+  other shards' ones (held for the status page) included (only when it is older than the
+  list, so an object created just after the list is kept), and
 - compares each listed object's resourceVersion with the newest the watches delivered: an
   object that changed a whole resync ago and was never delivered means the watches have
   stopped, which /healthz then reports, so Kubernetes restarts the operator.
@@ -113,9 +114,12 @@ class Resync:
                     versions[(str(meta.get("namespace")), str(meta.get("name")))] = version
             self.tracker.listed(kind, versions)
             self._drop_missing(kind, set(versions), revision)
+        await self._drop_missing_incidents()
 
     def _drop_missing(self, kind: Kind, present: set[Key], revision: int | None) -> None:
-        held = self.engine.agreements if kind is Kind.AGREEMENT else self.engine.maintenance
+        # Every shard holds other shards' agreements too (for its page): those go as well.
+        held = ([*self.engine.agreements, *self.engine.foreign] if kind is Kind.AGREEMENT
+                else list(self.engine.maintenance))
         for key in [k for k in held if k not in present]:
             seen = self.tracker.seen(kind, key)
             if revision is not None and seen is not None and seen > revision:
@@ -126,6 +130,26 @@ class Resync:
                 self.engine.remove_agreement(key)
             else:
                 self.engine.remove_maintenance(key)
+
+    async def _drop_missing_incidents(self) -> None:
+        """Incidents, this shard's and the others' (shown on the page), the API server no
+        longer has. Incidents reach no WatchTracker, and the engine files its own: only an
+        incident held, as that very object, since before the list was asked for and absent
+        from it is gone; one filed or changed meanwhile is not in the list and stays."""
+        before = {**self.engine.foreign_incidents, **self.engine.incidents}
+        items, _ = await self._list(Kind.INCIDENT, metadata_only=True)
+        present = {(str(meta.get("namespace")), str(meta.get("name")))
+                   for meta in (item.get("metadata") or {} for item in items)}
+        for key, incident in before.items():
+            if key in present:
+                continue
+            if (self.engine.incidents.get(key) or self.engine.foreign_incidents.get(key)) \
+                    is not incident:
+                continue  # delivered or filed again while the list was taken
+            log.info("incident %s/%s: gone from the API server without a watch event; removed",
+                     *key)
+            self.engine.remove_incident(key)
+            self.store.forget(key)
 
     async def list(self, kind: Kind) -> list[dict[str, Any]]:
         """Every object of ``kind`` in the watched namespaces, as the API server has it now."""
