@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,6 +21,7 @@ def generator() -> ModuleType:
                                                   REPO / "dashboards" / "generate.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -47,7 +49,7 @@ def test_dashboards_have_stable_uids_tags_and_link_each_other(rendered: dict[str
     overview, detail = board(rendered, "sla-overview.json"), board(rendered, "sla-agreement.json")
     assert (overview["uid"], detail["uid"]) == ("sla-overview", "sla-agreement")
     assert "sla" in overview["tags"] and "sla" in detail["tags"]
-    assert overview["links"][0]["url"] == "/d/sla-agreement"
+    assert overview["links"][0]["url"].split("?")[0] == "/d/sla-agreement"
     assert detail["links"][0]["url"] == "/d/sla-overview"
     drilldowns = [link["url"] for panel in overview["panels"]
                   for link in panel["fieldConfig"]["defaults"].get("links", [])]
@@ -77,3 +79,249 @@ def test_burn_rates_come_from_the_recording_rules(rendered: dict[str, str]) -> N
              for t in p["targets"]]
     for window in ("5m", "30m", "1h", "2h", "6h", "1d", "3d"):
         assert any(f"sla:error_ratio:rate{window}{{" in e for e in exprs)
+
+
+# ---------------------------------------------------------------- how Grafana draws them
+# (read in Grafana's source; no Grafana server runs in the tests)
+
+
+def panels(rendered: dict[str, str], name: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = board(rendered, name)["panels"]
+    return found
+
+
+def titled(rendered: dict[str, str], name: str, start: str) -> dict[str, Any]:
+    [panel] = [p for p in panels(rendered, name) if p["title"].startswith(start)]
+    return panel
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_query_a_transformation_joins_is_a_table(rendered: dict[str, str], name: str) -> None:
+    """Without `format: table` Grafana's merge keeps only Time and Value: no label columns,
+    equal rows collapse, and links to ${__data.fields.agreement} are empty."""
+    joined = [p for p in panels(rendered, name) if p["type"] == "table"]
+    assert joined
+    for panel in joined:
+        for target in panel["targets"]:
+            assert target.get("format") == "table" and target.get("instant"), panel["title"]
+        for link in panel["fieldConfig"]["defaults"].get("links", []):
+            assert "__field.labels" not in link["url"], panel["title"]
+
+
+def test_the_agreements_table_has_one_row_per_agreement_with_its_state_named(
+        rendered: dict[str, str]) -> None:
+    table = titled(rendered, "sla-overview.json", "Agreements")
+    assert [t["id"] for t in table["transformations"]] == ["merge", "organize"]
+    renames = table["transformations"][1]["options"]["renameByName"]
+    assert {"namespace", "agreement", "Value #G"} <= set(renames)
+    [state] = [o for o in table["fieldConfig"]["overrides"]
+               if o["matcher"]["options"] == renames["Value #G"]]
+    mappings = dict((p["id"], p["value"]) for p in state["properties"])["mappings"]
+    assert {m["text"] for m in mappings[0]["options"].values()} == {
+        "Up", "Maintenance", "Unknown", "Degraded", "Down"}
+    assert table["fieldConfig"]["defaults"].get("unit") != "percentunit"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_state_timeline_colours_by_thresholds_and_value_mappings(
+        rendered: dict[str, str], name: str) -> None:
+    """A state timeline's default colour is a continuous green-yellow-red scale that ignores
+    thresholds: a failed probe (0) would be green and every state value the same."""
+    timelines = [p for p in panels(rendered, name) if p["type"] == "state-timeline"]
+    assert timelines
+    for panel in timelines:
+        defaults = panel["fieldConfig"]["defaults"]
+        assert defaults["color"]["mode"] == "thresholds", panel["title"]
+        values = defaults["mappings"][0]["options"]
+        assert len(values) >= 2 and all("color" in v and "text" in v for v in values.values())
+        colours = [v["color"] for v in values.values()]
+        assert len(set(colours)) == len(colours), "each state its own colour"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_timelines_keep_the_worst_of_each_interval(rendered: dict[str, str], name: str) -> None:
+    """One sample per step (24 minutes at 30 days) would hide a shorter outage."""
+    for panel in panels(rendered, name):
+        if panel["type"] == "state-timeline":
+            [target] = panel["targets"]
+            assert ("max_over_time(" in target["expr"] or "min_over_time(" in target["expr"])
+            assert "[$__interval])" in target["expr"], panel["title"]
+
+
+def test_probe_success_is_red_below_one(rendered: dict[str, str]) -> None:
+    panel = titled(rendered, "sla-agreement.json", "Probe success per endpoint")
+    mappings = panel["fieldConfig"]["defaults"]["mappings"][0]["options"]
+    assert mappings["0"]["color"] == "red" and mappings["1"]["color"] == "green"
+
+
+def test_availability_is_coloured_against_each_agreements_own_objective(
+        rendered: dict[str, str]) -> None:
+    panel = titled(rendered, "sla-overview.json", "Availability (current period)")
+    steps = panel["fieldConfig"]["defaults"].get("thresholds", {}).get("steps", [])
+    assert all(step["value"] in (None,) for step in steps), "no fixed objective"
+    exprs = {t["refId"]: t["expr"] for t in panel["targets"]}
+    assert " >= on (namespace, agreement) " in exprs["A"] and "sla_objective_ratio" in exprs["A"]
+    assert " < on (namespace, agreement) " in exprs["B"] and "sla_objective_ratio" in exprs["B"]
+    colours = {o["matcher"]["options"]: o["properties"][0]["value"]["fixedColor"]
+               for o in panel["fieldConfig"]["overrides"]
+               if o["matcher"]["id"] == "byFrameRefID"}
+    assert colours == {"A": "green", "B": "red"}
+
+
+def test_downtime_bars_tile_the_range_without_the_maintenance_flag(rendered: dict[str, str]) -> None:
+    panel = titled(rendered, "sla-agreement.json", "Downtime per interval")
+    [target] = panel["targets"]
+    assert "sla_maintenance_active" not in target["expr"]
+    assert "$__rate_interval" not in target["expr"] and "offset $__interval" in target["expr"]
+    assert panel["fieldConfig"]["defaults"]["custom"]["drawStyle"] == "bars"
+
+
+@pytest.mark.parametrize("name, start, windows", [
+    ("sla-overview.json", "Burn rate", ("1h", "6h", "1d", "3d")),
+    ("sla-agreement.json", "Burn rate per window", ("5m", "30m", "1h", "2h", "6h", "1d", "3d"))])
+def test_burn_rates_show_the_alert_lines_on_a_log_axis_with_or_without_rules(
+        rendered: dict[str, str], name: str, start: str, windows: tuple[str, ...]) -> None:
+    panel = titled(rendered, name, start)
+    defaults = panel["fieldConfig"]["defaults"]
+    assert [s["value"] for s in defaults["thresholds"]["steps"]] == [None, 1, 3, 6, 14.4]
+    assert defaults["custom"]["thresholdsStyle"]["mode"] != "off"
+    assert defaults["custom"]["scaleDistribution"]["type"] in ("log", "symlog")
+    for window, target in zip(windows, panel["targets"], strict=True):
+        expr = target["expr"]
+        assert f"sla:error_ratio:rate{window}{{" in expr
+        # Where the agreement has no recording rules (alerting disabled): the raw counters.
+        assert " or on (namespace, agreement) " in expr
+        assert "rate(sla_downtime_seconds_total{" in expr and f"[{window}])" in expr
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_panel_leaves_the_grid_or_overlaps_another(rendered: dict[str, str], name: str) -> None:
+    taken: set[tuple[int, int]] = set()
+    for panel in panels(rendered, name):
+        grid = panel["gridPos"]
+        assert grid["x"] >= 0 and grid["w"] > 0 and grid["x"] + grid["w"] <= 24, panel["title"]
+        cells = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"])
+                 for y in range(grid["y"], grid["y"] + grid["h"])}
+        assert not cells & taken, f"{panel['title']} overlaps another panel"
+        taken |= cells
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_annotation_has_a_title_text_and_tags(rendered: dict[str, str], name: str) -> None:
+    for annotation in board(rendered, name)["annotations"]["list"]:
+        assert "{{" in annotation["titleFormat"] and annotation["textFormat"], annotation["name"]
+        keys = annotation["tagKeys"].split(",")
+        assert {"namespace", "agreement"} <= set(keys) and " " not in annotation["tagKeys"]
+
+
+def test_the_overview_marks_only_serious_incidents_and_only_its_time_series(
+        rendered: dict[str, str]) -> None:
+    overview = board(rendered, "sla-overview.json")
+    series = {p["id"] for p in overview["panels"] if p["type"] in ("timeseries", "state-timeline")}
+    for annotation in overview["annotations"]["list"]:
+        assert set(annotation["filter"]["ids"]) == series and not annotation["filter"]["exclude"]
+    [incidents] = [a for a in overview["annotations"]["list"] if "sla_incidents_open" in a["expr"]]
+    assert 'severity=~"P1|P2"' in incidents["expr"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_link_keeps_the_time_range_and_data_source(rendered: dict[str, str], name: str) -> None:
+    loaded = board(rendered, name)
+    for link in loaded["links"]:
+        assert link["keepTime"], link["title"]
+        assert link["includeVars"] or "var-datasource=${datasource}" in link["url"]
+    for panel in loaded["panels"]:
+        for link in panel["fieldConfig"]["defaults"].get("links", []):
+            assert "${__url_time_range}" in link["url"], panel["title"]
+            assert "var-datasource=${datasource}" in link["url"], panel["title"]
+
+
+def test_the_overview_passes_no_multi_value_selection_to_the_detail(rendered: dict[str, str]) -> None:
+    [header] = board(rendered, "sla-overview.json")["links"]
+    assert not header["includeVars"]
+    variables = {v["name"]: v for v in board(rendered, "sla-agreement.json")["templating"]["list"]}
+    assert not variables["agreement"]["multi"] and not variables["namespace"]["multi"]
+
+
+def test_all_is_one_regex(rendered: dict[str, str]) -> None:
+    for variable in board(rendered, "sla-overview.json")["templating"]["list"]:
+        if variable.get("multi"):
+            assert variable["includeAll"] and variable["allValue"] == ".*"
+
+
+def test_certificate_expiry_is_in_days_with_a_14_day_line(rendered: dict[str, str]) -> None:
+    panel = titled(rendered, "sla-agreement.json", "Certificate expiry")
+    defaults = panel["fieldConfig"]["defaults"]
+    assert defaults["unit"] == "suffix: days" and "/ 86400" in panel["targets"][0]["expr"]
+    assert [(s["value"], s["color"]) for s in defaults["thresholds"]["steps"]] == [
+        (None, "red"), (14, "green")]
+    assert defaults["custom"]["thresholdsStyle"]["mode"] != "off"
+
+
+def test_a_p4_is_not_coloured_like_a_p1(rendered: dict[str, str]) -> None:
+    panel = titled(rendered, "sla-overview.json", "Open incidents by severity")
+    legends = {t["refId"]: t["legendFormat"] for t in panel["targets"]}
+    assert legends == {"A": "P1", "B": "P2", "C": "P3", "D": "P4"}
+    colour = {o["matcher"]["options"]: o["properties"][0]["value"]["steps"][1]["color"]
+              for o in panel["fieldConfig"]["overrides"]}
+    assert colour["A"] == colour["B"] == "red" and colour["D"] not in ("red", "dark-red")
+
+
+def test_a_spent_budget_is_not_coloured_like_a_low_one(rendered: dict[str, str]) -> None:
+    [panel] = [p for p in panels(rendered, "sla-overview.json") if p["title"] == "Error budget left"]
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    below, low = steps[0]["color"], [s["color"] for s in steps if s["value"] == 0]
+    assert low and below != low[0]
+
+
+STABLE_IDS = {
+    "sla-overview.json": {
+        "SLA alerts firing now": 1, "Operator: replicas leading": 2,
+        "Operator: shards with a leader": 3, "Operator: probe start lag p90 (10m)": 4,
+        "Agreements": 5, "Availability (current period) against each objective": 6,
+        "Error budget left": 7, "Open incidents by severity": 8,
+        "State (worst in each interval)": 9, "Burn rate (1 = spending the budget exactly)": 10,
+        "Error budget left (minutes; red below zero)": 11,
+        "Endpoints with failed probes (top 10 over the time range)": 12,
+        "Incident responses late (over the time range)": 13, "Closed periods": 14},
+    "sla-agreement.json": {
+        "State (worst in each interval)": 1, "Availability against the objective": 2,
+        "Error budget left (minutes; red below zero)": 3,
+        "Burn rate per window (1 = spending the budget exactly)": 4,
+        "Downtime per interval (seconds)": 5, "Budget spent in (at the last 1h's burn)": 6,
+        "SLA alerts firing now": 7, "Probe success per endpoint (worst in each interval)": 8,
+        "Failed probes per endpoint and interval": 9, "Probe latency p95": 10,
+        "Open incidents by severity": 11, "Incident responses late (over the time range)": 12,
+        "Closed periods": 13, "Certificate expiry per endpoint (days left)": 14},
+}
+"""Panel ids are addresses (viewPanel=, annotation filters): a panel keeps its id when
+others are inserted, and a new panel takes a new one."""
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_panel_ids_are_stable(rendered: dict[str, str], name: str) -> None:
+    assert {p["title"]: p["id"] for p in panels(rendered, name)} == STABLE_IDS[name]
+
+
+def test_a_panel_inserted_first_leaves_the_others_ids_alone() -> None:
+    module = generator()
+    board_ = module.overview()
+    board_.panels.insert(0, (99, module.stat.Panel().title("new").id(99), 24, 3, {}))
+    ids = {p["title"]: p["id"] for p in module.finished(board_)["panels"]}
+    assert {t: i for t, i in ids.items() if t != "new"} == STABLE_IDS["sla-overview.json"]
+
+
+def test_the_overview_answers_what_on_call_looks_for_first(rendered: dict[str, str]) -> None:
+    overview = board(rendered, "sla-overview.json")
+    exprs = " ".join(t["expr"] for p in overview["panels"] for t in p["targets"])
+    titles = [p["title"] for p in overview["panels"]]
+    assert 'ALERTS{' in exprs and "sla_operator_leader" in exprs
+    assert "sla_operator_probe_lag_seconds_bucket" in exprs and "sla_operator_shard" in exprs
+    assert "sla_error_budget_remaining_seconds" in exprs  # minutes left and time to exhaustion
+    assert "sla_period_availability_ratio" in exprs
+    assert "sla_incident_response_breached_total" in exprs
+    assert 'sla_probes_total{' in exprs and 'result="failure"' in exprs
+    operator = titled(rendered, "sla-overview.json", "Operator: replicas leading")
+    assert "operator is down" in operator["fieldConfig"]["defaults"]["noValue"]
+    assert any("exhaust" in t.lower() or "spent in" in t.lower() for t in titles) or \
+        "Budget spent in" in json.dumps(titled(rendered, "sla-overview.json", "Agreements"))
