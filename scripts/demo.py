@@ -5,8 +5,8 @@ Starts `sla-operator demo-target` (127.0.0.1:8099, the address the demo manifest
 Ctrl-C or SIGTERM stops both, local mode first so its last writes complete.
 
 Environment: SLA_DEMO_METRICS_PORT (9090), SLA_DEMO_STATUS_PORT (8080), SLA_DEMO_STATE
-(.state/demo), SLA_DEMO_MANIFESTS (examples/demo) and SLA_DEMO_TARGET_PORT (8099: the port the
-demo manifests probe; change it together with manifests that probe the new one).
+(.state/demo), SLA_DEMO_MANIFESTS (examples/demo) and SLA_DEMO_TARGET_PORT (8099, the port the
+demo manifests probe: another one runs local mode on a copy of examples/demo/ that probes it).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,6 +27,8 @@ from typing import IO
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
+DEMO_MANIFESTS = "examples/demo"
+DEMO_TARGET_PORT = 8099  # the port examples/demo/ probes
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d (\d\d:\d\d:\d\d),\d+ (\w+)\s+([\w.]+): (.*)$")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _PR_SET_PDEATHSIG = 1
@@ -100,11 +103,11 @@ def _stop(process: subprocess.Popen[str], name: str) -> None:
 
 
 def main() -> int:
-    target_port = int(os.environ.get("SLA_DEMO_TARGET_PORT", "8099"))
+    target_port = int(os.environ.get("SLA_DEMO_TARGET_PORT", str(DEMO_TARGET_PORT)))
     metrics_port = int(os.environ.get("SLA_DEMO_METRICS_PORT", "9090"))
     status_port = int(os.environ.get("SLA_DEMO_STATUS_PORT", "8080"))
     state = os.environ.get("SLA_DEMO_STATE", ".state/demo")
-    manifests = os.environ.get("SLA_DEMO_MANIFESTS", "examples/demo")
+    manifests = os.environ.get("SLA_DEMO_MANIFESTS", DEMO_MANIFESTS)
     for port, variable in ((target_port, "SLA_DEMO_TARGET_PORT"),
                            (metrics_port, "SLA_DEMO_METRICS_PORT"),
                            (status_port, "SLA_DEMO_STATUS_PORT")):
@@ -121,6 +124,10 @@ def main() -> int:
     for signum in STOP_SIGNALS:
         signal.signal(signum, request_stop)
 
+    copy = None
+    if target_port != DEMO_TARGET_PORT and manifests == DEMO_MANIFESTS:
+        copy = tempfile.TemporaryDirectory(prefix="sla-demo-manifests-")
+        manifests = _probing(target_port, copy.name)
     target = _start("demo-target", "--host", HOST, "--port", str(target_port), output="stdout")
     local = None
     try:
@@ -147,7 +154,18 @@ def main() -> int:
         if local is not None:
             _stop(local, "local mode")
         _stop(target, "the demo target")
+        if copy is not None:
+            copy.cleanup()
         print(f"stopped; the state stays in {state}", flush=True)
+
+
+def _probing(port: int, folder: str) -> str:
+    """A copy of the demo manifests in ``folder`` that probes the demo target on ``port``."""
+    for source in sorted((ROOT / DEMO_MANIFESTS).glob("*.yaml")):
+        text = source.read_text(encoding="utf-8")
+        Path(folder, source.name).write_text(
+            text.replace(f"{HOST}:{DEMO_TARGET_PORT}", f"{HOST}:{port}"), encoding="utf-8")
+    return folder
 
 
 def _banner(local: subprocess.Popen[str], manifests: str, state: str, ports: dict[str, int]) -> None:

@@ -8,6 +8,7 @@ import gc
 import ipaddress
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -48,13 +49,17 @@ def _rule_label(text: str) -> tuple[str, str]:
     return key, value
 
 
-def _serving_options(parser: argparse.ArgumentParser) -> None:
+def _serving_options(parser: argparse.ArgumentParser, bind_address: str) -> None:
     parser.add_argument("--metrics-port", type=_port, default=9090,
                         help="port of /metrics and /healthz (0 disables; default 9090)")
     parser.add_argument("--status-port", type=_port, default=8080,
                         help="port of the public status page: /, /api/v1/status, /feed.atom, "
                              "/badge/NS/NAME.svg (0 disables; default 8080)")
-    parser.add_argument("--bind-address", default="0.0.0.0", help="address the listeners bind to")
+    parser.add_argument("--bind-address", default=bind_address,
+                        help="address the metrics and status page listeners bind to "
+                             f"(default {bind_address}"
+                             + (": all interfaces, as a pod needs)" if bind_address == "0.0.0.0"
+                                else ": this machine only; 0.0.0.0 for all interfaces)"))
     parser.add_argument("--endpoint-histograms", nargs="?", const="on", default="auto",
                         choices=("auto", "on", "off"),
                         help="export sla_probe_duration_seconds per endpoint (14 series per "
@@ -78,6 +83,18 @@ def _serving_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-uvloop", action="store_true",
                         help="run on the standard asyncio event loop even where uvloop is "
                              f"installed (also: {UVLOOP_ENVIRONMENT}=0)")
+
+
+_PERIOD_LABEL = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4]|-W(0[1-9]|[1-4]\d|5[0-3]))?$")
+
+
+def _period(text: str) -> str:
+    """--period: checked before anything connects anywhere."""
+    if not _PERIOD_LABEL.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a period label: a month like 2026-11, a quarter like 2026-Q4, "
+            "an ISO week like 2026-W47 or a year like 2026")
+    return text
 
 
 def _whole(text: str) -> int:
@@ -201,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="which shard this process is, 0..N-1: it handles the agreements "
                             "whose stable hash of namespace/name falls in shard I, their "
                             "incidents and PrometheusRules (default 0)")
-    _serving_options(run)
+    _serving_options(run, "0.0.0.0")
     run.add_argument("--rule-label", action="append", type=_rule_label, default=[],
                      metavar="K=V", help="label of the PrometheusRules the operator keeps, e.g. "
                                          "for prometheus-operator's ruleSelector (repeatable)")
@@ -211,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "from a folder; keep state as YAML files.")
     local.add_argument("--manifests", required=True, help="folder of YAML manifests (watched)")
     local.add_argument("--state", required=True, help="folder for incidents and status files")
-    _serving_options(local)
+    _serving_options(local, "127.0.0.1")
 
     demo = commands.add_parser("demo-target", help="a local HTTP service that fails on a schedule")
     demo.add_argument("--port", type=_port, default=8099, help="default 8099")
@@ -222,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
                                              "exclusions and incidents, from the cluster.")
     report.add_argument("--namespace", action="append", default=[],
                         help="namespace (repeatable; default: all)")
-    report.add_argument("--period", help="period label, e.g. 2026-11, 2026-Q4, 2026-W47 "
+    report.add_argument("--period", type=_period, help="period label, e.g. 2026-11, 2026-Q4, 2026-W47 "
                                          "(default: the current period); agreements with a "
                                          "rolling window have no named periods and are skipped")
     report.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
@@ -259,12 +276,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    if args.command in ("report", "rules"):
+        # One request each, one clear line when it fails (connect.list_kind): urllib3's own
+        # word on every retry before it would only bury that line.
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     if args.command in ("run", "local"):
         # Fewer passes of the collector during start-up; then the engine runs it (Engine.run).
         gc.set_threshold(*GC_THRESHOLDS)
         logging.getLogger("sla_operator").info("event loop: %s", use_event_loop(args.no_uvloop))
     try:
-        return _dispatch(args)
+        # A flag's value that cannot be used is a usage error (2, as argparse's own); the
+        # command failing at its work (a busy port, an API server out of reach) is 1.
+        settings = _settings(args) if args.command in ("run", "local") else None
+    except (OSError, ValueError) as error:
+        print(f"sla-operator {args.command}: {error}", file=sys.stderr)
+        return 2
+    try:
+        return _dispatch(args, settings)
     except KeyboardInterrupt:
         return 130
     except (OSError, ValueError) as error:
@@ -272,15 +300,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
     if args.command == "run":
         from sla_operator.kube.startup import run
 
-        return run(_settings(args))
+        assert settings is not None
+        return run(settings)
     if args.command == "local":
         from sla_operator.local import run_local
 
-        return run_local(_settings(args), args.manifests, args.state)
+        assert settings is not None
+        return run_local(settings, args.manifests, args.state)
     if args.command == "demo-target":
         from sla_operator.local.demo import run_demo_target
 

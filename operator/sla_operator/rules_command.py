@@ -21,6 +21,10 @@ from sla_operator.domain.model import Agreement
 from sla_operator.domain.parse import agreement_from_manifest
 
 
+class UsageError(Exception):
+    """A flag's value that cannot be used (exit 2, as argparse's own errors)."""
+
+
 def _readable(items: Iterable[Mapping[str, Any]]) -> list[Agreement]:
     agreements = []
     for item in items:
@@ -33,16 +37,25 @@ def _readable(items: Iterable[Mapping[str, Any]]) -> list[Agreement]:
     return agreements
 
 
-def folder_agreements(folder: Path, namespaces: Sequence[str]) -> list[dict[str, Any]]:
-    """ServiceLevelAgreement manifests of a folder as local mode reads them; problems to stderr."""
-    from sla_operator.local.manifests import FileError, FolderWatch, read_manifests
+def folder_agreements(folder: Path, namespaces: Sequence[str],
+                      elsewhere: set[str] | None = None) -> list[dict[str, Any]]:
+    """ServiceLevelAgreement manifests of a folder as local mode reads them; problems to stderr.
 
-    if not folder.is_dir():
-        raise ValueError(f"--manifests {folder}: no such folder")
+    ``elsewhere`` receives the namespaces of the agreements ``namespaces`` left out."""
+    from sla_operator.local.manifests import (
+        FileError,
+        FolderWatch,
+        manifests_folder_problem,
+        read_manifests,
+    )
+
+    problem = manifests_folder_problem(folder)
+    if problem is not None:
+        raise UsageError(problem)
     found = []
     for path in FolderWatch(folder).files():
         try:
-            manifests, unnamed = read_manifests(path, str(path.relative_to(folder)))
+            manifests, unnamed = read_manifests(path, str(path.relative_to(folder)), [])
         except FileError as error:
             print(error, file=sys.stderr)
             continue
@@ -57,6 +70,8 @@ def folder_agreements(folder: Path, namespaces: Sequence[str]) -> list[dict[str,
                 continue
             if not namespaces or manifest.key[0] in namespaces:
                 found.append(manifest.body)
+            elif elsewhere is not None:
+                elsewhere.add(manifest.key[0])
     return found
 
 
@@ -80,11 +95,25 @@ def run_rules(namespaces: Sequence[str], manifests: str | None, output: str,
               rule_labels: Mapping[str, str] | None = None) -> int:
     from sla_operator.kube.connect import StartupError
 
+    elsewhere: set[str] = set()
     try:
-        items = (folder_agreements(Path(manifests), namespaces) if manifests
+        items = (folder_agreements(Path(manifests), namespaces, elsewhere) if manifests
                  else cluster_agreements(namespaces))
+    except UsageError as error:
+        print(f"sla-operator rules: {error}", file=sys.stderr)
+        return 2
     except StartupError as error:
         print(f"sla-operator rules: {error}", file=sys.stderr)
+        return 1
+    if namespaces and not items:
+        # Rules for nothing are a mistake to say, not an empty file to install.
+        where = f"under --manifests {manifests}" if manifests else "in the cluster"
+        found = (f"; the agreements there are in namespace(s) {', '.join(sorted(elsewhere))}"
+                 if elsewhere else "")
+        default = (" (a manifest without metadata.namespace is in namespace default, as "
+                   "kubectl apply without -n would put it)" if "default" in elsewhere else "")
+        print(f"sla-operator rules: no agreement in namespace(s) {', '.join(namespaces)} "
+              f"{where}{found}{default}", file=sys.stderr)
         return 1
     sys.stdout.write(render(_readable(items), output, rule_labels))
     return 0

@@ -158,8 +158,9 @@ async def test_a_read_the_file_moved_under_is_dropped_and_the_settled_version_ap
     folders.put("shop.yaml", edited)
     await folders.sync.rescan()
 
-    def read_then_emptied(read: Path, shown: str) -> tuple[list[Manifest], list[str]]:
-        result = read_manifests(read, shown)
+    def read_then_emptied(read: Path, shown: str,
+                          *foreign: list[str]) -> tuple[list[Manifest], list[str]]:
+        result = read_manifests(read, shown, *foreign)
         read.write_text("")  # the next `>` began while this read was under way
         return result
 

@@ -53,7 +53,7 @@ def test_prometheusrule_objects_carry_the_rule_labels(tmp_path: Path,
 
 
 def test_a_missing_folder_exits_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["rules", "--manifests", str(tmp_path / "nowhere")]) == 1
+    assert main(["rules", "--manifests", str(tmp_path / "nowhere")]) == 2  # as local: a usage error
     assert "no such folder" in capsys.readouterr().err
 
 

@@ -30,10 +30,12 @@ import signal
 import sys
 from pathlib import Path
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from sla_operator.engine import Engine
 from sla_operator.local.files import remove_stale_temporaries, sync_deferred
+from sla_operator.local.manifests import manifests_folder_problem
 from sla_operator.local.store import LocalStore
 from sla_operator.local.sync import LocalSync
 from sla_operator.metrics import EngineCollector, metrics_app, serve
@@ -54,14 +56,19 @@ def run_local(settings: Settings, manifests_dir: str, state_dir: str) -> int:
 
 
 def _folder_problem(manifests: Path, state: Path) -> str | None:
-    if not manifests.is_dir():
-        return f"--manifests {manifests}: no such folder"
+    problem = manifests_folder_problem(manifests)
+    if problem is not None:
+        return problem
     if state.exists() and not state.is_dir():
         return f"--state {state}: exists and is not a folder"
     if state.resolve().is_relative_to(manifests.resolve()) and not any(
             part.startswith(".") for part in state.resolve().relative_to(manifests.resolve()).parts):
         return (f"--state {state} is inside --manifests {manifests}: the state files would be "
                 "read as manifests; use a folder outside it (or a hidden one, e.g. .state)")
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return f"--state {state}: cannot create the folder: {error.strerror or error}"
     return None
 
 
@@ -80,15 +87,22 @@ async def _run(settings: Settings, manifests: Path, state: Path) -> int:
     await sync.rescan()  # incidents and windows are in place before the first evaluation
     registry = CollectorRegistry()
     registry.register(EngineCollector(engine, endpoint_histograms=settings.endpoint_histograms))
-    runner = await serve(metrics_app(engine, registry), settings.bind_address, settings.metrics_port)
+    runner = status = None
+    try:
+        runner = await _listen(metrics_app(engine, registry), settings, "--metrics-port",
+                               settings.metrics_port)
+        status = await _listen(status_app(lambda: engine.snapshot), settings, "--status-port",
+                               settings.status_port)
+    except ListenError as error:
+        if runner is not None:
+            await runner.cleanup()
+        print(f"sla-operator local: {error}", file=sys.stderr)
+        return 1
     if runner is not None:
-        log.info("metrics on http://%s:%d/metrics", _shown_host(settings.bind_address),
-                 settings.metrics_port)
-    status = await serve(status_app(lambda: engine.snapshot), settings.bind_address,
-                         settings.status_port)
+        log.info("metrics on %s", _where(settings.bind_address, settings.metrics_port,
+                                          "/metrics"))
     if status is not None:
-        log.info("status page on http://%s:%d/", _shown_host(settings.bind_address),
-                 settings.status_port)
+        log.info("status page on %s", _where(settings.bind_address, settings.status_port, "/"))
     log.info("watching %s; state in %s", manifests, state)
     tasks = [asyncio.create_task(engine.run(), name="sla-engine"),
              asyncio.create_task(sync.watch(), name="sla-local-watch")]
@@ -116,5 +130,24 @@ async def _run(settings: Settings, manifests: Path, state: Path) -> int:
     return 1 if failures else 0
 
 
-def _shown_host(bind_address: str) -> str:
-    return "127.0.0.1" if bind_address in ("0.0.0.0", "::", "") else bind_address
+class ListenError(Exception):
+    """A listener could not start; the message names the flag to change."""
+
+
+async def _listen(app: web.Application, settings: Settings, flag: str,
+                  port: int) -> web.AppRunner | None:
+    try:
+        return await serve(app, settings.bind_address, port)
+    except OSError as error:
+        raise ListenError(
+            f"{flag} {port}: cannot listen on {settings.bind_address}:{port}: "
+            f"{error.strerror or error} (another process may hold the port: choose another "
+            f"with {flag}, or 0 to turn it off)") from None
+
+
+def _where(bind_address: str, port: int, path: str) -> str:
+    """Where a listener is, as it is: a URL to open, and which interfaces it listens on."""
+    if bind_address in ("0.0.0.0", "::", ""):
+        return f"http://127.0.0.1:{port}{path} (listening on all interfaces, {bind_address or '*'})"
+    host = f"[{bind_address}]" if ":" in bind_address else bind_address
+    return f"http://{host}:{port}{path}"

@@ -44,6 +44,8 @@ class Manifest:
     source: str
     """The file it came from, as shown in messages."""
     problems: tuple[Problem, ...] = ()
+    namespace_defaulted: bool = False
+    """The document had no metadata.namespace: it is in ``default``, as kubectl would put it."""
 
     @property
     def ident(self) -> Ident:
@@ -57,8 +59,23 @@ class Manifest:
         return [f"{self.source}: {p} ({self.describe()})" for p in problems]
 
 
-def read_manifests(path: Path, shown: str) -> tuple[list[Manifest], list[str]]:
-    """The documents of one file, and the messages of documents that name no object at all."""
+def manifests_folder_problem(manifests: Path) -> str | None:
+    """Why ``--manifests`` cannot be read as a folder of manifests; None when it can."""
+    if manifests.is_file():
+        return (f"--manifests {manifests}: is a file; give the folder it is in (every YAML "
+                "file of the folder is read), or a folder of its own")
+    if not manifests.is_dir():
+        return f"--manifests {manifests}: no such folder"
+    return None
+
+
+def read_manifests(path: Path, shown: str,
+                   foreign: list[str] | None = None) -> tuple[list[Manifest], list[str]]:
+    """The documents of one file, and the messages of documents that name no object at all.
+
+    A document with neither ``apiVersion`` nor ``kind`` is no Kubernetes manifest (an
+    Alertmanager configuration, a probe policy file beside the manifests): it is no mistake,
+    and is said in ``foreign`` instead."""
     try:
         documents = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=ManifestLoader))
     except yaml.MarkedYAMLError as error:
@@ -72,6 +89,11 @@ def read_manifests(path: Path, shown: str) -> tuple[list[Manifest], list[str]]:
         if document is None:
             continue
         where = shown if len(documents) == 1 else f"{shown} (document {index + 1})"
+        if isinstance(document, Mapping) and "kind" not in document and "apiVersion" not in document:
+            if foreign is not None:
+                foreign.append(f"{where}: not a Kubernetes manifest (no apiVersion, no kind); "
+                               "ignored")
+            continue
         problem = _identity_problem(document)
         if problem is not None:
             unnamed.append(f"{where}: {problem}")
@@ -104,11 +126,13 @@ def _identity_problem(document: object) -> Problem | None:
 def _checked(document: Mapping[str, Any], source: str) -> Manifest:
     body = dict(document)
     metadata = dict(body["metadata"])
+    defaulted = "namespace" not in metadata
     metadata.setdefault("namespace", "default")
     body["metadata"] = metadata
     kind = str(body["kind"])
     problems = _secret_problems(body) if kind == "Secret" else validate(kind, body)
-    return Manifest(kind, (metadata["namespace"], metadata["name"]), body, source, tuple(problems))
+    return Manifest(kind, (metadata["namespace"], metadata["name"]), body, source, tuple(problems),
+                    defaulted)
 
 
 def _secret_problems(body: Mapping[str, Any]) -> list[Problem]:

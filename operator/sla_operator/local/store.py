@@ -418,7 +418,9 @@ def _log_transitions(kind: Kind, key: Key, before: Mapping[str, Any],
         if after.get("active"):
             log.info("maintenance %s/%s: active until %s", *key, after.get("currentEnd"))
         else:
-            log.info("maintenance %s/%s: not active, next at %s", *key, after.get("nextStart"))
+            upcoming = after.get("nextStart")
+            log.info("maintenance %s/%s: not active, %s", *key,
+                     f"next at {upcoming}" if upcoming else "no occurrence ahead (it is over)")
 
 
 _NAME_AND_STATE = operator.itemgetter("name", "state")

@@ -77,7 +77,8 @@ class LocalSync:
     def _read(self, path: Path, watch: FolderWatch) -> bool:
         """Take in a settled file; a read the file moved under is dropped, its old content kept."""
         try:
-            manifests, unnamed = read_manifests(path, str(path))
+            foreign: list[str] = []
+            manifests, unnamed = read_manifests(path, str(path), foreign)
         except FileError as error:
             if not watch.still_as_reported(path):
                 return False
@@ -90,6 +91,13 @@ class LocalSync:
             return False
         for message in unnamed:
             log.error("%s (document ignored)", message)
+        for message in foreign:
+            log.info("%s", message)
+        defaulted = sorted({m.describe() for m in manifests if m.namespace_defaulted})
+        if defaulted and path not in self.by_file:
+            # As kubectl apply without -n would: said once, so nobody looks for them elsewhere.
+            log.info("%s: no metadata.namespace, so in namespace default: %s", path,
+                     ", ".join(defaulted))
         self.by_file[path] = manifests
         return True
 
