@@ -71,6 +71,13 @@ class Release:
         )
         return result
 
+    def upgrade(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``helm upgrade`` to ``values`` (the whole set, as --reset-values does)."""
+        action = self._helm.Upgrade(self.config)
+        result: dict[str, Any] = asyncio.run(action.run(self.name, CHART, values=values, wait=False))
+        self.values = values
+        return result
+
     def uninstall(self) -> None:
         asyncio.run(self._helm.Uninstall(self.config).run(self.name, wait=False))
 

@@ -4,6 +4,7 @@ still reach the pods."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -81,3 +82,61 @@ def test_fewer_than_one_shard_is_refused_naming_the_value(
             refused.install()
     finally:
         kubectl("delete", "namespace", refused.namespace, "--wait=false", check=False)
+
+
+def release_pod(release: Release, name: str, shards: int) -> dict[str, Any]:
+    """A pod as the release's Deployment of ``shards`` makes it (no kubelet runs it here):
+    one that is still stopping, say, after its Deployment was scaled to zero."""
+    args = ["run", f"--shards={shards}", "--shard=0"] if shards > 1 else ["run"]
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "sla-operator",
+                                                  "app.kubernetes.io/instance": release.name}},
+            "spec": {"containers": [{"name": "operator", "image": "sla-operator:e2e",
+                                     "args": args}]}}
+
+
+@pytest.mark.parametrize(("before", "after"), [(1, 2), (2, 3), (3, 1)])
+def test_changing_the_shard_count_over_running_operators_is_refused_saying_what_to_do(
+        helm: ModuleType, kubeconfig: str, kubectl: Kubectl, before: int,  # noqa: F811
+        after: int) -> None:
+    """Pods of the old count would lead on their Leases while the new shards lead on theirs,
+    and both would write the same agreements. The upgrade goes through once they are gone."""
+    release = Release(helm, kubeconfig, {})
+    values = {"watchNamespaces": [release.namespace], "image": {"tag": "e2e"}}
+    release.values = {**values, "shards": before}
+    release.install()
+    ns = release.namespace
+    try:
+        old = {d["metadata"]["name"] for d in get_json(kubectl, "-n", ns, "deployments")["items"]}
+        with pytest.raises(Exception) as refused:
+            release.upgrade({**values, "shards": after})
+        said = str(refused.value)
+        assert f"shards: changing from {before} to {after}" in said, said
+        assert (f"kubectl -n {ns} scale deployment -l app.kubernetes.io/instance={release.name}"
+                " --replicas=0") in said
+        assert "then run this upgrade again" in said
+        # Nothing changed: the old Deployments run on, no new shard was started.
+        deployments = get_json(kubectl, "-n", ns, "deployments")["items"]
+        assert {d["metadata"]["name"] for d in deployments} == old
+        assert all(d["spec"]["replicas"] == 2 for d in deployments)
+
+        # What the message says: scale to zero ...
+        kubectl("-n", ns, "scale", "deployment", "-l",
+                f"app.kubernetes.io/instance={release.name}", "--replicas=0")
+        # ... and wait for the pods: one still stopping is refused by name.
+        kubectl("-n", ns, "create", "-f", "-", input=json.dumps(
+            release_pod(release, "still-stopping", before)))
+        with pytest.raises(Exception, match="Still running: Pod still-stopping"):
+            release.upgrade({**values, "shards": after})
+        kubectl("-n", ns, "delete", "pod", "still-stopping", "--grace-period=0", "--force")
+        release.upgrade({**values, "shards": after})
+        deployments = get_json(kubectl, "-n", ns, "deployments")["items"]
+        names = ({release.name} if after == 1 else
+                 {f"{release.name}-shard-{i}" for i in range(after)})
+        assert {d["metadata"]["name"] for d in deployments} == names
+        assert all(d["spec"]["replicas"] == 2 for d in deployments)
+        # The same count again (or another value) is an ordinary rolling upgrade.
+        release.upgrade({**values, "shards": after, "maxStatusWritesPerSecond": 20})
+    finally:
+        release.uninstall()
+        kubectl("delete", "namespace", ns, "--wait=false", check=False)

@@ -73,6 +73,13 @@ def serve_kubernetes(kmock: km.KubernetesEmulator, version: str) -> None:
     for group_version, plural, kind, namespaced in RESOURCES:
         kmock.resources[f"{group_version}/{plural}"] = km.ResourceInfo(
             kind=kind, singular=kind.lower(), namespaced=namespaced, verbs=VERBS)
+    # The chart's shards check (Helm's lookup) lists the release namespace's Deployments and
+    # Pods, and Helm decodes a list by its kind, which kmock's lists leave out: none there yet.
+    for path, api_version, kind in ((f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments",
+                                     "apps/v1", "DeploymentList"),
+                                    (f"/api/v1/namespaces/{NAMESPACE}/pods", "v1", "PodList")):
+        kmock[f"get {path}"] << {"apiVersion": api_version, "kind": kind,
+                                 "metadata": {"resourceVersion": "1"}, "items": []}
     # kmock names the core group's version "/v1"; Helm's REST mapper looks for "v1".
     kmock["get /api/v1"] << {
         "apiVersion": "v1", "kind": "APIResourceList", "groupVersion": "v1",
