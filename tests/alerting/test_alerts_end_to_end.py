@@ -236,9 +236,31 @@ def test_every_dashboard_query_runs_and_most_have_data(outage: Outage) -> None:
             empty.append(where)
     print(f"\n{ran} dashboard queries ran; without data: {empty}")
     # A TLS certificate's expiry needs an https endpoint, and annotations mark only incidents
-    # and maintenance: those may be empty here; the rest must show the outage.
-    allowed = re.compile(r"Certificate expiry|annotation Maintenance")
+    # and maintenance: those may be empty here; the rest must show the outage. So may a
+    # rolling hour's closed periods (none closed yet) and late responses more than $__range
+    # ago; the availability stat has one query for agreements meeting their objective, one
+    # for those missing it: one of the two is empty, never both.
+    allowed = re.compile(r"Certificate expiry|annotation Maintenance|Closed periods"
+                         r"|Incident responses late|Availability \(current period\)")
     assert [where for where in empty if not allowed.search(where)] == []
+    assert len([where for where in empty if "Availability (current period)" in where]) == 1
+
+
+def test_burn_rate_panels_show_one_line_per_agreement_and_window_with_the_rules(
+        outage: Outage) -> None:
+    """Where the recording rules are loaded, the burn panels read them; the raw counters
+    only stand in for an agreement without them, never adding a second line."""
+    now = time.time()
+    for where, expr, _ in dashboard_queries():
+        if "sla:error_ratio:rate" not in expr:
+            continue
+        query = re.sub(r'agreement=~?"checkout"', 'agreement=~"checkout.*"', filled(expr))
+        answer = outage.prometheus.api("query", query=query, time=str(now))
+        agreements = [r["metric"]["agreement"] for r in answer["data"]["result"]]
+        assert sorted(agreements) == ["checkout", "checkout-sandbox"], where
+        recorded = outage.prometheus.api("query", query=query.split(" or on ")[0].lstrip("("),
+                                         time=str(now))
+        assert len(recorded["data"]["result"]) == 2, f"{where}: the recording rules answer"
 
 
 def test_the_dashboard_variables_list_the_agreement(outage: Outage) -> None:
