@@ -27,13 +27,15 @@ from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.engine import Engine
 from sla_operator.kube.connect import FirstLists, StartupError, api_client, first_lists
 from sla_operator.kube.leader import LeaderElector
+from sla_operator.kube.lease import LeaseClient
 from sla_operator.kube.primed import PrimedLists, primed
 from sla_operator.kube.rules import RuleKeeper, keep_all
 from sla_operator.kube.watch import Resync, WatchTracker
 from sla_operator.metrics import EngineCollector, metrics_app, serve
 from sla_operator.settings import Settings
 from sla_operator.statuspage import status_app
-from sla_operator.store.base import Key, Kind, WriteSwitch
+from sla_operator.store.base import Key, Kind
+from sla_operator.store.fence import WriteSwitch
 from sla_operator.store.kube import KubeStore
 
 log = logging.getLogger("sla_operator.kube")
@@ -107,11 +109,16 @@ def _load_window(engine: Engine, item: dict[str, Any]) -> None:
     engine.upsert_maintenance(window)
 
 
-def _stopped(task: asyncio.Task[None] | None) -> list[str]:
-    """/healthz: leader election that stopped means this replica can never lead again."""
-    if task is None or not task.done() or task.cancelled():
+def _election_problems(elector: LeaderElector | None,
+                       task: asyncio.Task[None] | None) -> list[str]:
+    """/healthz: a standby that cannot lead is not healthy (a failed take-over, a Lease it
+    cannot reach), nor is one whose election stopped (it can never lead again)."""
+    if elector is None:
         return []
-    return [f"leader election stopped: {task.exception()!r}"]
+    problems = elector.problems()
+    if task is not None and task.done() and not task.cancelled():
+        problems.append(f"leader election stopped: {task.exception()!r}")
+    return problems
 
 
 async def take_over(engine: Engine, resync: Resync) -> None:
@@ -172,10 +179,11 @@ async def _operate(options: Settings, api: client.ApiClient, listed: FirstLists)
     # Watches owe an event for a change within two resyncs (plus the time a list takes).
     tracker = WatchTracker(engine.clock, timedelta(seconds=2 * options.resync_interval + 30))
     resync = Resync(engine, store, options.namespaces, tracker, options.resync_interval)
+    elector: LeaderElector | None = None
     elector_task: asyncio.Task[None] | None = None
     try:
-        runner = await serve(metrics_app(engine, registry,
-                                         checks=[tracker.problems, lambda: _stopped(elector_task)]),
+        runner = await serve(metrics_app(engine, registry, checks=[
+                                 tracker.problems, lambda: _election_problems(elector, elector_task)]),
                              options.bind_address, options.metrics_port)
     except OSError as error:
         raise StartupError(f"cannot listen on {options.bind_address}:{options.metrics_port} "
@@ -208,8 +216,9 @@ async def _operate(options: Settings, api: client.ApiClient, listed: FirstLists)
             # Spec changes of the handover's gap: every rule brought up to date.
             await asyncio.to_thread(keep_all, rule_keeper, api, options.namespaces)
 
-        elector = LeaderElector(store, options.lease, switch, partial(take_over, engine, resync),
-                                then=leading)
+        # The Lease on a connection and thread of its own: renewals never wait behind writes.
+        elector = LeaderElector(LeaseClient(api, options.lease), options.lease, switch,
+                                partial(take_over, engine, resync), then=leading)
         elector_task = asyncio.create_task(elector.run(), name="leader-election")
 
     async def stop_working() -> None:

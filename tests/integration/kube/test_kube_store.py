@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import threading
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -22,7 +24,7 @@ from sla_operator.domain.model import (
 )
 from sla_operator.domain.records import incident_spec, update_dict
 from sla_operator.store.base import Kind, StoreError
-from sla_operator.store.fence import WriteSwitch
+from sla_operator.store.fence import Fenced, WriteSwitch
 from sla_operator.store.kube import KubeStore
 
 EVENTS = km.resource("", "v1", "events")
@@ -331,13 +333,39 @@ async def test_a_secret_not_labelled_for_probes_is_refused_without_its_value(
 async def test_a_standby_store_writes_nothing_and_says_why(
         api_client: Any, apiserver: km.KubernetesEmulator) -> None:
     standby = KubeStore(api_client, switch=WriteSwitch(active=False))
-    with pytest.raises(StoreError, match=r"standby: incident .* is left to the leader"):
+    with pytest.raises(StoreError, match=r"not the Lease holder now: incident .* is left"):
         await standby.create_incident(OUTAGE, owner_uid="a9d6-sla-uid")
-    with pytest.raises(StoreError, match="standby: the status of ServiceLevelAgreement"):
+    with pytest.raises(StoreError, match="not the Lease holder now: the status of ServiceLevelAgreement"):
         await standby.write_status(Kind.AGREEMENT, ("payments", "payments-api"), {"state": "Up"})
     await standby.record_event(Kind.AGREEMENT, ("payments", "payments-api"), "X", "y")
     assert not [r for r in requests_to(apiserver, INCIDENTS) if r.method.value != "GET"]
     assert not requests_to(apiserver, EVENTS)
+
+
+async def test_a_write_queued_behind_slow_ones_is_not_sent_once_the_deadline_has_passed(
+        api_client: Any, apiserver: km.KubernetesEmulator) -> None:
+    """The fence is checked when the request leaves, not when it was queued: with every worker
+    thread held by slow writes, a status write waits; the Lease's deadline passes meanwhile."""
+    now = [100.0]
+    switch = WriteSwitch(active=False, monotonic=lambda: now[0])
+    switch.renewed(started=100.0, renew_deadline=10.0)
+    switch.lead()
+    store = KubeStore(api_client, switch=switch)
+    release = threading.Event()
+    slow = [asyncio.create_task(store.call(release.wait)) for _ in range(8)]  # the whole pool
+    await asyncio.sleep(0.05)
+    queued = asyncio.create_task(
+        store.write_status(Kind.AGREEMENT, ("payments", "payments-api"), {"state": "Down"}))
+    await asyncio.sleep(0.05)
+    now[0] = 110.0  # the renew deadline passes while the write waits for a thread
+    release.set()
+    await asyncio.gather(*slow)
+    with pytest.raises(Fenced):
+        await queued
+    assert not requests_to(apiserver, AGREEMENTS, method="PATCH", subresource="status")
+    now[0] = 109.0  # before the deadline the same write goes out
+    await store.write_status(Kind.AGREEMENT, ("payments", "payments-api"), {"state": "Down"})
+    assert requests_to(apiserver, AGREEMENTS, method="PATCH", subresource="status")
 
 
 @pytest.mark.parametrize("with_cause", [True, False])
