@@ -26,9 +26,15 @@ run: $(STAMP) ## Demo: local mode on examples/demo/ against the demo target (no 
 	$(BIN)/python scripts/demo.py
 
 .PHONY: test
-test: $(STAMP) ## Unit, integration and rules tests (fast, no cluster; promtool/amtool from Debian)
+test: $(STAMP) ## Unit, integration, rules and docs tests (fast, no cluster; promtool/amtool from Debian)
 	bash scripts/install-prometheus.sh
 	$(PYTEST) tests/unit tests/integration tests/rules -q
+	$(MAKE) test-docs
+
+.PHONY: test-docs
+test-docs: $(STAMP) ## Docs tier: every shell block of README.md and docs/API.md runs, every relative link resolves
+	bash scripts/install-prometheus.sh
+	$(PYTEST) tests/docs -q
 
 # A cluster named by KUBECONFIG (an existing file) is tested as it is; only without one is
 # the local control plane built, which needs root and apt-get.
