@@ -76,6 +76,9 @@ OPEN_INCIDENTS = _agreement("sla_incidents_open", "Open incidents by severity.",
                             extra=("severity",))
 PERIOD = _agreement("sla_period_availability_ratio", "Availability of the last closed period.",
                     extra=("period",))
+CREDIT = _agreement("sla_period_credit_percent",
+                    "Service credit earned by the last closed period, percent of its fees.",
+                    extra=("period",))
 DOWNTIME = _agreement("sla_downtime_seconds", "Seconds Down, outside maintenance and exclusions.",
                       "counter")
 ELIGIBLE = _agreement("sla_eligible_seconds",
@@ -94,7 +97,7 @@ PROBES = Spec("sla_probes", "Probes run, by result.", "counter", (*PROBE_LABELS,
 EXPIRY = Spec("sla_probe_certificate_expiry_timestamp_seconds",
               "notAfter of the endpoint's TLS certificate.", "gauge", PROBE_LABELS)
 FAMILIES = (OBJECTIVE, AVAILABILITY, BUDGET_TOTAL, BUDGET_REMAINING, BUDGET_RATIO, STATE,
-            MAINTENANCE, OPEN_INCIDENTS, PERIOD, DOWNTIME, ELIGIBLE, BREACHED,
+            MAINTENANCE, OPEN_INCIDENTS, PERIOD, CREDIT, DOWNTIME, ELIGIBLE, BREACHED,
             SUCCESS, DURATION, AGREEMENT_DURATION, PROBES, EXPIRY)
 """The families made from the agreements, in the order they are exposed."""
 
@@ -247,6 +250,8 @@ def _agreement_samples(view: AgreementView, endpoint_histograms: bool) -> Iterat
     closed = view.last_closed
     if closed is not None and closed.availability is not None:
         yield PERIOD, [*labels, closed.label], closed.availability
+    if closed is not None and closed.credit_percent is not None:
+        yield CREDIT, [*labels, closed.label], closed.credit_percent
     probed = [probe for probe in view.probes if probe.last_ok is not None]
     if probed:
         yield AGREEMENT_DURATION, labels, _merged([probe.latency for probe in probed])
@@ -363,6 +368,7 @@ class _Labels:
              for severity in Severity] for spec in (OPEN_INCIDENTS, BREACHED))
         head, tail = _template(PERIOD.labels, values)
         self.period = (_sample_name(PERIOD) + head, tail + " ")
+        self.credit = (_sample_name(CREDIT) + head, tail + " ")
         bucket, tail = _template((*AGREEMENT_DURATION.labels, "le"), values)
         self.agreement_bucket = (_sample_name(AGREEMENT_DURATION, "_bucket") + bucket, tail)
         # Per endpoint: the text before the endpoint's name, and after it up to the value.
@@ -412,6 +418,10 @@ def _agreement_text(view: AgreementView, endpoint_histograms: bool, labels: _Lab
         head, tail = labels.period
         text[PERIOD].append(f"{head}{escape_label_value(closed.label)}{tail}"
                             f"{counts(closed.availability)}\n")
+    if closed is not None and closed.credit_percent is not None:
+        head, tail = labels.credit
+        text[CREDIT].append(f"{head}{escape_label_value(closed.label)}{tail}"
+                            f"{counts(closed.credit_percent)}\n")
     probed = [probe for probe in view.probes if probe.last_ok is not None]
     if probed:
         _histogram(text[AGREEMENT_DURATION], _sample_name(AGREEMENT_DURATION), labels.labels,

@@ -280,7 +280,7 @@ async def test_a_history_entry_of_the_current_period_is_not_taken_back() -> None
     await engine.evaluate_round()
     history = store.written_for(("shop", "web"))[-1]["history"]
     assert "2027-01" not in [h["period"] for h in history]
-    assert {"period": "2026-12", "availability": "99.95"} in history
+    assert {"period": "2026-12", "availability": "99.95", "creditPercent": 0} in history
     [warning] = [e for e in store.events if e[1] == "StatusRecomputed"]
     assert "2027-01 has not ended yet" in warning[2]
 

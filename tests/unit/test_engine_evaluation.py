@@ -166,7 +166,7 @@ def test_a_frozen_period_keeps_its_figures_when_the_records_change_later() -> No
     result = evaluate_agreement(runtime, [outage(T0, T0 + timedelta(hours=5))], [],
                                 datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC))
     november = [e for e in result.status["history"] if e["period"] == "2026-11"]
-    assert november == [frozen]
+    assert november == [{**frozen, "creditPercent": 0}]  # the credit of its tiers (none) added
 
 
 def test_responses_already_late_when_the_process_starts_are_the_counters_baseline() -> None:

@@ -48,7 +48,7 @@ def rich() -> Snapshot:
         state=State.DEGRADED, maintenance_active=True,
         period=period(availability=float("nan"), budget_remaining_seconds=-12.5,
                       budget_remaining_ratio=float("-inf"), budget_total_seconds=1e22),
-        last_closed=ClosedPeriodView('2026-10 "Q4"\n', 0.9991),
+        last_closed=ClosedPeriodView('2026-10 "Q4"\n', 0.9991, 10),
         downtime_total_seconds=float("inf"), eligible_total_seconds=12_345_678.0,
         open_incidents={Severity.P1: 2, Severity.P3: 1}, responses_breached={Severity.P2: 12_345_678},
         probes=(replace(probe('é"p\\\n', fast=3, slow=1), last_ok=False, failures=7,
@@ -105,6 +105,7 @@ def test_every_figure_and_odd_label_is_written_as_its_samples_say(
     assert [s.labels["state"] for s in odd if s.value == 1] == ["Degraded"]
     assert 'endpoint="é\\"p\\\\\\n"' in text
     assert 'sla_period_availability_ratio{agreement="odd"' in text
+    assert 'sla_period_credit_percent{agreement="odd"' in text
     assert 'sla_availability_ratio{agreement="odd"' in text and " NaN\n" in text
     assert " -Inf\n" in text and " +Inf\n" in text and " 1e+22\n" in text
     assert " 1.2345678e+07\n" in text

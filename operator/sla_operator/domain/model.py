@@ -268,6 +268,15 @@ DEFAULT_SUPPORT_RESPONSE: Mapping[Severity, timedelta] = {
 
 
 @dataclass(frozen=True)
+class CreditTier:
+    """A service credit: a period whose availability is below ``below`` (percent) earns
+    ``percent`` of that period's fees back."""
+
+    below: Decimal
+    percent: int
+
+
+@dataclass(frozen=True)
 class Agreement:
     namespace: str
     name: str
@@ -283,6 +292,7 @@ class Agreement:
     )
     alerting: Alerting = Alerting()
     status_page: StatusPageOptions = StatusPageOptions()
+    credits: tuple[CreditTier, ...] = ()  # highest threshold first
     labels: Mapping[str, str] = field(default_factory=dict)
     created_at: datetime | None = None
     uid: str | None = None

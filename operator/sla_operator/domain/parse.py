@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 from sla_operator.domain import model as m
+from sla_operator.domain.credits import parse_credits
 from sla_operator.domain.durations import parse_duration
 from sla_operator.domain.errors import SpecError
 from sla_operator.domain.fields import (
@@ -38,7 +39,9 @@ def agreement_from_manifest(obj: Mapping[str, Any]) -> m.Agreement:
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     errors = Collector()
-    objective = errors.run(lambda: _objective(spec.get("objective")), Decimal("99.9"))
+    objective = errors.run(lambda: _objective(spec.get("objective")), None)
+    no_credits: tuple[m.CreditTier, ...] = ()
+    credits = errors.run(lambda: parse_credits(spec.get("credits"), objective), no_credits)
     window = errors.run(lambda: _window(spec.get("window") or {}), m.Window())
     endpoints = _endpoints(spec.get("endpoints"), errors)
     support = errors.run(lambda: _support(spec.get("supportResponse") or {}),
@@ -58,6 +61,7 @@ def agreement_from_manifest(obj: Mapping[str, Any]) -> m.Agreement:
         errors.add("spec.endpoints", "at least one endpoint must be the service's own "
                                      "(dependency: false); dependencies only explain outages")
     errors.raise_if_any()
+    assert objective is not None
     alerting = spec.get("alerting") or {}
     status_page = spec.get("statusPage") or {}
     return m.Agreement(
@@ -78,6 +82,7 @@ def agreement_from_manifest(obj: Mapping[str, Any]) -> m.Agreement:
         ),
         status_page=m.StatusPageOptions(public=bool(status_page.get("public", False)),
                                         group=status_page.get("group")),
+        credits=credits,
         labels=dict(meta.get("labels") or {}),
         created_at=created,
         uid=meta.get("uid"),

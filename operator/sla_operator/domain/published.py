@@ -70,7 +70,8 @@ def read_published(status: object, objective: Decimal) -> Published:
         newest = history[max(history)]
         text = newest.get("availability")
         closed = ClosedPeriodView(str(newest["period"]),
-                                  None if text is None else float(Decimal(text) / 100))
+                                  None if text is None else float(Decimal(text) / 100),
+                                  newest.get("creditPercent"))
     return Published(state, period, days, endpoints, last, closed, tuple(problems))
 
 

@@ -9,9 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from sla_operator.domain.accounting import DayFigures, PeriodFigures
+from sla_operator.domain.credits import credit_percent
 from sla_operator.domain.health import EndpointHealth
 from sla_operator.domain.intervals import Interval
-from sla_operator.domain.model import Agreement, State
+from sla_operator.domain.model import Agreement, CreditTier, State
 from sla_operator.domain.records import format_time
 
 
@@ -46,14 +47,17 @@ def period_dict(figures: PeriodFigures) -> dict[str, Any]:
     }
 
 
-def history_entry(figures: PeriodFigures) -> dict[str, Any]:
+def history_entry(figures: PeriodFigures, credits: Sequence[CreditTier] = ()) -> dict[str, Any]:
+    shown = percent(figures.availability)
+    measured = Decimal(shown) if figures.eligible_seconds > 0 else None
     return {
         "period": figures.label,
         "start": format_time(figures.period.start),
         "end": format_time(figures.period.end),
-        "availability": percent(figures.availability),
+        "availability": shown,
         "objective": str(figures.objective),
         "met": figures.met,
+        "creditPercent": credit_percent(credits, measured),
         "downtimeSeconds": round(figures.downtime_seconds),
         "maintenanceSeconds": round(figures.maintenance_seconds),
         "excludedSeconds": round(figures.excluded_seconds),

@@ -147,6 +147,8 @@ def _history_entry(raw: Mapping[str, Any], path: str,
             entry[name] = _count(raw[name], f"{path}.{name}", MAX_SECONDS)
     if "incidents" in raw:
         entry["incidents"] = _count(raw["incidents"], f"{path}.incidents", MAX_COUNT)
+    if "creditPercent" in raw:
+        entry["creditPercent"] = _count(raw["creditPercent"], f"{path}.creditPercent", 100)
     return entry
 
 

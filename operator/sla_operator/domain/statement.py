@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from itertools import chain
 
 from sla_operator.domain.accounting import AccountingInput, compute_period
+from sla_operator.domain.credits import credit_for_text
 from sla_operator.domain.errors import SpecError
 from sla_operator.domain.intervals import Interval, union
 from sla_operator.domain.model import Agreement, Incident, MaintenanceWindow, WindowType
@@ -31,6 +32,7 @@ class StatementLine:
     availability: str | None  # None: no eligible time in the period ("no data")
     objective: str
     met: bool
+    credit_percent: int  # service credit earned, percent of the period's fees (spec.credits)
     downtime_seconds: int
     maintenance_seconds: int
     excluded_seconds: int
@@ -55,13 +57,16 @@ def statement_line(agreement: Agreement, windows: Sequence[MaintenanceWindow],
                              tuple(unmonitored))
     name = period_label(agreement.window, period)
     figures = compute_period(inputs, period, now, name)
+    availability = percent(figures.availability) if figures.eligible_seconds > 0 else None
     return StatementLine(
         namespace=agreement.namespace, agreement=agreement.name, service=agreement.service,
         environment=agreement.environment.value, period=name,
         start=period.start.isoformat(), end=period.end.isoformat(),
-        availability=percent(figures.availability) if figures.eligible_seconds > 0 else None,
+        availability=availability,
         objective=str(agreement.objective),
-        met=figures.met, downtime_seconds=round(figures.downtime_seconds),
+        met=figures.met,
+        credit_percent=credit_for_text(agreement.credits, availability),
+        downtime_seconds=round(figures.downtime_seconds),
         maintenance_seconds=round(figures.maintenance_seconds),
         excluded_seconds=round(figures.excluded_seconds),
         unmonitored_seconds=round(figures.unmonitored_seconds),
@@ -91,6 +96,7 @@ def statement_period(agreement: Agreement, label: str | None, now: datetime) -> 
 
 _TABLE_COLUMNS = (("NAMESPACE", "namespace"), ("AGREEMENT", "agreement"), ("PERIOD", "period"),
                   ("AVAILABILITY", "availability"), ("OBJECTIVE", "objective"), ("MET", "met"),
+                  ("CREDIT", "credit_percent"),
                   ("DOWNTIME", "downtime_seconds"), ("MAINTENANCE", "maintenance_seconds"),
                   ("EXCLUDED", "excluded_seconds"), ("UNMONITORED", "unmonitored_seconds"),
                   ("BUDGET LEFT", "budget_remaining_seconds"), ("INCIDENTS", "incidents"),
@@ -119,6 +125,8 @@ def _cell(value: object, key: str) -> str:
         return "yes" if value else "NO"
     if key == "availability":
         return "no data" if value is None else f"{value}%"
+    if key == "credit_percent":
+        return f"{value}%"
     if key.endswith("_seconds"):
         return f"{value}s"
     return str(value) if value != "" else "-"

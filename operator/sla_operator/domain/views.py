@@ -95,6 +95,7 @@ class ClosedPeriodView:
 
     label: str
     availability: float | None  # ratio 0..1; None when it had no eligible time
+    credit_percent: int | None = None  # service credit earned; None when the entry has none
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from sla_operator.domain.accounting import (
     compute_period,
     counted_time,
 )
+from sla_operator.domain.credits import credit_for_text
 from sla_operator.domain.durations import format_duration
 from sla_operator.domain.health import EndpointHealth, service_health
 from sla_operator.domain.incidents import Action, Situation, decide
@@ -247,6 +248,7 @@ def _refresh_history(runtime: AgreementRuntime, windows: Sequence[MaintenanceWin
                      occurrences: Occurrences = maintenance_intervals) -> None:
     """Freeze each closed period once; after a lost status, rebuild it from the records."""
     agreement = runtime.agreement
+    _credit_history(runtime)
     created = agreement.created_at
     closed = [p for p in previous_periods(agreement.window, now, HISTORY_KEEP)
               if created is None or p.end > created]
@@ -257,9 +259,20 @@ def _refresh_history(runtime: AgreementRuntime, windows: Sequence[MaintenanceWin
                              scheduled_maintenance(windows, bounds, occurrences),
                              incidents, tuple(unmonitored))
     for figures in compute_history(inputs, agreement.window, now, HISTORY_KEEP):
-        runtime.history.setdefault(figures.label, history_entry(figures))
+        runtime.history.setdefault(figures.label, history_entry(figures, agreement.credits))
     for label in sorted(runtime.history)[:-HISTORY_KEEP]:
         del runtime.history[label]
+
+
+def _credit_history(runtime: AgreementRuntime) -> None:
+    """Each frozen period's credit under the agreement's tiers: entries taken back from a
+    status written before the tiers (or before they changed) get theirs. An entry is replaced,
+    never changed in place: readers know an entry by its identity."""
+    credits = runtime.agreement.credits
+    for label, entry in runtime.history.items():
+        wanted = credit_for_text(credits, entry.get("availability"))
+        if entry.get("creditPercent") != wanted:
+            runtime.history[label] = {**entry, "creditPercent": wanted}
 
 
 def _refresh_daily(runtime: AgreementRuntime, inputs: AccountingInput, now: datetime) -> None:

@@ -245,8 +245,10 @@ def _last_closed(runtime: AgreementRuntime) -> ClosedPeriodView | None:
     known, view = runtime.last_closed
     if known is entry:  # entries are replaced, never changed: the same one, the same view
         return view
+    credit = entry.get("creditPercent")
     view = ClosedPeriodView(label=str(entry["period"]),
-                            availability=_closed_availability(entry.get("availability")))
+                            availability=_closed_availability(entry.get("availability")),
+                            credit_percent=credit if isinstance(credit, int) else None)
     runtime.last_closed = (entry, view)
     return view
 

@@ -62,6 +62,7 @@ async def test_every_family_of_the_contract_is_exposed_with_its_type(outage: Wor
         "sla_incidents_open": "gauge",
         "sla_incident_response_breached": "counter",
         "sla_period_availability_ratio": "gauge",
+        "sla_period_credit_percent": "gauge",
         "sla_probe_success": "gauge",
         "sla_probe_duration_seconds": "histogram",
         "sla_agreement_probe_duration_seconds": "histogram",
