@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -31,13 +32,29 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-control-plane.sh"
 
 ADMIN_USER = "admin"
 RESTRICTED_USER = "sla-operator-restricted"
+REPLICA_USERS = ("replica-a", "replica-b")
+# Metadata of every write to the operator's kinds, Events and Leases; nothing else.
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [create, update, patch, delete]
+  resources:
+  - group: sla.dev
+  - group: ""
+    resources: [events]
+  - group: coordination.k8s.io
+- level: None
+"""
 
 _BINARIES = ("kube-apiserver", "kube-controller-manager")
 
@@ -214,6 +231,8 @@ class ControlPlane:
         self.admin_token: str = ""
         self.restricted_token: str = ""
         self.startup_seconds: float | None = None
+        self.replica_kubeconfigs: dict[str, str] = {}
+        self.audit_log: str = ""
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._logs: dict[str, Path] = {}
         self._log_files: list[IO[bytes]] = []
@@ -277,6 +296,20 @@ class ControlPlane:
             f.close()
         self._log_files.clear()
 
+    def audit(self) -> list[dict[str, Any]]:
+        """The API server's audit entries so far: writes to sla.dev, Events and Leases."""
+        entries = []
+        try:
+            with open(self.audit_log, encoding="utf-8") as lines:
+                for line in lines:
+                    try:
+                        entries.append(json.loads(line))
+                    except ValueError:
+                        continue  # a line still being written
+        except FileNotFoundError:
+            pass
+        return entries
+
     def log_path(self, name: str) -> str:
         """Log file of ``etcd``, ``kube-apiserver`` or ``kube-controller-manager``."""
         return str(self._logs[name])
@@ -305,12 +338,24 @@ class ControlPlane:
 
         self.admin_token = secrets.token_hex(24)
         self.restricted_token = secrets.token_hex(24)
+        replica_tokens = {user: secrets.token_hex(24) for user in REPLICA_USERS}
         # token,user,uid[,"groups"]; the restricted user gets only system:authenticated,
-        # so anything it may do must come from RBAC bindings a test creates.
+        # so anything it may do must come from RBAC bindings a test creates. Each replica
+        # user is a writer of its own, so the audit log says which replica wrote what.
         (wd / "tokens.csv").write_text(
             f'{self.admin_token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n'
             f"{self.restricted_token},{RESTRICTED_USER},{RESTRICTED_USER}\n"
+            + "".join(f'{token},{user},{user},"system:masters"\n'
+                      for user, token in replica_tokens.items())
         )
+        self.replica_kubeconfigs = {}
+        for user, token in replica_tokens.items():
+            path = wd / f"kubeconfig-{user}"
+            path.write_text(_kubeconfig_text(self.server, user, token, f"sla-e2e-{user}"))
+            os.chmod(path, 0o600)
+            self.replica_kubeconfigs[user] = str(path)
+        self.audit_log = str(wd / "audit.log")
+        (wd / "audit-policy.yaml").write_text(AUDIT_POLICY)
         os.chmod(wd / "tokens.csv", 0o600)
 
         self.kubeconfig = str(wd / "kubeconfig")
@@ -380,6 +425,10 @@ class ControlPlane:
                 # is rejected by validation and would only fill the log with errors.
                 "--endpoint-reconciler-type=none",
                 "--profiling=false",
+                # Who wrote what (fencing, shards, least privilege): one JSON line per write.
+                f"--audit-policy-file={wd / 'audit-policy.yaml'}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-mode=blocking",
             ],
         )
 
