@@ -206,3 +206,17 @@ def test_an_incident_filed_already_late_while_the_process_runs_is_counted_as_a_b
                      origin=Origin.MANUAL)
     evaluate_agreement(runtime, [filed], [], T0 + SECOND)
     assert runtime.breached == {"db-by-hand": "P2"}
+
+
+def test_the_current_period_of_an_agreement_not_probed_yet_has_no_availability_figure() -> None:
+    """`kubectl get sla` shows no Availability rather than 100% for what nobody measured, and
+    a standby reads that status back as no data."""
+    from sla_operator.domain.published import read_published
+
+    runtime = AgreementRuntime(agreement(DB), started=T0)
+    evaluate_agreement(runtime, [], [], T0)
+    status = evaluate_agreement(runtime, [], [], T0 + 11 * SECOND).status
+    assert status["currentPeriod"]["availability"] is None
+    published = read_published(status, Decimal("99.9"))
+    assert published.problems == ()
+    assert published.period is not None and published.period.eligible_seconds == 0

@@ -118,7 +118,9 @@ def _period(raw: object, objective: Decimal) -> PeriodFigures | None:
     remaining = _signed(budget.get("remainingSeconds"), f"{path}.errorBudget.remainingSeconds")
     ratio = _decimal(budget.get("remainingRatio"), f"{path}.errorBudget.remainingRatio")
     if availability is None:
-        raise SpecError.at(f"{path}.availability", "is missing")
+        if seconds["eligibleSeconds"] != 0:
+            raise SpecError.at(f"{path}.availability", "is missing")
+        availability = 1.0  # no eligible time: no figure (the views say "no data")
     return PeriodFigures(
         period=Interval(start, end), label=label,
         elapsed_seconds=seconds["elapsedSeconds"],

@@ -29,7 +29,8 @@ def period_dict(figures: PeriodFigures) -> dict[str, Any]:
         "start": format_time(figures.period.start),
         "end": format_time(figures.period.end),
         "label": figures.label,
-        "availability": percent(figures.availability),
+        # No eligible time, no figure: "100%" would claim what nobody measured.
+        "availability": percent(figures.availability) if figures.eligible_seconds > 0 else None,
         "objective": str(figures.objective),
         "elapsedSeconds": round(figures.elapsed_seconds),
         "eligibleSeconds": round(figures.eligible_seconds),

@@ -270,7 +270,8 @@ def _secret_failure(name: str, namespace: str, error: StoreError) -> str:
         return f"no secret {name} in namespace {namespace}"
     if status == 403:
         return (f"forbidden: the operator may not read secret {name} in namespace {namespace} "
-                "(its ClusterRole needs get on secrets)")
+                "(the chart grants get on secrets only in the namespaces of its value "
+                "rbac.secretNamespaces)")
     return f"secret {name} could not be read: {error}"
 
 
