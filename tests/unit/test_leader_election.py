@@ -228,3 +228,30 @@ async def test_a_lease_that_cannot_be_reached_for_long_makes_the_replica_unhealt
     await asyncio.sleep(60)
     assert any("forbidden" in p for p in first.elector.problems())
     await first.stop()
+
+
+async def test_healthz_names_a_failed_take_over_and_a_stopped_election() -> None:
+    from sla_operator.kube.startup import _election_problems
+
+    shared = SharedLease()
+
+    async def unreadable() -> None:
+        raise RuntimeError("statuses could not be listed")
+
+    first = Replica(shared, "a", take_over=unreadable).start()
+    await asyncio.sleep(RETRY)
+    assert first.task is not None
+    problems = _election_problems(first.elector, first.task)
+    assert problems and "cannot lead: taking over failed" in problems[0]
+    healthy = Replica(shared, "b").start()
+    await asyncio.sleep(RETRY)
+    assert _election_problems(healthy.elector, healthy.task) == []  # a standby or leader is fine
+    assert _election_problems(None, None) == []  # no election: a single writer
+
+    async def broken() -> None:
+        raise RuntimeError("boom")
+
+    died = asyncio.create_task(broken())
+    await asyncio.gather(died, return_exceptions=True)
+    assert "leader election stopped" in _election_problems(healthy.elector, died)[-1]
+    await asyncio.gather(first.stop(), healthy.stop())
