@@ -13,6 +13,7 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
+	bash scripts/install-pdf.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -28,6 +29,7 @@ run: $(STAMP) ## Demo: local mode on examples/demo/ against the demo target (no 
 .PHONY: test
 test: $(STAMP) ## Unit, integration, rules and docs tests (fast, no cluster; promtool/amtool from Debian)
 	bash scripts/install-prometheus.sh
+	bash scripts/install-pdf.sh
 	$(PYTEST) tests/unit tests/integration tests/rules -q
 	$(MAKE) test-docs
 

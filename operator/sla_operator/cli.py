@@ -244,6 +244,22 @@ def build_parser() -> argparse.ArgumentParser:
                                          "rolling window have no named periods and are skipped")
     report.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
 
+    statement = commands.add_parser(
+        "statement", help="the customer's statement of one agreement for one period",
+        description="Service, period, objective, availability, met, credit, daily bars, every "
+                    "incident with what was counted and why not, maintenance, unmonitored time "
+                    "and incident response; from the cluster, or from local mode's folders.")
+    statement.add_argument("--period", type=_period, required=True,
+                           help="period label, e.g. 2026-11 (calendar windows only)")
+    statement.add_argument("--namespace", action="append", default=[],
+                           help="namespace (repeatable; default: all)")
+    statement.add_argument("--agreement", help="the agreement's name (needed when several match)")
+    statement.add_argument("--manifests", help="local mode's manifests folder (with --state)")
+    statement.add_argument("--state", help="local mode's state folder (with --manifests)")
+    statement.add_argument("-o", "--output", choices=["html", "pdf", "json", "markdown"],
+                           default="markdown", help="default markdown")
+    statement.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+
     rules = commands.add_parser("rules", help="the alert rules of every agreement",
                                 description="Recording rules and burn-rate alerts of each "
                                             "agreement: a Prometheus rule file, or the "
@@ -276,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    if args.command in ("report", "rules"):
+    if args.command in ("report", "rules", "statement"):
         # One request each, one clear line when it fails (connect.list_kind): urllib3's own
         # word on every retry before it would only bury that line.
         logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
@@ -315,6 +331,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
         from sla_operator.local.demo import run_demo_target
 
         return run_demo_target(args.host, args.port)
+    if args.command == "statement":
+        from sla_operator.statement.command import run_statement
+
+        return run_statement(args.namespace, args.agreement, args.period, args.manifests,
+                             args.state, args.output, args.out)
     if args.command == "rules":
         from sla_operator.rules_command import run_rules
 

@@ -70,7 +70,7 @@ class DayFigures:
 
 
 @dataclass(frozen=True)
-class _Split:
+class TimeSplit:
     """How the elapsed part of one period divides up; the four time sets are disjoint."""
 
     elapsed: list[Interval]
@@ -93,7 +93,7 @@ def _service_down(inputs: AccountingInput, now: datetime) -> list[Interval]:
     return _spans((i for i in inputs.incidents if i.impact is Impact.DOWNTIME and not i.dependency), now)
 
 
-def _split(inputs: AccountingInput, elapsed: list[Interval], now: datetime) -> _Split:
+def _split(inputs: AccountingInput, elapsed: list[Interval], now: datetime) -> TimeSplit:
     """Classify the ``elapsed`` time. Each instant's class depends only on that instant, so
     splitting a long span once and slicing it gives the same figures as splitting each slice."""
     # Time before the agreement existed is unmonitored, whatever windows covered it.
@@ -117,7 +117,13 @@ def _split(inputs: AccountingInput, elapsed: list[Interval], now: datetime) -> _
         intersect([*before_monitoring, *inputs.unmonitored], elapsed), [*maintenance, *excluded]
     )
     downtime = subtract(intersect(service_down, elapsed), [*maintenance, *excluded, *unmonitored])
-    return _Split(elapsed, maintenance, excluded, unmonitored, downtime)
+    return TimeSplit(elapsed, maintenance, excluded, unmonitored, downtime)
+
+
+def period_split(inputs: AccountingInput, period: Interval, now: datetime) -> TimeSplit:
+    """The elapsed part of ``period`` as its disjoint parts, as intervals: what a statement
+    attributes line by line, exactly as ``compute_period`` counts it."""
+    return _split(inputs, _elapsed(period, now), now)
 
 
 def _touching(incidents: Sequence[Incident], elapsed: list[Interval], now: datetime) -> list[Incident]:

@@ -374,6 +374,7 @@ class IncidentUpdate:
     state: IncidentState
     message: str
     severity: Severity | None = None
+    by: str | None = None  # who wrote it (a person's name or kubeconfig user); None: the operator
 
 
 @dataclass(frozen=True)

@@ -204,6 +204,7 @@ def _update(raw: Mapping[str, Any], path: str) -> m.IncidentUpdate:
         state=enum_value(m.IncidentState, raw.get("state", "investigating"), f"{path}.state"),
         message=str(raw.get("message") or ""),
         severity=None if severity is None else enum_value(m.Severity, severity, f"{path}.severity"),
+        by=str(raw["by"]) if raw.get("by") else None,
     )
 
 
@@ -275,6 +276,8 @@ def update_dict(update: m.IncidentUpdate) -> dict[str, Any]:
                              "message": update.message}
     if update.severity is not None:
         entry["severity"] = update.severity.value
+    if update.by:
+        entry["by"] = update.by
     return entry
 
 

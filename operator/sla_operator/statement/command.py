@@ -1,0 +1,166 @@
+"""Reading one agreement's records (from the cluster, or from local mode's folders) and
+writing its statement in the format asked for."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sla_operator.domain.customer_statement import CustomerStatement, build_statement
+from sla_operator.domain.errors import SpecError
+from sla_operator.domain.fields import parse_time
+from sla_operator.domain.intervals import Interval
+from sla_operator.domain.model import Agreement, Incident, MaintenanceWindow
+from sla_operator.domain.parse import agreement_from_manifest
+from sla_operator.domain.records import incident_from_manifest, maintenance_from_manifest
+from sla_operator.domain.schedule import validate_maintenance
+
+T = TypeVar("T")
+Obj = Mapping[str, Any]
+
+
+class StatementRefused(Exception):
+    """The statement cannot be made as asked; the message says why (exit 2)."""
+
+
+@dataclass(frozen=True)
+class Records:
+    agreements: Sequence[Obj]
+    windows: Sequence[Obj]
+    incidents: Sequence[Obj]
+
+
+def _readable(items: Iterable[Obj], read: Callable[[Obj], T], kind: str) -> list[T]:
+    kept = []
+    for item in items:
+        try:
+            kept.append(read(item))
+        except SpecError as error:
+            meta = item.get("metadata") or {}
+            print(f"{kind} {meta.get('namespace')}/{meta.get('name')} skipped: {error}",
+                  file=sys.stderr)
+    return kept
+
+
+def _window(item: Obj) -> MaintenanceWindow:
+    window = maintenance_from_manifest(item)
+    validate_maintenance(window)
+    return window
+
+
+def _unmonitored(status: Obj) -> list[Interval]:
+    return [Interval(parse_time(g.get("start"), "status.unmonitored[].start"),
+                     parse_time(g.get("end"), "status.unmonitored[].end"))
+            for g in status.get("unmonitored") or ()]
+
+
+def cluster_records(namespaces: Sequence[str]) -> Records:
+    from sla_operator.kube.connect import api_client, list_kind
+
+    api = api_client()
+    return Records(list_kind(api, "servicelevelagreements", namespaces),
+                   list_kind(api, "maintenancewindows", namespaces),
+                   list_kind(api, "incidents", namespaces))
+
+
+def folder_records(manifests: Path, state: Path, namespaces: Sequence[str]) -> Records:
+    """The manifests folder as `local` reads it; incidents and statuses from its state folder
+    (an incident there replaces a manifest of the same name: it is the operator's record)."""
+    from sla_operator.local.files import read_yaml
+    from sla_operator.local.manifests import FileError, FolderWatch, read_manifests
+
+    if not manifests.is_dir():
+        raise StatementRefused(f"--manifests {manifests}: not a folder")
+    if not state.is_dir():
+        raise StatementRefused(f"--state {state}: not a folder")
+    found: dict[str, list[Obj]] = {"ServiceLevelAgreement": [], "MaintenanceWindow": [],
+                                   "Incident": []}
+    for path in FolderWatch(manifests).files():
+        try:
+            read, _ = read_manifests(path, str(path.relative_to(manifests)), [])
+        except FileError as error:
+            print(error, file=sys.stderr)
+            continue
+        for manifest in read:
+            if manifest.kind in found and not manifest.problems:
+                found[manifest.kind].append(manifest.body)
+    incidents = {_key(i): i for i in found["Incident"]}
+    for path in sorted((state / "incidents").glob("*/*.yaml")):
+        incident = read_yaml(path)
+        incidents[_key(incident)] = incident
+    agreements = []
+    for body in found["ServiceLevelAgreement"]:
+        namespace, name = _key(body)
+        status_file = state / "status" / "servicelevelagreements" / namespace / f"{name}.yaml"
+        status = read_yaml(status_file) if status_file.is_file() else {}
+        agreements.append({**body, "status": status.get("status", status)})
+    chosen = [a for a in agreements if not namespaces or _key(a)[0] in namespaces]
+    return Records(chosen, found["MaintenanceWindow"], list(incidents.values()))
+
+
+def _key(obj: Obj) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or "default"), str(meta.get("name", ""))
+
+
+def make_statement(records: Records, agreement_name: str | None, period: str,
+                   now: datetime) -> CustomerStatement:
+    candidates = [a for a in records.agreements
+                  if agreement_name is None or _key(a)[1] == agreement_name]
+    if len(candidates) != 1:
+        names = ", ".join(sorted("/".join(_key(a)) for a in records.agreements)) or "none"
+        wanted = f"agreement {agreement_name!r}" if agreement_name else "one agreement"
+        raise StatementRefused(f"--agreement: {wanted} is needed, found "
+                               f"{len(candidates)} (agreements: {names})")
+    item = candidates[0]
+    try:
+        agreement: Agreement = agreement_from_manifest(item)
+        unmonitored = _unmonitored(item.get("status") or {})
+    except SpecError as error:
+        raise StatementRefused(f"agreement {'/'.join(_key(item))}: {error}") from None
+    windows = _readable(records.windows, _window, "maintenance window")
+    incidents: list[Incident] = _readable(records.incidents, incident_from_manifest, "incident")
+    try:
+        return build_statement(agreement, windows, incidents, unmonitored, period, now)
+    except SpecError as error:
+        raise StatementRefused(f"--period: {error}") from None
+
+
+def render(statement: CustomerStatement, output: str) -> bytes:
+    from sla_operator.statement import formats
+
+    if output == "json":
+        return formats.to_json(statement).encode()
+    if output == "markdown":
+        return formats.to_markdown(statement).encode()
+    from sla_operator.statement.html import to_html, to_pdf
+
+    return to_pdf(statement) if output == "pdf" else to_html(statement).encode()
+
+
+def run_statement(namespaces: Sequence[str], agreement: str | None, period: str,
+                  manifests: str | None, state: str | None, output: str,
+                  out: str | None) -> int:
+    for noisy in ("weasyprint", "fontTools"):  # a line per page and per font at INFO
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        if (manifests is None) != (state is None):
+            raise StatementRefused("--manifests and --state go together (local mode's folders)")
+        records = (folder_records(Path(manifests), Path(state), namespaces)
+                   if manifests is not None and state is not None
+                   else cluster_records(namespaces))
+        data = render(make_statement(records, agreement, period, datetime.now(UTC)), output)
+    except StatementRefused as error:
+        print(f"sla-operator statement: {error}", file=sys.stderr)
+        return 2
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        Path(out).write_bytes(data)
+    return 0
