@@ -94,6 +94,12 @@ def test_update_resolve_and_exclude_record_who_and_when_through_kubectl(
     assert abs(first - (datetime.now(UTC) - timedelta(minutes=5))) < timedelta(seconds=30)
     listed = sla("incidents", "-n", namespace)
     assert "resolved (thirdParty)" in listed.stdout and "\x1b[" not in listed.stdout
+    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(agreement("http://127.0.0.1:9/")))
+    month = datetime.now(UTC).strftime("%Y-%m")
+    made = sla("statement", "-n", namespace, "--period", month, "-o", "markdown", via_kubectl=True)
+    assert made.returncode == 0, made.stderr
+    # without an operator every second is unmonitored; the incident is listed all the same
+    assert f"Card payments time out for a third of requests ({name})" in made.stdout.replace("\\", "")
     assert all(len(line) <= 100 for line in listed.stdout.splitlines())
 
 

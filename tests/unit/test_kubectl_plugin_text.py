@@ -220,3 +220,19 @@ def test_completion_offers_commands_flags_values_and_names() -> None:
     assert candidates(["--kubeconfig", ""], names) == ([], 0)  # file names
     assert "complete -F _kubectl_sla kubectl-sla" in script("bash")
     assert "compdef _kubectl_sla kubectl-sla" in script("zsh")
+
+
+def test_the_krew_launcher_runs_the_installed_plugin_and_the_manifest_names_it() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    krew = Path(__file__).resolve().parents[2] / "plugins" / "krew"
+    shown = subprocess.run([str(krew / "kubectl-sla"), "--help"], capture_output=True, text=True,
+                           env={"SLA_PYTHON": sys.executable, "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert shown.returncode == 0 and "usage: kubectl sla" in shown.stdout
+    manifest = yaml.safe_load((krew / "sla.yaml").read_text())
+    assert manifest["kind"] == "Plugin" and manifest["metadata"]["name"] == "sla"
+    assert manifest["spec"]["platforms"][0]["bin"] == "kubectl-sla"

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from sla_operator.plugin import edits, views, windows
+from sla_operator.plugin import edits, reports, views, windows
 from sla_operator.plugin.cluster import Cluster, ClusterError, connect
 from sla_operator.plugin.completion import run_completion, script
 from sla_operator.plugin.parser import PROG, build_parser
@@ -139,23 +139,10 @@ def maintenance(cluster: Cluster, args: argparse.Namespace, namespace: str,
     return _written("maintenancewindow", created, args.output, "created")
 
 
-def report(cluster: Cluster, args: argparse.Namespace, namespace: str | None,
-           now: datetime) -> str:
-    from sla_operator.domain.statement import format_statement
-    from sla_operator.kube.connect import StartupError
-    from sla_operator.kube.report import collect
-    try:
-        statement = collect(cluster.connection.api, [namespace] if namespace else [],
-                            args.period, now)
-    except StartupError as error:
-        raise ClusterError(str(error)) from None
-    return format_statement(statement.lines, args.output)
-
-
-COMMANDS: dict[str, Callable[..., str]] = {
+COMMANDS: dict[str, Callable[..., str | bytes]] = {
     "status": status, "incidents": incidents, "ack": edit_incident, "update": edit_incident,
     "resolve": edit_incident, "exclude": edit_incident, "maintenance": maintenance,
-    "report": report}
+    "report": reports.report, "statement": reports.statement}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,16 +156,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         connection = connect(getattr(args, "kubeconfig", None), getattr(args, "context", None))
         namespace = _namespace(args, connection.namespace)
-        if namespace is None and args.command not in ("status", "incidents", "report"):
+        if namespace is None and args.command not in ("status", "incidents", "report",
+                                                      "statement"):
             raise UsageError("-A is for listing; name the incident's namespace with -n")
         text = COMMANDS[args.command](Cluster(connection), args, namespace, datetime.now(UTC))
-    except UsageError as error:
+    except (UsageError, reports.Refused) as error:
         print(f"error: {error}\nSee '{PROG} {args.command} --help' for usage.", file=sys.stderr)
         return 2
     except (ClusterError, edits.EditRefused) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    sys.stdout.write(text)
+    if isinstance(text, bytes):
+        sys.stdout.buffer.write(text)
+    else:
+        sys.stdout.write(text)
     return 0
 
 

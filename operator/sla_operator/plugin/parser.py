@@ -99,6 +99,14 @@ def build_parser() -> Parser:
                                       "(as sla-operator report)")
     report.add_argument("--period", metavar="YYYY-MM", help="a closed period (default: current)")
     _output(report, ("table", "json", "csv"))
+    statement = commands.add_parser("statement", parents=[listing],
+                                    help="the customer's statement of one agreement for one "
+                                         "period (as sla-operator statement)")
+    statement.add_argument("--period", metavar="YYYY-MM", required=True, help="e.g. 2026-11")
+    statement.add_argument("--agreement", metavar="NAME",
+                           help="the agreement (needed when the namespace has several)")
+    _output(statement, ("markdown", "html", "pdf", "json"))
+    statement.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     completion = commands.add_parser("completion", help="shell completion: "
                                      "source <(kubectl-sla completion bash)")
     completion.add_argument("shell", choices=("bash", "zsh"))

@@ -1,0 +1,43 @@
+"""`kubectl sla report` and `kubectl sla statement`: the code paths of `sla-operator report`
+and `sla-operator statement`, over the cluster that --kubeconfig/--context select."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from pathlib import Path
+
+from sla_operator.plugin.cluster import Cluster, ClusterError
+
+
+class Refused(Exception):
+    """The report or statement cannot be made as asked (exit 2)."""
+
+
+def report(cluster: Cluster, args: argparse.Namespace, namespace: str | None,
+           now: datetime) -> str:
+    from sla_operator.domain.statement import format_statement
+    from sla_operator.kube.connect import StartupError
+    from sla_operator.kube.report import collect
+    try:
+        statement = collect(cluster.connection.api, [namespace] if namespace else [],
+                            args.period, now)
+    except StartupError as error:
+        raise ClusterError(str(error)) from None
+    return format_statement(statement.lines, args.output)
+
+
+def statement(cluster: Cluster, args: argparse.Namespace, namespace: str | None,
+              now: datetime) -> str | bytes:
+    from sla_operator.statement.command import Records, StatementRefused, make_statement, render
+    records = Records(cluster.list("servicelevelagreements", namespace),
+                      cluster.list("maintenancewindows", namespace),
+                      cluster.list("incidents", namespace))
+    try:
+        data = render(make_statement(records, args.agreement, args.period, now), args.output)
+    except StatementRefused as error:
+        raise Refused(str(error)) from None
+    if args.out is not None:
+        Path(args.out).write_bytes(data)
+        return ""
+    return data if args.output == "pdf" else data.decode()
