@@ -126,6 +126,14 @@ def per_interval(metric: str, scope: str, by: str, extra: str = "") -> str:
             if by else f"clamp_min(sum({series}) - sum({series} offset $__interval), 0)")
 
 
+def per_interval_appearing(metric: str, scope: str, by: str) -> str:
+    """``per_interval`` of a counter whose series appear with their first increment (failures
+    by reason): a series absent one $__interval before counts from zero."""
+    now = f"sum by ({by}) ({sel(metric, scope)})"
+    before = f"sum by ({by}) ({sel(metric, scope)} offset $__interval)"
+    return f"clamp_min({now} - ({before} or {now} * 0), 0)"
+
+
 def alerts_firing(scope: str) -> str:
     firing = sel("ALERTS", scope, 'alertstate="firing",alertname=~"SLA.+"')
     return f"max by (alertname, severity, {BY}, long_window, short_window) ({firing})"
@@ -534,6 +542,13 @@ def agreement() -> Board:
                                  " - time()) / 86400", "{{endpoint}}"))
               .thresholds(thresholds((None, "red"), (CERTIFICATE_DAYS, "green"))), 24, 7,
               {"fieldConfig": {"defaults": {"custom": {"thresholdsStyle": {"mode": "line+area"}}}}})
+    board.add(15, timeseries.Panel().title("Failed probes by reason per interval")
+              .description("Why the agreement's probes failed: dns, connect, timeout, tls, "
+                           "certificate, status, body, policy or protocol (docs/API.md, "
+                           "\"Why a probe failed\"); each endpoint's status message has "
+                           "the detail.")
+              .with_target(query(per_interval_appearing("sla_probe_failures_total", ONE,
+                                                        "reason"), "{{reason}}")), 24, 8, BARS)
     board.annotations = incident_annotations(ONE, None, None)
     return board
 

@@ -1,7 +1,8 @@
 """Prometheus metrics: one custom collector over the engine's snapshot, read at every scrape.
 
-Series per endpoint are bounded by default: ``sla_probe_success``, ``sla_probes_total`` (two)
-and, for TLS endpoints, ``sla_probe_certificate_expiry_timestamp_seconds``. Probe latency is a
+Series per endpoint are bounded by default: ``sla_probe_success``, ``sla_probes_total`` (two),
+``sla_probe_failures_total`` (one per reason that occurred, of nine) and, for TLS endpoints,
+``sla_probe_certificate_expiry_timestamp_seconds``. Probe latency is a
 histogram per agreement (``sla_agreement_probe_duration_seconds``); the per-endpoint histogram
 ``sla_probe_duration_seconds`` (14 series per endpoint) is exported only with
 ``--endpoint-histograms``. The /metrics route renders off the event loop (``exposition``).
@@ -34,6 +35,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample as PrometheusSample
 
 from sla_operator.content_coding import gzip_wanted
+from sla_operator.domain.failure_reasons import FAILURE_REASONS
 from sla_operator.domain.model import Severity, State
 from sla_operator.domain.views import AgreementView, Histogram, Snapshot
 from sla_operator.engine import EngineSettings
@@ -94,11 +96,13 @@ AGREEMENT_DURATION = Spec("sla_agreement_probe_duration_seconds",
                           "Probe latency of all the agreement's endpoints together.", "histogram",
                           AGREEMENT_LABELS)
 PROBES = Spec("sla_probes", "Probes run, by result.", "counter", (*PROBE_LABELS, "result"))
+FAILURES = Spec("sla_probe_failures", "Failed probes, by reason (a reason's series appears with "
+                "its first failure).", "counter", (*PROBE_LABELS, "reason"))
 EXPIRY = Spec("sla_probe_certificate_expiry_timestamp_seconds",
               "notAfter of the endpoint's TLS certificate.", "gauge", PROBE_LABELS)
 FAMILIES = (OBJECTIVE, AVAILABILITY, BUDGET_TOTAL, BUDGET_REMAINING, BUDGET_RATIO, STATE,
             MAINTENANCE, OPEN_INCIDENTS, PERIOD, CREDIT, DOWNTIME, ELIGIBLE, BREACHED,
-            SUCCESS, DURATION, AGREEMENT_DURATION, PROBES, EXPIRY)
+            SUCCESS, DURATION, AGREEMENT_DURATION, PROBES, FAILURES, EXPIRY)
 """The families made from the agreements, in the order they are exposed."""
 
 # (family, label values, value) to add once all of one agreement's samples are known.
@@ -260,6 +264,9 @@ def _agreement_samples(view: AgreementView, endpoint_histograms: bool) -> Iterat
         yield SUCCESS, probe_labels, 1.0 if probe.last_ok else 0.0
         yield PROBES, [*probe_labels, "success"], probe.successes
         yield PROBES, [*probe_labels, "failure"], probe.failures
+        for reason, count in zip(FAILURE_REASONS, probe.failures_by_reason, strict=False):
+            if count:
+                yield FAILURES, [*probe_labels, reason.value], count
         if endpoint_histograms:
             yield DURATION, probe_labels, probe.latency
         if probe.certificate_not_after is not None:
@@ -377,6 +384,10 @@ class _Labels:
         head, ok = _template(PROBES.labels, {**values, "result": "success"})
         _, failed = _template(PROBES.labels, {**values, "result": "failure"})
         self.probes = (_sample_name(PROBES) + head, ok + " ", failed + " ")
+        head = _template(FAILURES.labels, {**values, "reason": ""})[0]
+        self.failures = (_sample_name(FAILURES) + head, tuple(
+            _template(FAILURES.labels, {**values, "reason": escape_label_value(reason.value)})[1]
+            + " " for reason in FAILURE_REASONS))
         head, tail = _template(EXPIRY.labels, values)
         self.expiry = (_sample_name(EXPIRY) + head, tail + " ")
         head, tail = _template(DURATION.labels, values)
@@ -433,14 +444,20 @@ def _agreement_text(view: AgreementView, endpoint_histograms: bool, labels: _Lab
     duration_head, duration_tail = labels.duration
     bucket_head, bucket_middle, bucket_tail = labels.duration_bucket
     duration = _sample_name(DURATION)
+    failures_head, failures_tails = labels.failures
     success, probes, histograms, expiry = (text[SUCCESS], text[PROBES], text[DURATION],
                                            text[EXPIRY])
+    failures = text[FAILURES]
     for probe in probed:
         endpoint = escape_label_value(probe.name)
         success.append(f"{success_head}{endpoint}{success_tail}"
                        f"{'1.0' if probe.last_ok else '0.0'}\n")
         probes.append(f"{probes_head}{endpoint}{ok_tail}{counts[probe.successes]}\n"
                       f"{probes_head}{endpoint}{failed_tail}{counts[probe.failures]}\n")
+        if probe.failures:
+            failures.extend([f"{failures_head}{endpoint}{tail}{counts[count]}\n"
+                             for tail, count in zip(failures_tails, probe.failures_by_reason,
+                                                    strict=False) if count])
         if endpoint_histograms:
             _histogram(histograms, duration, duration_head + endpoint + duration_tail,
                        f"{bucket_head}{endpoint}{bucket_middle}", bucket_tail,

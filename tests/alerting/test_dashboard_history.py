@@ -108,6 +108,8 @@ AGREEMENTS = (CHECKOUT, SEARCH)
 CLOSED = {"checkout": 0.9985, "search": 0.995}
 """The last closed period's availability: checkout missed its objective, search met its."""
 CERTIFICATE = ("search", "api", END + 10 * DAY)
+TIMEOUTS = 4
+"""An outage's first failed probes time out; the rest are refused (reason connect)."""
 
 
 def text(labels: dict[str, str]) -> str:
@@ -167,6 +169,14 @@ def history() -> Iterator[str]:
                     lambda o, a=a, e=endpoint, r=result: float(
                         a.probes(o, (e,))[1] if r == "failure"
                         else a.probes(o, (e,))[0] - a.probes(o, (e,))[1]))
+            def failures(o: int, a: Agreement = a, e: str = endpoint) -> int:
+                return a.probes(o, (e,))[1]
+
+            for reason, count in (("timeout", lambda n: min(n, TIMEOUTS)),
+                                  ("connect", lambda n: max(n - TIMEOUTS, 0))):
+                # A reason's series appears with its first failure, as the operator exports it.
+                add("sla_probe_failures_total", {**probe, "reason": reason},
+                    lambda o, f=failures, c=count: float(c(f(o))) if c(f(o)) else None)
             if (a.name, endpoint) == CERTIFICATE[:2]:
                 add("sla_probe_certificate_expiry_timestamp_seconds", probe,
                     lambda o: float(CERTIFICATE[2]))
@@ -496,6 +506,13 @@ def agreement_checks() -> dict[tuple[str, str], Check]:
         api, web = only(shown, endpoint="api"), only(shown, endpoint="web")
         assert sum(api.values()) == 14 and max(api.values()) == 14 and set(web.values()) == {0}
 
+    def by_reason(q: Query) -> None:
+        # Each reason's bars add up to its failures, its first ones included, at any zoom.
+        for step in (600, A30D):
+            shown = q.over(step, start=step)
+            assert {dict(k)["reason"]: sum(v.values()) for k, v in shown.items()} == {
+                "timeout": TIMEOUTS, "connect": 14 - TIMEOUTS}, step
+
     def latency(q: Query) -> None:
         shown = q.at(DAY)
         assert shown and all(close(v, 0.095) for v in shown.values())
@@ -528,6 +545,7 @@ def agreement_checks() -> dict[tuple[str, str], Check]:
         ("SLA alerts firing now", "A"): alerts,
         ("Probe success per endpoint (worst in each interval)", "A"): probe_success,
         ("Failed probes per endpoint and interval", "A"): failed,
+        ("Failed probes by reason per interval", "A"): by_reason,
         ("Probe latency p95", "A"): latency,
         ("Probe latency p95", "B"): latency,
         **{("Open incidents by severity", ref): severities for ref in "ABCD"},

@@ -292,7 +292,8 @@ STABLE_IDS = {
         "SLA alerts firing now": 7, "Probe success per endpoint (worst in each interval)": 8,
         "Failed probes per endpoint and interval": 9, "Probe latency p95": 10,
         "Open incidents by severity": 11, "Incident responses late (over the time range)": 12,
-        "Closed periods": 13, "Certificate expiry per endpoint (days left)": 14},
+        "Closed periods": 13, "Certificate expiry per endpoint (days left)": 14,
+        "Failed probes by reason per interval": 15},
 }
 """Panel ids are addresses (viewPanel=, annotation filters): a panel keeps its id when
 others are inserted, and a new panel takes a new one."""

@@ -52,7 +52,8 @@ def rich() -> Snapshot:
         downtime_total_seconds=float("inf"), eligible_total_seconds=12_345_678.0,
         open_incidents={Severity.P1: 2, Severity.P3: 1}, responses_breached={Severity.P2: 12_345_678},
         probes=(replace(probe('é"p\\\n', fast=3, slow=1), last_ok=False, failures=7,
-                        certificate_not_after=NOW + timedelta(days=9)),
+                        certificate_not_after=NOW + timedelta(days=9),
+                        failures_by_reason=(1, 3, 0, 0, 2, 0, 0, 0, 1)),
                 replace(probe("waiting", fast=0, slow=0), last_ok=None),
                 replace(probe("big", fast=9_000_000, slow=1), successes=9_000_001,
                         latency=Histogram(probe("big", 9_000_000, 1).latency.buckets, float("nan"))),
@@ -113,6 +114,20 @@ def test_every_figure_and_odd_label_is_written_as_its_samples_say(
     assert {"odd", "new", "quiet", "below-zero", "service-0000"} <= agreements_in(text)
     assert 'sla_agreement_probe_duration_seconds_count{agreement="below-zero"' not in text
     assert ('sla_probe_duration_seconds_bucket{' in text) is endpoint_histograms
+
+
+def test_failures_are_written_per_reason_that_occurred_and_add_up_to_the_failures(
+        engine: Engine) -> None:
+    text = both(engine, False)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    by_reason = {s.labels["reason"]: s.value for s in families["sla_probe_failures"].samples
+                 if s.name == "sla_probe_failures_total"}
+    assert by_reason == {"dns": 1, "connect": 3, "certificate": 2, "protocol": 1}
+    failed = [s.value for s in families["sla_probes"].samples
+              if s.labels.get("result") == "failure" and s.labels["agreement"] == "odd"
+              and s.labels["endpoint"].startswith("é")]
+    assert failed == [sum(by_reason.values())]
+    assert 'sla_probe_failures_total{agreement="odd",endpoint="é\\"p\\\\\\n",' in text
 
 
 def test_endpoint_histograms_follow_the_number_of_endpoints_in_both_renders(

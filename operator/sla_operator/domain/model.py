@@ -9,6 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 
+from sla_operator.domain.failure_reasons import FailureReason
 from sla_operator.domain.intervals import Interval
 
 
@@ -214,6 +215,7 @@ class ProbeResult:
     latency_seconds: float
     message: str
     certificate_not_after: datetime | None = None
+    reason: FailureReason | None = None  # why it failed (None when it succeeded)
 
 
 # ---------------------------------------------------------------- agreement

@@ -87,6 +87,8 @@ class ProbeView:
     failures: int = 0
     latency: Histogram = NO_OBSERVATIONS
     certificate_not_after: datetime | None = None
+    failures_by_reason: tuple[int, ...] = ()
+    """Failures per reason in the order of FAILURE_REASONS (empty: none yet)."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sla_operator.domain.accounting import DayFigures, PeriodFigures
+from sla_operator.domain.failure_reasons import FAILURE_REASONS, REASON_INDEX
 from sla_operator.domain.health import UNPROBED, EndpointHealth, observe
 from sla_operator.domain.intervals import Interval, union
 from sla_operator.domain.model import Agreement, Endpoint, ProbeResult, State
@@ -23,18 +24,24 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 @dataclass
 class ProbeStats:
-    """Counters behind sla_probes_total and sla_probe_duration_seconds for one endpoint."""
+    """Counters behind sla_probes_total, sla_probe_failures_total and
+    sla_probe_duration_seconds for one endpoint."""
 
     successes: int = 0
     failures: int = 0
     bucket_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
     latency_sum: float = 0.0
+    failures_by_reason: list[int] = field(default_factory=lambda: [0] * len(FAILURE_REASONS))
+    """Failures per reason, in the order of FAILURE_REASONS (a failure without a reason, only
+    ever made by hand, is counted in ``failures`` alone)."""
 
     def record(self, result: ProbeResult) -> None:
         if result.ok:
             self.successes += 1
         else:
             self.failures += 1
+            if result.reason is not None:
+                self.failures_by_reason[REASON_INDEX[result.reason]] += 1
         self.bucket_counts[bisect.bisect_left(LATENCY_BUCKETS, result.latency_seconds)] += 1
         self.latency_sum += result.latency_seconds
 

@@ -277,11 +277,17 @@ def _probe_view(runtime: AgreementRuntime, name: str, dependency: bool,
             and previous.failures == stats.failures and previous.dependency == dependency
             and previous.state is state):
         return previous
+    # The counts by reason move only with a failure: after a success, the previous tuple.
+    if previous is not None and previous.failures == stats.failures:
+        by_reason = previous.failures_by_reason
+    else:
+        by_reason = tuple(stats.failures_by_reason) if stats.failures else ()
     return ProbeView(name, dependency, state, last.ok if last is not None else None,
                      stats.successes, stats.failures,
                      Histogram.of(_BOUNDS, tuple(accumulate(stats.bucket_counts)),
                                   stats.latency_sum),
-                     last.certificate_not_after if last is not None else None)
+                     last.certificate_not_after if last is not None else None,
+                     by_reason)
 
 
 _NO_STATS = ProbeStats()  # never recorded into: the counters of an endpoint not probed yet

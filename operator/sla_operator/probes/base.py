@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sla_operator.domain.failure_reasons import FailureReason
+
 if TYPE_CHECKING:
     from sla_operator.probes.http_client import HttpClient
     from sla_operator.probes.policy import AddressPolicy
@@ -16,12 +18,15 @@ if TYPE_CHECKING:
 class ProbeFailure(Exception):
     """A probe failed for a reason that fits on a status line ("connection refused").
 
+    ``reason`` is the failure's class (sla_probe_failures_total), chosen where it is raised;
     ``certificate_not_after`` carries the peer certificate's expiry when the probe got that
     far (an HTTPS endpoint answering 503 still reports its certificate).
     """
 
-    def __init__(self, message: str, certificate_not_after: datetime | None = None) -> None:
+    def __init__(self, reason: FailureReason, message: str,
+                 certificate_not_after: datetime | None = None) -> None:
         super().__init__(message)
+        self.reason = reason
         self.message = message
         self.certificate_not_after = certificate_not_after
 

@@ -12,6 +12,7 @@ import dns.rdata
 import dns.rdatatype
 import dns.resolver
 
+from sla_operator.domain.failure_reasons import FailureReason
 from sla_operator.domain.model import DnsProbe
 from sla_operator.probes.base import ProbeContext, ProbeFailure, ProbeOutcome
 from sla_operator.probes.policy import resolve_allowed
@@ -31,12 +32,13 @@ def parse_server(server: str) -> tuple[str, int]:
     except ValueError:
         match = _SERVER.match(text)
     if match is None:
-        raise ProbeFailure(f"DNS: server {server!r} is not host, host:port or [ipv6]:port")
+        raise ProbeFailure(FailureReason.DNS,
+                           f"DNS: server {server!r} is not host, host:port or [ipv6]:port")
     host = match.group("v6") or match.group("host")
     port_text = match.group("v6port") or match.group("port")
     port = int(port_text) if port_text else DEFAULT_PORT
     if not 0 < port < 65536:
-        raise ProbeFailure(f"DNS: server port {port} is out of range")
+        raise ProbeFailure(FailureReason.DNS, f"DNS: server port {port} is out of range")
     return host, port
 
 
@@ -76,22 +78,23 @@ async def probe_dns(spec: DnsProbe, context: ProbeContext) -> ProbeOutcome:
     try:
         rdtype = dns.rdatatype.from_text(record_type)
     except dns.rdatatype.UnknownRdatatype:
-        raise ProbeFailure(f"DNS: unknown record type {spec.type!r}") from None
+        raise ProbeFailure(FailureReason.DNS, f"DNS: unknown record type {spec.type!r}") from None
     resolver = await _resolver(spec, context)
     try:
         answer = await resolver.resolve(spec.name, rdtype, search=False)
     except dns.resolver.NXDOMAIN:
-        raise ProbeFailure("DNS: NXDOMAIN") from None
+        raise ProbeFailure(FailureReason.DNS, "DNS: NXDOMAIN") from None
     except dns.resolver.NoAnswer:
-        raise ProbeFailure(f"DNS: no {record_type} answer for {spec.name}") from None
+        raise ProbeFailure(FailureReason.DNS, f"DNS: no {record_type} answer for {spec.name}") from None
     except dns.resolver.NoNameservers as error:
-        raise ProbeFailure(f"DNS: no server answered ({_server_errors(error)})") from None
+        raise ProbeFailure(FailureReason.DNS,
+                           f"DNS: no server answered ({_server_errors(error)})") from None
     except dns.exception.Timeout:
-        raise ProbeFailure("DNS: timeout") from None
+        raise ProbeFailure(FailureReason.DNS, "DNS: timeout") from None
     except dns.name.NameTooLong:
-        raise ProbeFailure(f"DNS: name {spec.name!r} is too long") from None
+        raise ProbeFailure(FailureReason.DNS, f"DNS: name {spec.name!r} is too long") from None
     except dns.exception.SyntaxError:
-        raise ProbeFailure(f"DNS: {spec.name!r} is not a valid name") from None
+        raise ProbeFailure(FailureReason.DNS, f"DNS: {spec.name!r} is not a valid name") from None
     # Sorted: an RRset has no order, and a stable message does not churn the status.
     answers = sorted(answer_text(rdata) for rdata in answer)
     _check_expected(spec.expect, answers)
@@ -104,7 +107,8 @@ def _check_expected(expect: tuple[str, ...], answers: list[str]) -> None:
     missing = [value for value in expect if normalized(value) not in present]
     if missing:
         got = ", ".join(answers[:SHOWN_ANSWERS]) or "nothing"
-        raise ProbeFailure(f"DNS: answer {got} does not include {', '.join(missing)}")
+        raise ProbeFailure(FailureReason.BODY,
+                           f"DNS: answer {got} does not include {', '.join(missing)}")
 
 
 def _server_errors(error: dns.resolver.NoNameservers) -> str:

@@ -8,6 +8,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
+from sla_operator.domain.failure_reasons import FailureReason
 from sla_operator.domain.model import GrpcProbe
 from sla_operator.probes.base import ProbeContext, ProbeFailure, ProbeOutcome
 from sla_operator.probes.policy import literal_address, resolve_allowed
@@ -52,7 +53,7 @@ def _certificate_name(certificate: x509.Certificate) -> str:
         pass
     common_names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not common_names:
-        raise ProbeFailure("gRPC: the server certificate names no host")
+        raise ProbeFailure(FailureReason.CERTIFICATE, "gRPC: the server certificate names no host")
     return str(common_names[0].value)
 
 
@@ -63,7 +64,7 @@ async def probe_grpc(spec: GrpcProbe, context: ProbeContext) -> ProbeOutcome:
         try:
             return await _check(spec, address, context)
         except ProbeFailure as failure:
-            if failure.message != REFUSED:
+            if failure.reason is not FailureReason.CONNECT or failure.message != REFUSED:
                 raise
     return await _check(spec, last, context)
 
@@ -77,28 +78,31 @@ async def _check(spec: GrpcProbe, address: str, context: ProbeContext) -> ProbeO
         stub = health_pb2_grpc.HealthStub(channel)
         response = await stub.Check(health_pb2.HealthCheckRequest(service=spec.service))
     except grpc.aio.AioRpcError as error:
-        raise ProbeFailure(_rpc_error_message(error, spec.service)) from None
+        raise ProbeFailure(*_rpc_error(error, spec.service)) from None
     finally:
         await channel.close()
     status_name = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
     if response.status != SERVING:
-        raise ProbeFailure(f"gRPC: {status_name}")
+        raise ProbeFailure(FailureReason.STATUS, f"gRPC: {status_name}")
     return ProbeOutcome(status_name)
 
 
-def _rpc_error_message(error: grpc.aio.AioRpcError, service: str) -> str:
+def _rpc_error(error: grpc.aio.AioRpcError, service: str) -> tuple[FailureReason, str]:
+    """Why the call failed, and the status line saying so."""
     code = error.code()
     details = (error.details() or "").lower()
     if code == grpc.StatusCode.NOT_FOUND:
-        return f"gRPC: unknown service {service!r}"
+        return FailureReason.STATUS, f"gRPC: unknown service {service!r}"
     if code == grpc.StatusCode.UNIMPLEMENTED:
-        return "gRPC: the server does not implement grpc.health.v1"
+        return FailureReason.PROTOCOL, "gRPC: the server does not implement grpc.health.v1"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return FailureReason.TIMEOUT, "gRPC: DEADLINE_EXCEEDED"
     if code == grpc.StatusCode.UNAVAILABLE:
         if "connection refused" in details:
-            return REFUSED
+            return FailureReason.CONNECT, REFUSED
         if "certificate_verify_failed" in details or "certificate verify failed" in details:
-            return "gRPC: TLS certificate verify failed"
+            return FailureReason.CERTIFICATE, "gRPC: TLS certificate verify failed"
         if "handshake" in details or "ssl" in details:
-            return "gRPC: TLS handshake failed"
-        return "gRPC: UNAVAILABLE"
-    return f"gRPC: {code.name}"
+            return FailureReason.TLS, "gRPC: TLS handshake failed"
+        return FailureReason.CONNECT, "gRPC: UNAVAILABLE"
+    return FailureReason.STATUS, f"gRPC: {code.name}"

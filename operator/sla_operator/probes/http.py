@@ -13,6 +13,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from sla_operator.domain.errors import SecretRefused, SpecError
+from sla_operator.domain.failure_reasons import FailureReason
 from sla_operator.domain.model import HttpProbe
 from sla_operator.domain.parse_probes import compile_body_regex
 from sla_operator.probes.base import ProbeContext, ProbeFailure, ProbeOutcome
@@ -47,9 +48,10 @@ class _Request:
         try:
             target = self.url.join(URL(location))
         except ValueError:
-            raise ProbeFailure("redirect to an invalid URL") from None
+            raise ProbeFailure(FailureReason.PROTOCOL, "redirect to an invalid URL") from None
         if target.scheme not in ("http", "https") or not target.raw_host:
-            raise ProbeFailure(f"redirect to unsupported URL scheme {target.scheme!r}")
+            raise ProbeFailure(FailureReason.PROTOCOL,
+                               f"redirect to unsupported URL scheme {target.scheme!r}")
         headers = CIMultiDict(self.headers)
         if target.origin() != self.url.origin():
             for name in CREDENTIAL_HEADERS | self.secret_header_names | {"host"}:
@@ -82,13 +84,14 @@ async def probe_http(spec: HttpProbe, context: ProbeContext) -> ProbeOutcome:
             return await _judge(spec, pattern, response, context)
         finally:
             response.close()
-    raise ProbeFailure(f"more than {MAX_REDIRECTS} redirects")
+    raise ProbeFailure(FailureReason.PROTOCOL, f"more than {MAX_REDIRECTS} redirects")
 
 
 async def _first_request(spec: HttpProbe, context: ProbeContext) -> _Request:
     url = URL(spec.url)
     if url.scheme not in ("http", "https") or not url.raw_host:
-        raise ProbeFailure(f"url {spec.url!r} is not an http or https URL with a host")
+        raise ProbeFailure(FailureReason.PROTOCOL,
+                           f"url {spec.url!r} is not an http or https URL with a host")
     headers: CIMultiDict[str] = CIMultiDict()
     secret_names: set[str] = set()
     for header in spec.headers:
@@ -96,9 +99,10 @@ async def _first_request(spec: HttpProbe, context: ProbeContext) -> _Request:
             try:
                 value = await context.resolve_secret(header.secret.name, header.secret.key)
             except SecretRefused as refusal:  # its message says why, and never holds the value
-                raise ProbeFailure(f"header {header.name}: {refusal}") from None
+                raise ProbeFailure(FailureReason.POLICY, f"header {header.name}: {refusal}") from None
             except Exception as error:
                 raise ProbeFailure(
+                    FailureReason.PROTOCOL,
                     f"header {header.name}: cannot read key {header.secret.key!r} of secret "
                     f"{header.secret.name!r} ({type(error).__name__})"
                 ) from None
@@ -106,7 +110,8 @@ async def _first_request(spec: HttpProbe, context: ProbeContext) -> _Request:
         else:
             value = header.value or ""
         if "\r" in value or "\n" in value:
-            raise ProbeFailure(f"header {header.name}: value contains a line break")
+            raise ProbeFailure(FailureReason.PROTOCOL,
+                               f"header {header.name}: value contains a line break")
         headers.add(header.name, value)
     body = spec.body.encode() if spec.body else None
     return _Request(spec.method.upper(), url, headers, body, frozenset(secret_names))
@@ -118,7 +123,7 @@ def _compile(body_regex: str | None) -> regex.Pattern[str] | None:
     try:
         return compile_body_regex(body_regex, "bodyRegex")
     except SpecError as error:
-        raise ProbeFailure(str(error)) from None
+        raise ProbeFailure(FailureReason.BODY, str(error)) from None
 
 
 async def _body_matches(pattern: regex.Pattern[str], text: str) -> bool:
@@ -137,7 +142,8 @@ async def _judge(
     not_after = certificate_not_after(response.peer_certificate)
     if not spec.status_ok(response.status):
         expected = ", ".join(map(str, spec.expected_status)) or "2xx"
-        raise ProbeFailure(f"status {response.status}, expected {expected}", not_after)
+        raise ProbeFailure(FailureReason.STATUS, f"status {response.status}, expected {expected}",
+                           not_after)
     if pattern is not None:
         content = await response.read()
         text = content.decode(_encoding(response.charset), errors="replace")
@@ -146,10 +152,12 @@ async def _judge(
             async with context.body_search_slot():
                 matches = await _body_matches(pattern, text)
         except TimeoutError:
-            raise ProbeFailure(f"body regex took longer than {BODY_REGEX_TIME_LIMIT:g}s",
+            raise ProbeFailure(FailureReason.BODY,
+                               f"body regex took longer than {BODY_REGEX_TIME_LIMIT:g}s",
                                not_after) from None
         if not matches:
-            raise ProbeFailure(f"body does not match /{_shown(pattern.pattern)}/", not_after)
+            raise ProbeFailure(FailureReason.BODY, f"body does not match /{_shown(pattern.pattern)}/",
+                               not_after)
     else:
         # The whole (bounded) body is still read: a probe that stops at the headers would
         # miss a server that fails while sending it.

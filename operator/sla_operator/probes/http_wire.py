@@ -34,6 +34,7 @@ from typing import Final, cast
 import httptools
 from multidict import CIMultiDict
 
+from sla_operator.domain.failure_reasons import FailureReason
 from sla_operator.probes.base import ProbeFailure
 
 MAX_HEADER_BYTES: Final = 64 * 1024
@@ -43,6 +44,9 @@ INVALID_RESPONSE: Final = "invalid HTTP response"
 CLOSED_BEFORE_RESPONSE: Final = "connection closed by the server before a complete response"
 LOST_IN_BODY: Final = "connection lost while reading the response body"
 HEADERS_TOO_LARGE: Final = f"HTTP response header section over {MAX_HEADER_BYTES // 1024} KiB"
+
+_PROTOCOL: Final = FailureReason.PROTOCOL  # an answer that is not HTTP as it should be
+_CONNECT: Final = FailureReason.CONNECT  # a connection that ended before the answer did
 
 # Requests whose empty body goes without Content-Length, as most clients do.
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -69,7 +73,7 @@ class _Decoder:
             return self._inflate.decompress(data, limit)
         except zlib.error:
             encoding = "gzip" if self._gzip else "deflate"
-            raise ProbeFailure(f"invalid {encoding} response body") from None
+            raise ProbeFailure(FailureReason.PROTOCOL, f"invalid {encoding} response body") from None
 
 
 class HttpResponse:
@@ -161,13 +165,14 @@ class HttpExchange(asyncio.Protocol):
         except httptools.HttpParserError as error:
             # An error raised by one of the callbacks below is carried through the parser.
             cause = error.__context__
-            self._fail(cause if isinstance(cause, ProbeFailure) else ProbeFailure(INVALID_RESPONSE))
+            self._fail(cause if isinstance(cause, ProbeFailure)
+                       else ProbeFailure(_PROTOCOL, INVALID_RESPONSE))
             return
         except ProbeFailure as failure:
             self._fail(failure)
             return
         if not self._head_done and self._header_bytes > MAX_HEADER_BYTES:
-            self._fail(ProbeFailure(HEADERS_TOO_LARGE))
+            self._fail(ProbeFailure(_PROTOCOL, HEADERS_TOO_LARGE))
 
     def eof_received(self) -> bool:
         if self._head_done and self._until_eof and not self._done:
@@ -184,9 +189,10 @@ class HttpExchange(asyncio.Protocol):
             self._complete = True
             self._finish()
         elif not self._head_done:
-            self._fail(exc if isinstance(exc, OSError) else ProbeFailure(CLOSED_BEFORE_RESPONSE))
+            self._fail(exc if isinstance(exc, OSError)
+                       else ProbeFailure(_CONNECT, CLOSED_BEFORE_RESPONSE))
         else:
-            self._fail(ProbeFailure(LOST_IN_BODY))
+            self._fail(ProbeFailure(_CONNECT, LOST_IN_BODY))
 
     # ---------------------------------------------------------------- httptools callbacks
 
@@ -288,7 +294,7 @@ class HttpExchange(asyncio.Protocol):
         holds the frame that raises it, and with it this exchange, so holding it as well
         would make a cycle only the collector frees."""
         error, self._error = self._error, None
-        return error or ProbeFailure(CLOSED_BEFORE_RESPONSE)
+        return error or ProbeFailure(_CONNECT, CLOSED_BEFORE_RESPONSE)
 
     def _fail(self, error: BaseException) -> None:
         if not self._failed:

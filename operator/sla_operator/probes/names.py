@@ -20,6 +20,7 @@ import dns.asyncresolver
 import dns.exception
 import dns.resolver
 
+from sla_operator.domain.failure_reasons import FailureReason
 from sla_operator.probes.base import ProbeFailure
 
 HOSTS_RECHECK_SECONDS = 5.0
@@ -55,7 +56,7 @@ class NameResolver:
         failure = next((a for a in answers if isinstance(a, BaseException)), None)
         if isinstance(failure, asyncio.CancelledError):
             raise failure
-        raise ProbeFailure(f"DNS: cannot resolve {host} ({_reason(failure)})")
+        raise ProbeFailure(FailureReason.DNS, f"DNS: cannot resolve {host} ({_reason(failure)})")
 
     async def _query(self, name: str, rdtype: str) -> list[str]:
         try:

@@ -13,6 +13,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sla_operator.domain.failure_reasons import FailureReason
 from sla_operator.probes import names
 from sla_operator.probes.base import ProbeFailure
 from sla_operator.probes.names import NameResolver
@@ -139,5 +140,7 @@ async def resolve_allowed(host: str, port: int, policy: AddressPolicy,
         else:
             reasons.append(reason)
     if not allowed:
-        raise ProbeFailure(reasons[0] if reasons else f"DNS: no address for {host}")
+        if reasons:
+            raise ProbeFailure(FailureReason.POLICY, reasons[0])
+        raise ProbeFailure(FailureReason.DNS, f"DNS: no address for {host}")
     return allowed

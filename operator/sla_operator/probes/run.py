@@ -1,4 +1,4 @@
-"""run_probe: one probe of any kind, every error turned into a short status message."""
+"""run_probe: one probe of any kind, every error turned into a reason and a short message."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import assert_never
 
 import aiohttp
 
+from sla_operator.domain.failure_reasons import FailureReason
 from sla_operator.domain.model import (
     DnsProbe,
     Endpoint,
@@ -50,11 +51,13 @@ async def run_probe(endpoint: Endpoint, context: ProbeContext) -> ProbeResult:
         async with asyncio.timeout(timeout_seconds):
             outcome = await _dispatch(endpoint, context)
     except ProbeFailure as failure:
-        return _failed(started_at, started, failure.message, failure.certificate_not_after)
+        return _failed(started_at, started, failure.reason, failure.message,
+                       failure.certificate_not_after)
     except TimeoutError:
-        return _failed(started_at, started, f"timeout after {_seconds(timeout_seconds)}")
+        return _failed(started_at, started, FailureReason.TIMEOUT,
+                       f"timeout after {_seconds(timeout_seconds)}")
     except Exception as error:
-        return _failed(started_at, started, describe_error(error, endpoint))
+        return _failed(started_at, started, *describe_error(error, endpoint))
     return ProbeResult(
         time=started_at,
         ok=True,
@@ -80,7 +83,8 @@ async def _dispatch(endpoint: Endpoint, context: ProbeContext) -> ProbeOutcome:
 
 
 def _failed(
-    started_at: datetime, started: float, message: str, not_after: datetime | None = None
+    started_at: datetime, started: float, reason: FailureReason, message: str,
+    not_after: datetime | None = None,
 ) -> ProbeResult:
     return ProbeResult(
         time=started_at,
@@ -88,36 +92,41 @@ def _failed(
         latency_seconds=time.perf_counter() - started,
         message=message,
         certificate_not_after=not_after,
+        reason=reason,
     )
 
 
-def describe_error(error: BaseException, endpoint: Endpoint) -> str:
-    """A short message for an error a probe raised; messages never quote request headers."""
+def describe_error(error: BaseException, endpoint: Endpoint) -> tuple[FailureReason, str]:
+    """Why a probe failed with ``error`` (a connect or TLS error raised as it is by the probe
+    kinds), and a short message; messages never quote request headers."""
     if isinstance(error, aiohttp.ClientConnectorCertificateError):
         certificate_error = error.certificate_error
         if isinstance(certificate_error, ssl.SSLCertVerificationError):
-            return verification_message(certificate_error)
-        return "TLS: certificate verify failed"
+            return _CERTIFICATE, verification_message(certificate_error)
+        return _CERTIFICATE, "TLS: certificate verify failed"
     if isinstance(error, ssl.SSLCertVerificationError):
-        return verification_message(error)
+        return _CERTIFICATE, verification_message(error)
     if isinstance(error, aiohttp.ClientConnectorSSLError):
         if isinstance(error.os_error, ssl.SSLError):
-            return handshake_message(error.os_error)
-        return "TLS: handshake failed"
+            return FailureReason.TLS, handshake_message(error.os_error)
+        return FailureReason.TLS, "TLS: handshake failed"
     if isinstance(error, ssl.SSLError):
-        return handshake_message(error)
+        return FailureReason.TLS, handshake_message(error)
     if isinstance(error, aiohttp.ClientConnectorError):
-        return _os_error_message(error.os_error)
+        return FailureReason.CONNECT, _os_error_message(error.os_error)
     if isinstance(error, aiohttp.ServerDisconnectedError):
-        return "connection closed by the server before a complete response"
+        return FailureReason.CONNECT, "connection closed by the server before a complete response"
     if isinstance(error, aiohttp.ClientPayloadError):
-        return "connection lost while reading the response body"
+        return FailureReason.CONNECT, "connection lost while reading the response body"
     if isinstance(error, aiohttp.ClientResponseError):
-        return "invalid HTTP response"
+        return FailureReason.PROTOCOL, "invalid HTTP response"
     if isinstance(error, OSError):
-        return _os_error_message(error)
+        return FailureReason.CONNECT, _os_error_message(error)
     logger.warning("unexpected error probing %s", endpoint.name, exc_info=error)
-    return f"probe error: {type(error).__name__}"
+    return FailureReason.PROTOCOL, f"probe error: {type(error).__name__}"
+
+
+_CERTIFICATE = FailureReason.CERTIFICATE
 
 
 def _os_error_message(error: OSError) -> str:

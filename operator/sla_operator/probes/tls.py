@@ -6,6 +6,7 @@ import asyncio
 import ssl
 from functools import cache
 
+from sla_operator.domain.failure_reasons import FailureReason
 from sla_operator.domain.model import TlsProbe
 from sla_operator.probes.base import ProbeContext, ProbeFailure, ProbeOutcome
 from sla_operator.probes.certificates import certificate_not_after
@@ -42,7 +43,7 @@ async def peer_certificate(
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         await close_quietly(writer)
         if not der:
-            raise ProbeFailure("TLS: the server presented no certificate")
+            raise ProbeFailure(FailureReason.TLS, "TLS: the server presented no certificate")
         return bytes(der)
     assert last_error is not None
     try:
