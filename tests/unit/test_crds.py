@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
@@ -19,10 +20,13 @@ import yaml
 
 from sla_operator.domain.durations import DURATION_PATTERN
 from sla_operator.domain.model import ProbeResult
+from sla_operator.domain.notifications import route_from_manifest
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.domain.records import incident_from_manifest, maintenance_from_manifest
 from sla_operator.engine.evaluate import evaluate_agreement, maintenance_status
 from sla_operator.engine.runtime import AgreementRuntime
+from sla_operator.notify.delivery import RouteState
+from sla_operator.notify.notifier import route_status
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "crds"
@@ -30,7 +34,7 @@ CHART_CRD_DIR = ROOT / "charts" / "sla-operator" / "crds"
 EXAMPLES_DIR = ROOT / "examples"
 CRD_FILES = sorted(CRD_DIR.glob("*.yaml"))
 EXAMPLE_FILES = sorted(EXAMPLES_DIR.glob("*.yaml"))
-KINDS = {"ServiceLevelAgreement", "MaintenanceWindow", "Incident"}
+KINDS = {"ServiceLevelAgreement", "MaintenanceWindow", "Incident", "NotificationRoute"}
 LOOPBACK_TARGET = re.compile(r"^(https?://)?(127\.\d+\.\d+\.\d+|localhost|\[::1\])([:/]|$)")
 
 Schema = dict[str, Any]
@@ -111,7 +115,8 @@ def test_there_is_one_crd_per_kind_in_the_sla_dev_group() -> None:
         assert version["served"] and version["storage"]
         assert version["subresources"] == {"status": {}}
     short_names = {kind: crd["spec"]["names"]["shortNames"] for kind, crd in CRDS.items()}
-    assert short_names == {"ServiceLevelAgreement": ["sla"], "MaintenanceWindow": ["mw"], "Incident": ["inc"]}
+    assert short_names == {"ServiceLevelAgreement": ["sla"], "MaintenanceWindow": ["mw"], "Incident": ["inc"],
+                           "NotificationRoute": ["nroute"]}
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -226,6 +231,7 @@ MINIMAL = {
         "title": "Payments API is down",
         "startedAt": "2026-11-26T04:12:03Z",
     },
+    "NotificationRoute": {"url": "http://127.0.0.1:9095/hook"},
 }
 
 
@@ -430,10 +436,19 @@ def statuses_the_engine_writes() -> dict[str, dict[str, Any]]:
     windows = [maintenance_from_manifest(docs[n]) for n in ("db-upgrade", "weekly-patching")]
     incident = incident_from_manifest(docs["card-network-outage-20261120"])
     evaluation = evaluate_agreement(runtime, [incident], windows, now)
+    route = route_from_manifest(docs["payments-on-call"])
+    delivered = {"time": now, "event": "incidentOpened", "deliveryId": "0" * 32, "attempts": 2}
+    failed = {"time": now, "event": "incidentOpened", "deliveryId": "0" * 32,
+              "message": "127.0.0.1 answered 503"}
+    sender = SimpleNamespace(route=route, state=RouteState(
+        delivered=3, failed=1, last_delivery=delivered, last_failure=failed,
+        problem="secret on-call-token is not labelled sla.dev/notification-credential=true",
+        pending_counts={"incident/down-1": 2}))
     return {
         "ServiceLevelAgreement": evaluation.status,
         "MaintenanceWindow": maintenance_status(windows[1], None, now),
         "Incident": evaluation.incident_status[incident.key],
+        "NotificationRoute": route_status(sender, now),  # type: ignore[arg-type]
     }
 
 
@@ -453,5 +468,6 @@ def test_the_examples_parse_into_domain_objects(name: str, manifest: dict[str, A
         "ServiceLevelAgreement": agreement_from_manifest,
         "MaintenanceWindow": maintenance_from_manifest,
         "Incident": incident_from_manifest,
+        "NotificationRoute": route_from_manifest,
     }[manifest["kind"]]
     assert parse(manifest).name == manifest["metadata"]["name"], name

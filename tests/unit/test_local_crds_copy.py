@@ -29,4 +29,5 @@ def test_each_packaged_crd_is_identical_to_its_source(name: str) -> None:
 def test_the_validator_reads_the_crds_from_the_installed_package() -> None:
     from sla_operator.local.schema import crd_schemas
 
-    assert set(crd_schemas()) == {"ServiceLevelAgreement", "MaintenanceWindow", "Incident"}
+    assert set(crd_schemas()) == {"ServiceLevelAgreement", "MaintenanceWindow", "Incident",
+                                  "NotificationRoute"}

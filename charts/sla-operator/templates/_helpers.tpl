@@ -47,9 +47,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: [sla.dev]
   resources: [servicelevelagreements, maintenancewindows, incidents]
   verbs: [get, list, watch]
+# NotificationRoutes: listed now and then (the Secrets they name are read under the same
+# grant as probe credentials: rbac.secretNamespaces, and only when labelled).
+- apiGroups: [sla.dev]
+  resources: [notificationroutes]
+  verbs: [get, list, watch]
 # Their status (merge patches).
 - apiGroups: [sla.dev]
-  resources: [servicelevelagreements/status, maintenancewindows/status, incidents/status]
+  resources: [servicelevelagreements/status, maintenancewindows/status, incidents/status,
+              notificationroutes/status]
   verbs: [patch]
 # Incidents it opens, and the updates it appends to them (a JSON patch).
 - apiGroups: [sla.dev]

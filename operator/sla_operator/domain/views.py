@@ -122,6 +122,7 @@ class AgreementView:
     responses_breached: Mapping[Severity, int] = field(default_factory=dict)
     probes: tuple[ProbeView, ...] = ()
     evaluated_at: datetime | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)  # the agreement's metadata.labels
 
     @property
     def key(self) -> tuple[str, str]:

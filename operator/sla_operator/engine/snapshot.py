@@ -128,6 +128,7 @@ def bare_view(agreement: Agreement) -> AgreementView:
         namespace=agreement.namespace, name=agreement.name, service=agreement.service,
         environment=agreement.environment, objective=agreement.objective,
         public=agreement.status_page.public, group=agreement.status_page.group,
+        labels=agreement.labels,
         state=State.UNKNOWN,
         probes=tuple(ProbeView(name=e.name, dependency=e.dependency, state=State.UNKNOWN,
                                last_ok=None) for e in agreement.endpoints))
@@ -155,6 +156,7 @@ def agreement_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int
         namespace=agreement.namespace, name=agreement.name, service=agreement.service,
         environment=agreement.environment, objective=agreement.objective,
         public=agreement.status_page.public, group=agreement.status_page.group,
+        labels=agreement.labels,
         state=runtime.state, maintenance_active=runtime.maintenance_active,
         period=runtime.figures, days=runtime.days, last_closed=_last_closed(runtime),
         downtime_total_seconds=runtime.downtime_total,
@@ -180,6 +182,7 @@ def mirrored_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int]
         namespace=agreement.namespace, name=agreement.name, service=agreement.service,
         environment=agreement.environment, objective=agreement.objective,
         public=agreement.status_page.public, group=agreement.status_page.group,
+        labels=agreement.labels,
         state=shown.state, maintenance_active=shown.state is State.MAINTENANCE,
         period=shown.period, days=shown.days, last_closed=shown.last_closed,
         open_incidents=open_incidents,

@@ -28,10 +28,12 @@ from sla_operator.engine import Engine
 from sla_operator.kube.connect import FirstLists, StartupError, api_client, first_lists
 from sla_operator.kube.leader import LeaderElector
 from sla_operator.kube.lease import LeaseClient
+from sla_operator.kube.notify_routes import KubeRoutes
 from sla_operator.kube.primed import PrimedLists, primed
 from sla_operator.kube.rules import RuleKeeper, keep_all
 from sla_operator.kube.watch import Resync, WatchTracker
 from sla_operator.metrics import EngineCollector, metrics_app, serve
+from sla_operator.notify.notifier import engine_notifier
 from sla_operator.settings import Settings
 from sla_operator.statuspage import status_app
 from sla_operator.store.base import Key, Kind
@@ -200,6 +202,9 @@ async def _operate(options: Settings, api: client.ApiClient, listed: FirstLists)
     if status is not None:
         log.info("status page on port %d", options.status_port)
     engine_task = asyncio.create_task(engine.run(), name="sla-engine")
+    # Notifications: only while the engine is active (the Lease holder), from its snapshots.
+    notify_task = asyncio.create_task(
+        engine_notifier(engine, KubeRoutes(store, options.namespaces)).run(), name="sla-notify")
     resync_task = asyncio.create_task(resync.run(), name="resync")
     rule_keeper = RuleKeeper(client.CustomObjectsApi(api), dict(options.rule_labels), switch,
                              owns=partial(engine.owns, Kind.AGREEMENT))
@@ -227,7 +232,8 @@ async def _operate(options: Settings, api: client.ApiClient, listed: FirstLists)
         then waits up to 5 s for tasks it did not start (scrapes, page requests)."""
         resync_task.cancel()
         engine_task.cancel()
-        await asyncio.gather(engine_task, resync_task, return_exceptions=True)
+        notify_task.cancel()
+        await asyncio.gather(engine_task, resync_task, notify_task, return_exceptions=True)
         if elector_task is not None:
             elector_task.cancel()
             await asyncio.gather(elector_task, return_exceptions=True)

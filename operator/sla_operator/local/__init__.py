@@ -36,9 +36,11 @@ from prometheus_client import CollectorRegistry
 from sla_operator.engine import Engine
 from sla_operator.local.files import remove_stale_temporaries, sync_deferred
 from sla_operator.local.manifests import manifests_folder_problem
+from sla_operator.local.notify_routes import LocalRoutes
 from sla_operator.local.store import LocalStore
 from sla_operator.local.sync import LocalSync
 from sla_operator.metrics import EngineCollector, metrics_app, serve
+from sla_operator.notify.notifier import engine_notifier
 from sla_operator.settings import Settings
 from sla_operator.statuspage import status_app
 
@@ -104,8 +106,10 @@ async def _run(settings: Settings, manifests: Path, state: Path) -> int:
     if status is not None:
         log.info("status page on %s", _where(settings.bind_address, settings.status_port, "/"))
     log.info("watching %s; state in %s", manifests, state)
+    notifier = engine_notifier(engine, LocalRoutes(sync, state))  # routes from the folder
     tasks = [asyncio.create_task(engine.run(), name="sla-engine"),
-             asyncio.create_task(sync.watch(), name="sla-local-watch")]
+             asyncio.create_task(sync.watch(), name="sla-local-watch"),
+             asyncio.create_task(notifier.run(), name="sla-notify")]
     stopper = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)

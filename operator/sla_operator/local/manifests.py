@@ -25,7 +25,8 @@ from sla_operator.local.schema import validate
 from sla_operator.store.base import Key
 
 API_VERSIONS = {"ServiceLevelAgreement": "sla.dev/v1alpha1", "MaintenanceWindow": "sla.dev/v1alpha1",
-                "Incident": "sla.dev/v1alpha1", "Secret": "v1"}
+                "Incident": "sla.dev/v1alpha1", "Secret": "v1",
+                "NotificationRoute": "sla.dev/v1alpha1"}
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

@@ -29,7 +29,8 @@ from sla_operator.store.base import Kind, StoreError
 log = logging.getLogger("sla_operator.local")
 
 # Records before the agreements that read them, as in a cluster's startup (no incident twice).
-APPLY_ORDER = {"Secret": 0, "Incident": 1, "MaintenanceWindow": 2, "ServiceLevelAgreement": 3}
+APPLY_ORDER = {"Secret": 0, "Incident": 1, "MaintenanceWindow": 2, "ServiceLevelAgreement": 3,
+               "NotificationRoute": 4}
 
 
 def _content(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -160,10 +161,14 @@ class LocalSync:
             if key in self.engine.incidents:
                 log.info("incident %s/%s: removed from %s", *key, manifest.source)
             self.engine.remove_incident(key)
-        else:
+        elif manifest.kind == "Secret":
             self.store.secrets.pop(key, None)
 
     async def _apply(self, manifest: Manifest) -> None:
+        if manifest.kind == "NotificationRoute":  # read from ``applied`` by the notifier
+            if manifest.problems:
+                self._log_problems(manifest, manifest.problems, "not loaded")
+            return
         if manifest.kind == "Secret":
             if manifest.problems:
                 self._log_problems(manifest, manifest.problems, "not loaded")

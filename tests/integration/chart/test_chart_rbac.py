@@ -2,7 +2,8 @@
 makes (store/kube.py, kube/rules.py, kube/leader.py, kopf's watches and Events), nothing more.
 
 What the operator calls, and so the whole grant:
-- its kinds: get, list, watch (an agreement is read again before an incident names it owner);
+- its kinds: get, list, watch (an agreement is read again before an incident names it owner;
+  NotificationRoutes are listed now and then);
 - their status: patch (merge patches);
 - Incidents: create, and patch (the updates it appends; a JSON patch);
 - core Events: create; PrometheusRules: get, list, create, patch, delete;
@@ -25,10 +26,10 @@ WATCHED = ["payments", "checkout"]
 Grant = set[tuple[str, str, str]]  # (apiGroup, resource, verb)
 
 KINDS: Grant = {("sla.dev", kind, verb) for kind in ("servicelevelagreements", "maintenancewindows",
-                                                     "incidents")
+                                                     "incidents", "notificationroutes")
                 for verb in ("get", "list", "watch")}
 STATUS: Grant = {("sla.dev", f"{kind}/status", "patch") for kind in (
-    "servicelevelagreements", "maintenancewindows", "incidents")}
+    "servicelevelagreements", "maintenancewindows", "incidents", "notificationroutes")}
 NAMESPACE_GRANT: Grant = KINDS | STATUS | {
     ("sla.dev", "incidents", "create"), ("sla.dev", "incidents", "patch"),
     ("", "events", "create"),

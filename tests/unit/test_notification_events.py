@@ -1,0 +1,167 @@
+"""Notification events are what changed between two snapshots, and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from status_snapshots import NOW, agreement, incident, period, snapshot, window
+
+from sla_operator.domain.errors import SpecError
+from sla_operator.domain.intervals import Interval
+from sla_operator.domain.model import IncidentState, IncidentUpdate, LabelSelector, Severity
+from sla_operator.domain.notification_events import derive_events
+from sla_operator.domain.notifications import EventType, PayloadFormat, route_from_manifest
+
+LATER = NOW + timedelta(seconds=5)
+E = EventType
+
+
+def kinds(before, after) -> list[tuple[EventType, str]]:  # type: ignore[no-untyped-def]
+    return [(e.type, e.subject) for e in derive_events(before, after)]
+
+
+def test_the_same_snapshot_twice_says_nothing() -> None:
+    same = snapshot(agreement(), incidents=(incident("down-1"),), windows=(window(),))
+    assert derive_events(same, replace(same, taken_at=LATER)) == []
+
+
+def test_an_incident_that_appears_open_is_opened() -> None:
+    before = snapshot(agreement())
+    after = snapshot(agreement(), incidents=(incident("down-1", started=NOW),), taken_at=LATER)
+    (event,) = derive_events(before, after)
+    assert (event.type, event.subject, event.agreements) == (E.INCIDENT_OPENED, "incident/down-1",
+                                                             ("payments-api",))
+    assert event.occurred_at == NOW
+
+
+def test_an_incident_resolved_since_is_resolved_and_its_own_entry_is_no_update() -> None:
+    opened = incident("down-1", started=NOW)
+    resolved = replace(opened, resolved_at=LATER, state=IncidentState.RESOLVED,
+                       updates=(*opened.updates,
+                                IncidentUpdate(LATER, IncidentState.RESOLVED, "back up")))
+    assert kinds(snapshot(incidents=(opened,)), snapshot(incidents=(resolved,), taken_at=LATER)) \
+        == [(E.INCIDENT_RESOLVED, "incident/down-1")]
+
+
+def test_an_incident_opened_and_resolved_between_two_snapshots_says_both_in_order() -> None:
+    flap = incident("flap", started=NOW + timedelta(seconds=1), resolved=NOW + timedelta(seconds=3))
+    assert kinds(snapshot(), snapshot(incidents=(flap,), taken_at=LATER)) == [
+        (E.INCIDENT_OPENED, "incident/flap"), (E.INCIDENT_RESOLVED, "incident/flap")]
+
+
+def test_an_incident_resolved_long_ago_that_comes_into_view_is_no_news() -> None:
+    old = incident("old", started=NOW - timedelta(days=3), resolved=NOW - timedelta(days=2))
+    assert derive_events(snapshot(), snapshot(incidents=(old,), taken_at=LATER)) == []
+
+
+def test_a_raised_severity_is_an_escalation_not_an_update() -> None:
+    p3 = incident("slow", severity=Severity.P3, started=NOW)
+    p1 = replace(p3, severity=Severity.P1, updates=(
+        *p3.updates, IncidentUpdate(LATER, IncidentState.INVESTIGATING,
+                                    "severity raised to P1: down", Severity.P1)))
+    (event,) = derive_events(snapshot(incidents=(p3,)), snapshot(incidents=(p1,), taken_at=LATER))
+    assert (event.type, event.previous_severity, event.occurred_at) == (E.INCIDENT_ESCALATED,
+                                                                        Severity.P3, LATER)
+
+
+def test_an_update_a_person_appended_is_an_update_once() -> None:
+    first = incident("down-1", started=NOW)
+    by_hand = IncidentUpdate(LATER, IncidentState.IDENTIFIED, "a bad deploy", by="alice")
+    second = replace(first, state=IncidentState.IDENTIFIED, updates=(*first.updates, by_hand))
+    before, after = snapshot(incidents=(first,)), snapshot(incidents=(second,), taken_at=LATER)
+    (event,) = derive_events(before, after)
+    assert (event.type, event.update) == (E.INCIDENT_UPDATED, by_hand)
+    assert derive_events(after, replace(after, taken_at=LATER + timedelta(seconds=5))) == []
+
+
+def test_the_same_change_derived_twice_has_the_same_identity() -> None:
+    before = snapshot()
+    after = snapshot(incidents=(incident("down-1", started=NOW),), taken_at=LATER)
+    assert derive_events(before, after)[0].identity == derive_events(before, after)[0].identity
+    again = replace(after, taken_at=LATER + timedelta(seconds=1))
+    assert derive_events(before, again)[0].identity == derive_events(before, after)[0].identity
+
+
+def test_maintenance_is_announced_when_it_enters_its_announcement_time() -> None:
+    far = window(starts_in=timedelta(days=8), announce=timedelta(days=7))
+    near = snapshot(windows=(far,), taken_at=NOW + timedelta(days=1, minutes=1))
+    assert kinds(snapshot(windows=(far,)), near) == [(E.MAINTENANCE_ANNOUNCED, "maintenance/db-upgrade")]
+    assert kinds(near, replace(near, taken_at=near.taken_at + timedelta(minutes=1))) == []
+
+
+def test_maintenance_starts_then_ends() -> None:
+    upcoming = window(starts_in=timedelta(seconds=3), announce=timedelta(days=1))
+    occurrence = upcoming.upcoming
+    assert occurrence is not None
+    under_way = replace(upcoming, active=occurrence, upcoming=None)
+    over = replace(upcoming, active=None, upcoming=Interval(occurrence.start + timedelta(days=7),
+                                                            occurrence.end + timedelta(days=7)))
+    first = snapshot(windows=(upcoming,))
+    second = snapshot(windows=(under_way,), taken_at=occurrence.start + timedelta(seconds=1))
+    third = snapshot(windows=(over,), taken_at=occurrence.end + timedelta(seconds=1))
+    assert kinds(first, second) == [(E.MAINTENANCE_STARTED, "maintenance/db-upgrade")]
+    (ended,) = derive_events(second, third)
+    assert (ended.type, ended.occurrence, ended.occurred_at) == (E.MAINTENANCE_ENDED, occurrence,
+                                                                 occurrence.end)
+
+
+def test_a_window_removed_while_under_way_ends_its_maintenance() -> None:
+    under_way = window(active=True)
+    assert kinds(snapshot(windows=(under_way,)), snapshot(taken_at=LATER)) == [
+        (E.MAINTENANCE_ENDED, "maintenance/db-upgrade")]
+
+
+def test_the_budget_is_exhausted_once_when_it_runs_out_within_a_period() -> None:
+    healthy = agreement(period=period(downtime=2000.0))
+    spent = agreement(period=period(downtime=2600.0, availability=0.998))
+    before, after = snapshot(healthy), snapshot(spent, taken_at=LATER)
+    (event,) = derive_events(before, after)
+    assert (event.type, event.subject, event.agreements) == (E.BUDGET_EXHAUSTED,
+                                                             "agreement/payments-api", ("payments-api",))
+    assert derive_events(after, snapshot(spent, taken_at=LATER + timedelta(seconds=5))) == []
+
+
+def test_a_new_period_or_a_new_agreement_is_no_exhaustion() -> None:
+    spent = agreement(period=period(downtime=2600.0))
+    next_month = agreement(period=replace(period(downtime=2600.0), label="2026-12"))
+    assert derive_events(snapshot(), snapshot(spent, taken_at=LATER)) == []
+    assert derive_events(snapshot(agreement(period=period(downtime=10.0))),
+                         snapshot(next_month, taken_at=LATER)) == []
+
+
+# ---------------------------------------------------------------- routes
+
+
+def test_a_route_follows_only_its_own_namespaces_agreements() -> None:
+    route = route_from_manifest({"metadata": {"namespace": "payments", "name": "r"},
+                                 "spec": {"url": "http://127.0.0.1:9/hook"}})
+    assert route.selects("payments", "payments-api", {})
+    assert not route.selects("other-team", "payments-api", {})
+    assert route.events == frozenset(EventType) and route.format is PayloadFormat.GENERIC
+
+
+def test_a_route_selects_by_name_or_labels() -> None:
+    route = route_from_manifest({"metadata": {"namespace": "payments", "name": "r"}, "spec": {
+        "urlFrom": {"secretKeyRef": {"name": "hook", "key": "url"}}, "format": "slack",
+        "agreements": ["checkout"], "agreementSelector": {"matchLabels": {"tier": "gold"}},
+        "events": ["incidentOpened", "incidentResolved"]}})
+    assert route.selector == LabelSelector({"tier": "gold"})
+    assert route.selects("payments", "checkout", {})
+    assert route.selects("payments", "api", {"tier": "gold"})
+    assert not route.selects("payments", "api", {"tier": "silver"})
+    assert route.wants(EventType.INCIDENT_OPENED) and not route.wants(EventType.BUDGET_EXHAUSTED)
+
+
+@pytest.mark.parametrize(("spec", "says"), [
+    ({}, "spec: give exactly one of url and urlFrom"),
+    ({"url": "ftp://example.com/"}, "spec.url: 'ftp://example.com/' must be an http"),
+    ({"url": "http://x/", "events": ["incidentExploded"]}, "spec.events[0]: 'incidentExploded'"),
+    ({"url": "http://x/", "headers": [{"name": "A", "value": "1", "valueFrom": {}}]},
+     "spec.headers[0]: header A: give exactly one of value and valueFrom"),
+])
+def test_a_bad_route_says_which_field_is_wrong(spec: dict[str, object], says: str) -> None:
+    with pytest.raises(SpecError) as raised:
+        route_from_manifest({"metadata": {"namespace": "ns", "name": "r"}, "spec": spec})
+    assert says in str(raised.value)
