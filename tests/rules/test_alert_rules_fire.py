@@ -13,16 +13,20 @@ from typing import Any
 
 from promtool_support import Scenario, engine_counters, run_promtool, steps
 
+from sla_operator.domain.alert_tiers import parse_tiers
 from sla_operator.domain.model import Agreement, Alerting, Endpoint, Environment, TcpProbe
 
 BURN = "SLAErrorBudgetBurn"
 DAY = 1440
 
 
-def agreement(name: str = "payments-api", objective: str = "99.9", **fields: Any) -> Agreement:
+def agreement(name: str = "payments-api", objective: str = "99.9",
+              tiers: list[dict[str, Any]] | None = None, **fields: Any) -> Agreement:
+    """An agreement; ``tiers`` is its spec.alerting.tiers."""
     return Agreement(namespace="payments", name=name, service=f"Service {name}",
                      objective=Decimal(objective), endpoints=(Endpoint("api", TcpProbe("h", 1)),),
-                     alerting=Alerting(labels={"team": "payments"}), **fields)
+                     alerting=Alerting(labels={"team": "payments"}, tiers=parse_tiers(tiers)),
+                     **fields)
 
 
 def identity(a: Agreement, **labels: str) -> dict[str, str]:
@@ -30,8 +34,13 @@ def identity(a: Agreement, **labels: str) -> dict[str, str]:
             "environment": a.environment.value, "team": "payments", **labels}
 
 
-def burn(a: Agreement, severity: str, long: str, short: str) -> dict[str, str]:
-    return identity(a, severity=severity, long_window=long, short_window=short)
+DEFAULT_TIER = {"1h": "fast", "6h": "medium", "1d": "slow", "3d": "long-term"}
+"""The default tiers' names, by their long window."""
+
+
+def burn(a: Agreement, severity: str, long: str, short: str, tier: str = "") -> dict[str, str]:
+    return identity(a, severity=severity, long_window=long, short_window=short,
+                    tier=tier or DEFAULT_TIER[long])
 
 
 def every_burn(a: Agreement) -> list[dict[str, str]]:
@@ -201,3 +210,38 @@ def test_every_capped_tier_fires_through_a_full_outage_counted_as_the_engine_cou
         scenarios.append(scenario)
         agreements.append(a)
     assert_passes(tmp_path, agreements, *scenarios)
+
+
+def test_a_disabled_tier_stays_silent_through_an_outage_the_others_alert_on(
+        tmp_path: Path) -> None:
+    a = agreement(tiers=[{"name": "fast", "enabled": False},
+                         {"name": "long-term", "enabled": False}])
+    scenario = outage(a, healthy=60, down=60)
+    # By default every tier fires at the first minute of a full outage (see above).
+    for minute in (61, 65, 120):
+        scenario.expect(minute, BURN, burn(a, "page", "6h", "30m"), burn(a, "ticket", "1d", "2h"))
+    assert_passes(tmp_path, [a], scenario)
+
+
+def test_a_changed_tier_fires_at_its_own_factor_over_its_own_windows_as_its_severity(
+        tmp_path: Path) -> None:
+    # fast: 20x (an error ratio above 0.02) over 2h and 10m, as a ticket. Three hours healthy,
+    # then Down: k minutes into the outage the 2h ratio is k/120, above 0.02 from k = 3 (the
+    # default fast tier, 14.4x over 1h, would have paged at k = 1).
+    a = agreement(tiers=[{"name": "fast", "factor": 20, "longWindow": "2h",
+                          "shortWindow": "10m", "severity": "ticket"}])
+    scenario = outage(a, healthy=180, down=10)
+    others = (burn(a, "page", "6h", "30m"), burn(a, "ticket", "1d", "2h"),
+              burn(a, "ticket", "3d", "6h"))
+    scenario.expect(182, BURN, *others)
+    scenario.expect(183, BURN, burn(a, "ticket", "2h", "10m", tier="fast"), *others)
+    scenario.expect(190, BURN, burn(a, "ticket", "2h", "10m", tier="fast"), *others)
+    assert_passes(tmp_path, [a], scenario)
+
+
+def test_an_added_tier_alerts_with_its_own_name(tmp_path: Path) -> None:
+    a = agreement(tiers=[{"name": "weekly", "factor": "0.5", "longWindow": "7d",
+                          "shortWindow": "12h", "severity": "ticket"}])
+    scenario = outage(a, healthy=60, down=60)
+    scenario.expect(61, BURN, *every_burn(a), burn(a, "ticket", "7d", "12h", tier="weekly"))
+    assert_passes(tmp_path, [a], scenario)

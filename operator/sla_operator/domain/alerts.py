@@ -1,6 +1,7 @@
 """Alert rules of an agreement as plain data: recording rules of its error ratio, burn-rate
-alerts after the Google SRE workbook's multiwindow, multi-burn-rate tiers, and the alerts on
-an exhausted budget, a late response and absent metrics (docs/API.md, "Alert rules").
+alerts after the Google SRE workbook's multiwindow, multi-burn-rate tiers (as
+``spec.alerting.tiers`` changed them, see alert_tiers.py), and the alerts on an exhausted
+budget, a late response and absent metrics (docs/API.md, "Alert rules").
 
 The output is dicts shaped like a Prometheus rule file, so `sla-operator rules` and the
 PrometheusRule the operator keeps are the same rules. Agreement names, service names and
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from sla_operator.domain.alert_tiers import DEFAULT_TIERS, BurnTier
 from sla_operator.domain.model import Agreement, Environment
 
 DOWNTIME = "sla_downtime_seconds_total"
@@ -30,26 +31,12 @@ BREACH_LOOKBACK = "1h"
 """How long a response breach keeps its alert firing: long enough for a ticket to be filed."""
 
 
-@dataclass(frozen=True)
-class BurnTier:
-    """One multiwindow burn-rate alert: both windows must burn faster than ``factor``."""
-
-    severity: str
-    factor: Decimal
-    long_window: str
-    short_window: str
-
-
-TIERS = (
-    BurnTier("page", Decimal("14.4"), "1h", "5m"),
-    BurnTier("page", Decimal("6"), "6h", "30m"),
-    BurnTier("ticket", Decimal("3"), "1d", "2h"),
-    BurnTier("ticket", Decimal("1"), "3d", "6h"),
-)
+TIERS = DEFAULT_TIERS
+"""The SRE workbook's tiers: every agreement's unless its spec.alerting.tiers changes them."""
 
 # Alert labels the rules set themselves; spec.alerting.labels may not override them.
 RESERVED_LABELS = frozenset({*AGREEMENT_LABELS, "alertname", "severity", "long_window",
-                             "short_window", "incident_severity"})
+                             "short_window", "tier", "incident_severity"})
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
 
@@ -86,10 +73,18 @@ def tier_threshold(agreement: Agreement, tier: BurnTier) -> tuple[Decimal, bool]
 
 
 def tiers_for(agreement: Agreement) -> tuple[BurnTier, ...]:
-    """Sandbox agreements are best effort: they never page."""
+    """The agreement's enabled tiers; sandbox agreements are best effort: they never page."""
+    tiers = agreement.alerting.tiers
     if agreement.environment is Environment.SANDBOX:
-        return tuple(t for t in TIERS if t.severity != "page")
-    return TIERS
+        return tuple(t for t in tiers if t.severity != "page")
+    return tiers
+
+
+def windows_for(agreement: Agreement) -> tuple[str, ...]:
+    """The windows with a recording rule: the seven of the contract (dashboards read them),
+    then any other window a tier of the agreement uses."""
+    extra = (w for t in tiers_for(agreement) for w in (t.long_window, t.short_window))
+    return tuple(dict.fromkeys((*WINDOWS, *extra)))
 
 
 # ---------------------------------------------------------------- escaping
@@ -144,7 +139,7 @@ def recording_rules(agreement: Agreement) -> list[dict[str, Any]]:
         "expr": (f"{_by_agreement(f'rate({DOWNTIME}{scope}[{window}])')} / "
                  f"{_by_agreement(f'rate({ELIGIBLE}{scope}[{window}])')}"),
         "labels": _identity(agreement),
-    } for window in WINDOWS]
+    } for window in windows_for(agreement)]
 
 
 def _identity(agreement: Agreement) -> dict[str, str]:
@@ -189,7 +184,7 @@ def burn_alert(agreement: Agreement, tier: BurnTier) -> dict[str, Any]:
     return {
         "alert": "SLAErrorBudgetBurn",
         "expr": expression,
-        "labels": {**_user_labels(agreement), "severity": tier.severity,
+        "labels": {**_user_labels(agreement), "severity": tier.severity, "tier": tier.name,
                    "long_window": tier.long_window, "short_window": tier.short_window},
         "annotations": _annotations(
             agreement,

@@ -9,6 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 
+from sla_operator.domain.alert_tiers import DEFAULT_TIERS, BurnTier
 from sla_operator.domain.failure_reasons import FailureReason
 from sla_operator.domain.intervals import Interval
 
@@ -253,6 +254,7 @@ class Alerting:
     enabled: bool = True
     labels: Mapping[str, str] = field(default_factory=dict)
     runbook_url: str | None = None
+    tiers: tuple[BurnTier, ...] = DEFAULT_TIERS  # the enabled burn-rate tiers
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 from sla_operator.domain import model as m
+from sla_operator.domain.alert_tiers import DEFAULT_TIERS, parse_tiers
 from sla_operator.domain.credits import parse_credits
 from sla_operator.domain.durations import parse_duration
 from sla_operator.domain.errors import SpecError
@@ -57,12 +58,13 @@ def agreement_from_manifest(obj: Mapping[str, Any]) -> m.Agreement:
         lambda: enum_value(m.DowntimeWhen, spec.get("downtimeWhen", "any"), "spec.downtimeWhen"),
         m.DowntimeWhen.ANY)
     created = errors.run(lambda: optional_time(meta, "creationTimestamp", "metadata"), None)
+    alerting = spec.get("alerting") or {}
+    tiers = errors.run(lambda: parse_tiers(alerting.get("tiers")), DEFAULT_TIERS)
     if endpoints and not any(not e.dependency for e in endpoints):
         errors.add("spec.endpoints", "at least one endpoint must be the service's own "
                                      "(dependency: false); dependencies only explain outages")
     errors.raise_if_any()
     assert objective is not None
-    alerting = spec.get("alerting") or {}
     status_page = spec.get("statusPage") or {}
     return m.Agreement(
         namespace=str(meta.get("namespace") or "default"),
@@ -79,6 +81,7 @@ def agreement_from_manifest(obj: Mapping[str, Any]) -> m.Agreement:
             enabled=bool(alerting.get("enabled", True)),
             labels={str(k): str(v) for k, v in (alerting.get("labels") or {}).items()},
             runbook_url=alerting.get("runbookURL"),
+            tiers=tiers,
         ),
         status_page=m.StatusPageOptions(public=bool(status_page.get("public", False)),
                                         group=status_page.get("group")),
