@@ -1,6 +1,8 @@
 """Notifications on a real API server: a NotificationRoute applied with kubectl, its URL in a
 labelled Secret, a Target's outage, and a POST at the receiver for its opening and resolution;
-the route's status says delivered. Nothing of the Secret appears in the status or the log."""
+the route's status says delivered. A route through an unlabelled Secret and one to a denied
+address are refused in their status. Nothing of the Secret appears in a status, an Event or
+the log."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from support import CRDS, REPO, OperatorProcess, Target, get, namespace_with_crd
 Kubectl = Callable[..., Any]
 SCHEMA = json.loads((REPO / "docs" / "notification.schema.json").read_text())
 TOKEN = "s3cret-webhook-token"
+DENIED = "127.0.0.2"  # --deny-cidr: the receiver's port there must never be reached
 
 
 class Receiver:
@@ -93,6 +96,16 @@ def manifests(namespace: str, target: Target, receiver: Receiver) -> list[dict[s
          "spec": {"agreementSelector": {"matchLabels": {"team": "web"}},
                   "events": ["incidentOpened", "incidentResolved"],
                   "urlFrom": {"secretKeyRef": {"name": "hook", "key": "url"}}}},
+        # The same URL in a Secret without the label, and an address the policy denies.
+        {"apiVersion": "v1", "kind": "Secret",
+         "metadata": {"name": "unlabelled", "namespace": namespace},
+         "stringData": {"url": f"http://127.0.0.1:{receiver.port}/hooks/{TOKEN}"}},
+        {"apiVersion": "sla.dev/v1alpha1", "kind": "NotificationRoute",
+         "metadata": {"name": "unlabelled", "namespace": namespace},
+         "spec": {"urlFrom": {"secretKeyRef": {"name": "unlabelled", "key": "url"}}}},
+        {"apiVersion": "sla.dev/v1alpha1", "kind": "NotificationRoute",
+         "metadata": {"name": "denied", "namespace": namespace},
+         "spec": {"url": f"http://{DENIED}:{receiver.port}/hook"}},
     ]
 
 
@@ -104,7 +117,8 @@ def test_an_outage_is_posted_to_the_route_and_its_status_says_delivered(
     kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests(namespace, target, receiver)))
     printed = kubectl("get", "nroute", "-n", namespace).stdout
     assert "FORMAT" in printed and "generic" in printed  # printer columns, the default format
-    operator = OperatorProcess(kubeconfig, namespace, tmp_path)
+    operator = OperatorProcess(kubeconfig, namespace, tmp_path,
+                               extra_args=("--deny-cidr", f"{DENIED}/32"))
     operator.start()
     try:
         wait_for("the agreement Up", lambda: (get(kubectl, namespace, "sla/shop") or {})
@@ -123,8 +137,20 @@ def test_an_outage_is_posted_to_the_route_and_its_status_says_delivered(
             s := get(kubectl, namespace, "nroute/on-call")["status"]).get("delivered") == 2 and s)
         assert status["pending"] == 0 and status["lastDelivery"]["event"] == "incidentResolved"
         assert status["conditions"][0]["status"] == "True"
-        wide = kubectl("get", "nroute", "on-call", "-n", namespace, "-o", "wide").stdout
-        assert TOKEN not in json.dumps(status) and TOKEN not in wide
+        refused = wait_for("the unlabelled Secret refused", lambda: (
+            s := get(kubectl, namespace, "nroute/unlabelled")["status"])["message"] and s)
+        assert refused["message"].startswith("secret unlabelled is not labelled "
+                                             "sla.dev/notification-credential=true")
+        assert refused["conditions"][0]["status"] == "False" and refused["delivered"] == 0
+        denied = wait_for("both deliveries refused", lambda: (
+            s := get(kubectl, namespace, "nroute/denied")["status"]).get("failed") == 2 and s)
+        assert denied["message"] == (f"destination {DENIED} refused: address {DENIED} denied "
+                                     "by policy")
+        assert denied["conditions"][0]["reason"] == "DestinationRefused"
+        assert denied["delivered"] == 0
+        wide = kubectl("get", "nroute", "-n", namespace, "-o", "wide").stdout
+        statuses = json.dumps([status, refused, denied])
+        assert TOKEN not in statuses and TOKEN not in wide
         events = kubectl("get", "events", "-n", namespace, "-o", "json").stdout
         assert TOKEN not in events
     finally:

@@ -37,7 +37,8 @@ class KubeRoutes:
             try:
                 listed = await self.store.call(call)
             except StoreError as error:
-                message = str(error)
+                message = ("the NotificationRoute CRD is not installed (crds/notificationroutes.yaml)"
+                           if error.gone else str(error))
                 if message not in self._said:  # a missing CRD or grant: said once
                     self._said.add(message)
                     log.warning("NotificationRoutes not listed: %s", message)

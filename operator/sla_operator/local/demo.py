@@ -8,6 +8,7 @@ provider failing, /api failing again, and round again.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 import time
@@ -85,10 +86,25 @@ def demo_app(schedule: Sequence[Behaviour] = SCHEDULE,
 
     app = web.Application()
     app.router.add_get("/", index)
+    app.router.add_post("/notifications", print_notification)
     for behaviour in schedule:
         for path in behaviour.paths:
             app.router.add_route("*", path, handler(behaviour, path))
     return app
+
+
+async def print_notification(request: web.Request) -> web.Response:
+    """The receiver of examples/demo/notifications.yaml: prints each notification it gets, so
+    a newcomer sees one arrive (the document is described by docs/notification.schema.json)."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return web.json_response({"error": "expected a JSON body"}, status=400)
+    document = body if isinstance(body, dict) else {}
+    print(f"notification received: {document.get('summary')} (X-SLA-Delivery-Id "
+          f"{request.headers.get('X-SLA-Delivery-Id', '-')})\n"
+          f"  {json.dumps(document, ensure_ascii=False)}", flush=True)
+    return web.json_response({"received": document.get("deliveryId")})
 
 
 def schedule_text(host: str, port: int, started: datetime,

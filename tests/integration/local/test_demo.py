@@ -77,6 +77,9 @@ async def test_the_demo_opens_and_resolves_an_incident_and_ctrl_c_stops_everythi
         name = opened.split("incident demo/", 1)[1].split(" ", 1)[0]
         await wait_for("the outage resolved on screen", lambda: any(
             f"incident demo/{name}: recovered" in s for s in shown), 90)
+        # examples/demo/notifications.yaml: the demo target prints what the route sends it.
+        await wait_for("the resolution's notification printed", lambda: any(
+            "notification received: Incident resolved: " in s for s in shown), 30)
 
         incident = read(state / "incidents" / "demo" / f"{name}.yaml")
         assert incident["spec"]["state"] == "resolved" and incident["spec"]["endpoints"] == ["api"]
