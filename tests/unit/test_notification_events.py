@@ -165,3 +165,40 @@ def test_a_bad_route_says_which_field_is_wrong(spec: dict[str, object], says: st
     with pytest.raises(SpecError) as raised:
         route_from_manifest({"metadata": {"namespace": "ns", "name": "r"}, "spec": spec})
     assert says in str(raised.value)
+
+
+# ---------------------------------------------------------------- support response
+
+
+TARGETS = {Severity.P1: timedelta(minutes=15)}
+
+
+def test_an_incident_unacknowledged_past_its_response_target_is_breached_once() -> None:
+    view = agreement(support_response=TARGETS)
+    down = incident("down-1", started=NOW)
+    due = NOW + timedelta(minutes=15)
+    waiting = snapshot(view, incidents=(down,), taken_at=due - timedelta(seconds=1))
+    late = snapshot(view, incidents=(down,), taken_at=due + timedelta(seconds=1))
+    (event,) = derive_events(waiting, late)
+    assert (event.type, event.subject, event.occurred_at) == (E.SUPPORT_RESPONSE_BREACHED,
+                                                              "incident/down-1", due)
+    assert derive_events(late, replace(late, taken_at=due + timedelta(minutes=1))) == []
+
+
+def test_an_acknowledgement_in_time_is_no_breach_and_a_late_one_is_one() -> None:
+    view = agreement(support_response=TARGETS)
+    down = incident("down-1", started=NOW)
+    before = snapshot(view, incidents=(down,), taken_at=NOW + timedelta(minutes=14))
+    in_time = replace(down, acknowledged_at=NOW + timedelta(minutes=10))
+    assert derive_events(before, snapshot(view, incidents=(in_time,),
+                                          taken_at=NOW + timedelta(minutes=20))) == []
+    late = replace(down, acknowledged_at=NOW + timedelta(minutes=16))
+    assert kinds(before, snapshot(view, incidents=(late,), taken_at=NOW + timedelta(minutes=20))) \
+        == [(E.SUPPORT_RESPONSE_BREACHED, "incident/down-1")]
+
+
+def test_a_breach_long_past_that_comes_into_view_is_no_news() -> None:
+    view = agreement(support_response=TARGETS)
+    old = incident("down-1", started=NOW - timedelta(hours=2))
+    found = kinds(snapshot(view), snapshot(view, incidents=(old,), taken_at=LATER))
+    assert found == [(E.INCIDENT_OPENED, "incident/down-1")]  # and no breach

@@ -79,14 +79,17 @@ def every_kind_of_event() -> list[NotificationEvent]:
                           description=HOSTILE)
     assert maintenance.upcoming is not None
     under_way = replace(maintenance, active=maintenance.upcoming, upcoming=None)
-    healthy, spent = agreement(period=period(downtime=1.0)), agreement(period=period(downtime=3000.0))
+    targets = {Severity.P1: timedelta(minutes=15)}
+    healthy = agreement(period=period(downtime=1.0), support_response=targets)
+    spent = agreement(period=period(downtime=3000.0), support_response=targets)
     snapshots = [snapshot(healthy), snapshot(healthy, incidents=(first,), windows=(maintenance,)),
                  snapshot(healthy, incidents=(second,), windows=(under_way,), taken_at=LATER),
                  snapshot(spent, incidents=(third,), taken_at=LATER + timedelta(hours=3))]
     events = [e for a, b in pairwise(snapshots) for e in derive_events(a, b)]
     assert {e.type for e in events} >= {"incidentOpened", "incidentEscalated", "incidentUpdated",
                                         "incidentResolved", "maintenanceAnnounced",
-                                        "maintenanceStarted", "maintenanceEnded", "budgetExhausted"}
+                                        "maintenanceStarted", "maintenanceEnded", "budgetExhausted",
+                                        "supportResponseBreached"}
     return events
 
 

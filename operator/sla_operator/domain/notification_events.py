@@ -9,7 +9,10 @@ Each event carries an ``identity`` made of what it is about (incident, occurrenc
 derived again from the same change, it is the same, so its delivery id (the idempotency key)
 is too. ``subject`` orders deliveries: events of one subject are delivered in order.
 
-Support requests do not exist yet: ``supportResponseBreached`` is never derived.
+``supportResponseBreached``: an incident not acknowledged within its agreement's support
+response target (``spec.supportResponse``), as ``status.responseBreached`` says it: once per
+incident, when the target passes unacknowledged or a late acknowledgement arrives. (The
+SupportRequest kind's own response targets are not followed yet.)
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from datetime import datetime
 from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import Incident, IncidentState, IncidentUpdate, Severity
 from sla_operator.domain.notifications import EventType
+from sla_operator.domain.records import response_breached
 from sla_operator.domain.views import AgreementView, Snapshot, WindowView
 
 
@@ -45,6 +49,7 @@ def derive_events(before: Snapshot, after: Snapshot) -> list[NotificationEvent]:
     events = list(_incident_events(before, after))
     events += _window_events(before, after)
     events += _budget_events(before, after)
+    events += _response_events(before, after)
     return events
 
 
@@ -160,3 +165,27 @@ def _budget_events(before: Snapshot, after: Snapshot) -> Iterator[NotificationEv
                 occurred_at=view.evaluated_at or after.taken_at,
                 identity=f"{EventType.BUDGET_EXHAUSTED}/{view.namespace}/{view.name}/{now.label}",
                 agreement=view)
+
+
+# ---------------------------------------------------------------- support response
+
+
+def _response_events(before: Snapshot, after: Snapshot) -> Iterator[NotificationEvent]:
+    earlier = {i.key: i for i in before.incidents}
+    targets = {a.key: a.support_response for a in after.agreements}
+    for incident in after.incidents:
+        support = targets.get((incident.namespace, incident.agreement))
+        if not support or incident.severity not in support:
+            continue
+        if not response_breached(incident, support, after.taken_at):
+            continue
+        due = incident.started_at + support[incident.severity]
+        previous = earlier.get(incident.key)
+        if previous is None:
+            if due < before.taken_at:
+                continue  # late long ago: newly visible (a restart), not news
+        elif previous.severity in support and response_breached(previous, support,
+                                                                before.taken_at):
+            continue  # said already
+        # occurredAt is when the response fell due: the moment it went late.
+        yield _incident_event(EventType.SUPPORT_RESPONSE_BREACHED, incident, due, "")

@@ -33,8 +33,7 @@ class EventType(StrEnum):
     MAINTENANCE_STARTED = "maintenanceStarted"
     MAINTENANCE_ENDED = "maintenanceEnded"
     BUDGET_EXHAUSTED = "budgetExhausted"
-    # Accepted in a route's events; sent once support requests exist (not yet).
-    SUPPORT_RESPONSE_BREACHED = "supportResponseBreached"
+    SUPPORT_RESPONSE_BREACHED = "supportResponseBreached"  # an incident acknowledged too late
 
 
 class PayloadFormat(StrEnum):

@@ -123,6 +123,7 @@ class AgreementView:
     probes: tuple[ProbeView, ...] = ()
     evaluated_at: datetime | None = None
     labels: Mapping[str, str] = field(default_factory=dict)  # the agreement's metadata.labels
+    support_response: Mapping[Severity, timedelta] = field(default_factory=dict)  # its targets
 
     @property
     def key(self) -> tuple[str, str]:

@@ -100,6 +100,7 @@ class Feed:
         self.current = Snapshot(taken_at=NOW - timedelta(hours=1))
         self.placeholder = self.current
         self.moment = NOW
+        self.active = True  # the engine's switch: the Lease holder's
 
     def publish(self, *incidents: Any) -> None:
         self.moment += timedelta(seconds=1)
@@ -120,7 +121,7 @@ async def start() -> AsyncIterator[Callable[..., Notifier]]:
     tasks: list[asyncio.Task[None]] = []
 
     def make(feed: Feed, source: Any, policy: AddressPolicy | None = None) -> Notifier:
-        notifier = Notifier(lambda: feed.current, lambda: True, source,
+        notifier = Notifier(lambda: feed.current, lambda: feed.active, source,
                             lambda namespace: policy or AddressPolicy(),
                             lambda: datetime.now(UTC), FAST)
         tasks.append(asyncio.create_task(notifier.run()))
@@ -185,6 +186,49 @@ async def test_opened_is_delivered_before_resolved_even_when_it_needs_retries(
     await until("both notifications", lambda: ("incidentResolved", "down-1") in receiver.events())
     delivered = [(body["event"]) for _, _, body in receiver.seen]
     assert delivered == ["incidentOpened", "incidentOpened", "incidentOpened", "incidentResolved"]
+
+
+async def test_a_receiver_down_for_a_while_gets_everything_once_back_in_order_per_incident(
+        receiver: Receiver, start: Callable[..., Notifier]) -> None:
+    receiver.answers = [503] * 8
+    feed = Feed()
+    start(feed, Routes([route(receiver.url())]))
+    await asyncio.sleep(0.2)
+    feed.publish()
+    await asyncio.sleep(0.2)
+    first, second = incident("down-1", started=feed.moment), incident("down-2", started=feed.moment)
+    feed.publish(first, second)
+    await asyncio.sleep(0.1)
+    feed.publish(incident("down-1", started=first.started_at, resolved=feed.moment,
+                          state=IncidentState.RESOLVED),
+                 incident("down-2", started=second.started_at, resolved=feed.moment,
+                          state=IncidentState.RESOLVED))
+    await until("all four delivered", lambda: len({
+        h[DELIVERY_HEADER] for _, h, _ in receiver.seen[8:]}) == 4)
+    by_key: dict[str, set[str]] = {}
+    for _, headers, body in receiver.seen:
+        by_key.setdefault(headers[DELIVERY_HEADER], set()).add(json.dumps(body, sort_keys=True))
+    assert len(by_key) == 4 and all(len(bodies) == 1 for bodies in by_key.values())
+    for name in ("down-1", "down-2"):  # each incident's copies: opened ones, then resolved ones
+        mine = [event for event, incident_name in receiver.events() if incident_name == name]
+        assert mine == sorted(mine, key=["incidentOpened", "incidentResolved"].index), mine
+        assert mine[-1] == "incidentResolved"
+
+
+async def test_a_standby_sends_nothing_and_a_new_holder_starts_from_what_it_sees(
+        receiver: Receiver, start: Callable[..., Notifier]) -> None:
+    feed, routes = Feed(), Routes([route(receiver.url())])
+    feed.active = False
+    start(feed, routes)
+    await asyncio.sleep(0.2)
+    await outage(feed, "while-standby")
+    await asyncio.sleep(0.3)
+    assert receiver.seen == [] and routes.statuses == {}  # not even a status write
+    feed.active = True  # the Lease is taken: the snapshot now in view is the baseline
+    await asyncio.sleep(0.3)
+    feed.publish(incident("after-take-over", started=feed.moment))
+    await until("the new incident", lambda: receiver.seen)
+    assert receiver.events() == [("incidentOpened", "after-take-over")]
 
 
 async def test_a_destination_the_address_policy_denies_is_never_contacted(
