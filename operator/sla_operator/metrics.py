@@ -88,6 +88,12 @@ ELIGIBLE = _agreement("sla_eligible_seconds",
 BREACHED = _agreement("sla_incident_response_breached",
                       "Incidents not acknowledged within the response target.", "counter",
                       ("severity",))
+SUPPORT_REQUESTS = _agreement("sla_support_requests",
+                              "Support requests, each counted once from the process's start.", "counter",
+                              ("severity",))
+SUPPORT_BREACHED = _agreement("sla_support_response_breached",
+                              "Support requests not answered within the response target.",
+                              "counter", ("severity",))
 SUCCESS = Spec("sla_probe_success", "1 if the last probe succeeded.", "gauge", PROBE_LABELS)
 DURATION = Spec("sla_probe_duration_seconds",
                 "Probe latency per endpoint (only with --endpoint-histograms).", "histogram",
@@ -102,7 +108,8 @@ EXPIRY = Spec("sla_probe_certificate_expiry_timestamp_seconds",
               "notAfter of the endpoint's TLS certificate.", "gauge", PROBE_LABELS)
 FAMILIES = (OBJECTIVE, AVAILABILITY, BUDGET_TOTAL, BUDGET_REMAINING, BUDGET_RATIO, STATE,
             MAINTENANCE, OPEN_INCIDENTS, PERIOD, CREDIT, DOWNTIME, ELIGIBLE, BREACHED,
-            SUCCESS, DURATION, AGREEMENT_DURATION, PROBES, FAILURES, EXPIRY)
+            SUPPORT_REQUESTS, SUPPORT_BREACHED, SUCCESS, DURATION, AGREEMENT_DURATION, PROBES,
+            FAILURES, EXPIRY)
 """The families made from the agreements, in the order they are exposed."""
 
 # (family, label values, value) to add once all of one agreement's samples are known.
@@ -251,6 +258,9 @@ def _agreement_samples(view: AgreementView, endpoint_histograms: bool) -> Iterat
     for severity in Severity:
         yield OPEN_INCIDENTS, [*labels, severity.value], view.open_incidents.get(severity, 0)
         yield BREACHED, [*labels, severity.value], view.responses_breached.get(severity, 0)
+    for severity in Severity:
+        yield SUPPORT_REQUESTS, [*labels, severity.value], view.support_requests.get(severity, 0)
+        yield SUPPORT_BREACHED, [*labels, severity.value], view.support_breached.get(severity, 0)
     closed = view.last_closed
     if closed is not None and closed.availability is not None:
         yield PERIOD, [*labels, closed.label], closed.availability
@@ -373,6 +383,9 @@ class _Labels:
         self.open_incidents, self.breached = (
             [(severity, ahead(spec, severity=escape_label_value(severity.value)))
              for severity in Severity] for spec in (OPEN_INCIDENTS, BREACHED))
+        self.support_requests, self.support_breached = (
+            [(severity, ahead(spec, severity=escape_label_value(severity.value)))
+             for severity in Severity] for spec in (SUPPORT_REQUESTS, SUPPORT_BREACHED))
         head, tail = _template(PERIOD.labels, values)
         self.period = (_sample_name(PERIOD) + head, tail + " ")
         self.credit = (_sample_name(CREDIT) + head, tail + " ")
@@ -424,6 +437,10 @@ def _agreement_text(view: AgreementView, endpoint_histograms: bool, labels: _Lab
                             for severity, head in labels.open_incidents]
     text[BREACHED] = [f"{head}{counts(view.responses_breached.get(severity, 0))}\n"
                       for severity, head in labels.breached]
+    text[SUPPORT_REQUESTS] = [f"{head}{counts(view.support_requests.get(severity, 0))}\n"
+                              for severity, head in labels.support_requests]
+    text[SUPPORT_BREACHED] = [f"{head}{counts(view.support_breached.get(severity, 0))}\n"
+                              for severity, head in labels.support_breached]
     closed = view.last_closed
     if closed is not None and closed.availability is not None:
         head, tail = labels.period

@@ -88,6 +88,10 @@ def assert_no_more_than_the_job(as_chart: Kubectl, watched: str, elsewhere: str,
     refused(as_chart, "delete", "-n", watched, "sla/web", "--wait=false")
     refused(as_chart, "delete", "-n", watched, f"incident/{incident}", "--wait=false")
     refused(as_chart, "delete", "-n", watched, "incidents", "--all", "--wait=false")
+    # Support requests: read and their status written, never filed, changed or deleted.
+    refused(as_chart, "delete", "-n", watched, "supportrequests", "--all", "--wait=false")
+    refused(as_chart, "patch", "-n", watched, "sreq/help-1", "--type=merge",
+            "-p", json.dumps({"spec": {"respondedAt": "2026-11-26T09:00:00Z"}}))
     refused(as_chart, "patch", "-n", watched, "sla/web", "--type=merge",
             "-p", json.dumps({"spec": {"objective": "90"}}))
     refused(as_chart, "replace", "-n", watched, "-f", "-", input=sla_json)
@@ -156,6 +160,12 @@ def test_the_chart_service_account_does_the_whole_job_and_names_what_is_missing(
         wait_for("the status written", lambda: (get(kubectl, watched, "sla/web") or {})
                  .get("status", {}).get("state") == "Down")
         assert "Bearer chart-sa" in target.authorization  # the Secret was read
+        kubectl("apply", "-n", watched, "-f", "-", input=json.dumps(
+            {"apiVersion": "sla.dev/v1alpha1", "kind": "SupportRequest",
+             "metadata": {"name": "help-1"},
+             "spec": {"agreement": "web", "severity": "P2", "title": "Help"}}))
+        wait_for("the support request's status written with the chart's permissions", lambda: (
+            get(kubectl, watched, "sreq/help-1") or {}).get("status", {}).get("responseDue"))
         holder = (get(kubectl, release.namespace, f"lease/{release.name}") or {})["spec"]
         assert holder["holderIdentity"]
         assert refusals(process.log(), watched) == [], process.log()

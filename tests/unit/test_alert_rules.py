@@ -115,7 +115,7 @@ def test_a_production_agreement_has_every_alert() -> None:
     assert names == [("SLAErrorBudgetBurn", "page"), ("SLAErrorBudgetBurn", "page"),
                      ("SLAErrorBudgetBurn", "ticket"), ("SLAErrorBudgetBurn", "ticket"),
                      ("SLAErrorBudgetExhausted", "ticket"), ("SLAIncidentResponseBreached", "ticket"),
-                     ("SLAMetricsAbsent", "page")]
+                     ("SLASupportResponseBreached", "ticket"), ("SLAMetricsAbsent", "page")]
     [exhausted] = alerts(make(), "SLAErrorBudgetExhausted")
     assert exhausted["for"] == "1m" and "<= 0" in exhausted["expr"]
     [absent] = alerts(make(), "SLAMetricsAbsent")

@@ -23,6 +23,7 @@ from sla_operator.domain.model import ProbeResult
 from sla_operator.domain.notifications import route_from_manifest
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.domain.records import incident_from_manifest, maintenance_from_manifest
+from sla_operator.domain.support import support_request_from_manifest
 from sla_operator.engine.evaluate import evaluate_agreement, maintenance_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.notify.delivery import RouteState
@@ -34,7 +35,8 @@ CHART_CRD_DIR = ROOT / "charts" / "sla-operator" / "crds"
 EXAMPLES_DIR = ROOT / "examples"
 CRD_FILES = sorted(CRD_DIR.glob("*.yaml"))
 EXAMPLE_FILES = sorted(EXAMPLES_DIR.glob("*.yaml"))
-KINDS = {"ServiceLevelAgreement", "MaintenanceWindow", "Incident", "NotificationRoute"}
+KINDS = {"ServiceLevelAgreement", "MaintenanceWindow", "Incident", "NotificationRoute",
+         "SupportRequest"}
 LOOPBACK_TARGET = re.compile(r"^(https?://)?(127\.\d+\.\d+\.\d+|localhost|\[::1\])([:/]|$)")
 
 Schema = dict[str, Any]
@@ -116,7 +118,7 @@ def test_there_is_one_crd_per_kind_in_the_sla_dev_group() -> None:
         assert version["subresources"] == {"status": {}}
     short_names = {kind: crd["spec"]["names"]["shortNames"] for kind, crd in CRDS.items()}
     assert short_names == {"ServiceLevelAgreement": ["sla"], "MaintenanceWindow": ["mw"], "Incident": ["inc"],
-                           "NotificationRoute": ["nroute"]}
+                           "NotificationRoute": ["nroute"], "SupportRequest": ["sreq"]}
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -232,6 +234,7 @@ MINIMAL = {
         "startedAt": "2026-11-26T04:12:03Z",
     },
     "NotificationRoute": {"url": "http://127.0.0.1:9095/hook"},
+    "SupportRequest": {"agreement": "payments-api", "severity": "P2", "title": "Webhooks delayed"},
 }
 
 
@@ -276,6 +279,7 @@ def with_manifest(kind: str, *mutations: Mutation) -> dict[str, Any]:
 
 
 SLA, MW, INC = "ServiceLevelAgreement", "MaintenanceWindow", "Incident"
+SREQ = "SupportRequest"
 
 # (case, kind, mutations, field path the error names)
 REJECTED: list[tuple[str, str, list[Mutation], str]] = [
@@ -337,6 +341,16 @@ REJECTED: list[tuple[str, str, list[Mutation], str]] = [
         ],
         "spec.updates.0.severity",
     ),
+    ("support hours from 9am", SLA, [set_field("supportHours", {"from": "9am"})],
+     "spec.supportHours.from"),
+    ("support hours on Monday", SLA, [set_field("supportHours", {"days": ["Monday"]})],
+     "spec.supportHours.days.0"),
+    ("support hours of an office", SLA, [set_field("supportHours", {"hours": {"P4": "office"}})],
+     "spec.supportHours.hours.P4"),
+    ("request severity P5", SREQ, [set_field("severity", "P5")], "spec.severity"),
+    ("request without a title", SREQ, [drop_field("title")], "spec"),
+    ("request without an agreement", SREQ, [drop_field("agreement")], "spec"),
+    ("request with an empty title", SREQ, [set_field("title", "")], "spec.title"),
 ]
 
 
@@ -435,7 +449,10 @@ def statuses_the_engine_writes() -> dict[str, dict[str, Any]]:
     runtime.observe(agreement.endpoints[0], ProbeResult(now - timedelta(seconds=20), True, 0.041, "200 OK"))
     windows = [maintenance_from_manifest(docs[n]) for n in ("db-upgrade", "weekly-patching")]
     incident = incident_from_manifest(docs["card-network-outage-20261120"])
-    evaluation = evaluate_agreement(runtime, [incident], windows, now)
+    request = support_request_from_manifest({**docs["acme-1042"], "spec": {
+        **docs["acme-1042"]["spec"], "respondedAt": "2026-11-26T09:40:00Z"}})
+    evaluation = evaluate_agreement(runtime, [incident], windows, now, requests=[request])
+    assert "support" in evaluation.status["currentPeriod"]
     route = route_from_manifest(docs["payments-on-call"])
     delivered = {"time": now, "event": "incidentOpened", "deliveryId": "0" * 32, "attempts": 2}
     failed = {"time": now, "event": "incidentOpened", "deliveryId": "0" * 32,
@@ -449,6 +466,7 @@ def statuses_the_engine_writes() -> dict[str, dict[str, Any]]:
         "MaintenanceWindow": maintenance_status(windows[1], None, now),
         "Incident": evaluation.incident_status[incident.key],
         "NotificationRoute": route_status(sender, now),  # type: ignore[arg-type]
+        "SupportRequest": evaluation.support_status[request.key],
     }
 
 
@@ -469,5 +487,6 @@ def test_the_examples_parse_into_domain_objects(name: str, manifest: dict[str, A
         "MaintenanceWindow": maintenance_from_manifest,
         "Incident": incident_from_manifest,
         "NotificationRoute": route_from_manifest,
+        "SupportRequest": support_request_from_manifest,
     }[manifest["kind"]]
     assert parse(manifest).name == manifest["metadata"]["name"], name

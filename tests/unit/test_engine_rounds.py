@@ -69,10 +69,10 @@ async def test_one_agreement_that_fails_to_evaluate_does_not_stop_the_others(
     engine.upsert_agreement(agreement("healthy"))
     real = evaluate_module.evaluate_agreement
 
-    def failing_for_broken(runtime: AgreementRuntime, *args: Any) -> Any:
+    def failing_for_broken(runtime: AgreementRuntime, *args: Any, **options: Any) -> Any:
         if runtime.agreement.name == "broken":
             raise OverflowError("date value out of range")
-        return real(runtime, *args)
+        return real(runtime, *args, **options)
 
     mocker.patch("sla_operator.engine.rounds.evaluate_agreement", side_effect=failing_for_broken)
     probe(engine, "healthy", clock)

@@ -45,7 +45,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 # The operator's own kinds: watched, and an agreement read again before an incident names it
 # as its owner.
 - apiGroups: [sla.dev]
-  resources: [servicelevelagreements, maintenancewindows, incidents]
+  resources: [servicelevelagreements, maintenancewindows, incidents, supportrequests]
   verbs: [get, list, watch]
 # NotificationRoutes: listed now and then (the Secrets they name are read under the same
 # grant as probe credentials: rbac.secretNamespaces, and only when labelled).
@@ -55,7 +55,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 # Their status (merge patches).
 - apiGroups: [sla.dev]
   resources: [servicelevelagreements/status, maintenancewindows/status, incidents/status,
-              notificationroutes/status]
+              notificationroutes/status, supportrequests/status]
   verbs: [patch]
 # Incidents it opens, and the updates it appends to them (a JSON patch).
 - apiGroups: [sla.dev]

@@ -36,7 +36,7 @@ TIERS = DEFAULT_TIERS
 
 # Alert labels the rules set themselves; spec.alerting.labels may not override them.
 RESERVED_LABELS = frozenset({*AGREEMENT_LABELS, "alertname", "severity", "long_window",
-                             "short_window", "tier", "incident_severity"})
+                             "short_window", "tier", "incident_severity", "request_severity"})
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
 
@@ -236,6 +236,28 @@ def response_breached_alert(agreement: Agreement) -> dict[str, Any]:
     }
 
 
+def support_breached_alert(agreement: Agreement) -> dict[str, Any]:
+    """A support request answered late, or not answered by its due time (a ticket, as for
+    incidents); the request's severity travels as ``request_severity``."""
+    increase = (f"increase(sla_support_response_breached_total{selector(agreement)}"
+                f"[{BREACH_LOOKBACK}])")
+    relabelled = f'label_replace({increase}, "request_severity", "$1", "severity", "(.*)")'
+    grouping = ", ".join((*AGREEMENT_LABELS, "request_severity"))
+    return {
+        "alert": "SLASupportResponseBreached",
+        "expr": f"sum by ({grouping}) ({relabelled}) > 0",
+        "labels": {**_user_labels(agreement), "severity": "ticket"},
+        "annotations": _annotations(
+            agreement,
+            "A {{ $labels.request_severity }} support request of {{ $labels.service }} was "
+            "not answered in time",
+            "{{ $labels.service }} ({{ $labels.namespace }}/{{ $labels.agreement }}): "
+            "{{ $value | printf \"%.0f\" }} {{ $labels.request_severity }} support request(s) "
+            f"passed their response target in the last {BREACH_LOOKBACK} without a reply "
+            "(spec.respondedAt)."),
+    }
+
+
 def absent_alert(agreement: Agreement) -> dict[str, Any]:
     # absent() carries the labels of its equality matchers: with service and environment in
     # the selector the alert has all four agreement labels without writing them as templates.
@@ -261,7 +283,7 @@ def rule_groups(agreement: Agreement) -> list[dict[str, Any]]:
         return []
     alerts = [burn_alert(agreement, tier) for tier in tiers_for(agreement)]
     alerts += [exhausted_alert(agreement), response_breached_alert(agreement),
-               absent_alert(agreement)]
+               support_breached_alert(agreement), absent_alert(agreement)]
     # One group: its rules run in order, so the alerts read this round's ratios.
     return [{"name": f"sla/{agreement.namespace}/{agreement.name}",
              "rules": [*recording_rules(agreement), *alerts]}]

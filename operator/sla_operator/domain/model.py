@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
@@ -271,6 +271,28 @@ DEFAULT_SUPPORT_RESPONSE: Mapping[Severity, timedelta] = {
 }
 
 
+class ResponseHours(StrEnum):
+    """Which time a response target counts: all of it, or only the support hours'."""
+
+    ALWAYS = "always"
+    BUSINESS = "business"
+
+
+@dataclass(frozen=True)
+class SupportHours:
+    """When support is staffed: ``start`` to ``end`` wall time on ``days`` in ``time_zone``
+    (DST-correct). Severities whose ``hours`` are business count only that time."""
+
+    time_zone: str = "UTC"
+    days: frozenset[int] = frozenset(range(5))  # Monday is 0
+    start: time = time(9)
+    end: time | None = time(17)  # None: the end of the day (24:00)
+    hours: Mapping[Severity, ResponseHours] = field(default_factory=dict)  # absent: always
+
+    def counts_business(self, severity: Severity) -> bool:
+        return self.hours.get(severity) is ResponseHours.BUSINESS
+
+
 @dataclass(frozen=True)
 class CreditTier:
     """A service credit: a period whose availability is below ``below`` (percent) earns
@@ -297,6 +319,7 @@ class Agreement:
     alerting: Alerting = Alerting()
     status_page: StatusPageOptions = StatusPageOptions()
     credits: tuple[CreditTier, ...] = ()  # highest threshold first
+    support_hours: SupportHours | None = None  # None: support is 24/7
     labels: Mapping[str, str] = field(default_factory=dict)
     created_at: datetime | None = None
     uid: str | None = None

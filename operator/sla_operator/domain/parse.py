@@ -28,6 +28,7 @@ from sla_operator.domain.fields import (
     selector,
 )
 from sla_operator.domain.parse_probes import PROBE_KINDS, parse_probe
+from sla_operator.domain.support_hours import parse_support_hours
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -47,6 +48,8 @@ def agreement_from_manifest(obj: Mapping[str, Any]) -> m.Agreement:
     endpoints = _endpoints(spec.get("endpoints"), errors)
     support = errors.run(lambda: _support(spec.get("supportResponse") or {}),
                          dict(m.DEFAULT_SUPPORT_RESPONSE))
+    support_hours = errors.run(lambda: parse_support_hours(spec.get("supportHours"), support),
+                               None)
     maintenance_selector = None
     if spec.get("maintenanceSelector") is not None:
         maintenance_selector = errors.run(
@@ -86,6 +89,7 @@ def agreement_from_manifest(obj: Mapping[str, Any]) -> m.Agreement:
         status_page=m.StatusPageOptions(public=bool(status_page.get("public", False)),
                                         group=status_page.get("group")),
         credits=credits,
+        support_hours=support_hours,
         labels=dict(meta.get("labels") or {}),
         created_at=created,
         uid=meta.get("uid"),

@@ -120,6 +120,8 @@ class AgreementView:
     eligible_total_seconds: float = 0.0
     open_incidents: Mapping[Severity, int] = field(default_factory=dict)
     responses_breached: Mapping[Severity, int] = field(default_factory=dict)
+    support_requests: Mapping[Severity, int] = field(default_factory=dict)  # seen since start
+    support_breached: Mapping[Severity, int] = field(default_factory=dict)  # late since start
     probes: tuple[ProbeView, ...] = ()
     evaluated_at: datetime | None = None
     labels: Mapping[str, str] = field(default_factory=dict)  # the agreement's metadata.labels

@@ -20,6 +20,7 @@ from typing import Any
 
 from sla_operator.domain.errors import SecretRefused
 from sla_operator.domain.model import Incident, MaintenanceWindow
+from sla_operator.domain.support import SupportRequest
 from sla_operator.domain.views import Snapshot
 from sla_operator.engine.collector import PacedCollector
 from sla_operator.engine.registry import Registry
@@ -92,6 +93,9 @@ class Engine(Registry, Rounds, WritePath):
         """Other shards' agreements: never probed, evaluated nor written here; the status
         page shows them as their statuses do (see ``mirrored_view``)."""
         self.foreign_incidents: dict[Key, Incident] = {}
+        self.support_requests: dict[Key, SupportRequest] = {}  # records, like incidents
+        self._requests_by_agreement: dict[Key, dict[str, SupportRequest]] = {}
+        self._support_status: dict[Key, dict[str, Any]] = {}
         self._changes = 0  # counts what a standby's snapshot shows: statuses, records, windows
         self._published: tuple[bool, int] | None = None  # (active, changes) last published
         self._snapshot_cpu = 0.0  # what the last snapshot took to make (CPU seconds)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any
@@ -36,7 +36,9 @@ from sla_operator.domain.render import (
     period_dict,
 )
 from sla_operator.domain.schedule import active_and_next, maintenance_intervals
+from sla_operator.domain.support import SupportRequest
 from sla_operator.engine.runtime import NEW_HEALTH, AgreementRuntime
+from sla_operator.engine.support import support_history, support_statuses, with_support
 from sla_operator.store.base import Key
 
 HISTORY_KEEP = 13
@@ -53,6 +55,7 @@ class Evaluation:
     status: dict[str, Any]
     signature: tuple[object, ...]  # what makes a status write urgent when it changes
     incident_status: dict[Key, dict[str, Any]]
+    support_status: dict[Key, dict[str, Any]] = field(default_factory=dict)
 
 
 Occurrences = Callable[[MaintenanceWindow, Interval], list[Interval]]
@@ -66,7 +69,8 @@ def scheduled_maintenance(windows: Sequence[MaintenanceWindow], bounds: Interval
 
 def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
                        windows: Sequence[MaintenanceWindow], now: datetime,
-                       occurrences: Occurrences = maintenance_intervals) -> Evaluation:
+                       occurrences: Occurrences = maintenance_intervals, *,
+                       requests: Sequence[SupportRequest] = ()) -> Evaluation:
     agreement = runtime.agreement
     runtime.changes += 1  # first: an evaluation that fails half-way may have changed some
     period = period_at(agreement.window, now)
@@ -92,6 +96,7 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
                       figures.budget_remaining_ratio)
     runtime.last_evaluated = now
     _refresh_history(runtime, windows, incidents, now, unmonitored, occurrences)
+    support_history(agreement, runtime.history, requests, now, HISTORY_KEEP)
     _refresh_daily(runtime, inputs, now)
     wanted = agreement_conditions(agreement, state, figures, runtime.rejection,
                                   runtime.store_error)
@@ -104,7 +109,7 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
         "message": _message(runtime, state),
         "lastEvaluated": format_time(now),
         "conditions": runtime.conditions,
-        "currentPeriod": period_dict(figures),
+        "currentPeriod": with_support(period_dict(figures), agreement, requests, period, now),
         "endpoints": _endpoint_entries(runtime),
         "openIncidents": open_names,
         "history": [runtime.history[k] for k in sorted(runtime.history)][-HISTORY_KEEP:],
@@ -117,7 +122,8 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
                  tuple(open_names), tuple(c["status"] for c in runtime.conditions))
     return Evaluation(actions, status, signature,
                       _incident_statuses(runtime, incidents, maintenance, unmonitored,
-                                         figures, now))
+                                         figures, now),
+                      support_statuses(agreement, runtime.support, requests, runtime.started, now))
 
 
 def _endpoint_entries(runtime: AgreementRuntime) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Any
 from sla_operator.domain.errors import SecretRefused
 from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult
 from sla_operator.domain.saved import describe
+from sla_operator.domain.support import SupportRequest
 from sla_operator.engine.restore import restore_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.engine.settings import EngineSettings
@@ -40,6 +41,9 @@ class Registry:
     incidents: dict[Key, Incident]
     foreign: dict[Key, AgreementRuntime]
     foreign_incidents: dict[Key, Incident]
+    support_requests: dict[Key, SupportRequest]
+    _requests_by_agreement: dict[Key, dict[str, SupportRequest]]
+    _support_status: dict[Key, dict[str, Any]]
     _windows: Windows
     _incidents_by_agreement: dict[Key, dict[str, Incident]]
     _maintenance_status: dict[Key, dict[str, Any]]
@@ -59,7 +63,7 @@ class Registry:
         so it follows the agreement); a window is kept by every shard (it selects agreements
         of several), but only the shard of its own namespace/name writes its status."""
         namespace, name = key
-        if kind is Kind.INCIDENT:
+        if kind is Kind.INCIDENT or kind is Kind.SUPPORT_REQUEST:
             name = agreement if agreement is not None else name
         return self.settings.sharding.owns(namespace, name)
 
@@ -139,6 +143,7 @@ class Registry:
             self.scheduler.set_endpoints(agreement.key, agreement.endpoints,
                                          self._context(agreement.namespace))
         self._incident_status.clear()
+        self._support_status.clear()
         self._maintenance_status.clear()
 
     def reject_agreement(self, key: Key, message: str) -> bool:
@@ -228,6 +233,31 @@ class Registry:
             owned = self._incidents_by_agreement.get((incident.namespace, incident.agreement), {})
             owned.pop(incident.name, None)
         return incident
+
+    def upsert_support_request(self, request: SupportRequest) -> None:
+        """A support request, kept like an incident: a record, by its agreement's shard."""
+        if not self.owns(Kind.SUPPORT_REQUEST, request.key, request.agreement):
+            self.remove_support_request(request.key)
+            return
+        if self.support_requests.get(request.key) == request:
+            return  # only its status moved (our own write, echoed back by the watch)
+        self.remove_support_request(request.key, keep_status=True)
+        self.support_requests[request.key] = request
+        owner = (request.namespace, request.agreement)
+        self._requests_by_agreement.setdefault(owner, {})[request.name] = request
+        self._touch(request.namespace, request.agreement)
+
+    def remove_support_request(self, key: Key, keep_status: bool = False) -> None:
+        if not keep_status:  # a deleted request applied again is a new object: it needs one
+            self._support_status.pop(key, None)
+        request = self.support_requests.pop(key, None)
+        if request is not None:
+            owner = (request.namespace, request.agreement)
+            self._requests_by_agreement.get(owner, {}).pop(request.name, None)
+            self._touch(request.namespace, request.agreement)
+
+    def support_requests_of(self, agreement: Agreement) -> list[SupportRequest]:
+        return list(self._requests_by_agreement.get(agreement.key, {}).values())
 
     def on_probe_result(self, owner: Key, endpoint: Endpoint, result: ProbeResult) -> None:
         runtime = self.agreements.get(owner)

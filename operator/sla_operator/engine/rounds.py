@@ -214,7 +214,7 @@ class Rounds:
         agreement = runtime.agreement
         result: Evaluation = evaluate_agreement(
             runtime, self.incidents_of(agreement), self.windows_of(agreement), now,
-            self._windows.intervals)
+            self._windows.intervals, requests=self.support_requests_of(agreement))
         runtime.store_error = None
         if runtime.restore_problems:
             problems, runtime.restore_problems = runtime.restore_problems, None
@@ -245,7 +245,8 @@ class Rounds:
         if result.actions:
             # Incident changes alter the figures: evaluate again with them in place.
             result = evaluate_agreement(runtime, self.incidents_of(agreement),
-                                        self.windows_of(agreement), now, self._windows.intervals)
+                                        self.windows_of(agreement), now, self._windows.intervals,
+                                        requests=self.support_requests_of(agreement))
         self._schedule_retry(runtime, now)
         return result if self.holds(runtime) else None
 

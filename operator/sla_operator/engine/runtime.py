@@ -15,6 +15,7 @@ from sla_operator.domain.intervals import Interval, union
 from sla_operator.domain.model import Agreement, Endpoint, ProbeResult, State
 from sla_operator.domain.published import Published
 from sla_operator.domain.views import AgreementView, ClosedPeriodView
+from sla_operator.engine.support import SupportCounts
 
 NEW_HEALTH = UNPROBED  # frozen: one for every endpoint not probed yet
 
@@ -88,6 +89,7 @@ class AgreementRuntime:
     evaluation_failed: bool = False  # the last evaluation raised (see Engine.last_round)
     breached: dict[str, str] = field(default_factory=dict)  # incident -> severity when it went late
     late_at_start: set[str] | None = None  # incidents already late at the first evaluation
+    support: SupportCounts = field(default_factory=SupportCounts)  # support requests seen, late
     restore_problems: str | None = None  # what was wrong in the status read back (for an Event)
     seen_status: object = None  # the status as last delivered by the watch (a standby shows it)
     published: Published | None = None  # ``seen_status`` read, once per new status

@@ -162,6 +162,8 @@ def agreement_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int
         downtime_total_seconds=runtime.downtime_total,
         eligible_total_seconds=runtime.eligible_total,
         open_incidents=open_incidents, responses_breached=breached,
+        support_requests=runtime.support.by_severity(runtime.support.seen),
+        support_breached=runtime.support.by_severity(runtime.support.breached),
         probes=probes if probes is not None else tuple(
             _probe_view(runtime, e.name, e.dependency, earlier.get(e.name))
             for e in agreement.endpoints),

@@ -15,6 +15,7 @@ from typing import Any
 
 from sla_operator.domain.incidents import Change, Open
 from sla_operator.domain.model import Agreement, Incident, MaintenanceWindow
+from sla_operator.domain.support import SupportRequest
 from sla_operator.engine.evaluate import Evaluation, maintenance_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.engine.settings import EngineSettings
@@ -35,6 +36,8 @@ class WritePath:
     incidents: dict[Key, Incident]
     maintenance: dict[Key, MaintenanceWindow]
     _incident_status: dict[Key, dict[str, Any]]
+    support_requests: dict[Key, SupportRequest]
+    _support_status: dict[Key, dict[str, Any]]
     _maintenance_status: dict[Key, dict[str, Any]]
     _maintenance_rejections: dict[Key, str]
 
@@ -66,6 +69,14 @@ class WritePath:
                 left = True
             else:
                 await self._write_incident_status(runtime, key, status, now, force, incident_urgent)
+        for key, status in result.support_status.items():
+            if not self.holds(runtime):
+                return False
+            previous = self._support_status.get(key)
+            if key not in self.support_requests or previous == status:
+                continue
+            # A request's status changes only when its spec does or its response goes late.
+            await self._write_support_status(runtime, key, status, now, force, urgent=True)
         return left
 
     def _held_back(self, runtime: AgreementRuntime) -> None:
@@ -154,6 +165,27 @@ class WritePath:
                 runtime.write_pending = runtime.write_pending or urgent
             else:
                 log.warning("incident %s/%s: status not written: %s", *key, error)
+
+    async def _write_support_status(self, runtime: AgreementRuntime, key: Key,
+                                    status: Mapping[str, Any], now: datetime, force: bool,
+                                    urgent: bool) -> None:
+        if not self.writes.take(self.clock(), force):
+            runtime.write_pending = runtime.write_pending or urgent
+            self._held_back(runtime)
+            return
+        try:
+            await self.store.write_status(Kind.SUPPORT_REQUEST, key, status)
+            self.writes.written()
+            self._support_status[key] = dict(status)
+        except Fenced:
+            return
+        except StoreError as error:
+            if error.gone:
+                self.remove_support_request(key)
+            elif self._throttled(error, now):
+                runtime.write_pending = runtime.write_pending or urgent
+            else:
+                log.warning("support request %s/%s: status not written: %s", *key, error)
 
     async def _write_maintenance_status(self, now: datetime, force: bool = False) -> None:
         """A window's status is written when it changes; one the budget cannot pay for this

@@ -13,6 +13,7 @@ from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.domain.records import incident_from_manifest, maintenance_from_manifest
 from sla_operator.domain.render import conditions, invalid_spec_condition
 from sla_operator.domain.schedule import validate_maintenance
+from sla_operator.domain.support import support_request_from_manifest
 from sla_operator.engine import Engine
 from sla_operator.kube.watch import WatchTracker
 from sla_operator.store.base import Key, Kind, StoreError
@@ -175,6 +176,29 @@ async def incident_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
             return  # another shard's agreement: that shard says it
         await engine.store.record_event(
             Kind.INCIDENT, key, "InvalidSpec",
+            f"{error}; " + ("the previous version stays in effect" if kept else "not counted"),
+            warning=True)
+
+
+@kopf.on.event(GROUP, VERSION, "supportrequests")
+async def support_request_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Support requests are records, like incidents: keep the engine's copy current."""
+    engine = _engine(memo)
+    body = event["object"]
+    meta = body.get("metadata") or {}
+    key = (meta.get("namespace", "default"), meta.get("name", ""))
+    if event["type"] == "DELETED":
+        engine.remove_support_request(key)
+        return
+    try:
+        engine.upsert_support_request(support_request_from_manifest(body))
+    except SpecError as error:
+        # As for an incident: the last valid version stays counted.
+        kept = key in engine.support_requests
+        if not kept and not engine.owns(Kind.SUPPORT_REQUEST, key, _agreement_named(body)):
+            return  # another shard's agreement: that shard says it
+        await engine.store.record_event(
+            Kind.SUPPORT_REQUEST, key, "InvalidSpec",
             f"{error}; " + ("the previous version stays in effect" if kept else "not counted"),
             warning=True)
 

@@ -4,8 +4,8 @@
 the Store differs (:class:`sla_operator.local.store.LocalStore` instead of the Kubernetes API).
 
 Manifests folder (read, never written): YAML files of ServiceLevelAgreement, MaintenanceWindow,
-Incident (sla.dev/v1alpha1) and Secret (v1) documents, checked against the CRD schemas and the
-domain parser. Edits are picked up within about a second.
+Incident, SupportRequest (sla.dev/v1alpha1) and Secret (v1) documents, checked against the CRD
+schemas and the domain parser. Edits are picked up within about a second.
 
 State folder (written atomically: temporary file, fsync, rename; people may edit it)::
 
@@ -15,6 +15,7 @@ State folder (written atomically: temporary file, fsync, rename; people may edit
     status/servicelevelagreements/<ns>/<name>.yaml  status of each agreement
     status/maintenancewindows/<ns>/<name>.yaml      status of each maintenance window
     status/incidents/<ns>/<name>.yaml               status of incidents filed in the manifests folder
+    status/supportrequests/<ns>/<name>.yaml         status of each support request (responseDue, ...)
 
 Editing an incident file (``acknowledgedAt``, ``exclusion``, an appended update) takes effect
 while running; the engine re-reads a file before it changes it, so such edits are never lost.

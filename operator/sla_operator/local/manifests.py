@@ -1,7 +1,8 @@
 """Manifest files: read, checked against the CRD schemas, and watched for edits.
 
 A folder holds any number of YAML files, each with any number of documents (``---``) of the
-kinds ServiceLevelAgreement, MaintenanceWindow, Incident (sla.dev/v1alpha1) and Secret (v1,
+kinds ServiceLevelAgreement, MaintenanceWindow, Incident, SupportRequest (sla.dev/v1alpha1; a
+SupportRequest needs spec.openedAt here, as files carry no creation time) and Secret (v1,
 for probe headers). Every problem is reported as ``file: field.path: what is wrong``.
 """
 
@@ -26,7 +27,7 @@ from sla_operator.store.base import Key
 
 API_VERSIONS = {"ServiceLevelAgreement": "sla.dev/v1alpha1", "MaintenanceWindow": "sla.dev/v1alpha1",
                 "Incident": "sla.dev/v1alpha1", "Secret": "v1",
-                "NotificationRoute": "sla.dev/v1alpha1"}
+                "NotificationRoute": "sla.dev/v1alpha1", "SupportRequest": "sla.dev/v1alpha1"}
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

@@ -21,6 +21,7 @@ from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.domain.records import format_time, incident_from_manifest, maintenance_from_manifest
 from sla_operator.domain.render import Condition, conditions, invalid_spec_condition
 from sla_operator.domain.schedule import validate_maintenance
+from sla_operator.domain.support import support_request_from_manifest
 from sla_operator.engine import Engine
 from sla_operator.local.manifests import FileError, FolderWatch, Ident, Manifest, read_manifests, secret_data
 from sla_operator.local.store import LocalStore
@@ -29,8 +30,8 @@ from sla_operator.store.base import Kind, StoreError
 log = logging.getLogger("sla_operator.local")
 
 # Records before the agreements that read them, as in a cluster's startup (no incident twice).
-APPLY_ORDER = {"Secret": 0, "Incident": 1, "MaintenanceWindow": 2, "ServiceLevelAgreement": 3,
-               "NotificationRoute": 4}
+APPLY_ORDER = {"Secret": 0, "Incident": 1, "SupportRequest": 1, "MaintenanceWindow": 2,
+               "ServiceLevelAgreement": 3, "NotificationRoute": 4}
 
 
 def _content(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -161,6 +162,8 @@ class LocalSync:
             if key in self.engine.incidents:
                 log.info("incident %s/%s: removed from %s", *key, manifest.source)
             self.engine.remove_incident(key)
+        elif manifest.kind == "SupportRequest":
+            self.engine.remove_support_request(key)
         elif manifest.kind == "Secret":
             self.store.secrets.pop(key, None)
 
@@ -205,6 +208,8 @@ class LocalSync:
             window = maintenance_from_manifest(body)
             validate_maintenance(window)
             self.engine.upsert_maintenance(window)
+        elif kind == "SupportRequest":
+            self.engine.upsert_support_request(support_request_from_manifest(body))
         else:
             incident = incident_from_manifest(body)
             # The engine's own writes come back through the watch: only news is applied.
@@ -221,6 +226,11 @@ class LocalSync:
         if manifest.kind == "MaintenanceWindow" and self.engine.reject_maintenance(key, message):
             # As in cluster mode: maintenance in progress must not turn into eligible time.
             self._log_problems(manifest, problems, "the previous version stays in effect")
+            return
+        if manifest.kind == "SupportRequest":  # as an incident: the last valid version counts
+            kept = key in self.engine.support_requests
+            self._log_problems(manifest, problems,
+                               "the previous version stays in effect" if kept else "not counted")
             return
         if manifest.kind == "Incident":
             # Dropping it would take a resolved outage out of the figures, or open an ongoing

@@ -16,12 +16,14 @@ class Kind(StrEnum):
     AGREEMENT = "ServiceLevelAgreement"
     MAINTENANCE = "MaintenanceWindow"
     INCIDENT = "Incident"
+    SUPPORT_REQUEST = "SupportRequest"
 
     @property
     def plural(self) -> str:
         return {"ServiceLevelAgreement": "servicelevelagreements",
                 "MaintenanceWindow": "maintenancewindows",
-                "Incident": "incidents"}[self.value]
+                "Incident": "incidents",
+                "SupportRequest": "supportrequests"}[self.value]
 
 
 class StoreError(RuntimeError):

@@ -26,10 +26,12 @@ WATCHED = ["payments", "checkout"]
 Grant = set[tuple[str, str, str]]  # (apiGroup, resource, verb)
 
 KINDS: Grant = {("sla.dev", kind, verb) for kind in ("servicelevelagreements", "maintenancewindows",
-                                                     "incidents", "notificationroutes")
+                                                     "incidents", "notificationroutes",
+                                                     "supportrequests")
                 for verb in ("get", "list", "watch")}
 STATUS: Grant = {("sla.dev", f"{kind}/status", "patch") for kind in (
-    "servicelevelagreements", "maintenancewindows", "incidents", "notificationroutes")}
+    "servicelevelagreements", "maintenancewindows", "incidents", "notificationroutes",
+    "supportrequests")}
 NAMESPACE_GRANT: Grant = KINDS | STATUS | {
     ("sla.dev", "incidents", "create"), ("sla.dev", "incidents", "patch"),
     ("", "events", "create"),

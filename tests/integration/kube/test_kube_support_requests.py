@@ -1,0 +1,105 @@
+"""The SupportRequest handler and its status writes against kmock: the exact requests sent."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from typing import Any
+
+import kmock as km
+import kopf
+import pytest
+from kube_support import AGREEMENTS, T0, Clock, agreement_manifest, requests_to
+
+from sla_operator.domain.parse import agreement_from_manifest
+from sla_operator.engine import Engine, EngineSettings
+from sla_operator.kube.handlers import support_request_event
+from sla_operator.store.kube import KubeStore
+
+REQUESTS = km.resource("sla.dev", "v1alpha1", "supportrequests")
+EVENTS = km.resource("", "v1", "events")
+KEY = ("payments", "acme-1042")
+
+
+def request_manifest(**spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "sla.dev/v1alpha1", "kind": "SupportRequest",
+            "metadata": {"name": "acme-1042", "namespace": "payments", "uid": "r-1",
+                         "creationTimestamp": "2026-11-26T04:00:00Z"},
+            "spec": {"agreement": "payments-api", "severity": "P2", "title": "Webhooks delayed",
+                     **spec}}
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0)
+
+
+@pytest.fixture
+def engine(apiserver: km.KubernetesEmulator, store: KubeStore, clock: Clock) -> Engine:
+    manifest = agreement_manifest()
+    apiserver.objects[AGREEMENTS, "payments", "payments-api"] = manifest
+    apiserver.objects[REQUESTS, "payments", "acme-1042"] = request_manifest()
+    engine = Engine(store, EngineSettings(status_interval=300), clock=clock)
+    engine.upsert_agreement(agreement_from_manifest(manifest))
+    return engine
+
+
+async def seen(engine: Engine, manifest: dict[str, Any], kind: str = "MODIFIED") -> None:
+    await support_request_event(event={"type": kind, "object": copy.deepcopy(manifest)},
+                                memo=kopf.Memo(engine=engine))
+
+
+def status_patches(apiserver: km.KubernetesEmulator) -> list[dict[str, Any]]:
+    return [r.data["status"] for r in
+            requests_to(apiserver, REQUESTS, method="PATCH", subresource="status")]
+
+
+async def test_a_request_gets_its_due_time_by_a_status_merge_patch(
+        engine: Engine, apiserver: km.KubernetesEmulator) -> None:
+    await seen(engine, request_manifest(), "ADDED")
+    await engine.evaluate_round()
+    (patch,) = requests_to(apiserver, REQUESTS, method="PATCH", subresource="status")
+    assert patch.headers["Content-Type"].startswith("application/merge-patch+json")
+    assert patch.data["status"] == {"responseDue": "2026-11-26T05:00:00Z",
+                                    "responseBreached": False, "responseSeconds": None,
+                                    "target": "1h", "hours": "always"}
+    await engine.evaluate_round()
+    assert len(status_patches(apiserver)) == 1  # unchanged: not written again
+
+
+async def test_the_status_is_written_again_when_the_response_goes_late(
+        engine: Engine, apiserver: km.KubernetesEmulator, clock: Clock) -> None:
+    await seen(engine, request_manifest(), "ADDED")
+    await engine.evaluate_round()
+    clock.now = T0 + timedelta(hours=1)  # T0 is 04:12; due at 05:00
+    await engine.evaluate_round()
+    assert [s["responseBreached"] for s in status_patches(apiserver)] == [False, True]
+
+
+async def test_a_reply_recorded_later_sets_the_response_time(
+        engine: Engine, apiserver: km.KubernetesEmulator) -> None:
+    await seen(engine, request_manifest(), "ADDED")
+    await engine.evaluate_round()
+    await seen(engine, request_manifest(respondedAt="2026-11-26T04:30:00Z"))
+    await engine.evaluate_round()
+    assert status_patches(apiserver)[-1]["responseSeconds"] == 1800
+
+
+async def test_an_unreadable_edit_keeps_the_last_valid_request_and_says_so(
+        engine: Engine, apiserver: km.KubernetesEmulator) -> None:
+    await seen(engine, request_manifest(), "ADDED")
+    valid = engine.support_requests[KEY]
+    # The CRD cannot compare two fields: a reply before the opening gets past the API server.
+    await seen(engine, request_manifest(respondedAt="2026-11-26T03:00:00Z"))
+    assert engine.support_requests[KEY] == valid
+    (event,) = requests_to(apiserver, EVENTS, method="POST")
+    assert event.data["reason"] == "InvalidSpec" and "spec.respondedAt" in event.data["message"]
+    assert event.data["involvedObject"]["kind"] == "SupportRequest"
+
+
+async def test_a_deleted_request_leaves_the_engine_and_the_agreements_figures(
+        engine: Engine) -> None:
+    await seen(engine, request_manifest(), "ADDED")
+    await seen(engine, request_manifest(), "DELETED")
+    assert engine.support_requests == {}
+    assert engine.support_requests_of(engine.agreements[("payments", "payments-api")].agreement) == []
