@@ -120,10 +120,11 @@ async def receiver() -> AsyncIterator[Receiver]:
 async def start() -> AsyncIterator[Callable[..., Notifier]]:
     tasks: list[asyncio.Task[None]] = []
 
-    def make(feed: Feed, source: Any, policy: AddressPolicy | None = None) -> Notifier:
+    def make(feed: Feed, source: Any, policy: AddressPolicy | None = None,
+             owns: Callable[[str, str], bool] = lambda namespace, name: True) -> Notifier:
         notifier = Notifier(lambda: feed.current, lambda: feed.active, source,
                             lambda namespace: policy or AddressPolicy(),
-                            lambda: datetime.now(UTC), FAST)
+                            lambda: datetime.now(UTC), FAST, owns)
         tasks.append(asyncio.create_task(notifier.run()))
         return notifier
 
@@ -229,6 +230,20 @@ async def test_a_standby_sends_nothing_and_a_new_holder_starts_from_what_it_sees
     feed.publish(incident("after-take-over", started=feed.moment))
     await until("the new incident", lambda: receiver.seen)
     assert receiver.events() == [("incidentOpened", "after-take-over")]
+
+
+async def test_with_shards_each_event_is_sent_by_its_agreements_shard_only(
+        receiver: Receiver, start: Callable[..., Notifier]) -> None:
+    feed = Feed()
+    start(feed, Routes([route(receiver.url())]), owns=lambda namespace, name: name == "payments-api")
+    await asyncio.sleep(0.2)
+    feed.publish()
+    await asyncio.sleep(0.2)
+    feed.publish(incident("theirs", agreement="checkout", started=feed.moment),
+                 incident("mine", started=feed.moment))
+    await until("this shard's incident", lambda: receiver.seen)
+    await asyncio.sleep(0.3)
+    assert receiver.events() == [("incidentOpened", "mine")]
 
 
 async def test_a_destination_the_address_policy_denies_is_never_contacted(
