@@ -129,6 +129,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         lease=_lease(args),
         rule_labels=tuple(getattr(args, "rule_label", None) or ()),
         sharding=_sharding(args),
+        discover=getattr(args, "discover", False),
     )
 
 
@@ -187,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
                                           "else KUBECONFIG.")
     run.add_argument("--namespace", action="append", default=[],
                      help="namespace to watch (repeatable; default: all namespaces)")
+    run.add_argument("--discover", action="store_true",
+                     help="Services and Ingresses annotated sla.dev/agreement: NAME add an "
+                          "endpoint to that agreement of their namespace (needs get/list/watch "
+                          "on services and ingresses)")
     run.add_argument("--resync-interval", type=float, default=60.0,
                      help="seconds between lists that catch deletions a watch missed and "
                           "prove the watches still deliver (default 60)")
@@ -321,6 +326,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
         from sla_operator.kube.startup import run
 
         assert settings is not None
+        if settings.discover:
+            from sla_operator.kube import discovery
+
+            discovery.enable()
         return run(settings)
     if args.command == "local":
         from sla_operator.local import run_local

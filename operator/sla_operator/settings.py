@@ -75,6 +75,9 @@ class Settings:
     """Labels of the PrometheusRules the operator keeps (e.g. for a ruleSelector)."""
     sharding: Sharding = field(default_factory=Sharding)
     """Cluster mode: this process's shard (--shards N --shard I); one shard handles all."""
+    discover: bool = False
+    """Cluster mode: Services and Ingresses annotated sla.dev/agreement add endpoints to that
+    agreement (--discover); needs get/list/watch on them."""
     extra: dict[str, str] = field(default_factory=dict)
     """Mode-specific options (e.g. the manifests and state folders of local mode)."""
 

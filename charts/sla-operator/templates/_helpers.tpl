@@ -70,6 +70,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: [monitoring.coreos.com]
   resources: [prometheusrules]
   verbs: [get, list, create, patch, delete]
+{{- if .Values.discovery.enabled }}
+# Discovery (--discover): Services and Ingresses annotated sla.dev/agreement, watched only.
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [get, list, watch]
+{{- end }}
 {{- end }}
 
 {{/* Cluster-scoped reads in either mode: kopf notices CRDs appearing (the PrometheusRule CRD

@@ -199,6 +199,7 @@ class Endpoint:
     success_threshold: int = 2
     degraded_latency: timedelta | None = None
     dependency: bool = False
+    discovered: bool = False  # added by an annotated Service or Ingress (domain/discovery.py)
 
     @cached_property
     def certificate_expiry_warning(self) -> timedelta | None:

@@ -78,9 +78,10 @@ def day_entry(day: DayFigures) -> dict[str, Any]:
     }
 
 
-def endpoint_entry(name: str, dependency: bool, health: EndpointHealth) -> dict[str, Any]:
+def endpoint_entry(name: str, dependency: bool, health: EndpointHealth,
+                   discovered: bool = False) -> dict[str, Any]:
     last = health.last
-    return {
+    entry = {
         "name": name,
         "state": health.state.value,
         "since": format_time(health.since),
@@ -92,6 +93,9 @@ def endpoint_entry(name: str, dependency: bool, health: EndpointHealth) -> dict[
         "message": last.message if last else "no probe has run yet",
         "certificateNotAfter": format_time(last.certificate_not_after) if last else None,
     }
+    if discovered:  # only then: the entries of endpoints of the spec stay as they were
+        entry["discovered"] = True
+    return entry
 
 
 @dataclass(frozen=True)

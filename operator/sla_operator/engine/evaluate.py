@@ -141,7 +141,7 @@ def _endpoint_entries(runtime: AgreementRuntime) -> list[dict[str, Any]]:
         if known is not None and known[0] is health and known[1] == dependency:
             entry = known[2]
         else:
-            entry = endpoint_entry(name, dependency, health)
+            entry = endpoint_entry(name, dependency, health, endpoint.discovered)
             known_entries[name] = (health, dependency, entry)
         entries.append(entry)
     if len(known_entries) > len(entries):  # endpoints a new spec removed

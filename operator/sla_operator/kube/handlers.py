@@ -15,6 +15,7 @@ from sla_operator.domain.render import conditions, invalid_spec_condition
 from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.domain.support import support_request_from_manifest
 from sla_operator.engine import Engine
+from sla_operator.kube.discovery import DISCOVERIES
 from sla_operator.kube.watch import WatchTracker
 from sla_operator.store.base import Key, Kind, StoreError
 from sla_operator.store.kube import GROUP, VERSION, KubeStore
@@ -94,7 +95,8 @@ def take_in_agreement(engine: Engine, handled: dict[tuple[Kind, Key], object],
         agreement = agreement_from_manifest(body)
     except SpecError as error:
         return error
-    engine.upsert_agreement(agreement, body.get("status"))
+    # With --discover, the endpoints annotated Services and Ingresses add (else none).
+    engine.upsert_agreement(DISCOVERIES.agreement(agreement), body.get("status"))
     return None
 
 

@@ -115,3 +115,29 @@ def test_no_role_grants_writes_to_agreements_or_windows_or_deleting_incidents() 
                             and v in ("create", "patch"))}
             assert not {(g, r, v) for g, r, v in grant if r == "secrets" and v != "get"}
             assert ("", "namespaces", "list") not in grant
+
+
+DISCOVERY: Grant = {("", "services", verb) for verb in ("get", "list", "watch")} | {
+    ("networking.k8s.io", "ingresses", verb) for verb in ("get", "list", "watch")}
+
+
+def test_discovery_adds_reads_of_services_and_ingresses_and_nothing_else() -> None:
+    assert roles({"discovery": {"enabled": True}}) == {
+        ("ClusterRole", "", RELEASE): CLUSTER_READS | NAMESPACE_GRANT | DISCOVERY,
+        ("Role", NAMESPACE, f"{RELEASE}-leader"): LEADER_GRANT,
+    }
+    namespaced = roles({"discovery": {"enabled": True}, "rbac": {"scope": "namespaced"},
+                        "watchNamespaces": WATCHED})
+    assert {key: grant for key, grant in namespaced.items() if key[2] == RELEASE} == {
+        ("ClusterRole", "", RELEASE): CLUSTER_READS,
+        **{("Role", ns, RELEASE): NAMESPACE_GRANT | DISCOVERY for ns in WATCHED}}
+
+
+def test_discovery_enabled_runs_the_operator_with_discover() -> None:
+    def args(values: dict[str, Any]) -> list[str]:
+        [deployment] = [m for m in install(values, NEWEST).created if m["kind"] == "Deployment"]
+        found: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        return found
+
+    assert "--discover" in args({"discovery": {"enabled": True}})
+    assert "--discover" not in args({})
