@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from yarl import URL
 
-from sla_operator.domain.errors import SpecError
+from sla_operator.domain.errors import SecretRefused, SpecError
 from sla_operator.domain.notification_events import NotificationEvent, derive_events
 from sla_operator.domain.notification_payloads import render
 from sla_operator.domain.notifications import NotificationRoute, route_from_manifest
@@ -182,8 +182,10 @@ class Notifier:
             del self._problems[key]
 
     async def _take(self, route: NotificationRoute) -> None:
+        """A new or changed route, or one not ready: its destination checked (again), so a
+        Secret labelled since, or a policy problem, shows in its status before any event."""
         sender = self.senders.get(route.key)
-        if sender is not None and sender.route == route:
+        if sender is not None and sender.route == route and sender.state.problem is None:
             return
         policy = self.policy_for(route.namespace)
         if sender is None:
@@ -191,18 +193,33 @@ class Notifier:
             sender = RouteSender(route, policy, self.source.read_secret, self._client,
                                  self.clock, self.settings.delivery)
             self.senders[route.key] = sender
+        changed = sender.route != route
         sender.route, sender.policy = route, policy
-        sender.state.problem = await self._destination_problem(route, policy)
-        sender.state.changed = True
+        problem = await self._destination_problem(route, policy)
+        if changed or problem != sender.state.problem:
+            sender.state.problem = problem
+            sender.state.changed = True
 
     async def _destination_problem(self, route: NotificationRoute,
                                    policy: AddressPolicy) -> str | None:
-        """Why the route's destination is refused now (the address policy); None if it is not.
-        A URL in a Secret is checked at each delivery (reading it here would copy it)."""
-        if route.url is None:
-            return None
-        url = URL(route.url)
+        """Why the route's destination cannot be used now (a Secret, the address policy); None
+        if it can. Values read from Secrets are only looked at, never kept."""
+        try:
+            text = route.url if route.url is not None else await self.source.read_secret(
+                route.namespace, route.url_secret.name, route.url_secret.key)  # type: ignore[union-attr]
+            for header in route.headers:
+                if header.secret is not None:
+                    await self.source.read_secret(route.namespace, header.secret.name,
+                                                  header.secret.key)
+        except SecretRefused as refusal:
+            return str(refusal)
+        try:
+            url = URL(text)
+        except ValueError:
+            url = URL()
         host = url.raw_host or ""
+        if url.scheme not in ("http", "https") or not host:
+            return "the destination is not an http:// or https:// URL"
         try:
             await resolve_allowed(host, url.port or 80, policy)
         except ProbeFailure as failure:

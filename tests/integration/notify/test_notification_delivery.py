@@ -318,3 +318,23 @@ async def test_a_secret_without_the_label_is_refused_and_never_shown(
     state_text = "".join(p.read_text() for p in folder_routes.state.rglob("*.yaml"))
     assert SECRET_URL_TOKEN not in state_text
     assert SECRET_URL_TOKEN not in caplog.text
+
+
+async def test_a_refused_secret_shows_before_any_event_and_clears_once_labelled(
+        receiver: Receiver, folder_routes: LocalRoutes, start: Callable[..., Notifier]) -> None:
+    start(Feed(), folder_routes)
+    path = folder_routes.status_path(("payments", "via-unlabelled"))
+
+    def status() -> dict[str, Any]:
+        return dict(yaml.safe_load(path.read_text())["status"]) if path.exists() else {}
+
+    await until("the refusal", lambda: "not labelled" in status().get("message", ""))
+    manifests = folder_routes.sync.watches[1].root / "routes.yaml"
+    documents = list(yaml.safe_load_all(manifests.read_text()))
+    documents[1]["metadata"]["labels"] = {"sla.dev/notification-credential": "true"}
+    manifests.write_text(yaml.safe_dump_all(documents))
+    for _ in range(3):  # a changed file is taken in once it has settled
+        await folder_routes.sync.rescan()
+        await asyncio.sleep(0.05)
+    await until("ready again", lambda: status()["conditions"][0]["status"] == "True", 30)
+    assert status()["message"] == ""
