@@ -130,3 +130,28 @@ def test_an_agreement_that_arrives_later_gets_what_was_discovered_before() -> No
     assert discoveries.update("Service/shop/api", moved) == {("shop", "checkout"),
                                                               ("shop", "search")}
     assert [e.name for e in discoveries.agreement(agreement).endpoints] == [API.name]
+
+
+async def test_a_discovered_endpoint_obeys_the_address_policy() -> None:
+    import ipaddress
+
+    from sla_operator.domain.failure_reasons import FailureReason
+    from sla_operator.probes.base import ProbeContext
+    from sla_operator.probes.policy import AddressPolicy
+    from sla_operator.probes.run import run_probe
+
+    async def no_secrets(name: str, key: str) -> str:
+        raise AssertionError("no Secret is read")
+
+    manifest = ingress({"sla.dev/agreement": "checkout"})
+    manifest["spec"]["rules"][1]["host"] = "localhost"  # resolves without a name server
+    found = discovered_from("Ingress", manifest)
+    assert found is not None
+    context = ProbeContext(policy=AddressPolicy(deny=(ipaddress.ip_network("127.0.0.0/8"),
+                                                      ipaddress.ip_network("::1/128"))),
+                           resolve_secret=no_secrets)
+    try:
+        result = await run_probe(found.endpoint, context)
+    finally:
+        await context.aclose()
+    assert (result.ok, result.reason) == (False, FailureReason.POLICY), result.message
