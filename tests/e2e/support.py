@@ -175,7 +175,7 @@ def parse_time(text: str) -> datetime:
 def namespace_with_crds(kubectl: Callable[..., Any], prefix: str) -> Iterator[str]:
     """The CRDs installed and Established, and a fresh namespace deleted afterwards."""
     kubectl("apply", "-f", str(CRDS))
-    for crd in ("servicelevelagreements", "maintenancewindows", "incidents"):
+    for crd in ("servicelevelagreements", "maintenancewindows", "incidents", "supportrequests"):
         kubectl("wait", "--for=condition=Established", f"crd/{crd}.sla.dev", "--timeout=60s")
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", name)

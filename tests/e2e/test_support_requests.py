@@ -8,6 +8,9 @@ on a Friday afternoon in London before the October change is due on Monday at 16
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from support import CRDS, OperatorProcess, Target, get, wait_for
+from support import CRDS, REPO, OperatorProcess, Target, get, wait_for
 
 pytestmark = pytest.mark.e2e
 Kubectl = Callable[..., Any]
@@ -154,6 +157,21 @@ def test_the_operator_writes_due_times_breaches_and_compliance_per_severity(
             {"requests": 2, "respondedInTime": 1, "breached": 1}
         assert figures["P2"]["worstResponseSeconds"] == 7200
         assert figures["P3"]["breached"] == 1
+
+        # The customer's statement of the month reads the requests from the cluster.
+        month = opened.strftime("%Y-%m")
+        result = subprocess.run(
+            [sys.executable, "-m", "sla_operator", "statement", "--namespace", namespace,
+             "--agreement", "helpdesk", "--period", month, "-o", "json"],
+            env={**os.environ, "KUBECONFIG": kubeconfig}, capture_output=True, text=True,
+            timeout=120, cwd=REPO)
+        assert result.returncode == 0, result.stderr
+        document = json.loads(result.stdout)
+        lines = {line["name"]: line for line in document["supportRequests"]}
+        assert set(lines) == {"in-time", "unanswered", "fresh"}  # friday is October's
+        assert (lines["unanswered"]["breached"], lines["in-time"]["breached"]) == (True, False)
+        p2 = next(r for r in document["responses"] if r["severity"] == "P2")["supportRequests"]
+        assert (p2["requests"], p2["inTime"], p2["breached"]) == (2, 1, 1)
     finally:
         operator.stop()
         target.close()

@@ -32,6 +32,13 @@ from sla_operator.domain.records import response_breached
 from sla_operator.domain.render import percent
 from sla_operator.domain.schedule import maintenance_intervals
 from sla_operator.domain.statement import statement_period
+from sla_operator.domain.support import SupportRequest
+from sla_operator.domain.support_statement import (
+    RequestFigures,
+    RequestLine,
+    request_figures,
+    request_lines,
+)
 
 
 @dataclass(frozen=True)
@@ -79,13 +86,15 @@ class DayLine:
 
 @dataclass(frozen=True)
 class ResponseLine:
-    """Response to incidents of one severity that began in the period."""
+    """Responses of one severity: to the incidents that began in the period (acknowledged in
+    time or not) and to the support requests opened in it (``support``, from their lines)."""
 
     severity: str
     target: str
     incidents: int
     in_time: int
     breached: int
+    support: RequestFigures | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,7 @@ class CustomerStatement:
     unmonitored: tuple[Span, ...]
     days: tuple[DayLine, ...]
     responses: tuple[ResponseLine, ...]
+    support_requests: tuple[RequestLine, ...] = ()
 
 
 def _whole(intervals: Sequence[Interval]) -> int:
@@ -124,7 +134,8 @@ def _whole(intervals: Sequence[Interval]) -> int:
 
 def build_statement(agreement: Agreement, windows: Sequence[MaintenanceWindow],
                     incidents: Sequence[Incident], unmonitored: Sequence[Interval],
-                    label: str, now: datetime) -> CustomerStatement:
+                    label: str, now: datetime,
+                    requests: Sequence[SupportRequest] = ()) -> CustomerStatement:
     """The statement of the period ``label`` names, as known at ``now``."""
     period = statement_period(agreement, label, now)
     bounds = Interval(period.start - timedelta(days=1), period.end)
@@ -145,6 +156,7 @@ def build_statement(agreement: Agreement, windows: Sequence[MaintenanceWindow],
     excluded = sum(part.seconds for line in lines for part in line.not_counted
                    if part.reason in ("thirdParty", "blocked", "other"))
     elapsed = _whole(split.elapsed)
+    requested = request_lines(agreement, requests, period, now)
     return CustomerStatement(
         namespace=agreement.namespace, agreement=agreement.name, service=agreement.service,
         environment=agreement.environment.value, period=figures.label,
@@ -161,7 +173,8 @@ def build_statement(agreement: Agreement, windows: Sequence[MaintenanceWindow],
         eligible_seconds=round(figures.eligible_seconds), downtime_seconds=downtime,
         incidents=tuple(lines), maintenance=maintenance_spans, unmonitored=unmonitored_spans,
         days=_days(inputs, agreement.window.time_zone, period, now),
-        responses=_responses(agreement, mine, period, now),
+        responses=_responses(agreement, mine, requested, period, now),
+        support_requests=requested,
     )
 
 
@@ -286,7 +299,8 @@ def _days(inputs: AccountingInput, time_zone: str, period: Interval,
     return tuple(lines)
 
 
-def _responses(agreement: Agreement, incidents: Sequence[Incident], period: Interval,
+def _responses(agreement: Agreement, incidents: Sequence[Incident],
+               requested: Sequence[RequestLine], period: Interval,
                now: datetime) -> tuple[ResponseLine, ...]:
     lines = []
     for severity in Severity:
@@ -297,5 +311,6 @@ def _responses(agreement: Agreement, incidents: Sequence[Incident], period: Inte
                        and not response_breached(i, agreement.support_response, now))
         lines.append(ResponseLine(severity.value,
                                   format_duration(agreement.support_response[severity]),
-                                  len(begun), answered, breached))
+                                  len(begun), answered, breached,
+                                  request_figures(agreement, severity.value, requested)))
     return tuple(lines)

@@ -19,6 +19,7 @@ from sla_operator.domain.model import Agreement, Incident, MaintenanceWindow
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.domain.records import incident_from_manifest, maintenance_from_manifest
 from sla_operator.domain.schedule import validate_maintenance
+from sla_operator.domain.support import support_request_from_manifest
 
 T = TypeVar("T")
 Obj = Mapping[str, Any]
@@ -33,6 +34,7 @@ class Records:
     agreements: Sequence[Obj]
     windows: Sequence[Obj]
     incidents: Sequence[Obj]
+    requests: Sequence[Obj] = ()  # SupportRequests
 
 
 def _readable(items: Iterable[Obj], read: Callable[[Obj], T], kind: str) -> list[T]:
@@ -65,7 +67,8 @@ def cluster_records(namespaces: Sequence[str]) -> Records:
     api = api_client()
     return Records(list_kind(api, "servicelevelagreements", namespaces),
                    list_kind(api, "maintenancewindows", namespaces),
-                   list_kind(api, "incidents", namespaces))
+                   list_kind(api, "incidents", namespaces),
+                   list_kind(api, "supportrequests", namespaces))
 
 
 def folder_records(manifests: Path, state: Path, namespaces: Sequence[str]) -> Records:
@@ -79,7 +82,7 @@ def folder_records(manifests: Path, state: Path, namespaces: Sequence[str]) -> R
     if not state.is_dir():
         raise StatementRefused(f"--state {state}: not a folder")
     found: dict[str, list[Obj]] = {"ServiceLevelAgreement": [], "MaintenanceWindow": [],
-                                   "Incident": []}
+                                   "Incident": [], "SupportRequest": []}
     for path in FolderWatch(manifests).files():
         try:
             read, _ = read_manifests(path, str(path.relative_to(manifests)), [])
@@ -100,7 +103,8 @@ def folder_records(manifests: Path, state: Path, namespaces: Sequence[str]) -> R
         status = read_yaml(status_file) if status_file.is_file() else {}
         agreements.append({**body, "status": status.get("status", status)})
     chosen = [a for a in agreements if not namespaces or _key(a)[0] in namespaces]
-    return Records(chosen, found["MaintenanceWindow"], list(incidents.values()))
+    return Records(chosen, found["MaintenanceWindow"], list(incidents.values()),
+                   found["SupportRequest"])
 
 
 def _key(obj: Obj) -> tuple[str, str]:
@@ -125,8 +129,9 @@ def make_statement(records: Records, agreement_name: str | None, period: str,
         raise StatementRefused(f"agreement {'/'.join(_key(item))}: {error}") from None
     windows = _readable(records.windows, _window, "maintenance window")
     incidents: list[Incident] = _readable(records.incidents, incident_from_manifest, "incident")
+    requests = _readable(records.requests, support_request_from_manifest, "support request")
     try:
-        return build_statement(agreement, windows, incidents, unmonitored, period, now)
+        return build_statement(agreement, windows, incidents, unmonitored, period, now, requests)
     except SpecError as error:
         raise StatementRefused(f"--period: {error}") from None
 

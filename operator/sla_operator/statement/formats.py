@@ -9,9 +9,15 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sla_operator.domain.customer_statement import CustomerStatement, IncidentLine, NotCounted
+from sla_operator.domain.customer_statement import (
+    CustomerStatement,
+    IncidentLine,
+    NotCounted,
+    ResponseLine,
+)
 from sla_operator.domain.durations import format_duration
 from sla_operator.domain.records import format_time
+from sla_operator.domain.support_statement import RequestLine
 
 KIND = "ServiceLevelStatement"
 
@@ -48,8 +54,8 @@ def statement_dict(statement: CustomerStatement) -> dict[str, Any]:
         "daily": [{"date": d.date.isoformat(), "availability": d.availability,
                    "downtimeSeconds": d.downtime_seconds,
                    "maintenanceSeconds": d.maintenance_seconds} for d in s.days],
-        "responses": [{"severity": r.severity, "target": r.target, "incidents": r.incidents,
-                       "inTime": r.in_time, "breached": r.breached} for r in s.responses],
+        "responses": [_response(r) for r in s.responses],
+        "supportRequests": [_request(line) for line in s.support_requests],
     }
     document["sha256"] = canonical_sha256(document)
     return document
@@ -71,6 +77,26 @@ def _incident(line: IncidentLine) -> dict[str, Any]:
         "notCounted": [{"reason": p.reason, "seconds": p.seconds, "explanation": p.explanation,
                         "by": p.by, "at": format_time(p.at)} for p in line.not_counted],
     }
+
+
+def _response(r: ResponseLine) -> dict[str, Any]:
+    """Incidents (acknowledged in time or not) and support requests of one severity."""
+    line: dict[str, Any] = {"severity": r.severity, "target": r.target, "incidents": r.incidents,
+                            "inTime": r.in_time, "breached": r.breached}
+    if r.support is not None:
+        f = r.support
+        line["supportRequests"] = {
+            "hours": f.hours, "requests": f.requests, "inTime": f.in_time,
+            "breached": f.breached, "waiting": f.waiting,
+            "medianResponseSeconds": f.median_seconds, "worstResponseSeconds": f.worst_seconds}
+    return line
+
+
+def _request(line: RequestLine) -> dict[str, Any]:
+    return {"name": line.name, "severity": line.severity, "title": line.title,
+            "openedAt": format_time(line.opened_at), "responseDue": format_time(line.due),
+            "respondedAt": format_time(line.responded_at),
+            "responseSeconds": line.response_seconds, "breached": line.breached}
 
 
 def _span(span: Any) -> dict[str, Any]:
@@ -95,6 +121,10 @@ def seconds_text(seconds: int) -> str:
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+
+
+def _or_dash(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 def md(text: object) -> str:
@@ -153,10 +183,27 @@ def to_markdown(statement: CustomerStatement) -> str:
     out += ["", "## Unmonitored time", ""]
     out += [f"- {format_time(u.start)} to {format_time(u.end)}: {u.seconds} s"
             for u in s.unmonitored] or ["None."]
-    out += ["", "## Incident response", "", "| Severity | Target | Incidents | In time | Breached |",
-            "|---|---|---:|---:|---:|"]
-    out += [f"| {r.severity} | {r.target} | {r.incidents} | {r.in_time} | {r.breached} |"
-            for r in s.responses]
+    out += ["", "## Response times", "",
+            "| Severity | Target | Incidents | In time | Breached | Support requests | Hours "
+            "| In time | Breached | Waiting | Median (s) | Worst (s) |",
+            "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for r in s.responses:
+        f = r.support
+        support = ("| 0 | always | 0 | 0 | 0 | - | - |" if f is None else
+                   f"| {f.requests} | {f.hours} | {f.in_time} | {f.breached} | {f.waiting} "
+                   f"| {_or_dash(f.median_seconds)} | {_or_dash(f.worst_seconds)} |")
+        out.append(f"| {r.severity} | {r.target} | {r.incidents} | {r.in_time} | {r.breached} "
+                   + support)
+    out += ["", "### Support requests", ""]
+    if not s.support_requests:
+        out.append("None opened in the period.")
+    else:
+        out += ["| Request | Severity | Opened | Due | Responded | Response (s) | Late |",
+                "|---|---|---|---|---|---:|---|"]
+        out += [f"| {md(r.title) or md(r.name)} ({md(r.name)}) | {r.severity} "
+                f"| {format_time(r.opened_at)} | {format_time(r.due)} "
+                f"| {format_time(r.responded_at) or 'not yet'} | {_or_dash(r.response_seconds)} "
+                f"| {'yes' if r.breached else 'no'} |" for r in s.support_requests]
     out += ["", "## Daily availability", "", "| Date | Availability | Downtime (s) | Maintenance (s) |",
             "|---|---:|---:|---:|"]
     out += [f"| {d.date.isoformat()} | {'no data' if d.availability is None else d.availability + '%'} "

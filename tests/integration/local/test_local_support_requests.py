@@ -17,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sla_operator.exposition import render_text
 from sla_operator.local.files import read_yaml
 from sla_operator.metrics import EngineCollector
+from sla_operator.statement.command import folder_records, make_statement
+from sla_operator.statement.formats import statement_dict
 from sla_operator.store.base import Kind
 
 FRIDAY = datetime(2026, 10, 23, 15, 30, tzinfo=UTC)  # 16:30 in London (BST)
@@ -133,3 +135,20 @@ async def test_a_request_without_an_opening_time_is_refused_with_its_field(
     await folders.settle()
     assert KEY not in folders.engine.support_requests
     assert "spec.openedAt" in caplog.text
+
+
+async def test_the_statement_from_local_folders_lists_the_requests(
+        folders: Folders, clock: Clock) -> None:
+    folders.put("shop.yaml", shop_with_support_hours(), request(respondedAt="2026-10-23T15:50:00Z"),
+                request("acme-2", "P4"))
+    await folders.settle()
+    await folders.engine.evaluate_round()
+    records = folder_records(folders.manifests, folders.state, [])
+    statement = make_statement(records, "shop", "2026-10", FRIDAY + timedelta(days=5))
+    # acme-2 was due on Monday 26 October, 16:30 GMT, and is still unanswered.
+    assert [(line.name, line.breached) for line in statement.support_requests] == [
+        ("acme-1", False), ("acme-2", True)]
+    document = statement_dict(statement)
+    p4 = next(r for r in document["responses"] if r["severity"] == "P4")
+    assert p4["supportRequests"]["hours"] == "business"
+    assert p4["supportRequests"]["waiting"] == 0 and p4["supportRequests"]["breached"] == 1
