@@ -34,8 +34,8 @@ from sla_operator.domain.render import Condition, conditions
 from sla_operator.domain.views import Snapshot
 from sla_operator.engine import Engine
 from sla_operator.notify.delivery import Delivery, DeliverySettings, RouteSender, delivery_id
-from sla_operator.probes.base import ProbeFailure
 from sla_operator.probes.http_client import HttpClient
+from sla_operator.probes.outcome import ProbeFailure
 from sla_operator.probes.policy import AddressPolicy, policy_for, resolve_allowed
 
 log = logging.getLogger("sla_operator.notify")
@@ -130,8 +130,10 @@ class Notifier:
         if current is self._initial:
             return []  # no round yet: nothing to compare
         previous, self._previous = self._previous, current
-        if previous is None or previous is current:
-            return []  # the first snapshot seen is the baseline: what it holds is not news
+        if previous is None or previous is current or not self.senders:
+            # The first snapshot seen is the baseline: what it holds is not news. Without a
+            # route nothing is compared (a large fleet's snapshot is not walked for nobody).
+            return []
         events = derive_events(previous, current)
         for event in events:
             self.dispatch(event, current)
