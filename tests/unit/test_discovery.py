@@ -155,3 +155,29 @@ async def test_a_discovered_endpoint_obeys_the_address_policy() -> None:
     finally:
         await context.aclose()
     assert (result.ok, result.reason) == (False, FailureReason.POLICY), result.message
+
+
+async def test_a_replica_that_takes_over_keeps_what_was_discovered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The promoted standby re-reads every agreement: with the endpoints its own watches of
+    Services and Ingresses found, not only what the spec says."""
+    from sla_operator.kube import startup
+    from sla_operator.store.base import Kind
+
+    discoveries = Discoveries()
+    monkeypatch.setattr(startup, "DISCOVERIES", discoveries)
+    discoveries.update("Service/shop/api", discovered_from(
+        "Service", service({"sla.dev/agreement": "checkout"})))
+    manifest = {"apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
+                "metadata": {"namespace": "shop", "name": "checkout", "uid": "u1"},
+                "spec": {"service": "Checkout", "objective": "99.9", "endpoints": [
+                    {"name": "api", "http": {"url": "http://127.0.0.1:9/"}}]}}
+
+    class Lists:
+        async def list(self, kind: Kind) -> list[dict[str, Any]]:
+            return [manifest] if kind is Kind.AGREEMENT else []
+
+    engine = Engine(LocalStore(tmp_path), EngineSettings(), clock=Clock())
+    await startup.take_over(engine, Lists())  # type: ignore[arg-type]
+    names = [e.name for e in engine.agreements[("shop", "checkout")].agreement.endpoints]
+    assert names == ["api", "svc-api"]

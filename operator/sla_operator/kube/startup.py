@@ -26,6 +26,7 @@ from sla_operator.domain.records import incident_from_manifest, maintenance_from
 from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.engine import Engine
 from sla_operator.kube.connect import FirstLists, StartupError, api_client, first_lists
+from sla_operator.kube.discovery import DISCOVERIES
 from sla_operator.kube.leader import LeaderElector
 from sla_operator.kube.lease import LeaseClient
 from sla_operator.kube.notify_routes import KubeRoutes
@@ -132,7 +133,9 @@ async def take_over(engine: Engine, resync: Resync) -> None:
         if not engine.owns(Kind.AGREEMENT, (str(meta.get("namespace")), str(meta.get("name")))):
             continue  # another shard's: not even parsed
         try:
-            agreements.append((agreement_from_manifest(item), item.get("status")))
+            # With what Services and Ingresses added (``--discover``), as the handlers do.
+            agreements.append((DISCOVERIES.agreement(agreement_from_manifest(item)),
+                               item.get("status")))
         except SpecError:
             continue  # the handlers report it; the last valid version stays as it is
     incidents = []
