@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sla_operator.probes.base import ProbeFailure
 from sla_operator.probes.names import NameResolver
+from sla_operator.probes.outcome import ProbeFailure
 from sla_operator.probes.policy import DEFAULT_DENY, AddressPolicy, resolve_allowed
 
 

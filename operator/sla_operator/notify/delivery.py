@@ -34,8 +34,8 @@ from sla_operator import __version__
 from sla_operator.domain.errors import SecretRefused
 from sla_operator.domain.notification_events import NotificationEvent
 from sla_operator.domain.notifications import NotificationRoute
-from sla_operator.probes.base import ProbeFailure
 from sla_operator.probes.http_client import HttpClient
+from sla_operator.probes.outcome import ProbeFailure
 from sla_operator.probes.policy import AddressPolicy
 
 log = logging.getLogger("sla_operator.notify")

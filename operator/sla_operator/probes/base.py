@@ -1,4 +1,7 @@
-"""What every probe kind shares: the failure type and the context a probe runs in."""
+"""The context every probe runs in: the address policy, Secrets, the shared HTTP client.
+
+The failure and outcome types are in ``probes/outcome.py``, a leaf that the HTTP client and
+the address policy import too, so no import runs in a circle back here."""
 
 from __future__ import annotations
 
@@ -8,35 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sla_operator.domain.failure_reasons import FailureReason
-
 if TYPE_CHECKING:
     from sla_operator.probes.http_client import HttpClient
     from sla_operator.probes.policy import AddressPolicy
-
-
-class ProbeFailure(Exception):
-    """A probe failed for a reason that fits on a status line ("connection refused").
-
-    ``reason`` is the failure's class (sla_probe_failures_total), chosen where it is raised;
-    ``certificate_not_after`` carries the peer certificate's expiry when the probe got that
-    far (an HTTPS endpoint answering 503 still reports its certificate).
-    """
-
-    def __init__(self, reason: FailureReason, message: str,
-                 certificate_not_after: datetime | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.certificate_not_after = certificate_not_after
-
-
-@dataclass(frozen=True)
-class ProbeOutcome:
-    """What a successful probe reports besides its timing."""
-
-    message: str
-    certificate_not_after: datetime | None = None
 
 
 def utc_now() -> datetime:

@@ -14,7 +14,8 @@ import dns.resolver
 
 from sla_operator.domain.failure_reasons import FailureReason
 from sla_operator.domain.model import DnsProbe
-from sla_operator.probes.base import ProbeContext, ProbeFailure, ProbeOutcome
+from sla_operator.probes.base import ProbeContext
+from sla_operator.probes.outcome import ProbeFailure, ProbeOutcome
 from sla_operator.probes.policy import resolve_allowed
 
 DEFAULT_PORT = 53

@@ -10,7 +10,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-un
 
 from sla_operator.domain.failure_reasons import FailureReason
 from sla_operator.domain.model import GrpcProbe
-from sla_operator.probes.base import ProbeContext, ProbeFailure, ProbeOutcome
+from sla_operator.probes.base import ProbeContext
+from sla_operator.probes.outcome import ProbeFailure, ProbeOutcome
 from sla_operator.probes.policy import literal_address, resolve_allowed
 from sla_operator.probes.tls import peer_certificate
 

@@ -16,9 +16,10 @@ from sla_operator.domain.errors import SecretRefused, SpecError
 from sla_operator.domain.failure_reasons import FailureReason
 from sla_operator.domain.model import HttpProbe
 from sla_operator.domain.parse_probes import compile_body_regex
-from sla_operator.probes.base import ProbeContext, ProbeFailure, ProbeOutcome
+from sla_operator.probes.base import ProbeContext
 from sla_operator.probes.certificates import certificate_not_after
 from sla_operator.probes.http_wire import HttpResponse
+from sla_operator.probes.outcome import ProbeFailure, ProbeOutcome
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10

@@ -35,7 +35,7 @@ import httptools
 from multidict import CIMultiDict
 
 from sla_operator.domain.failure_reasons import FailureReason
-from sla_operator.probes.base import ProbeFailure
+from sla_operator.probes.outcome import ProbeFailure
 
 MAX_HEADER_BYTES: Final = 64 * 1024
 """A response whose status line and headers take more than this fails."""

@@ -21,7 +21,7 @@ import dns.exception
 import dns.resolver
 
 from sla_operator.domain.failure_reasons import FailureReason
-from sla_operator.probes.base import ProbeFailure
+from sla_operator.probes.outcome import ProbeFailure
 
 HOSTS_RECHECK_SECONDS = 5.0
 # An upper bound for one lookup; the probe's own timeout is usually shorter and cancels it.

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from sla_operator.domain.failure_reasons import FailureReason
 from sla_operator.probes import names
-from sla_operator.probes.base import ProbeFailure
 from sla_operator.probes.names import NameResolver
+from sla_operator.probes.outcome import ProbeFailure
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -22,11 +22,12 @@ from sla_operator.domain.model import (
     TcpProbe,
     TlsProbe,
 )
-from sla_operator.probes.base import ProbeContext, ProbeFailure, ProbeOutcome
+from sla_operator.probes.base import ProbeContext
 from sla_operator.probes.certificates import handshake_message, verification_message
 from sla_operator.probes.dns import probe_dns
 from sla_operator.probes.grpc_health import probe_grpc
 from sla_operator.probes.http import probe_http
+from sla_operator.probes.outcome import ProbeFailure, ProbeOutcome
 from sla_operator.probes.tcp import probe_tcp
 from sla_operator.probes.tls import probe_tls
 

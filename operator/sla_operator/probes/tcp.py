@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from sla_operator.domain.model import TcpProbe
-from sla_operator.probes.base import ProbeContext, ProbeOutcome
+from sla_operator.probes.base import ProbeContext
+from sla_operator.probes.outcome import ProbeOutcome
 from sla_operator.probes.policy import AddressPolicy, resolve_allowed
 
 

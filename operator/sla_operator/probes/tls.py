@@ -8,8 +8,9 @@ from functools import cache
 
 from sla_operator.domain.failure_reasons import FailureReason
 from sla_operator.domain.model import TlsProbe
-from sla_operator.probes.base import ProbeContext, ProbeFailure, ProbeOutcome
+from sla_operator.probes.base import ProbeContext
 from sla_operator.probes.certificates import certificate_not_after
+from sla_operator.probes.outcome import ProbeFailure, ProbeOutcome
 from sla_operator.probes.policy import resolve_allowed
 from sla_operator.probes.tcp import close_quietly
 

@@ -11,8 +11,9 @@ from probe_targets import DnsServer, HttpTarget
 
 from sla_operator.domain.model import Endpoint, HttpProbe
 from sla_operator.probes import names
-from sla_operator.probes.base import ProbeContext, ProbeFailure
+from sla_operator.probes.base import ProbeContext
 from sla_operator.probes.names import NameResolver, parse_hosts
+from sla_operator.probes.outcome import ProbeFailure
 from sla_operator.probes.policy import AddressPolicy, resolve_allowed
 from sla_operator.probes.run import run_probe
 
