@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -178,7 +179,12 @@ def _banner(local: subprocess.Popen[str], manifests: str, state: str, ports: dic
         lines.append(f"  status page  http://{HOST}:{ports['status']}/  (open it in a browser)")
     if ports["metrics"]:
         lines.append(f"  metrics      http://{HOST}:{ports['metrics']}/metrics")
+    month = datetime.now(UTC).strftime("%Y-%m")
     lines += [f"  state        {state}/  (incidents/, status/: YAML you can read and edit)",
+              f"  support      {state}/status/supportrequests/demo/  (due times of the requests"
+              f" in {manifests}/support-requests.yaml)",
+              f"  statement    sla-operator statement --manifests {manifests} --state {state}"
+              f" --agreement demo-shop --period {month} -o markdown",
               f"  target       http://{HOST}:{ports['target']}/  (its schedule is printed above)",
               "  The first incident opens about 25 s after the start. Ctrl-C stops both.", ""]
     print("\n".join(lines), flush=True)

@@ -9,7 +9,8 @@ schemas and the domain parser. Edits are picked up within about a second.
 
 State folder (written atomically: temporary file, fsync, rename; people may edit it)::
 
-    agreements.yaml                                 first-seen time and uid of every agreement
+    agreements.yaml                                 first-seen time and uid of every agreement (and
+                                                    of every support request: its default openedAt)
     incidents/<namespace>/<name>.yaml               full Incident manifests: apiVersion, kind,
                                                     metadata (label sla.dev/agreement), spec, status
     status/servicelevelagreements/<ns>/<name>.yaml  status of each agreement

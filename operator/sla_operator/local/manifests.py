@@ -1,8 +1,7 @@
 """Manifest files: read, checked against the CRD schemas, and watched for edits.
 
 A folder holds any number of YAML files, each with any number of documents (``---``) of the
-kinds ServiceLevelAgreement, MaintenanceWindow, Incident, SupportRequest (sla.dev/v1alpha1; a
-SupportRequest needs spec.openedAt here, as files carry no creation time) and Secret (v1,
+kinds ServiceLevelAgreement, MaintenanceWindow, Incident, SupportRequest (sla.dev/v1alpha1) and Secret (v1,
 for probe headers). Every problem is reported as ``file: field.path: what is wrong``.
 """
 

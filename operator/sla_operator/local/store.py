@@ -196,16 +196,18 @@ class LocalStore:
             return {}
         return dict(status) if isinstance(status, Mapping) else {}
 
-    def first_seen(self, key: Key) -> tuple[datetime, str]:
-        """When an agreement was first seen and its uid, recorded on first sight.
+    def first_seen(self, key: Key, section: str = "agreements") -> tuple[datetime, str]:
+        """When an agreement (or, with ``section`` supportRequests, a support request) was
+        first seen and its uid, recorded on first sight.
 
         Local manifests carry no creationTimestamp; without this record every restart would
-        look like a brand-new agreement and the time before it would not count as unmonitored.
+        look like a brand-new agreement and the time before it would not count as unmonitored
+        (and a support request without openedAt would have no time to count its response from).
         Written at once, or inside ``recording_agreements`` once at its end.
         """
         path = self.root / REGISTRY_FILE
         registry = self._registry(path)
-        agreements = registry.setdefault("agreements", {})
+        agreements = registry.setdefault(section, {})
         entry = agreements.get(f"{key[0]}/{key[1]}")
         if isinstance(entry, Mapping):
             try:

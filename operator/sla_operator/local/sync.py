@@ -188,6 +188,10 @@ class LocalSync:
             first_seen, uid = self.store.first_seen(manifest.key)
             metadata["creationTimestamp"] = format_time(first_seen)
             metadata.setdefault("uid", uid)
+        if manifest.kind == "SupportRequest" and "creationTimestamp" not in metadata:
+            # Opened, unless spec.openedAt says otherwise, when first seen (kept across restarts).
+            first_seen, _ = self.store.first_seen(manifest.key, "supportRequests")
+            metadata["creationTimestamp"] = format_time(first_seen)
         problems = manifest.problems
         if not problems:
             try:

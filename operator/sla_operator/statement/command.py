@@ -93,6 +93,7 @@ def folder_records(manifests: Path, state: Path, namespaces: Sequence[str]) -> R
             if manifest.kind in found and not manifest.problems:
                 found[manifest.kind].append(manifest.body)
     incidents = {_key(i): i for i in found["Incident"]}
+    requests = _opened_when_first_seen(found["SupportRequest"], state)
     for path in sorted((state / "incidents").glob("*/*.yaml")):
         incident = read_yaml(path)
         incidents[_key(incident)] = incident
@@ -103,8 +104,28 @@ def folder_records(manifests: Path, state: Path, namespaces: Sequence[str]) -> R
         status = read_yaml(status_file) if status_file.is_file() else {}
         agreements.append({**body, "status": status.get("status", status)})
     chosen = [a for a in agreements if not namespaces or _key(a)[0] in namespaces]
-    return Records(chosen, found["MaintenanceWindow"], list(incidents.values()),
-                   found["SupportRequest"])
+    return Records(chosen, found["MaintenanceWindow"], list(incidents.values()), requests)
+
+
+def _opened_when_first_seen(requests: Sequence[Obj], state: Path) -> list[Obj]:
+    """Support requests as local mode takes them in: one without a creation time was opened
+    (unless its spec.openedAt says otherwise) when local mode first saw it."""
+    from sla_operator.local.files import read_yaml
+    from sla_operator.local.store import REGISTRY_FILE
+
+    registry_file = state / REGISTRY_FILE
+    registry = read_yaml(registry_file) if registry_file.is_file() else {}
+    seen = registry.get("supportRequests") if isinstance(registry, Mapping) else None
+    seen = seen if isinstance(seen, Mapping) else {}
+    result = []
+    for body in requests:
+        meta = body.get("metadata") or {}
+        entry = seen.get("/".join(_key(body)))
+        if "creationTimestamp" not in meta and isinstance(entry, Mapping) \
+                and entry.get("firstSeen"):
+            body = {**body, "metadata": {**meta, "creationTimestamp": entry["firstSeen"]}}
+        result.append(body)
+    return result
 
 
 def _key(obj: Obj) -> tuple[str, str]:

@@ -87,6 +87,11 @@ async def test_the_demo_opens_and_resolves_an_incident_and_ctrl_c_stops_everythi
                        "maintenancewindows/demo/weekly-upgrade"):
             assert read(state / "status" / f"{status}.yaml")["status"], status
         assert set(read(state / "agreements.yaml")["agreements"]) == {"demo/demo-shop", "demo/demo-sandbox"}
+        # examples/demo/support-requests.yaml: due times written, the statement command shown.
+        request = read(state / "status" / "supportrequests" / "demo" / "acme-checkout-errors.yaml")
+        assert request["status"]["responseDue"] and request["status"]["target"] == "15m"
+        assert any(s.strip().startswith("statement    sla-operator statement --manifests ")
+                   for s in shown), shown
 
         demo.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(demo.wait(), 60) == 0

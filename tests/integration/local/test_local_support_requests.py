@@ -127,14 +127,31 @@ async def test_a_request_answered_later_is_taken_in_and_a_removed_one_dropped(
     assert KEY not in folders.engine.support_requests
 
 
-async def test_a_request_without_an_opening_time_is_refused_with_its_field(
+async def test_a_request_without_an_opening_time_is_opened_when_first_seen_across_restarts(
+        folders: Folders, clock: Clock) -> None:
+    undated = request()
+    del undated["spec"]["openedAt"]
+    folders.put("shop.yaml", shop_with_support_hours(), undated)
+    await folders.settle()
+    assert folders.engine.support_requests[KEY].opened_at == FRIDAY
+    clock.now = FRIDAY + timedelta(hours=2)
+    again = folders.restart()
+    await again.settle()
+    assert again.engine.support_requests[KEY].opened_at == FRIDAY
+    # The statement from the folders reads the same time.
+    statement = make_statement(folder_records(folders.manifests, folders.state, []), "shop",
+                               "2026-10", clock.now)
+    assert [(line.opened_at, line.breached) for line in statement.support_requests] == [
+        (FRIDAY, True)]
+
+
+async def test_a_request_replied_before_it_was_opened_is_refused_with_its_field(
         folders: Folders, caplog: pytest.LogCaptureFixture) -> None:
-    bad = request()
-    del bad["spec"]["openedAt"]
-    folders.put("shop.yaml", shop_with_support_hours(), bad)
+    folders.put("shop.yaml", shop_with_support_hours(),
+                request(respondedAt="2026-10-23T15:00:00Z"))
     await folders.settle()
     assert KEY not in folders.engine.support_requests
-    assert "spec.openedAt" in caplog.text
+    assert "spec.respondedAt" in caplog.text
 
 
 async def test_the_statement_from_local_folders_lists_the_requests(
