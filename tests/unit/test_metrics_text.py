@@ -19,7 +19,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from sla_operator import metrics
 from sla_operator.domain.accounting import PeriodFigures
 from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import Environment, Severity, State
@@ -29,6 +28,7 @@ from sla_operator.engine import Engine, EngineSettings
 from sla_operator.exposition import WrittenFamily, render_text
 from sla_operator.local.store import LocalStore
 from sla_operator.metrics import FAMILIES, EngineCollector
+from sla_operator.metrics import collector as metrics_collector
 
 ODD = 'Zahlungs-API "neu" \\ ü\nß 支付'
 
@@ -133,9 +133,9 @@ def test_failures_are_written_per_reason_that_occurred_and_add_up_to_the_failure
 def test_endpoint_histograms_follow_the_number_of_endpoints_in_both_renders(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     endpoints = sum(len(view.probes) for view in engine.snapshot.agreements)
-    monkeypatch.setattr(metrics, "ENDPOINT_HISTOGRAMS_UP_TO", endpoints)
+    monkeypatch.setattr(metrics_collector, "ENDPOINT_HISTOGRAMS_UP_TO", endpoints)
     assert "sla_probe_duration_seconds_bucket{" in both(engine, None)
-    monkeypatch.setattr(metrics, "ENDPOINT_HISTOGRAMS_UP_TO", endpoints - 1)
+    monkeypatch.setattr(metrics_collector, "ENDPOINT_HISTOGRAMS_UP_TO", endpoints - 1)
     text = both(engine, None)
     assert "sla_probe_duration_seconds_bucket{" not in text
     assert "# TYPE sla_probe_duration_seconds histogram\n" in text  # announced, empty
@@ -185,7 +185,7 @@ def test_the_render_writes_text_without_making_samples(
     def no_samples(*_: object) -> None:
         raise AssertionError("samples were made for the text")
 
-    monkeypatch.setattr(metrics, "_families", no_samples)
+    monkeypatch.setattr(metrics_collector, "families", no_samples)
     assert render_text(registry(engine, True)) == expected
 
 

@@ -10,9 +10,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from sla_operator import metrics
 from sla_operator.exposition import render_text
 from sla_operator.metrics import EngineCollector
+from sla_operator.metrics import collector as metrics_collector
 
 AGREEMENT = {"namespace": "payments", "agreement": "payments-api", "service": "Payments API",
              "environment": "production"}
@@ -197,7 +197,7 @@ async def test_by_default_endpoint_histograms_follow_the_number_of_endpoints(
         outage: World, monkeypatch: pytest.MonkeyPatch) -> None:
     families = scrape(outage, endpoint_histograms=None)  # auto: one endpoint is few
     assert value(families, "sla_probe_duration_seconds_count", **PROBE) == 4
-    monkeypatch.setattr(metrics, "ENDPOINT_HISTOGRAMS_UP_TO", 0)  # a fleet beyond the limit
+    monkeypatch.setattr(metrics_collector, "ENDPOINT_HISTOGRAMS_UP_TO", 0)  # a fleet beyond the limit
     families = scrape(outage, endpoint_histograms=None)
     assert families["sla_probe_duration_seconds"].samples == []
     assert value(families, "sla_agreement_probe_duration_seconds_count", **AGREEMENT) == 4
