@@ -3,9 +3,11 @@
 Agreements and windows carry no finalizer (docs/API.md, "Deletion"), so kopf never calls a
 deletion handler for them: a deletion arrives as a DELETED watch event, which the handlers
 act on. A watch can still miss one (a dropped connection while the object went), and a
-watch can stop delivering altogether. A periodic resync lists both kinds, and incidents, and
+watch can stop delivering altogether. A periodic resync lists both kinds, incidents and (while
+any is held) support requests, and
 
-- removes from the engine every agreement, window and incident the API server no longer has,
+- removes from the engine every agreement, window, incident and support request the API
+  server no longer has,
   other shards' ones (held for the status page) included (only when it is older than the
   list, so an object created just after the list is kept), and
 - compares each listed object's resourceVersion with the newest the watches delivered: an
@@ -115,6 +117,7 @@ class Resync:
             self.tracker.listed(kind, versions)
             self._drop_missing(kind, set(versions), revision)
         await self._drop_missing_incidents()
+        await self._drop_missing_requests()
 
     def _drop_missing(self, kind: Kind, present: set[Key], revision: int | None) -> None:
         # Every shard holds other shards' agreements too (for its page): those go as well.
@@ -150,6 +153,23 @@ class Resync:
                      *key)
             self.engine.remove_incident(key)
             self.store.forget(key)
+
+    async def _drop_missing_requests(self) -> None:
+        """Support requests the API server no longer has; as for incidents, only one held as
+        that very object since before the list was asked for. None held: nothing is listed
+        (a cluster without the SupportRequest CRD is not asked for them)."""
+        before = dict(self.engine.support_requests)
+        if not before:
+            return
+        items, _ = await self._list(Kind.SUPPORT_REQUEST, metadata_only=True)
+        present = {(str(meta.get("namespace")), str(meta.get("name")))
+                   for meta in (item.get("metadata") or {} for item in items)}
+        for key, request in before.items():
+            if key in present or self.engine.support_requests.get(key) is not request:
+                continue
+            log.info("support request %s/%s: gone from the API server without a watch event; "
+                     "removed", *key)
+            self.engine.remove_support_request(key)
 
     async def list(self, kind: Kind) -> list[dict[str, Any]]:
         """Every object of ``kind`` in the watched namespaces, as the API server has it now."""

@@ -14,6 +14,7 @@ from kube_support import AGREEMENTS, T0, Clock, agreement_manifest, requests_to
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.kube.handlers import support_request_event
+from sla_operator.kube.watch import Resync, WatchTracker
 from sla_operator.store.kube import KubeStore
 
 REQUESTS = km.resource("sla.dev", "v1alpha1", "supportrequests")
@@ -103,3 +104,19 @@ async def test_a_deleted_request_leaves_the_engine_and_the_agreements_figures(
     await seen(engine, request_manifest(), "DELETED")
     assert engine.support_requests == {}
     assert engine.support_requests_of(engine.agreements[("payments", "payments-api")].agreement) == []
+
+
+async def test_a_request_deleted_without_a_watch_event_leaves_at_the_resync(
+        engine: Engine, apiserver: km.KubernetesEmulator, store: KubeStore, clock: Clock) -> None:
+    for plural, kind in (("servicelevelagreements", "ServiceLevelAgreement"),
+                         ("maintenancewindows", "MaintenanceWindow"), ("incidents", "Incident"),
+                         ("supportrequests", "SupportRequest")):
+        apiserver.resources[f"sla.dev/v1alpha1/{plural}"] = {
+            "namespaced": True, "kind": kind, "verbs": {"get", "list", "watch"}}
+    await seen(engine, request_manifest(), "ADDED")
+    gone = request_manifest()
+    gone["metadata"]["name"] = "deleted-meanwhile"
+    await seen(engine, gone, "ADDED")
+    await Resync(engine, store, ["payments"], WatchTracker(clock, timedelta(minutes=2)),
+                 interval=60).once()
+    assert list(engine.support_requests) == [KEY]
