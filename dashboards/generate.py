@@ -292,36 +292,52 @@ def alerts_table(scope: str, to_detail_row: bool) -> table.Panel:
 
 
 def late_responses(scope: str) -> table.Panel:
-    return (table.Panel().title("Incident responses late (over the time range)")
-            .description("Incidents not acknowledged within the agreement's response target, "
-                         "by severity (sla_incident_response_breached_total).")
-            .with_target(query(
-                f"round(sum by ({BY}, severity) (increase("
-                f"{sel('sla_incident_response_breached_total', scope)}[$__range]))) > 0",
-                instant=True, table_format=True))
+    late = "round(sum by ({by}, severity) (increase({metric}[$__range]))) > 0"
+    return (table.Panel().title("Responses late (over the time range)")
+            .description("Incidents not acknowledged, and support requests not answered, "
+                         "within the agreement's response target, by severity "
+                         "(sla_incident_response_breached_total, "
+                         "sla_support_response_breached_total).")
+            .with_target(query(late.format(by=BY, metric=sel(
+                "sla_incident_response_breached_total", scope)),
+                instant=True, table_format=True, ref="A"))
+            .with_target(query(late.format(by=BY, metric=sel(
+                "sla_support_response_breached_total", scope)),
+                instant=True, table_format=True, ref="B"))
             .no_value("None late")
-            .with_transformation(organize({"Value": "Late responses"})))
+            .with_transformation(MERGE)
+            .with_transformation(organize({"Value #A": "Incidents",
+                                           "Value #B": "Support requests"})))
 
 
 def closed_periods(scope: str) -> table.Panel:
     period = sel("sla_period_availability_ratio", scope)
     return (table.Panel().title("Closed periods").unit("percentunit").decimals(3)
-            .description("Availability of each agreement's last closed period, and by how "
-                         "much it met (or missed) the objective.")
+            .description("Availability of each agreement's last closed period, by how much "
+                         "it met (or missed) the objective, and the service credit it earned "
+                         "(percent of the period's fees, from spec.credits).")
             .with_target(query(f"max by ({BY}, period) ({period})", instant=True,
                                table_format=True, ref="A"))
             .with_target(query(f"max by ({BY}, period) ({period}) - on ({BY}) group_left () "
                                f"max by ({BY}) ({sel('sla_objective_ratio', scope)})",
                                instant=True, table_format=True, ref="B"))
+            .with_target(query(f"max by ({BY}, period) "
+                               f"({sel('sla_period_credit_percent', scope)})",
+                               instant=True, table_format=True, ref="C"))
             .with_transformation(MERGE)
             .with_transformation(organize({"period": "Period", "Value #A": "Availability",
-                                           "Value #B": "Above the objective by"})))
+                                           "Value #B": "Above the objective by",
+                                           "Value #C": "Credit earned"})))
 
 
 MARGIN_CELLS = by_name("Above the objective by",
                        ("thresholds", {"mode": "absolute", "steps": [
                            {"color": "red", "value": None}, {"color": "green", "value": 0}]}),
                        ("custom.cellOptions", {"type": "color-background"}))
+CREDIT_CELLS = by_name("Credit earned", ("unit", "percent"), ("decimals", 0),
+                       ("thresholds", {"mode": "absolute", "steps": [
+                           {"color": "green", "value": None}, {"color": "red", "value": 1}]}),
+                       ("custom.cellOptions", {"type": "color-text"}))
 
 
 def overview() -> Board:
@@ -460,7 +476,7 @@ def overview() -> Board:
     board.add(13, late_responses(MANY).data_links(
         [to_detail("Open ${__data.fields.agreement}", TO_AGREEMENT_ROW)]), 8, 8)
     board.add(14, closed_periods(MANY), 8, 8,
-              {"fieldConfig": {"overrides": [MARGIN_CELLS]}})
+              {"fieldConfig": {"overrides": [MARGIN_CELLS, CREDIT_CELLS]}})
     board.annotations = incident_annotations(MANY, "P1|P2", [9, 10, 11])
     return board
 
@@ -534,7 +550,8 @@ def agreement() -> Board:
     board.add(11, incidents, 8, 8, {"fieldConfig": {"overrides": [
         fixed("A", "red"), fixed("B", "orange"), fixed("C", "yellow"), fixed("D", "blue")]}})
     board.add(12, late_responses(ONE), 8, 8)
-    board.add(13, closed_periods(ONE), 8, 8, {"fieldConfig": {"overrides": [MARGIN_CELLS]}})
+    board.add(13, closed_periods(ONE), 8, 8,
+              {"fieldConfig": {"overrides": [MARGIN_CELLS, CREDIT_CELLS]}})
     board.add(14, timeseries.Panel().title("Certificate expiry per endpoint (days left)")
               .unit("suffix: days").decimals(1)
               .with_target(query(f"(max by (endpoint) "

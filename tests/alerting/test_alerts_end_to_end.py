@@ -241,7 +241,7 @@ def test_every_dashboard_query_runs_and_most_have_data(outage: Outage) -> None:
     # ago; the availability stat has one query for agreements meeting their objective, one
     # for those missing it: one of the two is empty, never both.
     allowed = re.compile(r"Certificate expiry|annotation Maintenance|Closed periods"
-                         r"|Incident responses late|Availability \(current period\)")
+                         r"|Responses late|Availability \(current period\)")
     assert [where for where in empty if not allowed.search(where)] == []
     assert len([where for where in empty if "Availability (current period)" in where]) == 1
 

@@ -106,6 +106,8 @@ CHECKOUT = Agreement("shop", "checkout", "Checkout", 0.999, ("api", "web"), OUTA
 SEARCH = Agreement("shop", "search", "Search", 0.99, ("api",), SHORT_OUTAGE, None)
 AGREEMENTS = (CHECKOUT, SEARCH)
 CLOSED = {"checkout": 0.9985, "search": 0.995}
+CREDIT = {"checkout": 10.0, "search": 0.0}  # checkout's last period missed 99.9%: its first tier
+SUPPORT_LATE_AT = 21 * HOUR  # a P2 support request of search answered too late
 """The last closed period's availability: checkout missed its objective, search met its."""
 CERTIFICATE = ("search", "api", END + 10 * DAY)
 TIMEOUTS = 4
@@ -148,8 +150,13 @@ def history() -> Iterator[str]:
             add("sla_incidents_open", {**base, "severity": severity}, open_incidents)
             add("sla_incident_response_breached_total", {**base, "severity": severity},
                 lambda o, a=a, s=severity: float(a is CHECKOUT and s == "P1" and o >= LATE_AT))
+            add("sla_support_response_breached_total", {**base, "severity": severity},
+                lambda o, a=a, s=severity: float(a is SEARCH and s == "P2"
+                                                 and o >= SUPPORT_LATE_AT))
         add("sla_period_availability_ratio", {**base, "period": "previous"},
             lambda o, a=a: CLOSED[a.name])
+        add("sla_period_credit_percent", {**base, "period": "previous"},
+            lambda o, a=a: CREDIT[a.name])
         for le, ok, failed in (("0.1", 1, 0), ("0.5", 1, 1), ("+Inf", 1, 1)):
             def bucket(o: int, a: Agreement = a, ok: int = ok, failed: int = failed,
                        endpoints: tuple[str, ...] = a.endpoints) -> float:
@@ -434,13 +441,19 @@ def overview_checks() -> dict[tuple[str, str], Check]:
                          key({"namespace": "shop", "agreement": "search", "endpoint": "api"}): 4.0}
 
     def late(q: Query) -> None:
-        assert q.at(DAY) == {key({"namespace": "shop", "agreement": "checkout",
-                                  "severity": "P1"}): 1.0}
+        if q.ref == "A":  # incidents
+            assert q.at(DAY) == {key({"namespace": "shop", "agreement": "checkout",
+                                      "severity": "P1"}): 1.0}
+        else:  # support requests
+            assert q.at(DAY) == {key({"namespace": "shop", "agreement": "search",
+                                      "severity": "P2"}): 1.0}
+            assert q.at(SUPPORT_LATE_AT - HOUR, range_seconds=HOUR) == {}
 
     def closed(q: Query) -> None:
         shown = q.at(DAY)
         for a in both:
-            expected = CLOSED[a.name] - (a.objective if q.ref == "B" else 0)
+            expected = (CREDIT[a.name] if q.ref == "C"
+                        else CLOSED[a.name] - (a.objective if q.ref == "B" else 0))
             assert close(only(shown, agreement=a.name, period="previous"), expected)
         if q.ref == "B":
             assert only(shown, agreement="checkout") < 0 < only(shown, agreement="search")
@@ -461,9 +474,8 @@ def overview_checks() -> dict[tuple[str, str], Check]:
            for ref, w in zip("ABCD", ("1h", "6h", "1d", "3d"), strict=True)},
         ("Error budget left (minutes; red below zero)", "A"): budget_minutes,
         ("Endpoints with failed probes (top 10 over the time range)", "A"): failing,
-        ("Incident responses late (over the time range)", "A"): late,
-        ("Closed periods", "A"): closed,
-        ("Closed periods", "B"): closed,
+        **{("Responses late (over the time range)", ref): late for ref in "AB"},
+        **{("Closed periods", ref): closed for ref in "ABC"},
     }
     return checks
 
@@ -521,13 +533,16 @@ def agreement_checks() -> dict[tuple[str, str], Check]:
         during, after = list(q.at(DURING_OUTAGE).values()), list(q.at(DAY).values())
         assert during == [1.0 if q.ref == "A" else 0.0] and after == [0.0]
 
-    def late(q: Query) -> None:
-        assert q.at(DAY) == {key({"namespace": "shop", "agreement": "checkout",
-                                  "severity": "P1"}): 1.0}
+    def late(q: Query) -> None:  # checkout's: a late incident response, no late support
+        expected = {key({"namespace": "shop", "agreement": "checkout", "severity": "P1"}): 1.0}
+        assert q.at(DAY) == (expected if q.ref == "A" else {})
 
     def closed(q: Query) -> None:
         [value] = q.at(DAY).values()
-        assert close(value, 0.9985 - (0.999 if q.ref == "B" else 0))
+        if q.ref == "C":
+            assert value == CREDIT["checkout"]
+        else:
+            assert close(value, 0.9985 - (0.999 if q.ref == "B" else 0))
 
     def certificate(q: Query) -> None:
         assert q.at(DAY) == {}  # checkout's endpoints are plain http
@@ -549,9 +564,8 @@ def agreement_checks() -> dict[tuple[str, str], Check]:
         ("Probe latency p95", "A"): latency,
         ("Probe latency p95", "B"): latency,
         **{("Open incidents by severity", ref): severities for ref in "ABCD"},
-        ("Incident responses late (over the time range)", "A"): late,
-        ("Closed periods", "A"): closed,
-        ("Closed periods", "B"): closed,
+        **{("Responses late (over the time range)", ref): late for ref in "AB"},
+        **{("Closed periods", ref): closed for ref in "ABC"},
         ("Certificate expiry per endpoint (days left)", "A"): certificate,
     }
     return checks

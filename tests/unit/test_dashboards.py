@@ -283,7 +283,7 @@ STABLE_IDS = {
         "State (worst in each interval)": 9, "Burn rate (1 = spending the budget exactly)": 10,
         "Error budget left (minutes; red below zero)": 11,
         "Endpoints with failed probes (top 10 over the time range)": 12,
-        "Incident responses late (over the time range)": 13, "Closed periods": 14},
+        "Responses late (over the time range)": 13, "Closed periods": 14},
     "sla-agreement.json": {
         "State (worst in each interval)": 1, "Availability against the objective": 2,
         "Error budget left (minutes; red below zero)": 3,
@@ -291,7 +291,7 @@ STABLE_IDS = {
         "Downtime per interval (seconds)": 5, "Budget spent in (at the last 1h's burn)": 6,
         "SLA alerts firing now": 7, "Probe success per endpoint (worst in each interval)": 8,
         "Failed probes per endpoint and interval": 9, "Probe latency p95": 10,
-        "Open incidents by severity": 11, "Incident responses late (over the time range)": 12,
+        "Open incidents by severity": 11, "Responses late (over the time range)": 12,
         "Closed periods": 13, "Certificate expiry per endpoint (days left)": 14,
         "Failed probes by reason per interval": 15},
 }
