@@ -57,8 +57,9 @@ endif
 	$(PYTEST) tests/image -q
 
 .PHONY: test-browser
-test-browser: $(STAMP) ## Browser tier: the status page in Debian's chromium via Playwright (installs chromium if missing)
+test-browser: $(STAMP) ## Browser tier: the status page and Atlassian's status widget (npm) in Debian's chromium via Playwright (installs both if missing)
 	bash scripts/install-browser.sh
+	bash scripts/install-status-widget.sh
 	$(PYTEST) tests/browser -q
 
 .PHONY: image

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from sla_operator.content_coding import gzip_wanted
 from sla_operator.domain.views import Snapshot
+from sla_operator.statuspage.api_v2 import CORS_HEADERS, PATHS, PREFIX
 from sla_operator.statuspage.render import STATIC, Document, Renderer
 
 # No script at all, no inline style, nothing from elsewhere, never framed.
@@ -28,8 +29,10 @@ def status_app(snapshot: Callable[[], Snapshot]) -> web.Application:
     app = web.Application(middlewares=[_plain_errors])
     app[RENDERER] = Renderer(snapshot)
     app.on_response_prepare.append(_secure)
-    for path in ("/", "/api/v1/status", "/feed.atom"):
+    for path in ("/", "/api/v1/status", "/feed.atom", *PATHS):
         app.router.add_get(path, _page_document(path))
+    for path in PATHS:
+        app.router.add_route("OPTIONS", path, _preflight)
     app.router.add_get("/static/{name}", _static)
     app.router.add_get("/badge/{namespace}/{agreement}.svg", _badge)
     app.router.add_get("/healthz", _healthz)
@@ -70,6 +73,10 @@ async def _badge(request: web.Request) -> web.StreamResponse:
     return respond(request, doc)
 
 
+async def _preflight(_: web.Request) -> web.StreamResponse:
+    return web.Response(status=204)
+
+
 async def _healthz(_: web.Request) -> web.StreamResponse:
     return web.Response(text="ok\n")
 
@@ -85,5 +92,7 @@ async def _plain_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return web.Response(status=error.status, text=f"{error.status} {error.reason}\n")
 
 
-async def _secure(_: web.Request, response: web.StreamResponse) -> None:
+async def _secure(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.update(SECURITY_HEADERS)
+    if request.path.startswith(PREFIX):
+        response.headers.update(CORS_HEADERS)

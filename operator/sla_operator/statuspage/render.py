@@ -28,6 +28,7 @@ from sla_operator.domain.statuspage import (
 )
 from sla_operator.domain.views import Snapshot
 from sla_operator.statuspage.api import agreement_document, encode, incident_document, status_json
+from sla_operator.statuspage.api_v2 import v2_bodies
 from sla_operator.statuspage.badge import badge_svg
 from sla_operator.statuspage.feed import atom_feed
 from sla_operator.statuspage.text import html_id, human_time, utc_text
@@ -129,7 +130,8 @@ class Renderer:
                                      history=self._history(page)).encode()
         api = status_json(page, self._agreement_json, self._incident_json)
         self.documents = {"/": document(html, HTML), "/api/v1/status": document(api, JSON),
-                          "/feed.atom": document(atom_feed(page), ATOM)}
+                          "/feed.atom": document(atom_feed(page), ATOM),
+                          **{path: document(body, JSON) for path, body in v2_bodies(page).items()}}
         for parts in (self._agreement_html, self._incident_html, self._json):
             parts.turn()
         self._badges = {}
