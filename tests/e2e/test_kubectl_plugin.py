@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import subprocess
@@ -88,8 +89,7 @@ def test_update_resolve_and_exclude_record_who_and_when_through_kubectl(
     entries = [(u["state"], u["message"], u.get("by")) for u in spec["updates"]]
     assert entries == [("identified", "A bad deploy of the gateway", "admin"),
                        ("resolved", "Rolled back", "admin"),
-                       ("resolved", "Excluded from the agreement (thirdParty): The card network "
-                                    "was down", "carol")]
+                       ("resolved", "Excluded from the agreement (thirdParty)", "carol")]
     first = parse_time(spec["updates"][0]["time"])
     assert abs(first - (datetime.now(UTC) - timedelta(minutes=5))) < timedelta(seconds=30)
     listed = sla("incidents", "-n", namespace)
@@ -255,6 +255,133 @@ def test_ack_stops_the_response_clock_and_status_lists_every_agreement(
         summary = json.loads(sla("status", "-A", "-o", "json").stdout)
         mine = [s for s in summary["items"] if s["namespace"] == namespace]
         assert mine[0]["openIncidents"] == 1 and mine[0]["budgetRemainingPercent"] is not None
+    finally:
+        operator.stop()
+        target.close()
+
+
+def test_update_and_exclude_by_a_named_person_show_on_the_status_page_and_in_the_statement(
+        kubectl: Kubectl, namespace: str, kubeconfig: str, sla: Callable[..., Any],
+        tmp_path: Path) -> None:
+    target = Target()
+    target.set_healthy(False)
+    operator = OperatorProcess(kubeconfig, namespace, tmp_path, status_page=True)
+    manifest = agreement(target.url)
+    manifest["spec"]["statusPage"] = {"public": True}
+    try:
+        kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest))
+        operator.start()
+        incident = wait_for("the operator to open an incident", lambda: next(
+            (i for i in get(kubectl, namespace, "incidents")["items"]), None))
+        name = incident["metadata"]["name"]
+        message = "The card network refuses our connections; we are in touch with them"
+        updated = sla("update", name, "-n", namespace, "--state", "identified", "-m", message,
+                      "--by", "dana", via_kubectl=True)
+        assert updated.returncode == 0, updated.stderr
+        excluded = sla("exclude", name, "-n", namespace, "--reason", "thirdParty", "-m",
+                       "Card network outage, their case 4711", "--by", "erin", via_kubectl=True)
+        assert excluded.returncode == 0, excluded.stderr
+        spec = spec_of(kubectl, namespace, name)
+        entry = spec["updates"][-1]
+        assert (entry["by"], entry["message"]) == ("erin", "Excluded from the agreement (thirdParty)")
+        assert abs(parse_time(entry["time"]) - datetime.now(UTC)) < timedelta(seconds=30)
+
+        def on_the_page() -> dict[str, Any] | None:
+            text = operator.status_page("/api/v1/status")
+            listed = json.loads(text)["incidents"] if text else []
+            mine = [i for i in listed if i["name"] == name]
+            return mine[0] if mine and mine[0]["excluded"] else None
+
+        shown = wait_for("the exclusion on the status page", on_the_page)
+        assert shown["excluded"] == "thirdParty" and shown["state"] == "identified"
+        assert message in [u["message"] for u in shown["updates"]]
+        page = html.unescape(operator.status_page("/") or "")
+        assert message in page
+        assert "not counted against the agreement: a third party's outage" in page
+        for path in ("/", "/api/v1/status", "/feed.atom"):  # the note stays internal
+            assert "4711" not in (operator.status_page(path) or ""), path
+
+        month = datetime.now(UTC).strftime("%Y-%m")
+        made = sla("statement", "-n", namespace, "--period", month, "-o", "json",
+                   via_kubectl=True)
+        assert made.returncode == 0, made.stderr
+        line = next(i for i in json.loads(made.stdout)["incidents"] if i["name"] == name)
+        part = next(p for p in line["notCounted"] if p["reason"] == "thirdParty")
+        assert part["by"] == "erin" and part["at"] == entry["time"] and part["seconds"] > 0
+        assert "Card network outage, their case 4711" in part["explanation"]
+        text = sla("statement", "-n", namespace, "--period", month, "-o", "markdown").stdout
+        assert f"by erin at {entry['time']}" in text.replace("\\", "")
+    finally:
+        operator.stop()
+        target.close()
+
+
+def test_support_requests_opened_answered_and_resolved_with_kubectl_sla(
+        kubectl: Kubectl, namespace: str, kubeconfig: str, sla: Callable[..., Any],
+        tmp_path: Path) -> None:
+    target = Target()
+    operator = OperatorProcess(kubeconfig, namespace, tmp_path)
+    manifest = agreement(target.url)
+    manifest["spec"]["supportResponse"] = {"P2": "20s", "P3": "20s"}
+    try:
+        kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest))
+        operator.start()
+        opened = sla("request", "open", "payments-api", "-n", namespace, "--severity", "P3",
+                     "--title", "Refund webhooks arrive late", "--customer", "acme",
+                     "--reference", "https://tickets.example.com/1042", "--name", "acme-1042",
+                     "--by", "frank", via_kubectl=True)
+        assert (opened.returncode, opened.stdout) == (0, "supportrequest.sla.dev/acme-1042 opened\n"), \
+            opened.stderr
+        late = sla("request", "open", "payments-api", "-n", namespace, "--severity", "P2",
+                   "--title", "Invoices show the wrong VAT", "--at", "2m ago", "-o", "name")
+        assert late.returncode == 0, late.stderr
+        assert late.stdout == "supportrequest.sla.dev/payments-api-1\n"
+        unanswered = "payments-api-1"
+
+        def status(name: str) -> dict[str, Any]:
+            return dict((get(kubectl, namespace, f"sreq/{name}") or {}).get("status") or {})
+
+        due = parse_time(wait_for("the operator's due time", lambda: status("acme-1042")
+                                  .get("responseDue")))
+        request = get(kubectl, namespace, "sreq/acme-1042")
+        assert due == parse_time(request["spec"]["openedAt"]) + timedelta(seconds=20)
+        assert request["metadata"]["annotations"]["sla.dev/created-by"] == "frank"
+        responded = sla("request", "respond", "acme-1042", "-n", namespace, "--by", "grace",
+                        via_kubectl=True)
+        assert responded.returncode == 0, responded.stderr
+        spec = get(kubectl, namespace, "sreq/acme-1042")["spec"]
+        assert spec["respondedBy"] == "grace" and parse_time(spec["respondedAt"]) < due
+        again = sla("request", "respond", "acme-1042", "-n", namespace, "--by", "heidi")
+        assert again.returncode == 0 and "already responded to by grace" in again.stderr
+        assert get(kubectl, namespace, "sreq/acme-1042")["spec"]["respondedBy"] == "grace"
+
+        wait_for("the response target to pass", lambda: datetime.now(UTC) > due
+                 + timedelta(seconds=3), timeout=60)
+        answered = wait_for("the response measured", lambda: status("acme-1042")
+                            if status("acme-1042").get("responseSeconds") is not None else None)
+        assert answered["responseBreached"] is False and answered["responseSeconds"] < 20
+        assert wait_for("the unanswered one late", lambda: status(unanswered)
+                        .get("responseBreached"))
+
+        table = sla("request", "list", "-A", via_kubectl=True).stdout
+        rows = {line.split()[1]: line for line in table.splitlines()
+                if line.startswith(namespace + " ")}
+        assert set(rows) == {"acme-1042", unanswered}
+        assert "OVERDUE" in rows[unanswered] and " no " in rows["acme-1042"]
+        mine = sla("request", "list", "-n", namespace).stdout
+        assert all(len(line) <= 100 for line in mine.splitlines()), mine
+        assert "\x1b[" not in mine and "after " in mine
+        resolved = sla("request", "resolve", "acme-1042", "-n", namespace, "-o", "json")
+        assert resolved.returncode == 0, resolved.stderr
+        assert json.loads(resolved.stdout)["spec"]["resolvedBy"] == "admin"
+        twice = sla("request", "resolve", "acme-1042", "-n", namespace)
+        assert twice.returncode == 1 and "already resolved" in twice.stderr
+        still_open = json.loads(sla("request", "list", "-n", namespace, "--open", "-o",
+                                    "json").stdout)
+        assert [r["metadata"]["name"] for r in still_open["items"]] == [unanswered]
+        typo = sla("request", "open", "payments-apj", "-n", namespace, "--severity", "P2",
+                   "--title", "x")
+        assert typo.returncode == 1 and "not found" in typo.stderr
     finally:
         operator.stop()
         target.close()

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sla_operator.plugin import edits, views, windows
+from sla_operator.plugin import edits, support, views, windows
 from sla_operator.plugin.completion import candidates, script
 from sla_operator.plugin.main import main
 from sla_operator.plugin.table import Cell, output_width, render, use_colour
@@ -236,3 +236,122 @@ def test_the_krew_launcher_runs_the_installed_plugin_and_the_manifest_names_it()
     manifest = yaml.safe_load((krew / "sla.yaml").read_text())
     assert manifest["kind"] == "Plugin" and manifest["metadata"]["name"] == "sla"
     assert manifest["spec"]["platforms"][0]["bin"] == "kubectl-sla"
+
+
+def test_exclude_keeps_the_note_out_of_the_public_timeline() -> None:
+    edit = edits.exclude(incident(), author(), "thirdParty", "AWS eu-west-1 ELB, case 4711")
+    assert edit.ops[1]["value"]["message"] == "Excluded from the agreement (thirdParty)"
+    assert "4711" not in str(edit.ops[1:])  # the status page shows the timeline to everyone
+
+
+def support_request(**spec: object) -> dict[str, object]:
+    base = {"agreement": "payments-api", "severity": "P2", "customer": "Acme Corporation Ltd",
+            "title": "Webhooks for refunds arrive hours late for every merchant in the EU",
+            "openedAt": "2026-12-07T06:00:00Z"}
+    return {"metadata": {"name": "acme-1042", "namespace": "payments", "resourceVersion": "3"},
+            "spec": {**base, **spec},
+            "status": {"responseDue": "2026-12-07T07:00:00Z", "responseBreached": False}}
+
+
+def test_request_open_writes_what_the_operator_reads_and_who_filed_it() -> None:
+    opened = NOW - timedelta(minutes=30)
+    body = support.request_manifest("payments", support.request_name("Payments_API", 3),
+                                    "payments-api", "P2", " Refund webhooks late ", opened,
+                                    "alice", customer="acme", reference=None)
+    assert body["metadata"]["name"] == "payments-api-3"
+    taken = ["payments-api-2", "payments-api-10", "payments-api-x", "payments-api-2-1", "other-11"]
+    assert support.next_number("payments-api", taken) == 11
+    assert support.next_number("payments-api", []) == 1
+    assert body["metadata"]["annotations"] == {"sla.dev/created-by": "alice"}
+    assert body["spec"] == {"agreement": "payments-api", "severity": "P2",
+                            "title": "Refund webhooks late", "openedAt": "2026-12-07T06:00:15Z",
+                            "customer": "acme"}
+    with pytest.raises(edits.EditRefused, match="--title"):
+        support.request_manifest("payments", "x", "payments-api", "P2", "  ", opened, "alice")
+
+
+def test_respond_sets_who_and_when_and_keeps_the_first_reply() -> None:
+    edit = support.respond(support_request(), author(10))
+    assert edit.ops == [
+        {"op": "add", "path": "/spec/respondedAt", "value": "2026-12-07T06:20:15Z"},
+        {"op": "add", "path": "/spec/respondedBy", "value": "alice"}]
+    again = support.respond(support_request(respondedAt="2026-12-07T06:05:00Z",
+                                            respondedBy="bob"), author())
+    assert again.ops == [] and again.note is not None and "bob" in again.note
+    with pytest.raises(edits.EditRefused, match="before it was opened"):
+        support.respond(support_request(), author(60))
+
+
+def test_resolve_records_who_refuses_twice_and_says_when_nobody_answered() -> None:
+    done = support.resolve(support_request(respondedAt="2026-12-07T06:05:00Z"), author())
+    assert done.ops[1] == {"op": "add", "path": "/spec/resolvedBy", "value": "alice"}
+    assert done.note is None
+    unanswered = support.resolve(support_request(), author())
+    assert unanswered.note is not None and "kubectl sla request respond acme-1042" in unanswered.note
+    with pytest.raises(edits.EditRefused, match="already resolved"):
+        support.resolve(support_request(resolvedAt="2026-12-07T06:10:00Z"), author())
+
+
+def test_request_tables_fit_100_columns_and_say_late_from_overdue() -> None:
+    def named(name: str, status: dict[str, object] | None = None, **spec: object
+              ) -> dict[str, object]:
+        made = support_request(**spec)
+        made["metadata"] = {**made["metadata"], "name": name}  # type: ignore[dict-item]
+        return made if status is None else {**made, "status": status}
+    late = {"responseDue": "2026-12-07T06:20:00Z", "responseBreached": True}
+    many = [named("waiting"), named("answered", respondedAt="2026-12-07T06:42:00Z"),
+            named("overdue", late), named("late", late, respondedAt="2026-12-07T06:25:00Z"),
+            named("closed", resolvedAt="2026-12-07T06:10:00Z", openedAt="2026-12-07T06:01:00Z"),
+            named("unseen", {})]
+    ordered = support.sort_requests(many)
+    assert [r["metadata"]["name"] for r in ordered][-1] == "closed"  # resolved ones last
+    summaries = [support.request_summary(r, NOW) for r in ordered]
+    summaries.append({**summaries[0], "name": support.request_name("payments-api", 1042)})
+    for namespaces in (False, True):
+        headers, rows = support.requests_table(summaries, namespaces, NOW)
+        assert headers[namespaces:] == ["NAME", "AGREEMENT", "SEV", "CUSTOMER", "OPENED", "DUE",
+                                        "RESPONDED", "BREACHED", "TITLE"]
+        text = render(headers, rows, width=100, shrink=support.REQUEST_SHRINK)
+        assert all(len(line) <= 100 for line in text.splitlines()), text
+        assert all(str(r["metadata"]["name"]) in text for r in many)  # names are never cut
+        assert "…" in text  # the title gave way
+    cells = {row[0].text: [c.text for c in row[4:9]] for row in
+             support.requests_table(summaries, False, NOW)[1]}
+    assert cells["waiting"] == ["30m", "in 29m", "-", "no", cells["waiting"][4]]
+    assert cells["answered"][2:4] == ["after 42m", "no"]
+    assert cells["overdue"][1:4] == ["10m ago", "-", "OVERDUE"]
+    assert cells["late"][2:4] == ["after 25m", "yes"]
+    assert cells["unseen"][1:4] == ["-", "-", "-"]  # the operator has not computed it yet
+    assert cells["closed"][4].startswith("(resolved) ")
+
+
+def test_request_commands_parse_and_complete() -> None:
+    def names(kind: str, flags: dict[str, str]) -> list[str]:
+        return {"supportrequests": ["acme-1042"], "incidents": ["payments-api-1"],
+                "servicelevelagreements": ["payments-api"]}.get(kind, [])
+    assert candidates(["request", ""], names)[0] == ["list", "open", "respond", "resolve"]
+    assert candidates(["request", "resolve", ""], names)[0] == ["acme-1042"]
+    assert candidates(["resolve", ""], names)[0] == ["payments-api-1"]
+    assert candidates(["request", "open", "p"], names)[0] == ["payments-api"]
+    assert candidates(["request", "open", "x", "--severity", ""], names)[0] == ["P1", "P2", "P3", "P4"]
+    assert "--all-namespaces" in candidates(["request", "list", "--a"], names)[0]
+
+
+@pytest.mark.parametrize("argv", [["request"], ["request", "open", "payments-api", "--title", "x"],
+                                  ["request", "open", "a", "--severity", "P5", "--title", "x"],
+                                  ["request", "respond"], ["request", "respond", "x", "-A"]])
+def test_request_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    assert "--help' for usage" in capsys.readouterr().err
+
+
+def test_a_request_answered_in_the_future_exits_2_before_writing(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sla_operator.plugin.main.connect", lambda *_: _Offline())
+    monkeypatch.setattr("sla_operator.plugin.main.Cluster", lambda c: _Offline())
+    assert main(["request", "respond", "acme-1042", "--at", "in 5m"]) == 2
+    assert "is in the future" in capsys.readouterr().err
+    assert main(["-A", "request", "respond", "acme-1042"]) == 2
+    assert "-A is for listing" in capsys.readouterr().err

@@ -18,6 +18,11 @@ Names = Callable[[str, dict[str, str]], list[str]]  # (kind, flags given) -> obj
 _POSITIONAL_KINDS = {**dict.fromkeys(INCIDENT_COMMANDS, "incidents"),
                      "start": "servicelevelagreements", "schedule": "servicelevelagreements",
                      "end": "maintenancewindows"}
+# Subcommands whose last word alone would be read as another's (`request resolve` is no
+# incident's resolve).
+_PATH_KINDS: dict[tuple[str, ...], str | None] = {
+    ("request", "open"): "servicelevelagreements", ("request", "respond"): "supportrequests",
+    ("request", "resolve"): "supportrequests", ("request", "list"): None}
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -63,7 +68,8 @@ def candidates(words: Sequence[str], names: Names) -> tuple[list[str], int]:
         return [c for c in subcommands if c.startswith(current)], NO_FILES
     if path == ["completion"]:
         return [s for s in ("bash", "zsh") if s.startswith(current)], NO_FILES
-    kind = _POSITIONAL_KINDS.get(path[-1]) if path else None
+    kind = (_PATH_KINDS[tuple(path)] if tuple(path) in _PATH_KINDS
+            else _POSITIONAL_KINDS.get(path[-1]) if path else None)
     if kind is None or positionals > 0:
         return [], NO_FILES
     return [n for n in names(kind, flags) if n.startswith(current)], NO_FILES

@@ -119,7 +119,9 @@ def resolve(incident: Obj, author: Author, message: str) -> Edit:
 
 def exclude(incident: Obj, author: Author, reason: str, note: str) -> Edit:
     """Takes the incident's time out of the calculation, saying why in spec.exclusion and who
-    decided it in the timeline."""
+    decided it in the timeline. The note stays out of the timeline: the status page shows the
+    timeline to the public, and the exclusion's note is not for it (the statement reads it
+    from spec.exclusion)."""
     if reason not in REASONS:
         raise EditRefused(f"--reason must be one of {', '.join(REASONS)}")
     previous = _spec(incident).get("exclusion") or {}
@@ -127,5 +129,5 @@ def exclude(incident: Obj, author: Author, reason: str, note: str) -> Edit:
     if previous.get("reason"):
         said = f"it was excluded before ({previous['reason']}); the new reason replaces it"
     ops = [_set("exclusion", {"reason": reason, "note": note})]
-    message = f"Excluded from the agreement ({reason}): {note}"
+    message = f"Excluded from the agreement ({reason})"
     return Edit(ops + _entry(incident, author, message), said)

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from sla_operator.plugin import edits, reports, views, windows
+from sla_operator.plugin import edits, reports, support, views, windows
 from sla_operator.plugin.cluster import Cluster, ClusterError, connect
 from sla_operator.plugin.completion import run_completion, script
 from sla_operator.plugin.parser import PROG, build_parser
@@ -139,10 +139,60 @@ def maintenance(cluster: Cluster, args: argparse.Namespace, namespace: str,
     return _written("maintenancewindow", created, args.output, "created")
 
 
+def request(cluster: Cluster, args: argparse.Namespace, namespace: str | None,
+            now: datetime) -> str:
+    if args.action == "list":
+        listed = [r for r in support.sort_requests(cluster.list("supportrequests", namespace))
+                  if (not args.open or support.is_open(r))
+                  and (args.agreement is None
+                       or (r.get("spec") or {}).get("agreement") == args.agreement)]
+        if args.output != "table":
+            return dump({"apiVersion": "v1", "kind": "List", "items": listed}, args.output)
+        if not listed:
+            return _none_found(namespace)
+        summaries = [support.request_summary(r, now) for r in listed]
+        return _table(*support.requests_table(summaries, namespace is None, now),
+                      support.REQUEST_SHRINK)
+    assert namespace is not None
+    at = _when(args.at, now, "--at")
+    if at > now:
+        raise UsageError(f"--at {args.at!r} is in the future ({edits.stamp(at)})")
+    author = edits.Author(_who(args, cluster.connection.user), at)
+    if args.action == "open":
+        cluster.get("servicelevelagreements", namespace, args.agreement)  # a typo fails here
+        taken = [str((r.get("metadata") or {}).get("name"))
+                 for r in ([] if args.name else cluster.list("supportrequests", namespace))]
+        number = support.next_number(args.agreement, taken)
+        for attempt in range(number, number + 10):
+            body = support.request_manifest(
+                namespace, args.name or support.request_name(args.agreement, attempt),
+                args.agreement, args.severity, args.title, at, author.name, args.customer,
+                args.reference)
+            try:
+                created = cluster.create("supportrequests", namespace, body)
+            except ClusterError as error:  # someone took the number meanwhile: the next one
+                if args.name or "already exists" not in str(error):
+                    raise
+                continue
+            return _written("supportrequest", created, args.output, "opened")
+        raise ClusterError("the next ten numbers were taken meanwhile; choose a name with --name")
+    decide = support.respond if args.action == "respond" else support.resolve
+
+    def patch(obj: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+        edit = decide(obj, author)
+        return edit.ops, edit.note
+
+    written, note = cluster.edit("supportrequests", namespace, args.request, patch)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    done = "responded" if args.action == "respond" else "resolved"
+    return _written("supportrequest", written, args.output, done)
+
+
 COMMANDS: dict[str, Callable[..., str | bytes]] = {
     "status": status, "incidents": incidents, "ack": edit_incident, "update": edit_incident,
     "resolve": edit_incident, "exclude": edit_incident, "maintenance": maintenance,
-    "report": reports.report, "statement": reports.statement}
+    "report": reports.report, "statement": reports.statement, "request": request}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,9 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         connection = connect(getattr(args, "kubeconfig", None), getattr(args, "context", None))
         namespace = _namespace(args, connection.namespace)
-        if namespace is None and args.command not in ("status", "incidents", "report",
-                                                      "statement"):
-            raise UsageError("-A is for listing; name the incident's namespace with -n")
+        listing = args.command in ("status", "incidents", "report", "statement") or (
+            args.command == "request" and args.action == "list")
+        if namespace is None and not listing:
+            raise UsageError("-A is for listing; name the object's namespace with -n")
         text = COMMANDS[args.command](Cluster(connection), args, namespace, datetime.now(UTC))
     except (UsageError, reports.Refused) as error:
         print(f"error: {error}\nSee '{PROG} {args.command} --help' for usage.", file=sys.stderr)

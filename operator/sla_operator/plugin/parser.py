@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sla_operator.plugin.edits import REASONS, STATES
+from sla_operator.plugin.support import SEVERITIES
 from sla_operator.plugin.times import EXAMPLES
 
 PROG = "kubectl sla"
@@ -94,6 +95,7 @@ def build_parser() -> Parser:
         _output(command, WRITE_OUTPUTS, listing=False)
 
     _maintenance(commands, shared)
+    _request(commands, shared, listing)
     report = commands.add_parser("report", parents=[listing],
                                  help="each agreement's SLA report for a period "
                                       "(as sla-operator report)")
@@ -140,4 +142,38 @@ def _maintenance(commands: argparse._SubParsersAction[Parser],
     end = actions.add_parser("end", parents=[shared], help="end a running one-off window now")
     end.add_argument("window", metavar="WINDOW")
     for command in (start, schedule, end):
+        _output(command, WRITE_OUTPUTS, listing=False)
+
+
+def _request(commands: argparse._SubParsersAction[Parser], shared: argparse.ArgumentParser,
+             listing: argparse.ArgumentParser) -> None:
+    request = commands.add_parser("request", help="support requests: list, open, respond, "
+                                  "resolve (who and when kept in the request)")
+    actions = request.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+    actions.required = True
+    listed = actions.add_parser("list", parents=[listing], help="support requests, open first, "
+                                "with when the response is due and whether it was late")
+    listed.add_argument("--open", action="store_true", help="only requests not resolved")
+    listed.add_argument("--agreement", metavar="NAME", help="only this agreement's requests")
+    _output(listed, LIST_OUTPUTS)
+    opened = actions.add_parser("open", parents=[shared], help="file a support request under "
+                                "an agreement (the operator computes when the response is due)")
+    opened.add_argument("agreement", metavar="AGREEMENT")
+    opened.add_argument("--severity", required=True, choices=SEVERITIES,
+                        help="P1 critical, P2 high, P3 medium, P4 low: sets the response target")
+    opened.add_argument("--title", required=True, help="one line saying what the customer asked")
+    opened.add_argument("--customer", help="who asked (free text)")
+    opened.add_argument("--reference", metavar="URL", help="the request in the ticketing system")
+    opened.add_argument("--name", help="the SupportRequest's name, e.g. the ticket's "
+                                       "(default AGREEMENT-N, numbered from 1)")
+    _author(opened, "when the request came in")
+    respond = actions.add_parser("respond", parents=[shared], help="record the first reply "
+                                 "to the customer (sets respondedAt/By; stops the response clock)")
+    respond.add_argument("request", metavar="REQUEST")
+    _author(respond, "when the first reply was sent")
+    resolve = actions.add_parser("resolve", parents=[shared], help="resolve a support request "
+                                 "(sets resolvedAt/By)")
+    resolve.add_argument("request", metavar="REQUEST")
+    _author(resolve, "when it was resolved")
+    for command in (opened, respond, resolve):
         _output(command, WRITE_OUTPUTS, listing=False)

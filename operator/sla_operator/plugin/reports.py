@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sla_operator.plugin.cluster import Cluster, ClusterError
 
@@ -32,7 +33,7 @@ def statement(cluster: Cluster, args: argparse.Namespace, namespace: str | None,
     from sla_operator.statement.command import Records, StatementRefused, make_statement, render
     records = Records(cluster.list("servicelevelagreements", namespace),
                       cluster.list("maintenancewindows", namespace),
-                      cluster.list("incidents", namespace))
+                      cluster.list("incidents", namespace), _requests(cluster, namespace))
     try:
         data = render(make_statement(records, args.agreement, args.period, now), args.output)
     except StatementRefused as error:
@@ -41,3 +42,14 @@ def statement(cluster: Cluster, args: argparse.Namespace, namespace: str | None,
         Path(args.out).write_bytes(data)
         return ""
     return data if args.output == "pdf" else data.decode()
+
+
+def _requests(cluster: Cluster, namespace: str | None) -> list[dict[str, Any]]:
+    """The SupportRequests, for the statement's support section; none on a cluster whose
+    CRDs predate the kind (its statement then has no requests to list)."""
+    try:
+        return cluster.list("supportrequests", namespace)
+    except ClusterError as error:
+        if "CustomResourceDefinitions are not installed" in str(error):
+            return []
+        raise
