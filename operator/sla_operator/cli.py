@@ -1,4 +1,6 @@
-"""`sla-operator run | local | demo-target | report | rules` — errors go to stderr with a non-zero exit."""
+"""`sla-operator run | local | demo-target | report | rules | export | import`.
+
+Errors go to stderr with a non-zero exit."""
 
 from __future__ import annotations
 
@@ -278,6 +280,26 @@ def build_parser() -> argparse.ArgumentParser:
                             "prometheusrule: the objects for prometheus-operator")
     rules.add_argument("--rule-label", action="append", type=_rule_label, default=[],
                        metavar="K=V", help="label of the PrometheusRule objects (repeatable)")
+
+    export = commands.add_parser("export", help="the agreements in another tool's format",
+                                 description="Each agreement as OpenSLO v1 documents (Service, "
+                                             "SLO on the operator's metrics, an AlertPolicy per "
+                                             "burn-rate tier), one YAML stream on stdout.")
+    export.add_argument("format", choices=["openslo"])
+    export.add_argument("--namespace", action="append", default=[],
+                        help="namespace (repeatable; default: all)")
+    export.add_argument("--manifests", help="read the agreements from this folder of manifests "
+                                            "(as `local` does) instead of the cluster")
+    import_ = commands.add_parser("import", help="agreements from another tool's format",
+                                  description="OpenSLO v1 SLOs with a calendar or rolling window "
+                                              "as ServiceLevelAgreement manifests on stdout, "
+                                              "their endpoints left to fill in; what an "
+                                              "agreement cannot express is refused on stderr, "
+                                              "naming the field.")
+    import_.add_argument("format", choices=["openslo"])
+    import_.add_argument("file", metavar="FILE", help="an OpenSLO YAML file (several documents)")
+    import_.add_argument("--namespace", help="metadata.namespace of the agreements (default: the "
+                                             "sla.dev/namespace annotation, else none)")
     return parser
 
 
@@ -297,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    if args.command in ("report", "rules", "statement"):
+    if args.command in ("report", "rules", "statement", "export"):
         # One request each, one clear line when it fails (connect.list_kind): urllib3's own
         # word on every retry before it would only bury that line.
         logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
@@ -345,6 +367,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
 
         return run_statement(args.namespace, args.agreement, args.period, args.manifests,
                              args.state, args.output, args.out)
+    if args.command == "export":
+        from sla_operator.openslo_command import run_export
+
+        return run_export(args.namespace, args.manifests)
+    if args.command == "import":
+        from sla_operator.openslo_command import run_import
+
+        return run_import(args.file, args.namespace)
     if args.command == "rules":
         from sla_operator.rules_command import run_rules
 
