@@ -243,13 +243,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="the SLA report of each agreement, per period",
                                  description="Availability, objective, met, downtime, maintenance, "
-                                             "exclusions and incidents, from the cluster.")
+                                             "exclusions and incidents, from the cluster, or "
+                                             "from local mode's folders with --manifests and "
+                                             "--state.")
     report.add_argument("--namespace", action="append", default=[],
                         help="namespace (repeatable; default: all)")
     report.add_argument("--period", type=_period, help="period label, e.g. 2026-11, 2026-Q4, 2026-W47 "
                                          "(default: the current period); agreements with a "
                                          "rolling window have no named periods and are skipped")
     report.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
+    report.add_argument("--manifests", help="local mode's manifests folder (with --state)")
+    report.add_argument("--state", help="local mode's state folder (with --manifests)")
 
     statement = commands.add_parser(
         "statement", help="the customer's statement of one agreement for one period",
@@ -379,6 +383,6 @@ def _dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
         from sla_operator.rules_command import run_rules
 
         return run_rules(args.namespace, args.manifests, args.output, dict(args.rule_label))
-    from sla_operator.kube.report import run_report
+    from sla_operator.statement.report import run_report
 
-    return run_report(args.namespace, args.period, args.output)
+    return run_report(args.namespace, args.period, args.output, args.manifests, args.state)

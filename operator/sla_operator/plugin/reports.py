@@ -18,14 +18,12 @@ class Refused(Exception):
 def report(cluster: Cluster, args: argparse.Namespace, namespace: str | None,
            now: datetime) -> str:
     from sla_operator.domain.statement import format_statement
-    from sla_operator.kube.connect import StartupError
-    from sla_operator.kube.report import collect
-    try:
-        statement = collect(cluster.connection.api, [namespace] if namespace else [],
-                            args.period, now)
-    except StartupError as error:
-        raise ClusterError(str(error)) from None
-    return format_statement(statement.lines, args.output)
+    from sla_operator.statement.command import Records
+    from sla_operator.statement.report import collect
+    records = Records(cluster.list("servicelevelagreements", namespace),
+                      cluster.list("maintenancewindows", namespace),
+                      cluster.list("incidents", namespace))
+    return format_statement(collect(records, args.period, now).lines, args.output)
 
 
 def statement(cluster: Cluster, args: argparse.Namespace, namespace: str | None,

@@ -12,7 +12,7 @@ import pytest
 from kube_support import AGREEMENTS, INCIDENTS, agreement_manifest
 from kubernetes import client
 
-from sla_operator.kube import report
+from sla_operator.statement import report
 
 WINDOWS = km.resource("sla.dev", "v1alpha1", "maintenancewindows")
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -48,8 +48,8 @@ def cluster(apiserver: km.KubernetesEmulator, api_client: client.ApiClient,
 
 
 async def statement(period: str | None) -> report.Statement:
-    api = report.api_client()
-    return await asyncio.to_thread(report.collect, api, [], period, NOW)
+    records = await asyncio.to_thread(report.cluster_records, report.api_client(), [])
+    return report.collect(records, period, NOW)
 
 
 async def test_invalid_windows_are_skipped_with_a_line_each_and_the_rest_reported(

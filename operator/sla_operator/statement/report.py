@@ -1,7 +1,8 @@
-"""`sla-operator report`: the SLA statement of every agreement, read from the cluster.
+"""`sla-operator report`: the SLA report of every agreement, read from the cluster or from
+local mode's folders (``--manifests``/``--state``, read as the customer statement reads them).
 
 An object the operator would reject is skipped with one line on stderr, never aborting the
-statement of the others.
+report of the others.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TypeVar
 
 from kubernetes import client
 
@@ -23,6 +25,7 @@ from sla_operator.domain.records import incident_from_manifest, maintenance_from
 from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.domain.statement import StatementLine, format_statement, statement_line
 from sla_operator.kube.connect import StartupError, api_client, list_kind
+from sla_operator.statement.command import Obj, Records, StatementRefused, folder_records
 
 T = TypeVar("T")
 
@@ -33,13 +36,12 @@ class Statement:
     skipped_agreements: int = 0
 
 
-def _skip(kind: str, item: dict[str, Any], error: SpecError) -> None:
+def _skip(kind: str, item: Obj, error: SpecError) -> None:
     meta = item.get("metadata") or {}
     print(f"{kind} {meta.get('namespace')}/{meta.get('name')} skipped: {error}", file=sys.stderr)
 
 
-def _readable(items: list[dict[str, Any]], kind: str,
-              read: Callable[[dict[str, Any]], T]) -> list[T]:
+def _readable(items: list[Obj], kind: str, read: Callable[[Obj], T]) -> list[T]:
     readable = []
     for item in items:
         try:
@@ -49,26 +51,29 @@ def _readable(items: list[dict[str, Any]], kind: str,
     return readable
 
 
-def _window(item: dict[str, Any]) -> MaintenanceWindow:
+def _window(item: Obj) -> MaintenanceWindow:
     window = maintenance_from_manifest(item)
     validate_maintenance(window)  # the operator ignores such a window too
     return window
 
 
-def _unmonitored(status: dict[str, Any]) -> list[Interval]:
+def _unmonitored(status: Obj) -> list[Interval]:
     return [Interval(parse_time(g.get("start"), "status.unmonitored[].start"),
                      parse_time(g.get("end"), "status.unmonitored[].end"))
             for g in status.get("unmonitored") or ()]
 
 
-def collect(api: client.ApiClient, namespaces: Sequence[str], period: str | None,
-            now: datetime) -> Statement:
-    windows = _readable(list_kind(api, "maintenancewindows", namespaces),
-                        "maintenance window", _window)
-    incidents = _readable(list_kind(api, "incidents", namespaces), "incident",
-                          incident_from_manifest)
+def cluster_records(api: client.ApiClient, namespaces: Sequence[str]) -> Records:
+    return Records(list_kind(api, "servicelevelagreements", namespaces),
+                   list_kind(api, "maintenancewindows", namespaces),
+                   list_kind(api, "incidents", namespaces))
+
+
+def collect(records: Records, period: str | None, now: datetime) -> Statement:
+    windows = _readable(list(records.windows), "maintenance window", _window)
+    incidents = _readable(list(records.incidents), "incident", incident_from_manifest)
     statement = Statement()
-    for item in list_kind(api, "servicelevelagreements", namespaces):
+    for item in records.agreements:
         try:
             line = statement_line(agreement_from_manifest(item), windows, incidents,
                                   _unmonitored(item.get("status") or {}), period, now)
@@ -81,9 +86,18 @@ def collect(api: client.ApiClient, namespaces: Sequence[str], period: str | None
     return statement
 
 
-def run_report(namespaces: Sequence[str], period: str | None, output: str) -> int:
+def run_report(namespaces: Sequence[str], period: str | None, output: str,
+               manifests: str | None = None, state: str | None = None) -> int:
     try:
-        statement = collect(api_client(), namespaces, period, datetime.now(UTC))
+        if (manifests is None) != (state is None):
+            raise StatementRefused("--manifests and --state go together (local mode's folders)")
+        records = (folder_records(Path(manifests), Path(state), namespaces)
+                   if manifests is not None and state is not None
+                   else cluster_records(api_client(), namespaces))
+        statement = collect(records, period, datetime.now(UTC))
+    except StatementRefused as error:
+        print(f"sla-operator report: {error}", file=sys.stderr)
+        return 2
     except StartupError as error:
         print(f"sla-operator report: {error}", file=sys.stderr)
         return 1
