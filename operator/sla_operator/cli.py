@@ -106,6 +106,15 @@ def _whole(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
+def _location(text: str) -> str:
+    """--location: a DNS label, as the agreements' spec.probing.locations name it."""
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a location name: a DNS label (lower-case letters, digits and "
+            "'-', at most 63)")
+    return text
+
+
 def _sharding(args: argparse.Namespace) -> Sharding:
     """--shards and --shard together; a ValueError names the flag and what is allowed."""
     return Sharding(getattr(args, "shards", 1), getattr(args, "shard", 0))
@@ -132,6 +141,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         rule_labels=tuple(getattr(args, "rule_label", None) or ()),
         sharding=_sharding(args),
         discover=getattr(args, "discover", False),
+        location=getattr(args, "location", None),
     )
 
 
@@ -194,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Services and Ingresses annotated sla.dev/agreement: NAME add an "
                           "endpoint to that agreement of their namespace (needs get/list/watch "
                           "on services and ingresses)")
+    run.add_argument("--location", type=_location, metavar="NAME",
+                     help="probe as this location: its results are NAME's view, decided on "
+                          "with other locations' reports where an agreement's spec.probing "
+                          "asks for a quorum; HTTP probes send User-Agent: sla-operator/VERSION "
+                          "(location NAME) (default: the single location default)")
     run.add_argument("--resync-interval", type=float, default=60.0,
                      help="seconds between lists that catch deletions a watch missed and "
                           "prove the watches still deliver (default 60)")

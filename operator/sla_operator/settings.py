@@ -78,6 +78,9 @@ class Settings:
     discover: bool = False
     """Cluster mode: Services and Ingresses annotated sla.dev/agreement add endpoints to that
     agreement (--discover); needs get/list/watch on them."""
+    location: str | None = None
+    """Cluster mode: where this process probes from (--location); None: the single location
+    ``default``."""
     extra: dict[str, str] = field(default_factory=dict)
     """Mode-specific options (e.g. the manifests and state folders of local mode)."""
 
@@ -91,4 +94,5 @@ class Settings:
             namespace_rules=self.probe_policy,
             pace_collector=True,
             sharding=self.sharding,
+            location=self.location,
         )

@@ -295,6 +295,20 @@ class SupportHours:
 
 
 @dataclass(frozen=True)
+class Probing:
+    """``spec.probing``: which locations' results decide, and how many must agree."""
+
+    locations: tuple[str, ...] = ()  # empty: every location that reports
+    quorum: int | None = None  # None: a majority of those locations
+
+    def quorum_of(self, reporting: int) -> int:
+        """The quorum among ``locations`` (or, when none are named, ``reporting`` ones)."""
+        if self.quorum is not None:
+            return self.quorum
+        return max(len(self.locations) or reporting, 1) // 2 + 1
+
+
+@dataclass(frozen=True)
 class CreditTier:
     """A service credit: a period whose availability is below ``below`` (percent) earns
     ``percent`` of that period's fees back."""
@@ -321,6 +335,7 @@ class Agreement:
     status_page: StatusPageOptions = StatusPageOptions()
     credits: tuple[CreditTier, ...] = ()  # highest threshold first
     support_hours: SupportHours | None = None  # None: support is 24/7
+    probing: Probing | None = None  # None: one location, the one that runs the agreement
     labels: Mapping[str, str] = field(default_factory=dict)
     created_at: datetime | None = None
     uid: str | None = None

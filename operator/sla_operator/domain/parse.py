@@ -63,6 +63,7 @@ def agreement_from_manifest(obj: Mapping[str, Any]) -> m.Agreement:
     created = errors.run(lambda: optional_time(meta, "creationTimestamp", "metadata"), None)
     alerting = spec.get("alerting") or {}
     tiers = errors.run(lambda: parse_tiers(alerting.get("tiers")), DEFAULT_TIERS)
+    probing = errors.run(lambda: _probing(spec.get("probing")), None)
     if endpoints and not any(not e.dependency for e in endpoints):
         errors.add("spec.endpoints", "at least one endpoint must be the service's own "
                                      "(dependency: false); dependencies only explain outages")
@@ -90,11 +91,39 @@ def agreement_from_manifest(obj: Mapping[str, Any]) -> m.Agreement:
                                         group=status_page.get("group")),
         credits=credits,
         support_hours=support_hours,
+        probing=probing,
         labels=dict(meta.get("labels") or {}),
         created_at=created,
         uid=meta.get("uid"),
         generation=int(meta.get("generation") or 0),
     )
+
+
+def _probing(raw: object) -> m.Probing | None:
+    """``spec.probing: {locations, quorum}``; None when absent (one location decides)."""
+    if raw is None:
+        return None
+    path = "spec.probing"
+    if not isinstance(raw, Mapping):
+        raise SpecError.at(path, "must be an object {locations: [NAME...], quorum: N}")
+    errors = Collector()
+    locations = raw.get("locations") or []
+    if not isinstance(locations, list):
+        errors.add(f"{path}.locations", "must be a list of location names")
+        locations = []
+    for index, name in enumerate(locations):
+        if not isinstance(name, str) or not _DNS_LABEL.match(name):
+            errors.add(f"{path}.locations[{index}]",
+                       f"{name!r} is not a location name (a DNS label: lower-case letters, "
+                       "digits and '-', at most 63)")
+        elif locations.index(name) != index:
+            errors.add(f"{path}.locations[{index}]", f"{name!r} is named twice")
+    quorum = None
+    if raw.get("quorum") is not None:
+        most = len(locations) or None
+        quorum = errors.run(lambda: integer(raw["quorum"], f"{path}.quorum", 1, most), None)
+    errors.raise_if_any()
+    return m.Probing(tuple(locations), quorum)
 
 
 def _objective(raw: object) -> Decimal:

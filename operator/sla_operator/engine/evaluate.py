@@ -77,6 +77,7 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
     bounds = Interval(min(period.start, now - timedelta(days=DAILY_DAYS + 1)), max(period.end, now))
     maintenance = scheduled_maintenance(windows, bounds, occurrences)
     maintenance_active = any(i.contains(now) for i in maintenance)
+    runtime.decide_by_quorum(now)
     unmonitored = _track_monitoring(runtime, now)
     # Every record an agreement ever had stays in the store; the running figures (period, 90
     # days, counters) only need those that reach into them. Closed periods are frozen already.

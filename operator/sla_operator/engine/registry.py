@@ -14,13 +14,14 @@ from typing import Any
 
 from sla_operator.domain.errors import SecretRefused
 from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult
+from sla_operator.domain.quorum import DEFAULT_LOCATION
 from sla_operator.domain.saved import describe
 from sla_operator.domain.support import SupportRequest
 from sla_operator.engine.restore import restore_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.engine.settings import EngineSettings
 from sla_operator.engine.windows import Windows
-from sla_operator.probes.base import ProbeContext
+from sla_operator.probes.base import ProbeContext, user_agent
 from sla_operator.probes.policy import policy_for
 from sla_operator.probes.scheduler import ProbeScheduler
 from sla_operator.store.base import Key, Kind, Store
@@ -113,7 +114,8 @@ class Registry:
 
     def _fresh_runtime(self, agreement: Agreement,
                        status: Mapping[str, Any] | None) -> AgreementRuntime:
-        runtime = AgreementRuntime(agreement, started=self.clock(), seen_status=status)
+        runtime = AgreementRuntime(agreement, started=self.clock(), seen_status=status,
+                                   location=self.settings.location or DEFAULT_LOCATION)
         if isinstance(status, Mapping) and status:
             # What the object holds: the first write sends only what differs from it.
             runtime.last_written = dict(status)
@@ -282,7 +284,8 @@ class Registry:
                 return await self._secret(namespace, name, key)
             context = ProbeContext(policy=policy_for(self.settings.policy,
                                                      self.settings.namespace_rules, namespace),
-                                   resolve_secret=resolve)
+                                   resolve_secret=resolve,
+                                   user_agent=user_agent(self.settings.location))
             self._contexts[namespace] = context
         return context
 

@@ -14,7 +14,9 @@ from sla_operator.domain.health import UNPROBED, EndpointHealth, observe
 from sla_operator.domain.intervals import Interval, union
 from sla_operator.domain.model import Agreement, Endpoint, ProbeResult, State
 from sla_operator.domain.published import Published
+from sla_operator.domain.quorum import DEFAULT_LOCATION
 from sla_operator.domain.views import AgreementView, ClosedPeriodView
+from sla_operator.engine.locations import decided_health, seen_until
 from sla_operator.engine.support import SupportCounts
 
 NEW_HEALTH = UNPROBED  # frozen: one for every endpoint not probed yet
@@ -52,6 +54,11 @@ class AgreementRuntime:
     agreement: Agreement
     started: datetime
     healths: dict[str, EndpointHealth] = field(default_factory=dict)
+    """Each endpoint's health as the agreement counts it: the one location's, or with
+    ``spec.probing`` what a quorum of ``locations`` sees."""
+    location: str = DEFAULT_LOCATION  # where this process's own probes run
+    locations: dict[str, dict[str, EndpointHealth]] = field(default_factory=dict)
+    """With ``spec.probing``: endpoint -> location -> what that location sees."""
     probe_stats: dict[str, ProbeStats] = field(default_factory=dict)
     unmonitored: list[Interval] = field(default_factory=list)
     history: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> frozen entry
@@ -143,27 +150,59 @@ class AgreementRuntime:
         return known is endpoint or (known is not None and known == endpoint)
 
     def observe(self, endpoint: Endpoint, result: ProbeResult) -> None:
+        """A result of this process's own probe: through its location's state machine into
+        the intake."""
         # Once per probe: nothing is made here that is not kept.
         name = endpoint.name
-        before = self.healths.get(name) or NEW_HEALTH
-        after = observe(before, endpoint, result)
-        self.healths[name] = after
+        if self.agreement.probing is None:
+            own = self.healths.get(name) or NEW_HEALTH
+        else:
+            own = self.locations.get(name, {}).get(self.location) or NEW_HEALTH
         stats = self.probe_stats.get(name)
         if stats is None:
             stats = self.probe_stats[name] = ProbeStats()
         stats.record(result)
-        if self._newest_known and not endpoint.dependency and (
-                self._newest_probe is None or result.time > self._newest_probe):
-            self._newest_probe = result.time
-        if self.no_data_since is not None and not endpoint.dependency:
-            if before.last is None and before.state is not State.UNKNOWN:
-                # A state a restart carried over: known since the start, nothing unmonitored.
-                self.no_data_since = self.first_result = None
-            elif self.first_result is None or result.time < self.first_result:
-                self.first_result = result.time
+        self.take(endpoint, self.location, observe(own, endpoint, result))
+
+    def take(self, endpoint: Endpoint, location: str, seen: EndpointHealth) -> None:
+        """The one intake of what a location sees of an endpoint (``seen.last`` is its newest
+        result): alone it is the endpoint's health; with ``spec.probing``, one of the views
+        a quorum decides on."""
+        name = endpoint.name
+        before = self.healths.get(name) or NEW_HEALTH
+        result = seen.last
+        assert result is not None, "a location's view comes with its newest result"
+        if self.agreement.probing is None:
+            after = seen
+        else:
+            views = self.locations.setdefault(name, {})
+            views[location] = seen
+            after = decided_health(endpoint, views, self.agreement.probing, result.time)
+            self._newest_known = False
+            # Until a quorum of locations sees a state, nothing is known of the service.
+            result = after.last if after.state is not State.UNKNOWN else None
+        self.healths[name] = after
+        if result is not None:
+            self._note_result(endpoint, before, result.time)
         self.changes += 1
         self.probe_changes += 1
         self.observed.add(name)
+        self._note_change(before, after)
+
+    def _note_result(self, endpoint: Endpoint, before: EndpointHealth, time: datetime) -> None:
+        """An own endpoint's newest result, and the first one since no data."""
+        if endpoint.dependency:
+            return
+        if self._newest_known and (self._newest_probe is None or time > self._newest_probe):
+            self._newest_probe = time
+        if self.no_data_since is not None:
+            if before.last is None and before.state is not State.UNKNOWN:
+                # A state a restart carried over: known since the start, nothing unmonitored.
+                self.no_data_since = self.first_result = None
+            elif self.first_result is None or time < self.first_result:
+                self.first_result = time
+
+    def _note_change(self, before: EndpointHealth, after: EndpointHealth) -> None:
         # One more endpoint found Up (its first probe) of a service already Up with nothing
         # open is no reason: no decision can follow from it, and the next routine evaluation
         # shows it. At start-up that is every probe of the first interval, and a thousand
@@ -196,6 +235,16 @@ class AgreementRuntime:
         old = {e.name: e for e in self.agreement.endpoints}
         kept = {e.name for e in agreement.endpoints if old.get(e.name) == e}
         self.healths = {n: h for n, h in self.healths.items() if n in kept}
+        self.locations = {n: v for n, v in self.locations.items() if n in kept}
+        if (agreement.probing is None) != (self.agreement.probing is None):
+            # One location's health is its own view, and the other way round.
+            if agreement.probing is None:
+                self.healths = {n: v[self.location] for n, v in self.locations.items()
+                                if self.location in v}
+                self.locations = {}
+            else:
+                self.locations = {n: {self.location: h} for n, h in self.healths.items()
+                                  if h.last is not None}
         if self.no_data_since is None and not any(
                 e.name in self.healths for e in agreement.own_endpoints):
             # Every own endpoint's probe changed: nothing is known of the new ones until
@@ -217,11 +266,30 @@ class AgreementRuntime:
     def newest_probe_time(self) -> datetime | None:
         """The start of the newest probe result of an own endpoint (kept up to date by
         ``observe``; looked for again after a new spec)."""
+        probing = self.agreement.probing
+        if probing is not None:  # until when a quorum of locations had results
+            times = [t for e in self.agreement.own_endpoints
+                     if (t := seen_until(self.locations.get(e.name, {}), probing)) is not None]
+            return max(times, default=None)
         if not self._newest_known:
             times = [h.last.time for e in self.agreement.own_endpoints
                      if (h := self.healths.get(e.name)) is not None and h.last is not None]
             self._newest_probe, self._newest_known = max(times, default=None), True
         return self._newest_probe
+
+    def decide_by_quorum(self, now: datetime) -> None:
+        """With ``spec.probing``: each endpoint's health again as of ``now`` (locations turn
+        stale with time, not only with results). A health that stays the same stays the
+        same object (its status entry is kept by identity)."""
+        probing = self.agreement.probing
+        if probing is None:
+            return
+        for endpoint in self.agreement.endpoints:
+            views = self.locations.get(endpoint.name)
+            if views:
+                decided = decided_health(endpoint, views, probing, now)
+                if decided != self.healths.get(endpoint.name):
+                    self.healths[endpoint.name] = decided
 
     def sorted_health_names(self) -> tuple[str, ...]:
         """The names in ``healths``, sorted. Names are only added to it (by a probe, or a

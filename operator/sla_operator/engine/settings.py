@@ -34,6 +34,9 @@ class EngineSettings:
     """This process's shard of the fleet; only its agreements are taken in (see ``Engine.owns``)."""
     write_seconds: float = 1.0
     """Wall time a round may spend starting held-back and routine writes (see _write_queue)."""
+    location: str | None = None
+    """Where this process probes from (``--location``): its results are that location's view
+    and its HTTP probes say so in their User-Agent; None is the single location ``default``."""
     round_seconds: float = 0.5
     """CPU time a round may spend on first evaluations and on agreements due for their status
     interval (those left go to the next round, which then starts at once); state changes are

@@ -11,13 +11,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sla_operator import __version__
+
 if TYPE_CHECKING:
     from sla_operator.probes.http_client import HttpClient
     from sla_operator.probes.policy import AddressPolicy
 
 
+USER_AGENT = f"sla-operator/{__version__}"
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def user_agent(location: str | None) -> str:
+    """What HTTP probes call themselves; with a location, which one, so that a service's
+    logs show where a probe came from."""
+    return USER_AGENT if location is None else f"{USER_AGENT} (location {location})"
 
 
 @dataclass(eq=False)
@@ -35,6 +46,8 @@ class ProbeContext:
     """HTTP bodies are read up to this many bytes; the body regex sees what was read."""
     now: Callable[[], datetime] = utc_now
     """Wall clock for ProbeResult.time."""
+    user_agent: str = USER_AGENT
+    """The User-Agent of HTTP probes (unless the probe's headers set one)."""
     body_searches: int = 2
     """bodyRegex searches of this context (one namespace) running at once: the search
     threads are shared, and one namespace's slow patterns must not hold them all."""

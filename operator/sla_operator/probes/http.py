@@ -114,6 +114,7 @@ async def _first_request(spec: HttpProbe, context: ProbeContext) -> _Request:
             raise ProbeFailure(FailureReason.PROTOCOL,
                                f"header {header.name}: value contains a line break")
         headers.add(header.name, value)
+    headers.setdefault("User-Agent", context.user_agent)
     body = spec.body.encode() if spec.body else None
     return _Request(spec.method.upper(), url, headers, body, frozenset(secret_names))
 

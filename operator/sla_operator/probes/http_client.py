@@ -16,11 +16,10 @@ from functools import cache
 from multidict import CIMultiDict
 from yarl import URL
 
-from sla_operator import __version__
+from sla_operator.probes.base import USER_AGENT
 from sla_operator.probes.http_wire import HttpResponse, connect, request_bytes
 from sla_operator.probes.policy import AddressPolicy, literal_address, resolve_allowed
 
-USER_AGENT = f"sla-operator/{__version__}"
 DEFAULT_HEADERS = (
     ("Accept", "*/*"),
     # What the probe decodes itself (probes/http_wire.py), bounded by the body limit.

@@ -1,0 +1,167 @@
+"""The engine's one intake for every location's view, and the quorum deciding on them.
+
+A location's view enters through ``AgreementRuntime.take`` whether it comes from this
+process's own probes (``observe``) or from another location."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from test_engine_deletion import RecordingStore
+
+from sla_operator.domain.errors import SpecError
+from sla_operator.domain.health import EndpointHealth
+from sla_operator.domain.incidents import Open
+from sla_operator.domain.model import (
+    Agreement,
+    Endpoint,
+    HttpProbe,
+    ProbeResult,
+    Probing,
+    State,
+)
+from sla_operator.domain.parse import agreement_from_manifest
+from sla_operator.engine import Engine, EngineSettings
+from sla_operator.engine.evaluate import evaluate_agreement
+from sla_operator.engine.runtime import AgreementRuntime
+from sla_operator.probes.base import user_agent
+
+CREATED = datetime(2026, 11, 1, tzinfo=UTC)
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
+API = Endpoint("api", HttpProbe("http://127.0.0.1:8099/healthz"), interval=SECOND,
+               timeout=SECOND / 2, failure_threshold=3, success_threshold=2)
+THREE = Probing(locations=("a", "b", "c"), quorum=2)
+
+
+def agreement(probing: Probing | None = THREE) -> Agreement:
+    return Agreement(namespace="shop", name="checkout", service="Checkout",
+                     objective=Decimal("99.9"), endpoints=(API,), created_at=CREATED,
+                     probing=probing)
+
+
+def seen(state: State, since: datetime, last: datetime) -> EndpointHealth:
+    """A location's view as a report carries it: its state since when, its newest result."""
+    ok = state is not State.DOWN
+    return EndpointHealth(state=state, since=since,
+                          last=ProbeResult(last, ok, 0.01, "200 OK" if ok else "503"))
+
+
+def probe(runtime: AgreementRuntime, start: datetime, ok: bool, count: int) -> datetime:
+    """``count`` of this process's own probes one second apart; the time after the last."""
+    for n in range(count):
+        runtime.observe(API, ProbeResult(start + n * SECOND, ok, 0.01, "200 OK" if ok else "503"))
+    return start + count * SECOND
+
+
+def report(runtime: AgreementRuntime, location: str, state: State, since: datetime,
+           until: datetime) -> None:
+    """Another location's view, renewed every second from ``since`` to ``until``."""
+    time = since
+    while time <= until:
+        runtime.take(API, location, seen(state, since, time))
+        time += SECOND
+
+
+def test_one_location_failing_of_three_is_no_downtime() -> None:
+    runtime = AgreementRuntime(agreement(), started=T0, location="a")
+    now = probe(runtime, T0, False, 5)
+    report(runtime, "b", State.UP, T0, now)
+    report(runtime, "c", State.UP, T0, now)
+    evaluation = evaluate_agreement(runtime, [], [], now)
+    assert runtime.locations["api"]["a"].state is State.DOWN
+    assert (evaluation.status["state"], evaluation.actions) == ("Up", [])
+
+
+def test_two_of_three_failing_open_one_incident_from_when_the_second_began() -> None:
+    runtime = AgreementRuntime(agreement(), started=T0, location="a")
+    report(runtime, "c", State.UP, T0, T0 + 20 * SECOND)
+    report(runtime, "b", State.UP, T0, T0 + 9 * SECOND)
+    report(runtime, "b", State.DOWN, T0 + 10 * SECOND, T0 + 20 * SECOND)
+    now = probe(runtime, T0, True, 12)
+    second_began = now  # this location's first failure of the streak that made it Down
+    now = probe(runtime, now, False, 5)
+    evaluation = evaluate_agreement(runtime, [], [], now)
+    [action] = evaluation.actions
+    assert isinstance(action, Open)
+    assert action.incident.started_at == second_began
+    assert evaluation.status["state"] == "Down"
+
+
+def test_without_a_quorum_of_fresh_locations_the_time_is_unmonitored_not_downtime() -> None:
+    runtime = AgreementRuntime(agreement(), started=T0, location="a")
+    report(runtime, "b", State.DOWN, T0, T0 + 10 * SECOND)
+    report(runtime, "c", State.UP, T0, T0 + 10 * SECOND)
+    now = probe(runtime, T0, False, 11)  # a and b: Down
+    assert evaluate_agreement(runtime, [], [], now).status["state"] == "Down"
+    later = probe(runtime, now, False, 60)  # b and c silent: only a is fresh
+    evaluation = evaluate_agreement(runtime, [], [], later)
+    assert evaluation.status["state"] == "Unknown"
+    gaps = evaluation.status["unmonitored"]
+    assert gaps and gaps[-1]["start"] <= (now + SECOND).isoformat().replace("+00:00", "Z")
+
+
+def test_a_location_the_agreement_does_not_name_is_not_counted() -> None:
+    runtime = AgreementRuntime(agreement(), started=T0, location="elsewhere")
+    now = probe(runtime, T0, False, 5)
+    report(runtime, "a", State.UP, T0, now)
+    report(runtime, "b", State.UP, T0, now)
+    assert evaluate_agreement(runtime, [], [], now).status["state"] == "Up"
+
+
+def test_without_probing_the_one_location_is_the_endpoint_as_before() -> None:
+    runtime = AgreementRuntime(agreement(probing=None), started=T0)
+    probe(runtime, T0, False, 3)
+    assert runtime.healths["api"].state is State.DOWN
+    assert runtime.locations == {}
+
+
+def test_probing_added_later_keeps_the_location_s_own_view_and_removed_gives_it_back() -> None:
+    runtime = AgreementRuntime(agreement(probing=None), started=T0, location="a")
+    now = probe(runtime, T0, False, 3)
+    own = runtime.healths["api"]
+    runtime.replace_agreement(agreement(Probing(quorum=1)))
+    assert runtime.locations == {"api": {"a": own}}
+    probe(runtime, now, False, 1)
+    runtime.replace_agreement(agreement(probing=None))
+    assert runtime.healths["api"].consecutive_failures == 4 and runtime.locations == {}
+
+
+def test_the_engine_probes_as_its_location() -> None:
+    engine = Engine(RecordingStore(), EngineSettings(location="b"))  # type: ignore[arg-type]
+    engine.upsert_agreement(agreement())
+    runtime = engine.agreements[("shop", "checkout")]
+    assert runtime.location == "b"
+    assert engine._context("shop").user_agent == user_agent("b")
+    alone = Engine(RecordingStore())  # type: ignore[arg-type]
+    assert alone._context("shop").user_agent == user_agent(None)
+
+
+def manifest(probing: object) -> dict[str, object]:
+    return {"metadata": {"name": "checkout", "namespace": "shop"},
+            "spec": {"objective": "99.9", "probing": probing,
+                     "endpoints": [{"name": "api", "http": {"url": "http://x/"}}]}}
+
+
+def test_spec_probing_is_read_with_its_defaults() -> None:
+    assert agreement_from_manifest(manifest({"locations": ["a", "b", "c"]})).probing == Probing(
+        ("a", "b", "c"), None)
+    assert agreement_from_manifest(manifest({"quorum": 2})).probing == Probing((), 2)
+    assert agreement_from_manifest(manifest(None)).probing is None
+
+
+@pytest.mark.parametrize(("probing", "path", "words"), [
+    ({"locations": ["a", "B_1"]}, "spec.probing.locations[1]", "not a location name"),
+    ({"locations": ["a", "a"]}, "spec.probing.locations[1]", "named twice"),
+    ({"locations": ["a", "b"], "quorum": 3}, "spec.probing.quorum", "at most 2"),
+    ({"quorum": 0}, "spec.probing.quorum", "at least 1"),
+    ({"locations": "a"}, "spec.probing.locations", "list"),
+    ("everywhere", "spec.probing", "object"),
+])
+def test_a_wrong_spec_probing_names_the_field(probing: object, path: str, words: str) -> None:
+    with pytest.raises(SpecError) as raised:
+        agreement_from_manifest(manifest(probing))
+    assert path in str(raised.value) and words in str(raised.value)
+
