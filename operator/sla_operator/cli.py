@@ -55,8 +55,9 @@ def _serving_options(parser: argparse.ArgumentParser, bind_address: str) -> None
     parser.add_argument("--metrics-port", type=_port, default=9090,
                         help="port of /metrics and /healthz (0 disables; default 9090)")
     parser.add_argument("--status-port", type=_port, default=8080,
-                        help="port of the public status page: /, /api/v1/status, /feed.atom, "
-                             "/badge/NS/NAME.svg (0 disables; default 8080)")
+                        help="port of the public status page: /, /api/v1/status, "
+                             "Statuspage's /api/v2/*.json, /feed.atom, /badge/NS/NAME.svg "
+                             "(0 disables; default 8080)")
     parser.add_argument("--bind-address", default=bind_address,
                         help="address the metrics and status page listeners bind to "
                              f"(default {bind_address}"
