@@ -175,3 +175,44 @@ def test_the_operator_writes_due_times_breaches_and_compliance_per_severity(
     finally:
         operator.stop()
         target.close()
+
+
+def test_a_request_naming_no_agreement_says_so_and_is_measured_once_it_exists(
+        kubectl: Kubectl, kubeconfig: str, namespace: str, tmp_path: Path) -> None:
+    target = Target()
+    operator = OperatorProcess(kubeconfig, namespace, tmp_path)
+    opened = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    apply(kubectl, namespace, support_request("orphan", "P2", agreement="helpdesk-eu",
+                                              openedAt=stamp(opened)))
+    operator.start()
+    try:
+        def status() -> dict[str, Any]:
+            return dict((get(kubectl, namespace, "sreq/orphan") or {}).get("status") or {})
+
+        said = wait_for("the orphan's status", lambda: status().get("message") or None)
+        assert said.startswith("spec.agreement: no ServiceLevelAgreement 'helpdesk-eu' in "
+                               f"namespace {namespace}")
+        (ready,) = status()["conditions"]
+        assert (ready["status"], ready["reason"]) == ("False", "AgreementNotFound")
+        assert "responseDue" not in status()
+
+        def warnings() -> list[dict[str, Any]] | None:
+            events = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json",
+                                        "--field-selector", "involvedObject.name=orphan").stdout)
+            found = [e for e in events["items"] if e["reason"] == "AgreementNotFound"]
+            return found or None
+
+        (event,) = wait_for("the Warning Event", warnings)
+        assert (event["type"], event["involvedObject"]["kind"]) == ("Warning", "SupportRequest")
+
+        arrived = agreement(target.url)
+        arrived["metadata"]["name"] = "helpdesk-eu"
+        apply(kubectl, namespace, arrived)
+        measured = wait_for("the request measured", lambda: (s := status()).get("responseDue")
+                            and s)
+        assert measured["responseDue"] == stamp(opened + timedelta(hours=1))
+        assert measured["message"] == "" and measured["conditions"][0]["status"] == "True"
+        assert measured["responseBreached"] is False
+    finally:
+        operator.stop()
+        target.close()

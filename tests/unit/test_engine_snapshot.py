@@ -24,6 +24,7 @@ from sla_operator.domain.model import (
     State,
     StatusPageOptions,
 )
+from sla_operator.domain.support import SupportRequest
 from sla_operator.domain.views import AgreementView, ProbeView
 from sla_operator.engine import SNAPSHOT_CPU_SHARE, Engine, EngineSettings
 from sla_operator.local.store import LocalStore
@@ -347,3 +348,21 @@ async def test_a_cheap_snapshot_follows_every_round(engine: Engine, clock: Clock
         await engine.evaluate_round()
         taken.append(engine.snapshot.taken_at)
     assert taken == sorted(set(taken)) and taken[-1] == clock.now
+
+
+async def test_the_snapshot_carries_each_support_request_and_where_its_response_stands(
+        engine: Engine, clock: Clock) -> None:
+    opened = clock.now
+    target = engine.agreements[("shop", "checkout")].agreement.support_response[Severity.P2]
+    for name, under in (("acme-1", "checkout"), ("acme-2", "no-such-agreement")):
+        engine.upsert_support_request(SupportRequest("shop", name, under, Severity.P2, "Help",
+                                                     opened, customer="acme", uid=f"u-{name}"))
+    await engine.evaluate_round()
+    engine.publish()
+    measured, unmeasured = engine.snapshot.support_requests
+    assert (measured.name, measured.response_due, measured.breached) == (
+        "acme-1", opened + target, False)
+    assert (unmeasured.name, unmeasured.response_due, unmeasured.breached) == ("acme-2", None, False)
+    clock.now = opened + target + SECOND
+    engine.publish()
+    assert [r.breached for r in engine.snapshot.support_requests] == [True, False]

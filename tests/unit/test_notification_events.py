@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from status_snapshots import NOW, agreement, incident, period, snapshot, window
@@ -13,6 +13,7 @@ from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import IncidentState, IncidentUpdate, LabelSelector, Severity
 from sla_operator.domain.notification_events import derive_events
 from sla_operator.domain.notifications import EventType, PayloadFormat, route_from_manifest
+from sla_operator.domain.views import Snapshot, SupportRequestView
 
 LATER = NOW + timedelta(seconds=5)
 E = EventType
@@ -202,3 +203,80 @@ def test_a_breach_long_past_that_comes_into_view_is_no_news() -> None:
     old = incident("down-1", started=NOW - timedelta(hours=2))
     found = kinds(snapshot(view), snapshot(view, incidents=(old,), taken_at=LATER))
     assert found == [(E.INCIDENT_OPENED, "incident/down-1")]  # and no breach
+
+
+# ---------------------------------------------------------------- support requests
+
+
+def support_request(name: str = "acme-1042", due: timedelta | None = timedelta(hours=1),
+                    at: datetime | None = None, responded: datetime | None = None,
+                    severity: Severity = Severity.P2) -> SupportRequestView:
+    """A request opened at NOW, as a snapshot taken ``at`` shows it (None ``due``: its
+    agreement is not there)."""
+    moment = at or NOW
+    deadline = NOW + due if due is not None else None
+    late = deadline is not None and (responded > deadline if responded is not None
+                                     else moment > deadline)
+    return SupportRequestView("payments", name, "payments-api", severity, "Webhooks delayed",
+                              NOW, deadline, late, customer="acme", responded_at=responded,
+                              uid=f"uid-{name}")
+
+
+def with_requests(at: datetime, *requests: SupportRequestView) -> Snapshot:
+    return replace(snapshot(agreement(), taken_at=at), support_requests=requests)
+
+
+def test_a_support_request_left_unanswered_past_its_due_time_is_breached_once() -> None:
+    due = NOW + timedelta(hours=1)
+    waiting = with_requests(due - timedelta(seconds=1), support_request(at=due - timedelta(seconds=1)))
+    late = with_requests(due + timedelta(seconds=1), support_request(at=due + timedelta(seconds=1)))
+    (event,) = derive_events(waiting, late)
+    assert (event.type, event.subject, event.occurred_at, event.agreements) == (
+        E.SUPPORT_RESPONSE_BREACHED, "supportrequest/acme-1042", due, ("payments-api",))
+    assert event.support_request is not None and event.support_request.name == "acme-1042"
+    assert event.incident is None
+    later = with_requests(due + timedelta(minutes=5), support_request(at=due + timedelta(minutes=5)))
+    assert derive_events(late, later) == []  # said once
+
+
+def test_a_support_requests_breach_has_the_same_identity_whoever_derives_it_and_after_edits() -> None:
+    due = NOW + timedelta(hours=1)
+    waiting = with_requests(due - timedelta(seconds=1), support_request(at=due - timedelta(seconds=1)))
+    late = with_requests(due + timedelta(seconds=1), support_request(at=due + timedelta(seconds=1)))
+    (first,), (again,) = derive_events(waiting, late), derive_events(waiting, late)
+    assert first.identity == again.identity
+    raised = with_requests(due + timedelta(seconds=1),
+                           support_request(at=due + timedelta(seconds=1), severity=Severity.P1))
+    (edited,) = derive_events(waiting, raised)
+    assert edited.identity == first.identity  # once per request, whatever its severity now
+    other = with_requests(due + timedelta(seconds=1),
+                          support_request("acme-1043", at=due + timedelta(seconds=1)))
+    (different,) = derive_events(with_requests(due - timedelta(seconds=1),
+                                               support_request("acme-1043", at=due)), other)
+    assert different.identity != first.identity
+
+
+def test_a_support_request_answered_in_time_is_no_breach_and_one_answered_late_is_one() -> None:
+    due = NOW + timedelta(hours=1)
+    before = with_requests(due - timedelta(minutes=1), support_request(at=due - timedelta(minutes=1)))
+    in_time = support_request(at=due + timedelta(minutes=5), responded=due - timedelta(seconds=30))
+    assert derive_events(before, with_requests(due + timedelta(minutes=5), in_time)) == []
+    answered_late = support_request(at=due + timedelta(minutes=5),
+                                    responded=due + timedelta(minutes=2))
+    assert kinds(before, with_requests(due + timedelta(minutes=5), answered_late)) == [
+        (E.SUPPORT_RESPONSE_BREACHED, "supportrequest/acme-1042")]
+
+
+def test_a_support_request_late_before_it_came_into_view_is_no_news() -> None:
+    long_late = support_request(at=NOW + timedelta(hours=3))
+    assert derive_events(with_requests(NOW + timedelta(hours=2)),
+                         with_requests(NOW + timedelta(hours=3), long_late)) == []
+    # Its agreement arriving after the due time: not measured before, late long ago.
+    unmeasured = support_request(due=None, at=NOW + timedelta(hours=2))
+    assert derive_events(with_requests(NOW + timedelta(hours=2), unmeasured),
+                         with_requests(NOW + timedelta(hours=3), long_late)) == []
+
+
+def test_a_support_request_without_its_agreement_is_never_breached() -> None:
+    unmeasured = support_request(due=None, at=NOW + timedelta(days=1))
+    assert derive_events(with_requests(NOW), with_requests(NOW + timedelta(days=1), unmeasured)) == []

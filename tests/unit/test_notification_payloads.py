@@ -23,6 +23,7 @@ from sla_operator.domain.notification_payloads import (
     teams_escape,
 )
 from sla_operator.domain.notifications import PayloadFormat
+from sla_operator.domain.views import SupportRequestView
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "notification.schema.json").read_text())
 LATER = NOW + timedelta(seconds=5)
@@ -155,3 +156,61 @@ def test_teams_text_can_form_no_markdown_link_emphasis_or_auto_link() -> None:
 def test_long_text_is_cut_and_said_to_be() -> None:
     document = generic_document(opened("x" * 5000), "0" * 32, "r", SERVICES)
     assert len(document["incident"]["title"]) == 1000 and document["incident"]["title"].endswith("…")
+
+
+def late_support_request(title: str = HOSTILE, customer: str = HOSTILE,
+                         reference: str = HOSTILE) -> NotificationEvent:
+    due = NOW + timedelta(hours=1)
+
+    def seen(at: Any, late: bool) -> Any:
+        request = SupportRequestView("payments", "acme-1042", "payments-api", Severity.P2, title,
+                                     NOW, due, late, customer=customer, reference=reference,
+                                     uid="r-1")
+        return replace(snapshot(agreement(), taken_at=at), support_requests=(request,))
+
+    (event,) = derive_events(seen(due - timedelta(seconds=1), False),
+                             seen(due + timedelta(seconds=1), True))
+    return event
+
+
+@pytest.mark.parametrize("fmt", list(PayloadFormat), ids=str)
+def test_a_late_support_request_renders_in_every_format(fmt: PayloadFormat) -> None:
+    body = json.loads(render(fmt, late_support_request("Webhooks delayed", "acme", ""), "0" * 32,
+                             "on-call", SERVICES))
+    if fmt is PayloadFormat.GENERIC:
+        jsonschema.validate(body, SCHEMA, format_checker=jsonschema.FormatChecker())
+        assert body["event"] == "supportResponseBreached" and "incident" not in body
+        assert body["supportRequest"] == {
+            "name": "acme-1042", "agreement": "payments-api", "severity": "P2",
+            "title": "Webhooks delayed", "customer": "acme", "reference": "",
+            "openedAt": "2026-11-27T03:30:00Z", "responseDue": "2026-11-27T04:30:00Z",
+            "respondedAt": None}
+        assert body["summary"] == ("Support response breached: [P2] Webhooks delayed for acme "
+                                   "(Payments API), due 2026-11-27T04:30:00Z")
+        assert body["occurredAt"] == "2026-11-27T04:30:00Z"
+    elif fmt is PayloadFormat.SLACK:
+        jsonschema.validate(body, SLACK_MESSAGE)
+        facts = [f["text"].split("\n")[0] for f in body["blocks"][1]["fields"]]
+        assert facts == ["*Event*", "*Namespace*", "*Severity*", "*Request*", "*Customer*",
+                         "*Opened*", "*Due*"]
+    else:
+        (attachment,) = body["attachments"]
+        facts = [f["title"] for f in attachment["content"]["body"][2]["facts"]]
+        assert "Due" in facts and "Request" in facts
+
+
+def test_a_support_requests_untrusted_text_is_escaped_as_an_incidents_is() -> None:
+    event = late_support_request()
+    document = generic_document(event, "0" * 32, "on-call", SERVICES)
+    jsonschema.validate(document, SCHEMA)
+    for field in ("title", "customer", "reference"):
+        assert "\u0000" not in document["supportRequest"][field]
+        assert "\u202e" not in document["supportRequest"][field]
+    slack = json.loads(render(PayloadFormat.SLACK, event, "0" * 32, "r", SERVICES))
+    for text in [slack["text"], *(f["text"] for f in slack["blocks"][1]["fields"])]:
+        assert "<" not in text and ">" not in text
+    assert all(f["verbatim"] is True for f in slack["blocks"][1]["fields"])
+    teams = json.loads(render(PayloadFormat.MSTEAMS, event, "0" * 32, "r", SERVICES))
+    card = teams["attachments"][0]["content"]
+    for value in [card["body"][1]["text"], *(f["value"] for f in card["body"][2]["facts"])]:
+        assert "://" not in value and "](" not in value

@@ -11,8 +11,9 @@ is too. ``subject`` orders deliveries: events of one subject are delivered in or
 
 ``supportResponseBreached``: an incident not acknowledged within its agreement's support
 response target (``spec.supportResponse``), as ``status.responseBreached`` says it: once per
-incident, when the target passes unacknowledged or a late acknowledgement arrives. (The
-SupportRequest kind's own response targets are not followed yet.)
+incident, when the target passes unacknowledged or a late acknowledgement arrives; and
+likewise a SupportRequest whose first response goes late (unanswered past its due time, or
+answered after it): once per request, its subject ``supportrequest/NAME``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import Incident, IncidentState, IncidentUpdate, Severity
 from sla_operator.domain.notifications import EventType
 from sla_operator.domain.records import response_breached
-from sla_operator.domain.views import AgreementView, Snapshot, WindowView
+from sla_operator.domain.views import AgreementView, Snapshot, SupportRequestView, WindowView
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class NotificationEvent:
     window: WindowView | None = None
     occurrence: Interval | None = None  # the maintenance occurrence announced, started, ended
     agreement: AgreementView | None = None  # budgetExhausted
+    support_request: SupportRequestView | None = None  # supportResponseBreached of a request
 
 
 def derive_events(before: Snapshot, after: Snapshot) -> list[NotificationEvent]:
@@ -50,6 +52,7 @@ def derive_events(before: Snapshot, after: Snapshot) -> list[NotificationEvent]:
     events += _window_events(before, after)
     events += _budget_events(before, after)
     events += _response_events(before, after)
+    events += _request_response_events(before, after)
     return events
 
 
@@ -189,3 +192,24 @@ def _response_events(before: Snapshot, after: Snapshot) -> Iterator[Notification
             continue  # said already
         # occurredAt is when the response fell due: the moment it went late.
         yield _incident_event(EventType.SUPPORT_RESPONSE_BREACHED, incident, due, "")
+
+
+def _request_response_events(before: Snapshot, after: Snapshot) -> Iterator[NotificationEvent]:
+    earlier = {r.key: r for r in before.support_requests}
+    for request in after.support_requests:
+        due = request.response_due
+        if not request.breached or due is None:
+            continue
+        previous = earlier.get(request.key)
+        if previous is not None and previous.breached:
+            continue  # said already
+        if (previous is None or previous.response_due is None) and due < before.taken_at:
+            continue  # late before it came into view (a restart, its agreement arriving)
+        origin = request.uid or request.opened_at.isoformat()
+        kind = EventType.SUPPORT_RESPONSE_BREACHED
+        # Once per request: its identity holds nothing that a later edit changes.
+        yield NotificationEvent(
+            type=kind, namespace=request.namespace, agreements=(request.agreement,),
+            subject=f"supportrequest/{request.name}", occurred_at=due,
+            identity=f"{kind}/{request.namespace}/supportrequest/{request.name}/{origin}",
+            support_request=request)

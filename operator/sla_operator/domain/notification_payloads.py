@@ -1,8 +1,9 @@
 """The bodies sent for an event: generic JSON, Slack incoming webhook, Microsoft Teams.
 
 Whatever people write (incident titles, update messages, maintenance descriptions, names of
-who acted) is untrusted in every format. It is made plain text first (control characters
-dropped, length bounded), then escaped for where it goes:
+who acted, a support request's title, customer and reference) is untrusted in every format.
+It is made plain text first (control characters dropped, length bounded), then escaped for
+where it goes:
 
 - generic: JSON strings, escaped by the JSON encoder; nothing is interpreted;
 - Slack mrkdwn: ``&``, ``<`` and ``>`` as entities (Slack's own rule: no ``<url|link>``,
@@ -90,6 +91,14 @@ def generic_document(event: NotificationEvent, delivery_id: str, route: str,
                                    "description": plain(event.window.description),
                                    "start": _time(event.occurrence.start),
                                    "end": _time(event.occurrence.end)}
+    request = event.support_request
+    if request is not None:
+        document["supportRequest"] = {
+            "name": request.name, "agreement": request.agreement,
+            "severity": str(request.severity), "title": plain(request.title),
+            "customer": plain(request.customer), "reference": plain(request.reference),
+            "openedAt": _time(request.opened_at), "responseDue": _time(request.response_due),
+            "respondedAt": _time(request.responded_at)}
     view = event.agreement
     if view is not None and view.period is not None:
         document["budget"] = {"period": view.period.label, "objective": str(view.objective),
@@ -110,6 +119,11 @@ def summary(event: NotificationEvent, services: dict[str, str]) -> str:
         if event.update is not None:
             line += f": {plain(event.update.message)}"
         return line
+    request = event.support_request
+    if request is not None:
+        who = f" for {plain(request.customer)}" if request.customer else ""
+        return (f"{HEADLINES[event.type]}: [{request.severity}] {plain(request.title)}{who} "
+                f"({named}), due {_time(request.response_due)}")
     if event.window is not None and event.occurrence is not None:
         what = plain(event.window.description) or event.window.name
         return (f"{HEADLINES[event.type]}: {what} ({named}), {_time(event.occurrence.start)} "
@@ -147,6 +161,16 @@ def _facts(document: dict[str, Any]) -> list[tuple[str, str]]:
                   ("Started", incident["startedAt"])]
         if incident["resolvedAt"]:
             facts.append(("Resolved", incident["resolvedAt"]))
+    request = document.get("supportRequest")
+    if request:
+        facts += [("Severity", request["severity"]), ("Request", request["name"])]
+        if request["customer"]:
+            facts.append(("Customer", request["customer"]))
+        facts += [("Opened", request["openedAt"]), ("Due", request["responseDue"])]
+        if request["respondedAt"]:
+            facts.append(("Responded", request["respondedAt"]))
+        if request["reference"]:
+            facts.append(("Reference", request["reference"]))
     update = document.get("update")
     if update and update["by"]:
         facts.append(("By", update["by"]))

@@ -33,7 +33,7 @@ class EventType(StrEnum):
     MAINTENANCE_STARTED = "maintenanceStarted"
     MAINTENANCE_ENDED = "maintenanceEnded"
     BUDGET_EXHAUSTED = "budgetExhausted"
-    SUPPORT_RESPONSE_BREACHED = "supportResponseBreached"  # an incident acknowledged too late
+    SUPPORT_RESPONSE_BREACHED = "supportResponseBreached"  # an incident or request answered late
 
 
 class PayloadFormat(StrEnum):

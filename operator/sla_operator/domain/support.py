@@ -20,7 +20,9 @@ from sla_operator.domain.durations import format_duration
 from sla_operator.domain.fields import Collector, enum_value, optional_time, parse_time
 from sla_operator.domain.intervals import Interval
 from sla_operator.domain.records import AGREEMENT_LABEL, format_time
+from sla_operator.domain.render import Condition, conditions
 from sla_operator.domain.support_hours import counts_business, response_due, response_time
+from sla_operator.domain.views import SupportRequestView
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class SupportRequest:
     responded_at: datetime | None = None
     resolved_at: datetime | None = None
     uid: str | None = None
+    generation: int = 0
 
     @property
     def key(self) -> tuple[str, str]:
@@ -81,6 +84,7 @@ def support_request_from_manifest(obj: Mapping[str, Any]) -> SupportRequest:
         responded_at=responded,
         resolved_at=resolved,
         uid=meta.get("uid"),
+        generation=int(meta.get("generation") or 0),
     )
 
 
@@ -115,6 +119,51 @@ def support_status(request: SupportRequest, agreement: m.Agreement, now: datetim
         "target": format_duration(agreement.support_response[request.severity]),
         "hours": "business" if counts_business(agreement, request.severity) else "always",
     }
+
+
+def request_view(request: SupportRequest, agreement: m.Agreement | None, now: datetime,
+                 due: datetime | None = None) -> SupportRequestView:
+    """The request as a snapshot shows it (``due``: its response due time, when the caller
+    knows it already). Without its agreement nothing is due, and nothing is late."""
+    if agreement is not None and due is None:
+        due = response_due(agreement, request.severity, request.opened_at)
+    answered = request.responded_at
+    breached = due is not None and (answered > due if answered is not None else now > due)
+    return SupportRequestView(
+        namespace=request.namespace, name=request.name, agreement=request.agreement,
+        severity=request.severity, title=request.title, opened_at=request.opened_at,
+        response_due=due if agreement is not None else None, breached=breached,
+        customer=request.customer, reference=request.reference, responded_at=answered,
+        uid=request.uid)
+
+
+def agreement_missing(request: SupportRequest, other_kind: str | None = None) -> str:
+    """Why a request's response is not measured: its agreement is not there (``other_kind``:
+    the kind of another object of that name in the namespace, a common slip)."""
+    named = f"spec.agreement: no ServiceLevelAgreement {request.agreement!r} in namespace " \
+            f"{request.namespace} (or none with a valid spec)"
+    if other_kind is not None:
+        named += f"; {request.agreement!r} is a {other_kind}"
+    return f"{named}; the response is not measured until the agreement exists"
+
+
+def unmeasured_status(message: str) -> dict[str, Any]:
+    """The status of a request with no agreement to measure it against: the figures of an
+    earlier one cleared (a merge patch's null removes a field), and why."""
+    return {"responseDue": None, "responseBreached": None, "responseSeconds": None,
+            "target": None, "hours": None, "message": message}
+
+
+def with_ready(status: dict[str, Any], request: SupportRequest,
+               previous: Sequence[Mapping[str, Any]], now: datetime) -> dict[str, Any]:
+    """``status`` with its ``message`` ("" when the response is measured) and a Ready
+    condition: True while measured, False with the message when it cannot be."""
+    problem = status.get("message") or ""
+    ready = (Condition("Ready", False, "AgreementNotFound", problem) if problem else
+             Condition("Ready", True, "Measured",
+                       f"measured against {request.agreement}'s {request.severity.value} target"))
+    return {**status, "message": problem,
+            "conditions": conditions(previous, [ready], request.generation, now)}
 
 
 def support_compliance(agreement: m.Agreement, requests: Sequence[SupportRequest],

@@ -150,6 +150,31 @@ class WindowView:
 
 
 @dataclass(frozen=True)
+class SupportRequestView:
+    """A support request and where its first response stands: what notifications compare.
+
+    ``response_due`` is None while the request's agreement is not there (no target to
+    measure against); ``breached`` is then False."""
+
+    namespace: str
+    name: str
+    agreement: str
+    severity: Severity
+    title: str
+    opened_at: datetime
+    response_due: datetime | None
+    breached: bool
+    customer: str = ""
+    reference: str = ""
+    responded_at: datetime | None = None
+    uid: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the outputs may show, as of ``taken_at``.
 
@@ -161,6 +186,7 @@ class Snapshot:
     incidents: tuple[Incident, ...] = ()
     windows: tuple[WindowView, ...] = ()
     probe_lag: Histogram = NO_OBSERVATIONS
+    support_requests: tuple[SupportRequestView, ...] = ()
 
     def agreement(self, namespace: str, name: str) -> AgreementView | None:
         return next((a for a in self.agreements if a.key == (namespace, name)), None)

@@ -131,7 +131,8 @@ class Engine(Registry, Rounds, WritePath):
                                        [*self.incidents.values(), *self.foreign_incidents.values()],
                                        self.maintenance.values(), self.scheduler.lag,
                                        self.clock(), self.snapshot, mirror=not self.active,
-                                       foreign=self.foreign.values())
+                                       foreign=self.foreign.values(),
+                                       requests=self.support_requests.values())
         self._published = (self.active, self._changes)
         self._snapshot_cpu = time.thread_time() - started
         self._published_at = time.monotonic()

@@ -261,6 +261,17 @@ class Registry:
     def support_requests_of(self, agreement: Agreement) -> list[SupportRequest]:
         return list(self._requests_by_agreement.get(agreement.key, {}).values())
 
+    def kind_named(self, namespace: str, name: str) -> str | None:
+        """The kind of an object held under ``namespace/name`` other than an agreement: what a
+        support request naming it as its agreement most likely meant."""
+        key = (namespace, name)
+        for kind, held in (("MaintenanceWindow", self.maintenance),
+                           ("Incident", self.incidents), ("Incident", self.foreign_incidents),
+                           ("SupportRequest", self.support_requests)):
+            if key in held:
+                return kind
+        return None
+
     def on_probe_result(self, owner: Key, endpoint: Endpoint, result: ProbeResult) -> None:
         runtime = self.agreements.get(owner)
         if runtime is not None and runtime.probes(endpoint):

@@ -74,6 +74,7 @@ class Rounds:
         # Windows first: once an agreement's status says a window has ended, so does the
         # window's own status (both follow from the same instant).
         await self._write_maintenance_status(now, force)
+        await self._write_unmeasured_requests(now, force)
         pending: list[tuple[AgreementRuntime, Evaluation | None]] = []
         routine: list[tuple[AgreementRuntime, Evaluation | None]] = []
         changed: list[AgreementRuntime] = []

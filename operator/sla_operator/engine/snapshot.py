@@ -16,6 +16,7 @@ from sla_operator.domain.model import Agreement, Incident, MaintenanceWindow, Se
 from sla_operator.domain.published import read_published
 from sla_operator.domain.saved import describe, parse_decimal
 from sla_operator.domain.schedule import active_and_next
+from sla_operator.domain.support import SupportRequest, request_view
 from sla_operator.domain.views import (
     EMPTY_SNAPSHOT,
     AgreementView,
@@ -23,6 +24,7 @@ from sla_operator.domain.views import (
     Histogram,
     ProbeView,
     Snapshot,
+    SupportRequestView,
     WindowView,
 )
 from sla_operator.engine.runtime import LATENCY_BUCKETS, AgreementRuntime, ProbeStats
@@ -36,11 +38,13 @@ RECENT = timedelta(days=90)  # resolved incidents older than this appear nowhere
 def build_snapshot(runtimes: Iterable[AgreementRuntime], incidents: Iterable[Incident],
                    windows: Iterable[MaintenanceWindow], lag: LagHistogram, now: datetime,
                    previous: Snapshot = EMPTY_SNAPSHOT, mirror: bool = False,
-                   foreign: Iterable[AgreementRuntime] = ()) -> Snapshot:
+                   foreign: Iterable[AgreementRuntime] = (),
+                   requests: Iterable[SupportRequest] = ()) -> Snapshot:
     """One view per agreement and window; one that cannot be built keeps its previous view.
 
     ``mirror`` (a standby): each agreement as its status shows it, not as evaluated here.
-    ``foreign``: other shards' agreements, always as their statuses show them."""
+    ``foreign``: other shards' agreements, always as their statuses show them.
+    ``requests``: the support requests held, each with where its response stands."""
     cutoff = now - RECENT
     recent = tuple(i for i in incidents if i.resolved_at is None or i.resolved_at >= cutoff)
     open_by_agreement = _open_counts(recent)
@@ -82,8 +86,10 @@ def build_snapshot(runtimes: Iterable[AgreementRuntime], incidents: Iterable[Inc
             log.exception("maintenance window %s/%s: view not refreshed", *window.key)
     for key in [k for k in _WINDOW_VIEWS if k not in shown]:
         del _WINDOW_VIEWS[key]
+    held = {r.agreement.key: r.agreement for r in [*runtimes, *others]}
     return Snapshot(taken_at=now, agreements=tuple(agreements), incidents=recent,
-                    windows=tuple(views), probe_lag=_lag(lag))
+                    windows=tuple(views), probe_lag=_lag(lag),
+                    support_requests=_request_views(requests, held, now))
 
 
 def _current_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int],
@@ -231,6 +237,35 @@ def _window_view(window: MaintenanceWindow, runtimes: list[AgreementRuntime],
     else:
         _WINDOW_VIEWS.pop(window.key, None)
     return view
+
+
+_DUES: dict[Key, tuple[SupportRequest, Agreement, datetime]] = {}
+"""Each request's response due time and the request and agreement it was computed from: it
+moves only when one of them does (business hours make it a walk over the calendar)."""
+
+
+def _request_views(requests: Iterable[SupportRequest], agreements: dict[Key, Agreement],
+                   now: datetime) -> tuple[SupportRequestView, ...]:
+    views = []
+    for request in requests:
+        agreement = agreements.get((request.namespace, request.agreement))
+        known = _DUES.get(request.key)
+        due = None
+        if agreement is not None and known is not None and known[0] is request \
+                and known[1] is agreement:
+            due = known[2]
+        try:
+            view = request_view(request, agreement, now, due)
+        except Exception:  # one request's bad data must not blank every output
+            log.exception("support request %s/%s: left out of the snapshot", *request.key)
+            continue
+        if agreement is not None and view.response_due is not None:
+            _DUES[request.key] = (request, agreement, view.response_due)
+        views.append(view)
+    held = {view.key for view in views}
+    for key in [k for k in _DUES if k not in held]:
+        del _DUES[key]
+    return tuple(sorted(views, key=lambda v: v.key))
 
 
 def _open_counts(incidents: Iterable[Incident]) -> dict[Key, dict[Severity, int]]:

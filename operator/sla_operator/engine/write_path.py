@@ -15,7 +15,12 @@ from typing import Any
 
 from sla_operator.domain.incidents import Change, Open
 from sla_operator.domain.model import Agreement, Incident, MaintenanceWindow
-from sla_operator.domain.support import SupportRequest
+from sla_operator.domain.support import (
+    SupportRequest,
+    agreement_missing,
+    unmeasured_status,
+    with_ready,
+)
 from sla_operator.engine.evaluate import Evaluation, maintenance_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.engine.settings import EngineSettings
@@ -36,7 +41,9 @@ class WritePath:
     incidents: dict[Key, Incident]
     maintenance: dict[Key, MaintenanceWindow]
     _incident_status: dict[Key, dict[str, Any]]
+    agreements: dict[Key, AgreementRuntime]
     support_requests: dict[Key, SupportRequest]
+    _requests_by_agreement: dict[Key, dict[str, SupportRequest]]
     _support_status: dict[Key, dict[str, Any]]
     _maintenance_status: dict[Key, dict[str, Any]]
     _maintenance_rejections: dict[Key, str]
@@ -73,7 +80,11 @@ class WritePath:
             if not self.holds(runtime):
                 return False
             previous = self._support_status.get(key)
-            if key not in self.support_requests or previous == status:
+            request = self.support_requests.get(key)
+            if request is None:
+                continue
+            status = with_ready(status, request, (previous or {}).get("conditions") or [], now)
+            if previous == status:
                 continue
             # A request's status changes only when its spec does or its response goes late.
             await self._write_support_status(runtime, key, status, now, force, urgent=True)
@@ -186,6 +197,40 @@ class WritePath:
                 runtime.write_pending = runtime.write_pending or urgent
             else:
                 log.warning("support request %s/%s: status not written: %s", *key, error)
+
+    async def _write_unmeasured_requests(self, now: datetime, force: bool = False) -> None:
+        """A request whose agreement is not here (none of that name, or another kind's name)
+        has no target to be measured against: its status says why, Ready=False, with a
+        Warning Event when that news is new. Its agreement arriving clears both (its first
+        evaluation writes the request's figures, Ready=True)."""
+        for owner, requests in list(self._requests_by_agreement.items()):
+            if owner in self.agreements or not requests:
+                continue
+            other = self.kind_named(*owner)
+            for request in list(requests.values()):
+                message = agreement_missing(request, other)
+                previous = self._support_status.get(request.key)
+                status = with_ready(unmeasured_status(message), request,
+                                    (previous or {}).get("conditions") or [], now)
+                if previous == status or not self.writes.take(self.clock(), force):
+                    continue
+                try:
+                    await self.store.write_status(Kind.SUPPORT_REQUEST, request.key, status)
+                except Fenced:
+                    return
+                except StoreError as error:
+                    if error.gone:
+                        self.remove_support_request(request.key)
+                    elif not self._throttled(error, now):
+                        log.warning("support request %s/%s: status not written: %s",
+                                    *request.key, error)
+                    continue
+                self.writes.written()
+                self._support_status[request.key] = status
+                if (previous or {}).get("message") != message:
+                    log.warning("support request %s/%s: %s", *request.key, message)
+                    await self.store.record_event(Kind.SUPPORT_REQUEST, request.key,
+                                                  "AgreementNotFound", message, warning=True)
 
     async def _write_maintenance_status(self, now: datetime, force: bool = False) -> None:
         """A window's status is written when it changes; one the budget cannot pay for this

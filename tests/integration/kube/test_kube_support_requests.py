@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from datetime import timedelta
 from typing import Any
+from unittest.mock import ANY
 
 import kmock as km
 import kopf
@@ -12,6 +13,7 @@ import pytest
 from kube_support import AGREEMENTS, T0, Clock, agreement_manifest, requests_to
 
 from sla_operator.domain.parse import agreement_from_manifest
+from sla_operator.domain.records import maintenance_from_manifest
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.kube.handlers import support_request_event
 from sla_operator.kube.watch import Resync, WatchTracker
@@ -19,6 +21,7 @@ from sla_operator.store.kube import KubeStore
 
 REQUESTS = km.resource("sla.dev", "v1alpha1", "supportrequests")
 EVENTS = km.resource("", "v1", "events")
+WINDOWS = km.resource("sla.dev", "v1alpha1", "maintenancewindows")
 KEY = ("payments", "acme-1042")
 
 
@@ -50,6 +53,12 @@ async def seen(engine: Engine, manifest: dict[str, Any], kind: str = "MODIFIED")
                                 memo=kopf.Memo(engine=engine))
 
 
+def ready(status: bool, reason: str, generation: int = 0) -> dict[str, Any]:
+    """The Ready condition as written at T0 (the message checked apart)."""
+    return {"type": "Ready", "status": str(status), "reason": reason, "message": ANY,
+            "lastTransitionTime": "2026-11-26T04:12:00Z", "observedGeneration": generation}
+
+
 def status_patches(apiserver: km.KubernetesEmulator) -> list[dict[str, Any]]:
     return [r.data["status"] for r in
             requests_to(apiserver, REQUESTS, method="PATCH", subresource="status")]
@@ -63,7 +72,8 @@ async def test_a_request_gets_its_due_time_by_a_status_merge_patch(
     assert patch.headers["Content-Type"].startswith("application/merge-patch+json")
     assert patch.data["status"] == {"responseDue": "2026-11-26T05:00:00Z",
                                     "responseBreached": False, "responseSeconds": None,
-                                    "target": "1h", "hours": "always"}
+                                    "target": "1h", "hours": "always", "message": "",
+                                    "conditions": [ready(True, "Measured")]}
     await engine.evaluate_round()
     assert len(status_patches(apiserver)) == 1  # unchanged: not written again
 
@@ -120,3 +130,49 @@ async def test_a_request_deleted_without_a_watch_event_leaves_at_the_resync(
     await Resync(engine, store, ["payments"], WatchTracker(clock, timedelta(minutes=2)),
                  interval=60).once()
     assert list(engine.support_requests) == [KEY]
+
+
+async def test_a_request_naming_no_agreement_says_so_warns_once_and_recovers_when_it_appears(
+        engine: Engine, apiserver: km.KubernetesEmulator, clock: Clock) -> None:
+    await seen(engine, request_manifest(agreement="payments-apx"), "ADDED")
+    await engine.evaluate_round()
+    (unmeasured,) = status_patches(apiserver)
+    assert unmeasured == {"responseDue": None, "responseBreached": None, "responseSeconds": None,
+                          "target": None, "hours": None, "message": ANY,
+                          "conditions": [ready(False, "AgreementNotFound")]}
+    assert unmeasured["message"].startswith(
+        "spec.agreement: no ServiceLevelAgreement 'payments-apx' in namespace payments")
+    assert unmeasured["conditions"][0]["message"] == unmeasured["message"]
+    (event,) = requests_to(apiserver, EVENTS, method="POST")
+    assert (event.data["type"], event.data["reason"]) == ("Warning", "AgreementNotFound")
+    assert event.data["involvedObject"]["kind"] == "SupportRequest"
+    assert event.data["message"] == unmeasured["message"]
+    clock.now = T0 + timedelta(minutes=5)
+    await engine.evaluate_round()
+    assert len(status_patches(apiserver)) == 1  # said once, not every round
+    assert len(requests_to(apiserver, EVENTS, method="POST")) == 1
+
+    arrived = agreement_manifest()
+    arrived["metadata"].update(name="payments-apx", uid="apx-uid")
+    apiserver.objects[AGREEMENTS, "payments", "payments-apx"] = arrived
+    engine.upsert_agreement(agreement_from_manifest(arrived))
+    await engine.evaluate_round()
+    recovered = status_patches(apiserver)[-1]
+    assert recovered["responseDue"] == "2026-11-26T05:00:00Z" and recovered["message"] == ""
+    assert recovered["conditions"][0]["status"] == "True"
+    assert recovered["conditions"][0]["lastTransitionTime"] == "2026-11-26T04:17:00Z"
+    assert len(requests_to(apiserver, EVENTS, method="POST")) == 1  # no warning about a recovery
+
+
+async def test_a_request_naming_a_maintenance_window_says_which_kind_it_named(
+        engine: Engine, apiserver: km.KubernetesEmulator) -> None:
+    window = {"apiVersion": "sla.dev/v1alpha1", "kind": "MaintenanceWindow",
+              "metadata": {"name": "payments-upgrade", "namespace": "payments", "generation": 1},
+              "spec": {"start": "2026-12-01T02:00:00Z", "end": "2026-12-01T04:00:00Z"}}
+    apiserver.objects[WINDOWS, "payments", "payments-upgrade"] = window
+    engine.upsert_maintenance(maintenance_from_manifest(window))
+    await seen(engine, request_manifest(agreement="payments-upgrade"), "ADDED")
+    await engine.evaluate_round()
+    (status,) = [s for s in status_patches(apiserver) if "message" in s]
+    assert "'payments-upgrade' is a MaintenanceWindow" in status["message"]
+    assert status["conditions"][0]["reason"] == "AgreementNotFound"

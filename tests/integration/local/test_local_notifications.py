@@ -3,8 +3,10 @@ the target, and the receiver gets the opening then the resolution, each a valid 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ import jsonschema
 import pytest
 from aiohttp import web
 from local_support import LocalProcess, Target, agreement, write_manifests
+
+from sla_operator.domain.records import format_time
 
 SCHEMA = json.loads((Path(__file__).parents[3] / "docs" / "notification.schema.json").read_text())
 
@@ -73,4 +77,37 @@ async def test_an_outage_is_notified_opened_then_resolved(
         s := operator.status("on-call", plural="notificationroutes")).get("delivered") == 2 and s)
     assert status["pending"] == 0 and status["conditions"][0]["status"] == "True"
     assert status["lastDelivery"]["event"] == "incidentResolved"
+    assert operator.stop() == 0
+
+
+async def test_a_support_request_left_unanswered_past_its_due_time_is_notified_once(
+        target: Target, receiver: Receiver, manifests: Path,
+        local: Callable[[], LocalProcess]) -> None:
+    route = {"apiVersion": "sla.dev/v1alpha1", "kind": "NotificationRoute",
+             "metadata": {"name": "support-desk", "namespace": "demo"},
+             "spec": {"agreements": ["shop"], "format": "generic",
+                      "events": ["supportResponseBreached"],
+                      "url": f"http://127.0.0.1:{receiver.port}/hook"}}
+    write_manifests(manifests / "shop.yaml", agreement("shop", target.port), route)
+    operator = local().start()
+    await operator.wait_for("the agreement Up", lambda: operator.status("shop").get("state") == "Up")
+    # A P2 (answer within 1h) filed by the ticketing system 59m50s after it was opened.
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=10)
+    request = {"apiVersion": "sla.dev/v1alpha1", "kind": "SupportRequest",
+               "metadata": {"name": "acme-7", "namespace": "demo"},
+               "spec": {"agreement": "shop", "severity": "P2", "title": "Refunds <stuck>",
+                        "customer": "acme", "openedAt": format_time(due - timedelta(hours=1))}}
+    write_manifests(manifests / "requests.yaml", request)
+    await operator.wait_for("the breach delivered",
+                            lambda: "supportResponseBreached" in receiver.events(), 60)
+    await asyncio.sleep(2)  # a few more rounds: nothing is said twice
+    assert receiver.events() == ["supportResponseBreached"]
+    ((headers, body),) = receiver.seen
+    jsonschema.validate(body, SCHEMA)
+    assert headers["X-SLA-Delivery-Id"] == body["deliveryId"]
+    assert body["occurredAt"] == format_time(due)
+    assert body["supportRequest"] == {
+        "name": "acme-7", "agreement": "shop", "severity": "P2", "title": "Refunds <stuck>",
+        "customer": "acme", "reference": "", "openedAt": format_time(due - timedelta(hours=1)),
+        "responseDue": format_time(due), "respondedAt": None}
     assert operator.stop() == 0

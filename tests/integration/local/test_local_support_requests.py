@@ -169,3 +169,43 @@ async def test_the_statement_from_local_folders_lists_the_requests(
     p4 = next(r for r in document["responses"] if r["severity"] == "P4")
     assert p4["supportRequests"]["hours"] == "business"
     assert p4["supportRequests"]["waiting"] == 0 and p4["supportRequests"]["breached"] == 1
+
+
+async def test_a_request_naming_no_agreement_says_so_in_its_status_file_and_recovers(
+        folders: Folders, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    folders.put("requests.yaml", request(agreement="shopp"))
+    await folders.settle()
+    await folders.engine.evaluate_round()
+    status = folders.store.read_status(Kind.SUPPORT_REQUEST, KEY)
+    assert status["message"].startswith(
+        "spec.agreement: no ServiceLevelAgreement 'shopp' in namespace demo")
+    assert "responseDue" not in status and "responseBreached" not in status
+    (ready,) = status["conditions"]
+    assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "False",
+                                                                "AgreementNotFound")
+    clock.now = FRIDAY + timedelta(minutes=1)
+    await folders.engine.evaluate_round()
+    assert caplog.text.count("no ServiceLevelAgreement 'shopp'") == 1  # said once in the log
+    # The agreement arrives under that name: the request is measured, Ready again.
+    shopp = shop_with_support_hours()
+    shopp["metadata"]["name"] = "shopp"
+    folders.put("shopp.yaml", shopp)
+    await folders.settle()
+    await folders.engine.evaluate_round()
+    status = folders.store.read_status(Kind.SUPPORT_REQUEST, KEY)
+    assert status["responseDue"] == "2026-10-23T16:30:00Z" and status["message"] == ""
+    assert status["conditions"][0]["status"] == "True"
+    assert status["conditions"][0]["lastTransitionTime"] == "2026-10-23T15:31:00Z"
+
+
+async def test_a_request_naming_a_maintenance_window_in_local_mode_says_so(
+        folders: Folders) -> None:
+    window = {"apiVersion": "sla.dev/v1alpha1", "kind": "MaintenanceWindow",
+              "metadata": {"name": "weekly", "namespace": "demo"},
+              "spec": {"schedule": "0 3 * * SUN", "duration": "2h", "slaNames": ["shop"]}}
+    folders.put("shop.yaml", shop_with_support_hours(), window, request(agreement="weekly"))
+    await folders.settle()
+    await folders.engine.evaluate_round()
+    status = folders.store.read_status(Kind.SUPPORT_REQUEST, KEY)
+    assert "'weekly' is a MaintenanceWindow" in status["message"]
+    assert status["conditions"][0]["reason"] == "AgreementNotFound"
