@@ -56,9 +56,10 @@ def _output(command: argparse.ArgumentParser, choices: tuple[str, ...], listing:
 def build_parser() -> Parser:
     shared, listing = _globals(False), _globals(True)
     parser = Parser(prog=PROG, parents=[listing],
-                    description="Incidents, maintenance and reports of sla-operator's "
-                                "agreements, from kubectl. Every change records who and when "
-                                "in the incident's timeline (spec.updates).")
+                    description="Incidents, maintenance, support requests and reports of "
+                                "sla-operator's agreements, from kubectl. Every change records "
+                                "who and when: in the incident's timeline (spec.updates), in a "
+                                "support request's respondedBy/resolvedBy.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
 
