@@ -55,10 +55,18 @@ def _window(item: Obj) -> MaintenanceWindow:
     return window
 
 
-def _unmonitored(status: Obj) -> list[Interval]:
-    return [Interval(parse_time(g.get("start"), "status.unmonitored[].start"),
+def unmonitored_of(status: Obj, now: datetime) -> list[Interval]:
+    """The unmonitored gaps the status records, and the time since its last evaluation up to
+    ``now``: what nobody measured (the operator is stopped, or is between two writes) is
+    unmonitored here, as the operator itself counts it when it starts again."""
+    gaps = [Interval(parse_time(g.get("start"), "status.unmonitored[].start"),
                      parse_time(g.get("end"), "status.unmonitored[].end"))
             for g in status.get("unmonitored") or ()]
+    if status.get("lastEvaluated") is not None:
+        evaluated = parse_time(status.get("lastEvaluated"), "status.lastEvaluated")
+        if evaluated < now:
+            gaps.append(Interval(evaluated, now))
+    return gaps
 
 
 def cluster_records(namespaces: Sequence[str]) -> Records:
@@ -93,12 +101,13 @@ def folder_records(manifests: Path, state: Path, namespaces: Sequence[str]) -> R
             if manifest.kind in found and not manifest.problems:
                 found[manifest.kind].append(manifest.body)
     incidents = {_key(i): i for i in found["Incident"]}
-    requests = _opened_when_first_seen(found["SupportRequest"], state)
+    requests = _opened_when_first_seen(found["SupportRequest"], state, "supportRequests")
     for path in sorted((state / "incidents").glob("*/*.yaml")):
         incident = read_yaml(path)
         incidents[_key(incident)] = incident
     agreements = []
-    for body in found["ServiceLevelAgreement"]:
+    # Created when local mode first saw them: the time before is unmonitored, as in its status.
+    for body in _opened_when_first_seen(found["ServiceLevelAgreement"], state, "agreements"):
         namespace, name = _key(body)
         status_file = state / "status" / "servicelevelagreements" / namespace / f"{name}.yaml"
         status = read_yaml(status_file) if status_file.is_file() else {}
@@ -107,18 +116,19 @@ def folder_records(manifests: Path, state: Path, namespaces: Sequence[str]) -> R
     return Records(chosen, found["MaintenanceWindow"], list(incidents.values()), requests)
 
 
-def _opened_when_first_seen(requests: Sequence[Obj], state: Path) -> list[Obj]:
-    """Support requests as local mode takes them in: one without a creation time was opened
-    (unless its spec.openedAt says otherwise) when local mode first saw it."""
+def _opened_when_first_seen(objects: Sequence[Obj], state: Path, section: str) -> list[Obj]:
+    """Objects as local mode takes them in: one without a creation time was created when local
+    mode first saw it (its registry's ``section``: agreements, supportRequests), as its
+    statuses count it; a support request's spec.openedAt still says otherwise."""
     from sla_operator.local.files import read_yaml
     from sla_operator.local.store import REGISTRY_FILE
 
     registry_file = state / REGISTRY_FILE
     registry = read_yaml(registry_file) if registry_file.is_file() else {}
-    seen = registry.get("supportRequests") if isinstance(registry, Mapping) else None
+    seen = registry.get(section) if isinstance(registry, Mapping) else None
     seen = seen if isinstance(seen, Mapping) else {}
     result = []
-    for body in requests:
+    for body in objects:
         meta = body.get("metadata") or {}
         entry = seen.get("/".join(_key(body)))
         if "creationTimestamp" not in meta and isinstance(entry, Mapping) \
@@ -145,7 +155,7 @@ def make_statement(records: Records, agreement_name: str | None, period: str,
     item = candidates[0]
     try:
         agreement: Agreement = agreement_from_manifest(item)
-        unmonitored = _unmonitored(item.get("status") or {})
+        unmonitored = unmonitored_of(item.get("status") or {}, now)
     except SpecError as error:
         raise StatementRefused(f"agreement {'/'.join(_key(item))}: {error}") from None
     windows = _readable(records.windows, _window, "maintenance window")

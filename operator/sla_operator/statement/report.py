@@ -17,15 +17,19 @@ from typing import TypeVar
 from kubernetes import client
 
 from sla_operator.domain.errors import SpecError
-from sla_operator.domain.fields import parse_time
-from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import MaintenanceWindow
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.domain.records import incident_from_manifest, maintenance_from_manifest
 from sla_operator.domain.schedule import validate_maintenance
 from sla_operator.domain.statement import StatementLine, format_statement, statement_line
 from sla_operator.kube.connect import StartupError, api_client, list_kind
-from sla_operator.statement.command import Obj, Records, StatementRefused, folder_records
+from sla_operator.statement.command import (
+    Obj,
+    Records,
+    StatementRefused,
+    folder_records,
+    unmonitored_of,
+)
 
 T = TypeVar("T")
 
@@ -57,12 +61,6 @@ def _window(item: Obj) -> MaintenanceWindow:
     return window
 
 
-def _unmonitored(status: Obj) -> list[Interval]:
-    return [Interval(parse_time(g.get("start"), "status.unmonitored[].start"),
-                     parse_time(g.get("end"), "status.unmonitored[].end"))
-            for g in status.get("unmonitored") or ()]
-
-
 def cluster_records(api: client.ApiClient, namespaces: Sequence[str]) -> Records:
     return Records(list_kind(api, "servicelevelagreements", namespaces),
                    list_kind(api, "maintenancewindows", namespaces),
@@ -76,7 +74,7 @@ def collect(records: Records, period: str | None, now: datetime) -> Statement:
     for item in records.agreements:
         try:
             line = statement_line(agreement_from_manifest(item), windows, incidents,
-                                  _unmonitored(item.get("status") or {}), period, now)
+                                  unmonitored_of(item.get("status") or {}, now), period, now)
         except SpecError as error:
             _skip("agreement", item, error)
             statement.skipped_agreements += 1

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from local_support import ROOT, LocalProcess, Target, agreement, read, write_manifests
@@ -32,6 +33,7 @@ async def test_the_report_from_local_folders_counts_what_the_status_counted(
         read(p)["spec"]["state"] == "resolved" for p in operator.incident_files()))
     assert operator.stop() == 0
     status = operator.status("shop")
+    await asyncio.sleep(3)  # the operator is stopped: nobody measures this
 
     done = report("--manifests", str(manifests), "--state", str(state), "-o", "json")
     assert done.returncode == 0, done.stderr
@@ -41,9 +43,25 @@ async def test_the_report_from_local_folders_counts_what_the_status_counted(
     assert line["incidents"] == 1
     assert abs(line["downtime_seconds"] - status["currentPeriod"]["downtimeSeconds"]) <= 1
     assert line["downtime_seconds"] >= 2
+    # Before local mode first saw the agreement, and since it stopped: unmonitored, as the
+    # status counts it (the report adds the seconds since the last evaluation).
+    since_stop = line["unmonitored_seconds"] - status["currentPeriod"]["unmonitoredSeconds"]
+    assert 3 <= since_stop <= 30, since_stop
+    statement = report_statement(manifests, state)
+    assert statement.returncode == 0, statement.stderr
+    figures = json.loads(statement.stdout)
+    assert abs(figures["totals"]["eligibleSeconds"]
+               - status["currentPeriod"]["eligibleSeconds"]) <= 2, figures["totals"]
 
     table = report("--manifests", str(manifests), "--state", str(state))
     assert table.returncode == 0 and "shop" in table.stdout
+
+
+def report_statement(manifests: Path, state: Path) -> subprocess.CompletedProcess[str]:
+    period = datetime.now(UTC).strftime("%Y-%m")
+    return subprocess.run([sys.executable, "-m", "sla_operator", "statement", "--manifests",
+                           str(manifests), "--state", str(state), "--period", period, "-o", "json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 def test_manifests_without_state_is_refused_naming_both_flags(manifests: Path) -> None:
