@@ -45,18 +45,26 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from bench.apiserver_cpu import CpuMeter, control_plane_pids
+from bench.cluster_cost import CostWindow, cost_goals, cost_rows
 from bench.cluster_figures import (
     Goal,
-    counter_delta,
     fresh_since,
     operator_flag,
-    parse_counter,
-    peak_per_second,
     quantile,
     replace_section,
     seconds,
     status_writes,
     total_by,
+)
+from bench.cluster_steady import (
+    Steady,
+    SteadyStateError,
+    extract_build,
+    idle,
+    mean_object_bytes,
+    settle,
+    steady_state,
 )
 from bench.common import Target, process_cpu_seconds
 
@@ -167,15 +175,6 @@ def kubectl_runner(kubeconfig: str) -> Callable[..., subprocess.CompletedProcess
         return result
 
     return kubectl
-
-
-def apiserver_requests(kubectl: Callable[..., subprocess.CompletedProcess[str]]) -> \
-        tuple[dict[Any, float] | None, str]:
-    """The API server's request counters (None and why when /metrics cannot be read)."""
-    result = kubectl("get", "--raw", "/metrics", check=False, timeout=60)
-    if result.returncode != 0:
-        return None, f"kubectl get --raw /metrics failed: {result.stderr.strip()[:200]}"
-    return parse_counter(result.stdout), ""
 
 
 def api_client(kubeconfig: str) -> Any:
@@ -347,6 +346,8 @@ class Options:
     write: Path | None
     timeout: float
     keep: bool
+    before: str | None = None  # a git ref whose operator is measured first, on the same agreements
+    idle: float = 20.0  # seconds the control plane's CPU is read with no operator running
 
 
 @dataclass
@@ -386,6 +387,7 @@ class Figures:
     load_during: tuple[float, float, float] = (0.0, 0.0, 0.0)
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
     watch_errors: list[str] = field(default_factory=list)
+    cost: list[CostWindow] = field(default_factory=list)  # before (with --before), then this tree
 
 
 def wait(progress: Progress, what: Callable[[], tuple[bool, str]], timeout: float,
@@ -460,13 +462,59 @@ def run(options: Options, progress: Progress) -> Figures:
         if not watcher.listed.wait(60):
             raise BenchError(f"could not list the agreements: {watcher.errors[-3:]}")
 
+        meter = CpuMeter(control_plane_pids(plane._procs) if plane is not None else {})
+        if meter.available:
+            progress.phase(f"control plane idle for {options.idle:g} s (no operator): its own CPU")
+        idle_window = idle(progress, meter, options.idle)
+        idle_cores = None if idle_window is None else idle_window.cores("kube-apiserver")
+        settle_seconds = options.settle if options.settle is not None else 2 * options.interval + 5
+
+        def list_agreements() -> list[dict[str, Any]]:
+            from kubernetes import client
+            api = client.CustomObjectsApi(api_client(kubeconfig))
+            listing: Any = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+            return list(listing["items"])
+
+        def cost_window(label: str, steady: Steady, operator_cores: float) -> CostWindow:
+            plane_cpu = steady.control_plane.cpu if steady.control_plane is not None else {}
+            return CostWindow(label, steady.window_seconds,
+                              None if steady.delta is None else status_writes(steady.delta),
+                              plane_cpu.get("kube-apiserver"), plane_cpu.get("etcd"), idle_cores,
+                              mean_object_bytes(list_agreements), operator_cores)
+
         args = ("--status-interval", f"{OPERATOR_STATUS_INTERVAL:g}", "--evaluate-interval", "1",
                 *options.operator_args)
+        if options.before:
+            build = extract_build(REPO, options.before, workdir / "before")
+            old = support.OperatorProcess(kubeconfig, namespace, workdir, extra_args=args,
+                                          name="operator-before",
+                                          env={"PYTHONPATH": str(build)})
+            progress.phase(f"before: the operator of {options.before}, sla-operator run {' '.join(args)}")
+            old.start()
+            try:
+                if wait(progress, lambda: (watcher.with_status() >= total,
+                                           f"agreements with a status: {watcher.with_status()}/{total}"),
+                        options.timeout, old) is None:
+                    raise BenchError(f"the operator of {options.before} did not give every agreement "
+                                     f"a status within {options.timeout:g} s")
+                progress.phase(f"  settling for {settle_seconds:g} s")
+                settle(progress, watcher, old, settle_seconds)
+                progress.phase(f"  steady state for {options.duration:g} s")
+                steady = steady_state(progress, watcher, old, kubectl, options.duration, meter)
+                figures.cost.append(cost_window(f"before ({options.before})", steady,
+                                                steady.operator_cpu))
+            finally:
+                old.stop()
+            progress.phase(f"  {_cost_line(figures.cost[-1])}")
         operator = support.OperatorProcess(kubeconfig, namespace, workdir, extra_args=args)
         progress.phase(f"operator: sla-operator run {' '.join(args)}")
+        # After the build before, every agreement has a status already: wait for this one's.
+        mark = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+        time.sleep(max(0.0, (mark - datetime.now(UTC)).total_seconds()) if options.before else 0)
         operator.start()
         figures.start_to_all_status = wait(
-            progress, lambda: (watcher.with_status() >= total,
+            progress, lambda: ((watcher.fresh(mark)[0] if options.before else watcher.with_status())
+                               >= total,
                                f"agreements with a status: {watcher.with_status()}/{total}"),
             options.timeout, operator)
         if figures.start_to_all_status is None:
@@ -474,39 +522,23 @@ def run(options: Options, progress: Progress) -> Figures:
                              f"({watcher.with_status()}/{total}); operator log: {operator.log_path}")
 
         pid = operator.process.pid
-        settle = options.settle if options.settle is not None else 2 * options.interval + 5
-        progress.phase(f"settling for {settle:g} s (every endpoint probed twice: Unknown turns Up)")
-        settled = time.monotonic()
-        while (elapsed := time.monotonic() - settled) < settle:
-            if operator.process.poll() is not None:
-                raise BenchError(f"the operator exited; its log ends:\n{operator.log()[-3000:]}")
-            progress.update(f"{elapsed:4.0f}/{settle:g} s  status changes seen {watcher.changes}  "
-                            f"load {os.getloadavg()[0]:.1f}")
-            time.sleep(1)
-        figures.settle_seconds = settle
+        progress.phase(f"settling for {settle_seconds:g} s (every endpoint probed twice: Unknown turns Up)")
+        settle(progress, watcher, operator, settle_seconds)
+        figures.settle_seconds = settle_seconds
         progress.phase(f"steady state for {options.duration:g} s")
-        before, figures.metrics_problem = apiserver_requests(kubectl)
-        cpu_before, changes_before, t0 = process_cpu_seconds(pid), watcher.changes, time.monotonic()
-        while (elapsed := time.monotonic() - t0) < options.duration:
-            if operator.process.poll() is not None:
-                raise BenchError(f"the operator exited; its log ends:\n{operator.log()[-3000:]}")
-            cores = (process_cpu_seconds(pid) - cpu_before) / max(elapsed, 1e-9)
-            progress.update(f"{elapsed:4.0f}/{options.duration:g} s  status changes seen "
-                            f"{watcher.changes - changes_before}  operator CPU {cores:.2f} cores  "
-                            f"load {os.getloadavg()[0]:.1f}")
-            time.sleep(1)
-        after, problem = apiserver_requests(kubectl)
-        figures.window_seconds = time.monotonic() - t0
-        figures.operator_cpu = (process_cpu_seconds(pid) - cpu_before) / figures.window_seconds
-        figures.watch_changes = watcher.changes - changes_before
-        with watcher.lock:
-            figures.peak_changes_per_second = peak_per_second(
-                [t for t in watcher.change_times if t >= t0])
-        figures.load_during = os.getloadavg()
-        figures.oldest_at_end = watcher.oldest(datetime.now(UTC))
-        figures.metrics_problem = figures.metrics_problem or problem
-        if before is not None and after is not None:
-            delta = counter_delta(before, after)
+        steady = steady_state(progress, watcher, operator, kubectl, options.duration, meter)
+        figures.window_seconds = steady.window_seconds
+        figures.operator_cpu = steady.operator_cpu
+        figures.watch_changes = steady.watch_changes
+        figures.peak_changes_per_second = steady.peak_changes_per_second
+        figures.load_during = steady.load_during
+        figures.oldest_at_end = steady.oldest_at_end
+        figures.metrics_problem = steady.metrics_problem
+        figures.cost.append(cost_window("after (this tree)" if options.before else "this tree",
+                                        steady, steady.operator_cpu))
+        progress.phase(f"  {_cost_line(figures.cost[-1])}")
+        if steady.delta is not None:
+            delta = steady.delta
             figures.writes = status_writes(delta)
             figures.requests_total = sum(delta.values())
             figures.requests_by_verb = total_by(delta, "verb")
@@ -646,6 +678,13 @@ def _by_verb_and_subresource(delta: dict[Any, float], resource: str) -> dict[tup
     return totals
 
 
+def _cost_line(window: CostWindow) -> str:
+    per_write = window.ms_per_write
+    return (f"API server CPU per status write "
+            f"{'n/a' if per_write is None else f'{per_write:.1f} ms'}, "
+            f"status writes {window.writes_per_second or 0:.1f}/s")
+
+
 def _rate(count: float | None, window: float) -> str:
     return "n/a" if count is None else f"{count / window:.1f}/s"
 
@@ -768,6 +807,18 @@ def report(options: Options, figures: Figures, command: str) -> str:
              f"{_rate(figures.writes, window)}, cap {cap if cap is not None else 'not set'}",
              None if cap is None or writes_per_second is None else writes_per_second <= float(cap)),
     ]
+    if figures.cost:
+        after = figures.cost[-1]
+        goals += cost_goals(after, figures.cost[0] if len(figures.cost) > 1 else None,
+                            options.agreements, options.endpoints)
+        lines += ["", "API server cost of the operator (issue 21): the control plane's CPU from "
+                  "/proc/PID/stat over each steady-state window; per status write = (the API "
+                  "server's CPU less its idle CPU, read for "
+                  f"{options.idle:g} s before any operator ran) ÷ the status writes its own "
+                  "counter saw in the window."
+                  + (f" Before = the operator of `{options.before}` on the same agreements and "
+                     "control plane, just before this tree's." if options.before else ""),
+                  "", *cost_rows(figures.cost)]
     lines += ["", "| goal | measured | verdict |", "|---|---|---|", *(goal.row() for goal in goals)]
     lines += ["", f"Operator log: {figures.log_warnings} warning and {figures.log_errors} error lines."]
     if figures.watch_errors:
@@ -824,6 +875,12 @@ def parse_arguments(argv: list[str] | None) -> Options:
                              f"--operator-arg={CAP_FLAG}=20")
     parser.add_argument("--timeout", type=positive(float, 10), default=1800.0,
                         help="seconds to wait for every agreement's status in a phase (default 1800)")
+    parser.add_argument("--before", metavar="GIT_REF",
+                        help="first measure the operator of GIT_REF (e.g. main~3) on the same "
+                             "agreements, then this tree's: the API server's cost before and after")
+    parser.add_argument("--idle", type=positive(float, 0), default=20.0,
+                        help="seconds the control plane's CPU is read before any operator runs, "
+                             "subtracted as its idle use (default 20)")
     parser.add_argument("--keep-logs", dest="keep", action="store_true",
                         help="keep the operator's log directory")
     parser.add_argument("--write", type=Path, metavar="FILE",
@@ -834,7 +891,7 @@ def parse_arguments(argv: list[str] | None) -> Options:
                    apply_budget=args.apply_budget,
                    restart=args.restart,
                    operator_args=list(args.operator_arg), write=args.write, timeout=args.timeout,
-                   keep=args.keep)
+                   keep=args.keep, before=args.before, idle=args.idle)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -851,7 +908,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         figures = run(options, progress)
-    except BenchError as error:
+    except (BenchError, SteadyStateError) as error:
         progress.phase(f"failed: {error}")
         return 1
     except KeyboardInterrupt as stopped:

@@ -11,7 +11,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root holds bench/
 
+from bench.apiserver_cpu import CpuWindow, control_plane_pids
 from bench.cluster import Figures, Options, report
+from bench.cluster_cost import CostWindow, cost_goals, cost_rows
 from bench.cluster_figures import (
     SECTION_BEGIN,
     SECTION_END,
@@ -207,3 +209,94 @@ def test_report_misses_the_apply_goal_when_no_new_agreement_got_a_status() -> No
     figures = Figures(window_seconds=90.0, writes=300.0, applied=3, apply_missing=3)
     text = report(_options(), figures, "cmd")
     assert "| apply → first status p99 < 2 s | n/a, 3 of 3 without a status | **missed** |" in text
+
+
+# ----------------------------------------------------------------------------- API server cost (issue 21)
+
+
+def test_cost_window_charges_the_api_server_less_its_idle_cpu_to_each_status_write() -> None:
+    # 60 s, 1,800 writes (30/s), the API server used 45 CPU-s (0.75 cores) of which 0.15 idle.
+    window = CostWindow("after", 60.0, writes=1800.0, apiserver_cpu=45.0, etcd_cpu=3.0,
+                        idle_cores=0.15, object_bytes=12_345.0, operator_cores=0.4)
+    assert window.writes_per_second == 30.0
+    assert window.apiserver_cores == 0.75
+    assert window.attributable_cores == pytest.approx(0.6)
+    assert window.ms_per_write == pytest.approx(20.0)  # 0.6 cores / 30 writes/s
+    assert window.ms_per_write_all == pytest.approx(25.0)
+    assert window.etcd_ms_per_write == pytest.approx(5.0 / 3)
+
+
+def test_cost_window_without_readings_or_writes_has_no_figure() -> None:
+    unread = CostWindow("remote", 60.0, writes=1800.0, apiserver_cpu=None)
+    assert unread.apiserver_cores is None and unread.ms_per_write is None
+    quiet = CostWindow("quiet", 60.0, writes=0.0, apiserver_cpu=6.0, idle_cores=0.5)
+    assert quiet.ms_per_write is None  # no writes: nothing to divide by
+    assert quiet.attributable_cores == 0.0  # never below its idle use
+
+
+def test_cost_rows_put_before_and_after_side_by_side() -> None:
+    before = CostWindow("before (main~1)", 60.0, 1800.0, 72.0, 3.6, 0.1, 20_100.0, 0.5)
+    after = CostWindow("after (this tree)", 60.0, 1800.0, 18.0, 1.2, 0.1, 9_800.0, 0.45)
+    text = "\n".join(cost_rows([before, after]))
+    assert "| figure | before (main~1) | after (this tree) |" in text
+    assert "| status writes/s (API server's counter) | 30.0/s | 30.0/s |" in text
+    assert "| API server CPU per status write (less its idle 0.100 cores) | 36.7 ms | 6.7 ms |" in text
+    assert "| API server CPU per status write, idle included | 40.0 ms | 10.0 ms |" in text
+    assert "| API server CPU, cores: less idle / all | 1.100 / 1.200 | 0.200 / 0.300 |" in text
+    assert "| an agreement as stored (JSON, mean) | 20.1 kB | 9.8 kB |" in text
+    assert cost_rows([]) == []
+
+
+def test_cost_goals_judge_per_write_against_10_ms_and_a_quarter_of_before() -> None:
+    before = CostWindow("before", 100.0, 2500.0, 110.0, idle_cores=0.1)  # 40 ms a write
+    after = CostWindow("after", 100.0, 2500.0, 30.0, idle_cores=0.1)  # 8 ms a write
+    rows = [goal.row() for goal in cost_goals(after, before, 1000, 10)]
+    assert rows[0] == "| API server CPU per status write ≤ 10 ms | 8.0 ms (before: 40.0 ms) | met |"
+    assert rows[1] == "| … a quarter of before or less | 8.0 ms of 40.0 ms (20%) | met |"
+    # one location at full size: 0.2 cores is over 0.15 already, so three cannot meet it
+    assert rows[2].endswith("| 0.200 cores at 1,000 x 10, 1 location, 25.0/s status writes | **missed** |")
+    slower = CostWindow("after", 100.0, 2500.0, 40.0, idle_cores=0.1)  # 12 ms a write
+    rows = [goal.row() for goal in cost_goals(slower, before, 1000, 10)]
+    assert rows[0].endswith("| 12.0 ms (before: 40.0 ms) | **missed** |")
+    assert rows[1].endswith("| 12.0 ms of 40.0 ms (30%) | **missed** |")
+
+
+def test_cost_goal_of_cores_is_judged_only_at_the_issue_size() -> None:
+    after = CostWindow("after", 60.0, 200.0, 3.0, idle_cores=0.0)  # 0.05 cores
+    small = [goal.row() for goal in cost_goals(after, None, 100, 10)]
+    assert len(small) == 2  # no "quarter of before" without a before
+    assert small[1].endswith("1 location, 3.3/s status writes; judged at 1,000 x 10 only | not measured |")
+    full_one = cost_goals(after, None, 1000, 10)[1]
+    assert full_one.met is None and "three locations add their reports" in full_one.figure
+    assert cost_goals(after, None, 1000, 10, locations=3)[1].met is True
+
+
+def test_control_plane_pids_keep_the_running_api_server_and_etcd() -> None:
+    class Running:
+        def __init__(self, pid: int, code: int | None = None) -> None:
+            self.pid, self.code = pid, code
+
+        def poll(self) -> int | None:
+            return self.code
+
+    pids = control_plane_pids([("etcd", Running(11)), ("kube-apiserver", Running(12)),
+                               ("kube-controller-manager", Running(13)),
+                               ("kube-apiserver", Running(14, code=1))])
+    assert pids == {"etcd": 11, "kube-apiserver": 12}
+
+
+def test_cpu_window_gives_cores_of_what_was_read() -> None:
+    window = CpuWindow(20.0, {"kube-apiserver": 5.0})
+    assert window.cores("kube-apiserver") == 0.25
+    assert window.cores("etcd") is None
+
+
+def test_report_carries_the_cost_table_and_its_goals() -> None:
+    figures = Figures(window_seconds=60.0, writes=1800.0, restart_to_all_fresh=30.0,
+                      cost=[CostWindow("before (abc)", 60.0, 1800.0, 72.0, idle_cores=0.1),
+                            CostWindow("after (this tree)", 60.0, 1800.0, 24.0, idle_cores=0.1)])
+    text = report(_options(before="abc", new_agreements=0), figures, "cmd")
+    assert "Before = the operator of `abc`" in text
+    assert "| API server CPU per status write (less its idle 0.100 cores) | 36.7 ms | 10.0 ms |" in text
+    assert "| API server CPU per status write ≤ 10 ms | 10.0 ms (before: 36.7 ms) | met |" in text
+    assert "| … a quarter of before or less | 10.0 ms of 36.7 ms (27%) | **missed** |" in text

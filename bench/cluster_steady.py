@@ -1,0 +1,131 @@
+"""The cluster benchmark's steady state: settle, then one window measured from the API server's
+counters, the operator's and the control plane's CPU; and the build measured "before".
+
+Split from bench/cluster.py; the watch, kubectl and the operator process are passed in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from bench.apiserver_cpu import CpuMeter, CpuWindow
+from bench.cluster_figures import Labels, counter_delta, parse_counter, peak_per_second
+from bench.common import process_cpu_seconds
+
+
+class SteadyStateError(RuntimeError):
+    pass
+
+
+@dataclass
+class Steady:
+    window_seconds: float
+    operator_cpu: float
+    watch_changes: int
+    peak_changes_per_second: int
+    oldest_at_end: float | None
+    load_during: tuple[float, float, float]
+    metrics_problem: str
+    delta: dict[Labels, float] | None
+    control_plane: CpuWindow | None
+
+
+def apiserver_requests(kubectl: Callable[..., subprocess.CompletedProcess[str]]) -> \
+        tuple[dict[Labels, float] | None, str]:
+    """The API server's request counters (None and why when /metrics cannot be read)."""
+    result = kubectl("get", "--raw", "/metrics", check=False, timeout=60)
+    if result.returncode != 0:
+        return None, f"kubectl get --raw /metrics failed: {result.stderr.strip()[:200]}"
+    return parse_counter(result.stdout), ""
+
+
+def settle(progress: Any, watcher: Any, operator: Any, seconds: float) -> None:
+    settled = time.monotonic()
+    while (elapsed := time.monotonic() - settled) < seconds:
+        _alive(operator)
+        progress.update(f"{elapsed:4.0f}/{seconds:g} s  status changes seen {watcher.changes}  "
+                        f"load {os.getloadavg()[0]:.1f}")
+        time.sleep(1)
+
+
+def steady_state(progress: Any, watcher: Any, operator: Any, kubectl: Any, duration: float,
+                 meter: CpuMeter) -> Steady:
+    """One window of ``duration`` seconds with the operator running."""
+    pid = operator.process.pid
+    before, problem = apiserver_requests(kubectl)
+    cpu_before, changes_before, t0 = process_cpu_seconds(pid), watcher.changes, time.monotonic()
+    meter.start()
+    while (elapsed := time.monotonic() - t0) < duration:
+        _alive(operator)
+        cores = (process_cpu_seconds(pid) - cpu_before) / max(elapsed, 1e-9)
+        progress.update(f"{elapsed:4.0f}/{duration:g} s  status changes seen "
+                        f"{watcher.changes - changes_before}  operator CPU {cores:.2f} cores  "
+                        f"load {os.getloadavg()[0]:.1f}")
+        time.sleep(1)
+    plane = meter.stop() if meter.available else None
+    after, later_problem = apiserver_requests(kubectl)
+    window = time.monotonic() - t0
+    with watcher.lock:
+        peak = peak_per_second([t for t in watcher.change_times if t >= t0])
+    return Steady(
+        window_seconds=window,
+        operator_cpu=(process_cpu_seconds(pid) - cpu_before) / window,
+        watch_changes=watcher.changes - changes_before,
+        peak_changes_per_second=peak,
+        oldest_at_end=watcher.oldest(datetime.now(UTC)),
+        load_during=os.getloadavg(),
+        metrics_problem=problem or later_problem,
+        delta=None if before is None or after is None else counter_delta(before, after),
+        control_plane=plane)
+
+
+def idle(progress: Any, meter: CpuMeter, seconds: float) -> CpuWindow | None:
+    """The control plane's CPU with no operator running (the benchmark's watch open)."""
+    if not meter.available or seconds <= 0:
+        return None
+    meter.start()
+    started = time.monotonic()
+    while (elapsed := time.monotonic() - started) < seconds:
+        progress.update(f"{elapsed:4.0f}/{seconds:g} s")
+        time.sleep(1)
+    return meter.stop()
+
+
+def mean_object_bytes(list_objects: Callable[[], list[dict[str, Any]]]) -> float | None:
+    """The mean size of the agreements as the API server stores them (compact JSON)."""
+    items = list_objects()
+    if not items:
+        return None
+    return sum(len(json.dumps(item, separators=(",", ":"))) for item in items) / len(items)
+
+
+def extract_build(repo: Path, ref: str, into: Path) -> Path:
+    """The operator package of ``ref`` (``git archive``, the repository left as it is), for
+    PYTHONPATH; returns the folder that holds ``sla_operator``."""
+    resolved = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+                              capture_output=True, text=True)
+    if resolved.returncode != 0:
+        raise SteadyStateError(f"--before {ref}: not a commit of {repo} ({resolved.stderr.strip()})")
+    archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar",
+                              resolved.stdout.strip(), "operator/sla_operator"],
+                             capture_output=True)
+    if archive.returncode != 0:
+        raise SteadyStateError(f"git archive {ref} failed: {archive.stderr.decode()[:300]}")
+    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "operator"
+
+
+def _alive(operator: Any) -> None:
+    if operator.process.poll() is not None:
+        raise SteadyStateError(f"the operator exited; its log ends:\n{operator.log()[-3000:]}")
