@@ -143,6 +143,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         sharding=_sharding(args),
         discover=getattr(args, "discover", False),
         location=getattr(args, "location", None),
+        locations_namespace=getattr(args, "leader_elect_namespace", None)
+        or os.environ.get("POD_NAMESPACE") or "default",
     )
 
 
@@ -245,6 +247,42 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rule-label", action="append", type=_rule_label, default=[],
                      metavar="K=V", help="label of the PrometheusRules the operator keeps, e.g. "
                                          "for prometheus-operator's ruleSelector (repeatable)")
+
+    probe = commands.add_parser(
+        "probe", help="probe as one location and report to the deciding operator",
+        description="Probe every agreement's endpoints as location NAME and write what this "
+                    "location sees as LocationReports, only when a view changes; never writes "
+                    "statuses or incidents. Takes the Lease sla-location-NAME: one replica of "
+                    "a location reports, and its renewals tell the operator run --location "
+                    "that the location is there. In-cluster credentials, else KUBECONFIG "
+                    "(a remote home cluster's).")
+    probe.add_argument("--location", type=_location, required=True, metavar="NAME",
+                       help="this location's name (a DNS label, as spec.probing.locations "
+                            "names it); HTTP probes send User-Agent: sla-operator/VERSION "
+                            "(location NAME)")
+    probe.add_argument("--namespace", action="append", default=[],
+                       help="namespace whose agreements to probe (repeatable; default: all)")
+    probe.add_argument("--resync-interval", type=_seconds, default=15.0,
+                       help="between lists of the agreements (default 15s)")
+    probe.add_argument("--deny-cidr", action="append", type=_cidr, default=[],
+                       help="a range probes may not connect to (repeatable), as for run")
+    probe.add_argument("--allow-cidr", action="append", type=_cidr, default=[],
+                       help="when given, probes may connect only to these ranges (repeatable)")
+    probe.add_argument("--probe-policy", metavar="FILE",
+                       help="the administrators' per-namespace ranges, as for run")
+    probe.add_argument("--probe-concurrency", type=int, default=256,
+                       help="probes in flight at once (default 256)")
+    lease = probe.add_argument_group("the location's Lease (one reporter per location)")
+    lease.add_argument("--leader-elect-namespace",
+                       help="where the Lease is: the deciding operator's namespace (default: "
+                            "$POD_NAMESPACE, else default)")
+    lease.add_argument("--leader-elect-lease-duration", type=_seconds, default=15.0,
+                       help="how long the location counts as there after a renewal, and a "
+                            "standby replica waits (default 15s)")
+    lease.add_argument("--leader-elect-renew-deadline", type=_seconds, default=10.0,
+                       help="how long the holder writes without renewing (default 10s)")
+    lease.add_argument("--leader-elect-retry-period", type=_seconds, default=2.0,
+                       help="between renewals (default 2s)")
 
     local = commands.add_parser("local", help="run on manifest files, no cluster needed",
                                 description="Read SLA, MaintenanceWindow and Incident manifests "
@@ -363,6 +401,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _probe(args: argparse.Namespace) -> int:
+    from sla_operator.domain.location_reports import location_lease_name
+    from sla_operator.engine.settings import EngineSettings
+    from sla_operator.kube.reporter import run_probe
+    from sla_operator.probes.policy import AddressPolicy
+
+    lease = LeaseSettings(
+        name=location_lease_name(args.location),
+        namespace=args.leader_elect_namespace or os.environ.get("POD_NAMESPACE") or "default",
+        duration=args.leader_elect_lease_duration,
+        renew_deadline=args.leader_elect_renew_deadline,
+        retry_period=args.leader_elect_retry_period)
+    if not 0 < lease.retry_period < lease.renew_deadline < lease.duration:
+        raise ValueError("the Lease needs retry period < renew deadline < lease duration")
+    settings = EngineSettings(
+        probe_concurrency=args.probe_concurrency,
+        policy=AddressPolicy.from_cidrs(tuple(args.deny_cidr), tuple(args.allow_cidr)),
+        namespace_rules=read_policy_file(args.probe_policy) if args.probe_policy else (),
+        location=args.location)
+    return run_probe(args.location, tuple(args.namespace), settings, lease, args.resync_interval)
+
+
 def _dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
     if args.command == "run":
         from sla_operator.kube.startup import run
@@ -372,7 +432,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
             from sla_operator.kube import discovery
 
             discovery.enable()
+        if settings.location is not None:
+            from sla_operator.kube import location_watch
+
+            location_watch.enable()
         return run(settings)
+    if args.command == "probe":
+        return _probe(args)
     if args.command == "local":
         from sla_operator.local import run_local
 

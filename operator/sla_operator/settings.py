@@ -81,6 +81,9 @@ class Settings:
     location: str | None = None
     """Cluster mode: where this process probes from (--location); None: the single location
     ``default``."""
+    locations_namespace: str = "default"
+    """Cluster mode with a location: where the locations' Leases (their heartbeats) are, the
+    operator's own namespace (--leader-elect-namespace, else $POD_NAMESPACE)."""
     extra: dict[str, str] = field(default_factory=dict)
     """Mode-specific options (e.g. the manifests and state folders of local mode)."""
 

@@ -14,6 +14,7 @@ from test_engine_deletion import RecordingStore
 from sla_operator.domain.errors import SpecError
 from sla_operator.domain.health import EndpointHealth
 from sla_operator.domain.incidents import Open
+from sla_operator.domain.location_reports import Heartbeat, LocationReport
 from sla_operator.domain.model import (
     Agreement,
     Endpoint,
@@ -165,3 +166,63 @@ def test_a_wrong_spec_probing_names_the_field(probing: object, path: str, words:
         agreement_from_manifest(manifest(probing))
     assert path in str(raised.value) and words in str(raised.value)
 
+
+
+# ---------------------------------------------------------------- other locations' reports
+
+
+def report_of(location: str, state: State, since: datetime, probed: datetime) -> LocationReport:
+    return LocationReport("shop", "checkout", location, {"api": seen(state, since, probed)})
+
+
+def located_engine(clock: list[datetime]) -> Engine:
+    engine = Engine(RecordingStore(), EngineSettings(location="a"),  # type: ignore[arg-type]
+                    clock=lambda: clock[0])
+    engine.upsert_agreement(agreement())
+    return engine
+
+
+def test_a_report_enters_through_the_same_intake_and_a_held_lease_keeps_it_fresh() -> None:
+    clock = [T0]
+    engine = located_engine(clock)
+    runtime = engine.agreements[("shop", "checkout")]
+    engine.note_heartbeats({"b": Heartbeat(T0, timedelta(seconds=15)),
+                            "c": Heartbeat(T0, timedelta(seconds=15))})
+    engine.take_report(report_of("b", State.DOWN, T0, T0))
+    engine.take_report(report_of("c", State.UP, T0 - 60 * SECOND, T0 - 60 * SECOND))
+    now = probe(runtime, T0, False, 5)
+    clock[0] = now
+    # b's report is 5 s old and c's a minute: their Leases say both still hold.
+    assert evaluate_agreement(runtime, [], [], now).status["state"] == "Down"
+    assert set(runtime.locations["api"]) == {"a", "b", "c"}
+
+
+def test_a_location_whose_lease_lapsed_turns_stale_and_its_report_no_longer_counts() -> None:
+    clock = [T0]
+    engine = located_engine(clock)
+    runtime = engine.agreements[("shop", "checkout")]
+    engine.take_report(report_of("b", State.DOWN, T0, T0))
+    engine.note_heartbeats({"b": Heartbeat(T0, timedelta(seconds=4))})
+    runtime.dirty = False
+    clock[0] = T0 + 10 * SECOND
+    engine.note_heartbeats({"b": Heartbeat(T0, timedelta(seconds=4))})
+    assert runtime.dirty  # a location gone: decided again at once
+    now = probe(runtime, T0 + 5 * SECOND, False, 5)
+    evaluation = evaluate_agreement(runtime, [], [], now)
+    assert (evaluation.status["state"], evaluation.actions) == ("Unknown", [])
+
+
+def test_a_report_before_its_agreement_is_taken_when_the_agreement_comes() -> None:
+    engine = Engine(RecordingStore(), EngineSettings(location="a"))  # type: ignore[arg-type]
+    engine.take_report(report_of("b", State.DOWN, T0, T0))
+    engine.upsert_agreement(agreement())
+    assert engine.agreements[("shop", "checkout")].locations["api"]["b"].state is State.DOWN
+    engine.drop_report("shop", "checkout", "b")
+    assert engine.agreements[("shop", "checkout")].locations["api"] == {}
+
+
+def test_without_a_location_reports_are_not_taken() -> None:
+    engine = Engine(RecordingStore())  # type: ignore[arg-type]
+    engine.upsert_agreement(agreement(probing=None))
+    engine.take_report(report_of("b", State.DOWN, T0, T0))
+    assert engine.agreements[("shop", "checkout")].locations == {}

@@ -30,4 +30,4 @@ def test_the_validator_reads_the_crds_from_the_installed_package() -> None:
     from sla_operator.local.schema import crd_schemas
 
     assert set(crd_schemas()) == {"ServiceLevelAgreement", "MaintenanceWindow", "Incident",
-                                  "NotificationRoute", "SupportRequest"}
+                                  "NotificationRoute", "SupportRequest", "LocationReport"}

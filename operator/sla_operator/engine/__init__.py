@@ -19,11 +19,13 @@ from datetime import datetime
 from typing import Any
 
 from sla_operator.domain.errors import SecretRefused
+from sla_operator.domain.location_reports import Heartbeat, LocationReport
 from sla_operator.domain.model import Incident, MaintenanceWindow
 from sla_operator.domain.support import SupportRequest
 from sla_operator.domain.views import Snapshot
 from sla_operator.engine.collector import PacedCollector
 from sla_operator.engine.registry import Registry
+from sla_operator.engine.reports import Reports
 from sla_operator.engine.rounds import ROUTINE_WRITES_AT_ONCE, WRITES_AT_ONCE, Rounds
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.engine.settings import EngineSettings
@@ -54,7 +56,7 @@ WAKE_GATHER_SECONDS = 0.05
 LEFT_OVER_PAUSE_SECONDS = 0.05
 
 
-class Engine(Registry, Rounds, WritePath):
+class Engine(Registry, Rounds, WritePath, Reports):
     """Coordinates the parts: the registry of objects (engine/registry.py), the evaluation
     rounds (engine/rounds.py) and the write path (engine/write_path.py), all behind the one
     write switch (store/fence.py); publishes the snapshot every output reads, and runs the
@@ -93,6 +95,11 @@ class Engine(Registry, Rounds, WritePath):
         """Other shards' agreements: never probed, evaluated nor written here; the status
         page shows them as their statuses do (see ``mirrored_view``)."""
         self.foreign_incidents: dict[Key, Incident] = {}
+        self.heartbeats: dict[str, Heartbeat] = {}
+        """Other locations' Leases as last read (run --location): whether their reports hold."""
+        self.held_locations: set[str] = set()  # those whose Lease was held at the last read
+        self.location_reports: dict[tuple[str, str, str], LocationReport] = {}
+        """Other locations' reports by (namespace, agreement, location), as last watched."""
         self.support_requests: dict[Key, SupportRequest] = {}  # records, like incidents
         self._requests_by_agreement: dict[Key, dict[str, SupportRequest]] = {}
         self._support_status: dict[Key, dict[str, Any]] = {}

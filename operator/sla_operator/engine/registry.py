@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sla_operator.domain.errors import SecretRefused
+from sla_operator.domain.location_reports import Heartbeat
 from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult
 from sla_operator.domain.quorum import DEFAULT_LOCATION
 from sla_operator.domain.saved import describe
@@ -42,6 +43,7 @@ class Registry:
     incidents: dict[Key, Incident]
     foreign: dict[Key, AgreementRuntime]
     foreign_incidents: dict[Key, Incident]
+    heartbeats: dict[str, Heartbeat]
     support_requests: dict[Key, SupportRequest]
     _requests_by_agreement: dict[Key, dict[str, SupportRequest]]
     _support_status: dict[Key, dict[str, Any]]
@@ -55,6 +57,7 @@ class Registry:
     _changes: int
     _wake: asyncio.Event
     publish: Any  # Engine.publish: a removal shows at once
+    apply_reports: Any  # Engine.apply_reports (engine/reports.py): other locations' views
 
 
     def owns(self, kind: Kind, key: Key, agreement: str | None = None) -> bool:
@@ -115,7 +118,9 @@ class Registry:
     def _fresh_runtime(self, agreement: Agreement,
                        status: Mapping[str, Any] | None) -> AgreementRuntime:
         runtime = AgreementRuntime(agreement, started=self.clock(), seen_status=status,
-                                   location=self.settings.location or DEFAULT_LOCATION)
+                                   location=self.settings.location or DEFAULT_LOCATION,
+                                   located=self.settings.location is not None,
+                                   heartbeats=self.heartbeats)
         if isinstance(status, Mapping) and status:
             # What the object holds: the first write sends only what differs from it.
             runtime.last_written = dict(status)
@@ -125,6 +130,7 @@ class Registry:
             log.warning("agreement %s/%s: status read back with errors: %s",
                         agreement.namespace, agreement.name, runtime.restore_problems)
         self.agreements[agreement.key] = runtime
+        self.apply_reports(runtime)
         return runtime
 
     def take_over(self, agreements: Sequence[tuple[Agreement, Mapping[str, Any] | None]],

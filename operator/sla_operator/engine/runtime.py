@@ -12,11 +12,11 @@ from sla_operator.domain.accounting import DayFigures, PeriodFigures
 from sla_operator.domain.failure_reasons import FAILURE_REASONS, REASON_INDEX
 from sla_operator.domain.health import UNPROBED, EndpointHealth, observe
 from sla_operator.domain.intervals import Interval, union
-from sla_operator.domain.model import Agreement, Endpoint, ProbeResult, State
+from sla_operator.domain.model import Agreement, Endpoint, ProbeResult, Probing, State
 from sla_operator.domain.published import Published
 from sla_operator.domain.quorum import DEFAULT_LOCATION
 from sla_operator.domain.views import AgreementView, ClosedPeriodView
-from sla_operator.engine.locations import decided_health, seen_until
+from sla_operator.engine.locations import Heartbeats, decided_health, seen_until
 from sla_operator.engine.support import SupportCounts
 
 NEW_HEALTH = UNPROBED  # frozen: one for every endpoint not probed yet
@@ -57,8 +57,12 @@ class AgreementRuntime:
     """Each endpoint's health as the agreement counts it: the one location's, or with
     ``spec.probing`` what a quorum of ``locations`` sees."""
     location: str = DEFAULT_LOCATION  # where this process's own probes run
+    located: bool = False
+    """Run with ``--location``: other locations' reports count, by quorum, with or without
+    ``spec.probing`` (see ``probing``)."""
     locations: dict[str, dict[str, EndpointHealth]] = field(default_factory=dict)
-    """With ``spec.probing``: endpoint -> location -> what that location sees."""
+    """Deciding by quorum: endpoint -> location -> what that location sees."""
+    heartbeats: Heartbeats = field(default_factory=dict)  # the engine's, shared
     probe_stats: dict[str, ProbeStats] = field(default_factory=dict)
     unmonitored: list[Interval] = field(default_factory=list)
     history: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> frozen entry
@@ -127,6 +131,7 @@ class AgreementRuntime:
     """The earliest own probe result since ``no_data_since`` (where that unmonitored time ends)."""
     _newest_probe: datetime | None = field(default=None, repr=False)
     _newest_known: bool = field(default=False, repr=False)  # ``_newest_probe`` is up to date
+    _quorum_seen: datetime | None = field(default=None, repr=False)  # see ``decide_by_quorum``
     _endpoints: dict[str, Endpoint] = field(default_factory=dict, repr=False)
     _positions: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -139,6 +144,12 @@ class AgreementRuntime:
                               and not evaluated else self.started)
         self._endpoints = {e.name: e for e in self.agreement.endpoints}
         self._positions = {e.name: i for i, e in enumerate(self.agreement.endpoints)}
+
+    @property
+    def probing(self) -> Probing | None:
+        """How locations decide: ``spec.probing``, or by default every location that reports
+        (run with ``--location``); None: the one location's results are the endpoint's."""
+        return self.agreement.probing or (Probing() if self.located else None)
 
     def position(self, name: str) -> int | None:
         """Where endpoint ``name`` is in the agreement's list (and its snapshot view's)."""
@@ -154,7 +165,7 @@ class AgreementRuntime:
         the intake."""
         # Once per probe: nothing is made here that is not kept.
         name = endpoint.name
-        if self.agreement.probing is None:
+        if self.probing is None:
             own = self.healths.get(name) or NEW_HEALTH
         else:
             own = self.locations.get(name, {}).get(self.location) or NEW_HEALTH
@@ -166,19 +177,19 @@ class AgreementRuntime:
 
     def take(self, endpoint: Endpoint, location: str, seen: EndpointHealth) -> None:
         """The one intake of what a location sees of an endpoint (``seen.last`` is its newest
-        result): alone it is the endpoint's health; with ``spec.probing``, one of the views
-        a quorum decides on."""
+        result): alone it is the endpoint's health; deciding by quorum, one of the views the
+        quorum decides on."""
         name = endpoint.name
         before = self.healths.get(name) or NEW_HEALTH
         result = seen.last
         assert result is not None, "a location's view comes with its newest result"
-        if self.agreement.probing is None:
+        probing = self.probing
+        if probing is None:
             after = seen
         else:
             views = self.locations.setdefault(name, {})
             views[location] = seen
-            after = decided_health(endpoint, views, self.agreement.probing, result.time)
-            self._newest_known = False
+            after = decided_health(endpoint, views, probing, result.time, self.heartbeats)
             # Until a quorum of locations sees a state, nothing is known of the service.
             result = after.last if after.state is not State.UNKNOWN else None
         self.healths[name] = after
@@ -236,7 +247,7 @@ class AgreementRuntime:
         kept = {e.name for e in agreement.endpoints if old.get(e.name) == e}
         self.healths = {n: h for n, h in self.healths.items() if n in kept}
         self.locations = {n: v for n, v in self.locations.items() if n in kept}
-        if (agreement.probing is None) != (self.agreement.probing is None):
+        if (agreement.probing is None) != (self.agreement.probing is None) and not self.located:
             # One location's health is its own view, and the other way round.
             if agreement.probing is None:
                 self.healths = {n: v[self.location] for n, v in self.locations.items()
@@ -265,12 +276,10 @@ class AgreementRuntime:
 
     def newest_probe_time(self) -> datetime | None:
         """The start of the newest probe result of an own endpoint (kept up to date by
-        ``observe``; looked for again after a new spec)."""
-        probing = self.agreement.probing
-        if probing is not None:  # until when a quorum of locations had results
-            times = [t for e in self.agreement.own_endpoints
-                     if (t := seen_until(self.locations.get(e.name, {}), probing)) is not None]
-            return max(times, default=None)
+        ``observe``; looked for again after a new spec); deciding by quorum, until when a
+        quorum of locations was known to see one (as of ``decide_by_quorum``)."""
+        if self.probing is not None:
+            return self._quorum_seen
         if not self._newest_known:
             times = [h.last.time for e in self.agreement.own_endpoints
                      if (h := self.healths.get(e.name)) is not None and h.last is not None]
@@ -278,16 +287,21 @@ class AgreementRuntime:
         return self._newest_probe
 
     def decide_by_quorum(self, now: datetime) -> None:
-        """With ``spec.probing``: each endpoint's health again as of ``now`` (locations turn
+        """Deciding by quorum: each endpoint's health again as of ``now`` (locations turn
         stale with time, not only with results). A health that stays the same stays the
         same object (its status entry is kept by identity)."""
-        probing = self.agreement.probing
+        probing = self.probing
         if probing is None:
             return
+        # Until when a quorum of locations was known to see an own endpoint.
+        self._quorum_seen = max((t for e in self.agreement.own_endpoints
+                                 if (t := seen_until(self.locations.get(e.name, {}), probing,
+                                                     self.heartbeats, now)) is not None),
+                                default=None)
         for endpoint in self.agreement.endpoints:
             views = self.locations.get(endpoint.name)
             if views:
-                decided = decided_health(endpoint, views, probing, now)
+                decided = decided_health(endpoint, views, probing, now, self.heartbeats)
                 if decided != self.healths.get(endpoint.name):
                     self.healths[endpoint.name] = decided
 

@@ -29,6 +29,7 @@ from sla_operator.kube.connect import FirstLists, StartupError, api_client, firs
 from sla_operator.kube.discovery import DISCOVERIES
 from sla_operator.kube.leader import LeaderElector
 from sla_operator.kube.lease import LeaseClient
+from sla_operator.kube.location_watch import HEARTBEAT_READ_SECONDS, watch_heartbeats
 from sla_operator.kube.notify_routes import KubeRoutes
 from sla_operator.kube.primed import PrimedLists, primed
 from sla_operator.kube.rules import RuleKeeper, keep_all
@@ -209,6 +210,9 @@ async def _operate(options: Settings, api: client.ApiClient, listed: FirstLists)
     notify_task = asyncio.create_task(
         engine_notifier(engine, KubeRoutes(store, options.namespaces)).run(), name="sla-notify")
     resync_task = asyncio.create_task(resync.run(), name="resync")
+    heartbeats_task = (asyncio.create_task(watch_heartbeats(
+        engine, api, options.locations_namespace, HEARTBEAT_READ_SECONDS), name="heartbeats")
+        if options.location is not None else None)
     rule_keeper = RuleKeeper(client.CustomObjectsApi(api), dict(options.rule_labels), switch,
                              owns=partial(engine.owns, Kind.AGREEMENT))
     if options.lease is None:
@@ -236,7 +240,10 @@ async def _operate(options: Settings, api: client.ApiClient, listed: FirstLists)
         resync_task.cancel()
         engine_task.cancel()
         notify_task.cancel()
-        await asyncio.gather(engine_task, resync_task, notify_task, return_exceptions=True)
+        if heartbeats_task is not None:
+            heartbeats_task.cancel()
+        await asyncio.gather(engine_task, resync_task, notify_task, *filter(None, [heartbeats_task]),
+                             return_exceptions=True)
         if elector_task is not None:
             elector_task.cancel()
             await asyncio.gather(elector_task, return_exceptions=True)

@@ -221,6 +221,23 @@ class KubeStore:
         if isinstance(patched, Mapping):
             self._written(patched)
 
+    async def write_location_report(self, report: Mapping[str, Any]) -> None:
+        """Put a location's report (domain/location_reports.py): its spec merged into the
+        object, created when there is none yet. Fenced like every write: only the location's
+        elected reporter writes."""
+        meta = report["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        what = f"LocationReport {namespace}/{name}"
+        try:
+            await self._write(what, self.custom.patch_namespaced_custom_object, GROUP, VERSION,
+                              namespace, "locationreports", name, {"spec": report["spec"]},
+                              _content_type=MERGE_PATCH)
+        except StoreError as error:
+            if not error.gone:
+                raise
+            await self._write(what, self.custom.create_namespaced_custom_object, GROUP, VERSION,
+                              namespace, "locationreports", dict(report))
+
     async def read_secret(self, namespace: str, name: str, key: str) -> str:
         try:
             secret = await self._call(self.core.read_namespaced_secret, name, namespace)

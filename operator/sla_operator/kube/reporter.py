@@ -1,0 +1,236 @@
+"""``sla-operator probe --location NAME``: probe every agreement as one location and report.
+
+The reporter never writes statuses or incidents: it writes one LocationReport per agreement,
+and only when this location's view of an endpoint changes (its state or since). That the
+views still hold is said by the location's Lease (``sla-location-NAME``), which its elected
+reporter renews every retry period: several replicas of one location report once, and the
+API server's load does not grow with the probe rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from kubernetes import client
+
+from sla_operator.domain.errors import SecretRefused, SpecError
+from sla_operator.domain.health import UNPROBED, EndpointHealth, observe
+from sla_operator.domain.location_reports import (
+    LOCATION_LABEL,
+    changed,
+    report_manifest,
+    view_entries,
+)
+from sla_operator.domain.model import Agreement, Endpoint, ProbeResult
+from sla_operator.domain.parse import agreement_from_manifest
+from sla_operator.engine.settings import EngineSettings
+from sla_operator.kube.connect import StartupError, api_client
+from sla_operator.kube.leader import LeaderElector
+from sla_operator.kube.lease import LeaseClient
+from sla_operator.probes.base import ProbeContext, user_agent, utc_now
+from sla_operator.probes.policy import policy_for
+from sla_operator.probes.scheduler import ProbeScheduler
+from sla_operator.settings import LeaseSettings
+from sla_operator.store.base import Key, StoreError
+from sla_operator.store.fence import Fenced, WriteSwitch
+from sla_operator.store.kube import GROUP, VERSION, KubeStore
+
+log = logging.getLogger("sla_operator.reporter")
+SECRET_CACHE_SECONDS = 60.0
+WRITE_EVERY_SECONDS = 1.0
+
+
+class Reporter:
+    """This location's view of every agreement's endpoints, and the reports that say it."""
+
+    def __init__(self, store: KubeStore, location: str, settings: EngineSettings,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.store, self.location, self.settings, self.clock = store, location, settings, clock
+        self.scheduler = ProbeScheduler(self.on_probe_result,
+                                        concurrency=settings.probe_concurrency)
+        self.agreements: dict[Key, Agreement] = {}
+        self.healths: dict[Key, dict[str, EndpointHealth]] = {}
+        self.written: dict[Key, list[dict[str, Any]]] = {}
+        """What each report holds (as listed when the Lease was taken, then as written)."""
+        self.changed: set[Key] = set()  # agreements whose view may differ from their report
+        self._contexts: dict[str, ProbeContext] = {}
+        self._secrets: dict[tuple[str, str, str], tuple[str | SecretRefused, datetime]] = {}
+
+    def on_probe_result(self, owner: Key, endpoint: Endpoint, result: ProbeResult) -> None:
+        agreement = self.agreements.get(owner)
+        if agreement is None or agreement.endpoint(endpoint.name) != endpoint:
+            return  # a result of a version of the agreement that is gone
+        healths = self.healths.setdefault(owner, {})
+        before = healths.get(endpoint.name) or UNPROBED
+        after = observe(before, endpoint, result)
+        healths[endpoint.name] = after
+        if before.last is None or (after.state, after.since) != (before.state, before.since):
+            self.changed.add(owner)
+
+    def keep(self, agreements: Iterable[Agreement]) -> None:
+        """The agreements as just listed: probe these, forget the others."""
+        current = {a.key: a for a in agreements}
+        for key in [k for k in self.agreements if k not in current]:
+            del self.agreements[key]
+            self.healths.pop(key, None)
+            self.written.pop(key, None)
+            self.changed.discard(key)
+            self.scheduler.remove(key)
+        for key, agreement in current.items():
+            held = self.agreements.get(key)
+            if held == agreement:
+                continue
+            self.agreements[key] = agreement
+            kept = {e.name for e in agreement.endpoints
+                    if held is not None and held.endpoint(e.name) == e}
+            self.healths[key] = {n: h for n, h in self.healths.get(key, {}).items() if n in kept}
+            self.changed.add(key)
+            self.scheduler.set_endpoints(key, agreement.endpoints,
+                                         self._context(agreement.namespace))
+
+    async def take_over(self) -> None:
+        """On taking the Lease: what this location's reports hold now (another replica may
+        have written them), so that only what differs is written."""
+        listed: Any = await self.store.call(lambda: self.store.custom.list_cluster_custom_object(
+            GROUP, VERSION, "locationreports", label_selector=f"{LOCATION_LABEL}={self.location}"))
+        self.written = {}
+        for item in listed.get("items") or []:
+            meta, spec = item.get("metadata") or {}, item.get("spec") or {}
+            key = (str(meta.get("namespace")), str(spec.get("agreement")))
+            self.written[key] = list(spec.get("endpoints") or [])
+        self.changed = set(self.agreements)
+
+    async def write_changed(self) -> None:
+        """Write each report whose view changed; a failed one is tried again next time."""
+        for key in list(self.changed):
+            agreement = self.agreements.get(key)
+            self.changed.discard(key)
+            if agreement is None:
+                continue
+            entries = view_entries(agreement, self.healths.get(key, {}))
+            if not entries or not changed(entries, self.written.get(key)):
+                continue
+            try:
+                await self.store.write_location_report(
+                    report_manifest(agreement, self.location, entries))
+            except Fenced:
+                self.changed.add(key)
+                return
+            except StoreError as error:
+                log.warning("report on %s/%s not written: %s", *key, error)
+                self.changed.add(key)
+                continue
+            self.written[key] = entries
+            log.info("report on %s/%s written: %s", *key,
+                     ", ".join(f"{e['name']} {e['state']}" for e in entries))
+
+    def _context(self, namespace: str) -> ProbeContext:
+        context = self._contexts.get(namespace)
+        if context is None:
+            async def resolve(name: str, key: str) -> str:
+                return await self._secret(namespace, name, key)
+            context = ProbeContext(policy=policy_for(self.settings.policy,
+                                                     self.settings.namespace_rules, namespace),
+                                   resolve_secret=resolve, user_agent=user_agent(self.location))
+            self._contexts[namespace] = context
+        return context
+
+    async def _secret(self, namespace: str, name: str, key: str) -> str:
+        """A Secret value, read at most once a minute (as the operator's own probes do)."""
+        cached = self._secrets.get((namespace, name, key))
+        now = self.clock()
+        if cached is None or (now - cached[1]).total_seconds() >= SECRET_CACHE_SECONDS:
+            try:
+                cached = (await self.store.read_secret(namespace, name, key), now)
+            except SecretRefused as refusal:
+                cached = (refusal, now)
+            self._secrets[(namespace, name, key)] = cached
+        if isinstance(cached[0], SecretRefused):
+            raise cached[0]
+        return cached[0]
+
+
+async def list_agreements(store: KubeStore, namespaces: tuple[str, ...]) -> list[Agreement]:
+    """Every agreement this location probes; an invalid one is the home operator's to report."""
+    custom = store.custom
+    lists: list[Any] = []
+    for namespace in namespaces or (None,):
+        if namespace is None:
+            lists.append(await store.call(lambda: custom.list_cluster_custom_object(
+                GROUP, VERSION, "servicelevelagreements")))
+        else:
+            lists.append(await store.call(partial(
+                custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
+                "servicelevelagreements")))
+    items = [item for listed in lists for item in listed.get("items") or []]
+    agreements = []
+    for item in items:
+        try:
+            agreements.append(agreement_from_manifest(item))
+        except SpecError:
+            continue
+    return agreements
+
+
+async def report(reporter: Reporter, switch: WriteSwitch, namespaces: tuple[str, ...],
+                 resync_seconds: float) -> None:
+    """While this replica holds the location's Lease: probe, and write what changed; list
+    the agreements every ``resync_seconds``."""
+    probing: asyncio.Task[None] | None = None
+    listed_at = float("-inf")
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            if loop.time() - listed_at >= resync_seconds:
+                try:
+                    reporter.keep(await list_agreements(reporter.store, namespaces))
+                    listed_at = loop.time()
+                except StoreError as error:
+                    log.warning("agreements not listed: %s", error)
+            if switch.active:
+                if probing is None:
+                    probing = asyncio.create_task(reporter.scheduler.run(), name="probes")
+                await reporter.write_changed()
+            elif probing is not None:
+                probing.cancel()
+                await asyncio.gather(probing, return_exceptions=True)
+                probing = None
+                reporter.healths.clear()  # the next term starts from fresh probes
+            await asyncio.sleep(WRITE_EVERY_SECONDS)
+    finally:
+        if probing is not None:
+            probing.cancel()
+            await asyncio.gather(probing, return_exceptions=True)
+
+
+def run_probe(location: str, namespaces: tuple[str, ...], settings: EngineSettings,
+              lease: LeaseSettings, resync_seconds: float) -> int:
+    """``sla-operator probe``: until interrupted; 1 when it cannot start."""
+    try:
+        api = api_client()
+    except StartupError as error:
+        print(f"sla-operator probe: {error}", file=sys.stderr)
+        return 1
+    asyncio.run(_probe(api, location, namespaces, settings, lease, resync_seconds))
+    return 0
+
+
+async def _probe(api: client.ApiClient, location: str, namespaces: tuple[str, ...],
+                 settings: EngineSettings, lease: LeaseSettings, resync_seconds: float) -> None:
+    switch = WriteSwitch(active=False)
+    store = KubeStore(api, component=f"sla-operator-probe-{location}", switch=switch)
+    reporter = Reporter(store, location, settings)
+    elector = LeaderElector(LeaseClient(api, lease), lease, switch, reporter.take_over)
+    log.info("probing as location %s (Lease %s/%s)", location, lease.namespace, lease.name)
+    election = asyncio.create_task(elector.run(), name="leader-election")
+    try:
+        await report(reporter, switch, namespaces, resync_seconds)
+    finally:
+        election.cancel()
+        await asyncio.gather(election, return_exceptions=True)

@@ -1,0 +1,70 @@
+"""The `probe` command's reporter: a report is written when the location's view of an
+endpoint changes, never for a probe that changes nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sla_operator.domain.model import Agreement, Endpoint, HttpProbe, ProbeResult
+from sla_operator.engine.settings import EngineSettings
+from sla_operator.kube.reporter import Reporter
+from sla_operator.probes.base import user_agent
+from sla_operator.store.base import StoreError
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
+API = Endpoint("api", HttpProbe("http://127.0.0.1:8099/healthz"), interval=SECOND,
+               failure_threshold=2)
+AGREEMENT = Agreement(namespace="shop", name="checkout", service="Checkout",
+                      objective=Decimal("99.9"), endpoints=(API,))
+
+
+class Reports:
+    """The store's report writes, as a list; fails the next ``failing`` of them."""
+
+    def __init__(self) -> None:
+        self.written: list[dict[str, Any]] = []
+        self.failing = 0
+
+    async def write_location_report(self, report: dict[str, Any]) -> None:
+        if self.failing:
+            self.failing -= 1
+            raise StoreError("API 500: Internal Server Error")
+        self.written.append(report)
+
+
+def result(second: int, ok: bool) -> ProbeResult:
+    return ProbeResult(T0 + second * SECOND, ok, 0.01, "200 OK" if ok else "503")
+
+
+async def test_a_report_is_written_per_change_of_view_not_per_probe() -> None:
+    store = Reports()
+    reporter = Reporter(store, "eu-west", EngineSettings())  # type: ignore[arg-type]
+    reporter.keep([AGREEMENT])
+    assert reporter._context("shop").user_agent == user_agent("eu-west")
+    for second in range(5):
+        reporter.on_probe_result(AGREEMENT.key, API, result(second, True))
+    await reporter.write_changed()
+    for second in range(5, 10):
+        reporter.on_probe_result(AGREEMENT.key, API, result(second, True))
+    await reporter.write_changed()
+    assert [r["spec"]["endpoints"][0]["state"] for r in store.written] == ["Up"]
+    store.failing = 1
+    for second in range(10, 12):
+        reporter.on_probe_result(AGREEMENT.key, API, result(second, False))
+    await reporter.write_changed()  # failed: tried again next time
+    await reporter.write_changed()
+    assert [r["spec"]["endpoints"][0]["state"] for r in store.written] == ["Up", "Down"]
+    assert store.written[-1]["spec"]["endpoints"][0]["since"] == "2026-12-01T09:00:10Z"
+
+
+async def test_an_agreement_gone_is_no_longer_probed_nor_reported() -> None:
+    store = Reports()
+    reporter = Reporter(store, "eu-west", EngineSettings())  # type: ignore[arg-type]
+    reporter.keep([AGREEMENT])
+    reporter.keep([])
+    reporter.on_probe_result(AGREEMENT.key, API, result(0, True))
+    await reporter.write_changed()
+    assert store.written == [] and reporter.scheduler.endpoint_count == 0
