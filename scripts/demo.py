@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -125,10 +124,11 @@ def main() -> int:
     for signum in STOP_SIGNALS:
         signal.signal(signum, request_stop)
 
-    copy = None
     if target_port != DEMO_TARGET_PORT and manifests == DEMO_MANIFESTS:
-        copy = tempfile.TemporaryDirectory(prefix="sla-demo-manifests-")
-        manifests = _probing(target_port, copy.name)
+        # Beside the state, which stays: the statement and report hints work after a stop too.
+        copy = Path(state) / f"manifests-for-port-{target_port}"
+        copy.mkdir(parents=True, exist_ok=True)
+        manifests = _probing(target_port, str(copy))
     target = _start("demo-target", "--host", HOST, "--port", str(target_port), output="stdout")
     local = None
     try:
@@ -155,8 +155,6 @@ def main() -> int:
         if local is not None:
             _stop(local, "local mode")
         _stop(target, "the demo target")
-        if copy is not None:
-            copy.cleanup()
         print(f"stopped; the state stays in {state}", flush=True)
 
 
