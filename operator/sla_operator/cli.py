@@ -143,6 +143,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         sharding=_sharding(args),
         discover=getattr(args, "discover", False),
         location=getattr(args, "location", None),
+        disagreement_after=getattr(args, "disagreement_after", 300.0),
         locations_namespace=getattr(args, "leader_elect_namespace", None)
         or os.environ.get("POD_NAMESPACE") or "default",
     )
@@ -212,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "with other locations' reports where an agreement's spec.probing "
                           "asks for a quorum; HTTP probes send User-Agent: sla-operator/VERSION "
                           "(location NAME) (default: the single location default)")
+    run.add_argument("--disagreement-after", type=_seconds, default=300.0, metavar="DURATION",
+                     help="with --location: how long a location may see an endpoint otherwise "
+                          "than its quorum before a Warning Event LocationDisagrees and "
+                          "sla_location_disagreement say so (default 5m)")
     run.add_argument("--resync-interval", type=float, default=60.0,
                      help="seconds between lists that catch deletions a watch missed and "
                           "prove the watches still deliver (default 60)")

@@ -81,6 +81,9 @@ class Settings:
     location: str | None = None
     """Cluster mode: where this process probes from (--location); None: the single location
     ``default``."""
+    disagreement_after: float = 300.0
+    """Cluster mode with a location: seconds of disagreement with a quorum before a location
+    is told and shown (--disagreement-after)."""
     locations_namespace: str = "default"
     """Cluster mode with a location: where the locations' Leases (their heartbeats) are, the
     operator's own namespace (--leader-elect-namespace, else $POD_NAMESPACE)."""
@@ -98,4 +101,5 @@ class Settings:
             pace_collector=True,
             sharding=self.sharding,
             location=self.location,
+            disagreement_after=self.disagreement_after,
         )

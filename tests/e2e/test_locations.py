@@ -111,6 +111,13 @@ def incidents(kubectl: Kubectl, namespace: str) -> list[dict[str, Any]]:
     return list((get(kubectl, namespace, "incidents") or {}).get("items") or [])
 
 
+def gauge(process: OperatorProcess, family: str, location: str) -> float | None:
+    for line in (process.metrics() or "").splitlines():
+        if line.startswith(f'sla_location_{family}{{location="{location}"}} '):
+            return float(line.split()[-1])
+    return None
+
+
 def report_states(kubectl: Kubectl, namespace: str) -> dict[str, str]:
     items = (get(kubectl, namespace, "locationreports") or {}).get("items") or []
     return {i["spec"]["location"]: i["spec"]["endpoints"][0]["state"] for i in items
@@ -129,7 +136,7 @@ def test_a_quorum_of_locations_decides_downtime(
                                  "failureThreshold": 2, "successThreshold": 1,
                                  "http": {"url": target.url}}]}}))
     home = OperatorProcess(kubeconfig, namespace, tmp_path, env={"POD_NAMESPACE": namespace},
-                           extra_args=("--location", "a"))
+                           extra_args=("--location", "a", "--disagreement-after", "3s"))
     home.start()
     probers = [Prober(kubeconfig, namespace, "b", tmp_path, "1"),
                Prober(kubeconfig, namespace, "b", tmp_path, "2"),
@@ -144,9 +151,16 @@ def test_a_quorum_of_locations_decides_downtime(
         # One location failing: its report says so, the agreement stays Up, no incident.
         target.fail("c")
         wait_for("c's report Down", lambda: report_states(kubectl, namespace).get("c") == "Down")
-        time.sleep(3)
+        wait_for("the Warning Event LocationDisagrees", lambda: [
+            e for e in (get(kubectl, namespace, "events") or {}).get("items") or []
+            if e["reason"] == "LocationDisagrees" and "location c " in e["message"]])
+        wait_for("sla_location_disagreement of c", lambda: gauge(home, "disagreement", "c") == 1)
+        assert gauge(home, "disagreement", "b") == 0 and gauge(home, "up", "c") == 1
         assert status(kubectl, namespace)["state"] == "Up"
         assert incidents(kubectl, namespace) == []
+        [endpoint] = status(kubectl, namespace)["endpoints"]
+        assert {v["name"]: v["state"] for v in endpoint["locations"]} == {
+            "a": "Up", "b": "Up", "c": "Down"}
 
         # Two of three: one incident, from when the second location began to fail.
         second_failing = target.fail("c", "b")
@@ -170,7 +184,8 @@ def test_a_quorum_of_locations_decides_downtime(
 
         # c stopped: its results turn stale, a and b still decide (Up, and Down would count).
         probers[2].stop()
-        time.sleep(6)
+        wait_for("c no longer up", lambda: gauge(home, "up", "c") == 0)
+        time.sleep(3)
         assert status(kubectl, namespace)["state"] == "Up"
         # b stopped as well: a alone is short of the quorum; its failures are not downtime.
         for prober in probers[:2]:

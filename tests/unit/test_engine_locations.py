@@ -226,3 +226,52 @@ def test_without_a_location_reports_are_not_taken() -> None:
     engine.upsert_agreement(agreement(probing=None))
     engine.take_report(report_of("b", State.DOWN, T0, T0))
     assert engine.agreements[("shop", "checkout")].locations == {}
+
+
+# ---------------------------------------------------------------- a location that disagrees
+
+
+def test_a_location_disagreeing_for_long_is_told_once_and_shown_never_counted() -> None:
+    clock = [T0]
+    engine = located_engine(clock)
+    runtime = engine.agreements[("shop", "checkout")]
+    engine.note_heartbeats({"b": Heartbeat(T0, timedelta(hours=1)),
+                            "c": Heartbeat(T0, timedelta(hours=1))})
+    engine.take_report(report_of("b", State.UP, T0, T0))
+    engine.take_report(report_of("c", State.DOWN, T0, T0))
+    after = timedelta(seconds=engine.settings.disagreement_after)
+    now = probe(runtime, T0, True, 3)
+    evaluate_agreement(runtime, [], [], now)
+    assert runtime.disagreements.news(now, after) == []
+    later = now + after
+    clock[0] = later
+    evaluation = evaluate_agreement(runtime, [], [], later)
+    assert (evaluation.status["state"], evaluation.actions) == ("Up", [])
+    assert runtime.disagreements.news(later, after) == [("api", "c", now)]
+    assert runtime.disagreements.news(later, after) == []  # told once
+    engine.publish()
+    assert [(s.name, s.up, s.disagreeing) for s in engine.snapshot.locations] == [
+        ("a", True, False), ("b", True, False), ("c", True, True)]
+    [entry] = evaluation.status["endpoints"]
+    assert [(v["name"], v["state"]) for v in entry["locations"]] == [
+        ("a", "Up"), ("b", "Up"), ("c", "Down")]
+    engine.take_report(report_of("c", State.UP, later, later))
+    evaluate_agreement(runtime, [], [], later)
+    assert runtime.disagreements.lasting(later, after) == set()
+
+
+def test_a_located_engine_exports_its_locations() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from sla_operator.metrics import EngineCollector
+
+    clock = [T0]
+    engine = located_engine(clock)
+    engine.note_heartbeats({"b": Heartbeat(T0 - timedelta(minutes=5), timedelta(seconds=15))})
+    engine.publish()
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(engine))
+    text = generate_latest(registry).decode()
+    assert 'sla_location_up{location="a"} 1.0' in text
+    assert 'sla_location_up{location="b"} 0.0' in text
+    assert 'sla_location_disagreement{location="b"} 0.0' in text

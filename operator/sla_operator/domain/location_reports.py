@@ -45,19 +45,23 @@ class LocationReport:
     views: Mapping[str, EndpointHealth]
 
 
+def _entry(name: str, health: EndpointHealth) -> dict[str, Any]:
+    last = health.last
+    return {"name": name, "state": health.state.value, "since": format_time(health.since),
+            "lastProbeTime": format_time(last.time) if last else None,
+            "message": last.message if last else ""}
+
+
 def view_entries(agreement: Agreement, healths: Mapping[str, EndpointHealth]
                  ) -> list[dict[str, Any]]:
     """A location's view of each endpoint it has a result of, in the agreement's order."""
-    entries = []
-    for endpoint in agreement.endpoints:
-        health = healths.get(endpoint.name)
-        if health is None or health.last is None:
-            continue
-        entries.append({"name": endpoint.name, "state": health.state.value,
-                        "since": format_time(health.since),
-                        "lastProbeTime": format_time(health.last.time),
-                        "message": health.last.message})
-    return entries
+    return [_entry(e.name, health) for e in agreement.endpoints
+            if (health := healths.get(e.name)) is not None and health.last is not None]
+
+
+def location_entries(views: Mapping[str, EndpointHealth]) -> list[dict[str, Any]]:
+    """Each location's view of one endpoint (``status.endpoints[].locations``), by name."""
+    return [_entry(location, views[location]) for location in sorted(views)]
 
 
 def changed(entries: list[dict[str, Any]], written: list[dict[str, Any]] | None) -> bool:

@@ -175,6 +175,15 @@ class SupportRequestView:
 
 
 @dataclass(frozen=True)
+class LocationStanding:
+    """A location, as the deciding operator (run --location) sees it."""
+
+    name: str
+    up: bool  # its results are fresh: this process's own, or its Lease held
+    disagreeing: bool  # it has seen an endpoint otherwise than its quorum for long
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the outputs may show, as of ``taken_at``.
 
@@ -187,6 +196,7 @@ class Snapshot:
     windows: tuple[WindowView, ...] = ()
     probe_lag: Histogram = NO_OBSERVATIONS
     support_requests: tuple[SupportRequestView, ...] = ()
+    locations: tuple[LocationStanding, ...] = ()  # run --location only
 
     def agreement(self, namespace: str, name: str) -> AgreementView | None:
         return next((a for a in self.agreements if a.key == (namespace, name)), None)

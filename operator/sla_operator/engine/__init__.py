@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -140,6 +141,8 @@ class Engine(Registry, Rounds, WritePath, Reports):
                                        self.clock(), self.snapshot, mirror=not self.active,
                                        foreign=self.foreign.values(),
                                        requests=self.support_requests.values())
+        if self.settings.location is not None:
+            self.snapshot = replace(self.snapshot, locations=self.location_standings())
         self._published = (self.active, self._changes)
         self._snapshot_cpu = time.thread_time() - started
         self._published_at = time.monotonic()

@@ -22,6 +22,7 @@ from sla_operator.domain.durations import format_duration
 from sla_operator.domain.health import EndpointHealth, service_health
 from sla_operator.domain.incidents import Action, Situation, decide
 from sla_operator.domain.intervals import Interval, intersect, subtract, total_seconds, union
+from sla_operator.domain.location_reports import location_entries
 from sla_operator.domain.model import Endpoint, Impact, Incident, MaintenanceWindow, State
 from sla_operator.domain.periods import period_at, period_label, previous_periods
 from sla_operator.domain.records import format_time, incident_status
@@ -134,6 +135,7 @@ def _endpoint_entries(runtime: AgreementRuntime) -> list[dict[str, Any]]:
     known_entries = runtime.endpoint_entries
     healths = runtime.healths
     endpoints = runtime.agreement.endpoints
+    located = runtime.probing is not None  # each location's view too
     entries = []
     for endpoint in endpoints:
         name, dependency = endpoint.name, endpoint.dependency
@@ -144,6 +146,11 @@ def _endpoint_entries(runtime: AgreementRuntime) -> list[dict[str, Any]]:
         else:
             entry = endpoint_entry(name, dependency, health, endpoint.discovered)
             known_entries[name] = (health, dependency, entry)
+        if located:
+            locations = location_entries(runtime.locations.get(name, {}))
+            if entry.get("locations") != locations:
+                entry = {**entry, "locations": locations}
+                known_entries[name] = (health, dependency, entry)
         entries.append(entry)
     if len(known_entries) > len(entries):  # endpoints a new spec removed
         current = {e.name for e in endpoints}

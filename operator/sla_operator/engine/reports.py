@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from sla_operator.domain.location_reports import Heartbeat, LocationReport
+from sla_operator.domain.views import LocationStanding
 from sla_operator.engine.runtime import AgreementRuntime
+from sla_operator.engine.settings import EngineSettings
 from sla_operator.store.base import Key
 
 log = logging.getLogger("sla_operator.engine")
@@ -21,6 +24,7 @@ class Reports:
     held_locations: set[str]
     location_reports: dict[tuple[str, str, str], LocationReport]
     clock: Any
+    settings: EngineSettings
     _changes: int
 
     def take_report(self, report: LocationReport) -> None:
@@ -70,3 +74,19 @@ class Reports:
             for runtime in self.agreements.values():
                 if runtime.probing is not None:
                     runtime.dirty = True
+
+    def location_standings(self) -> tuple[LocationStanding, ...]:
+        """Every location known (this one, those with a Lease or a report), whether it is
+        there, and whether it has disagreed with a quorum for longer than
+        ``disagreement_after`` (for sla_location_up and sla_location_disagreement)."""
+        own = self.settings.location
+        if own is None:
+            return ()
+        now = self.clock()
+        after = timedelta(seconds=self.settings.disagreement_after)
+        disagreeing: set[str] = set()
+        for runtime in self.agreements.values():
+            disagreeing |= runtime.disagreements.lasting(now, after)
+        names = {own, *self.heartbeats, *(location for _, _, location in self.location_reports)}
+        return tuple(LocationStanding(name, name == own or name in self.held_locations,
+                                      name in disagreeing) for name in sorted(names))

@@ -14,6 +14,7 @@ from collections.abc import Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sla_operator.domain.records import format_time
 from sla_operator.engine.evaluate import Evaluation, evaluate_agreement
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.engine.settings import EngineSettings
@@ -222,6 +223,13 @@ class Rounds:
             await self.store.record_event(
                 Kind.AGREEMENT, agreement.key, "StatusRecomputed",
                 f"status read back with errors, the bad entries recomputed: {problems}", warning=True)
+        after = timedelta(seconds=self.settings.disagreement_after)
+        for endpoint, location, since in runtime.disagreements.news(now, after):
+            await self.store.record_event(
+                Kind.AGREEMENT, agreement.key, "LocationDisagrees",
+                f"location {location} has seen endpoint {endpoint} otherwise than the quorum "
+                f"since {format_time(since)} (now {runtime.healths[endpoint].state.value}); "
+                "not counted: check that location's network", warning=True)
         for action in result.actions:
             if not self.holds(runtime):
                 return None  # deleted meanwhile: nothing more is written for it

@@ -16,7 +16,7 @@ from sla_operator.domain.model import Agreement, Endpoint, ProbeResult, Probing,
 from sla_operator.domain.published import Published
 from sla_operator.domain.quorum import DEFAULT_LOCATION
 from sla_operator.domain.views import AgreementView, ClosedPeriodView
-from sla_operator.engine.locations import Heartbeats, decided_health, seen_until
+from sla_operator.engine.locations import Disagreements, Heartbeats, decided_health, seen_until
 from sla_operator.engine.support import SupportCounts
 
 NEW_HEALTH = UNPROBED  # frozen: one for every endpoint not probed yet
@@ -63,6 +63,7 @@ class AgreementRuntime:
     locations: dict[str, dict[str, EndpointHealth]] = field(default_factory=dict)
     """Deciding by quorum: endpoint -> location -> what that location sees."""
     heartbeats: Heartbeats = field(default_factory=dict)  # the engine's, shared
+    disagreements: Disagreements = field(default_factory=Disagreements)
     probe_stats: dict[str, ProbeStats] = field(default_factory=dict)
     unmonitored: list[Interval] = field(default_factory=list)
     history: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> frozen entry
@@ -189,7 +190,7 @@ class AgreementRuntime:
         else:
             views = self.locations.setdefault(name, {})
             views[location] = seen
-            after = decided_health(endpoint, views, probing, result.time, self.heartbeats)
+            after, _ = decided_health(endpoint, views, probing, result.time, self.heartbeats)
             # Until a quorum of locations sees a state, nothing is known of the service.
             result = after.last if after.state is not State.UNKNOWN else None
         self.healths[name] = after
@@ -301,7 +302,9 @@ class AgreementRuntime:
         for endpoint in self.agreement.endpoints:
             views = self.locations.get(endpoint.name)
             if views:
-                decided = decided_health(endpoint, views, probing, now, self.heartbeats)
+                decided, disagreeing = decided_health(endpoint, views, probing, now,
+                                                      self.heartbeats)
+                self.disagreements.note(endpoint.name, disagreeing, now)
                 if decided != self.healths.get(endpoint.name):
                     self.healths[endpoint.name] = decided
 

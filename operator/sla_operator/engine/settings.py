@@ -37,6 +37,9 @@ class EngineSettings:
     location: str | None = None
     """Where this process probes from (``--location``): its results are that location's view
     and its HTTP probes say so in their User-Agent; None is the single location ``default``."""
+    disagreement_after: float = 300.0
+    """Seconds a location may see an endpoint otherwise than its quorum decided before it is
+    told (a Warning Event LocationDisagrees) and shown (sla_location_disagreement)."""
     round_seconds: float = 0.5
     """CPU time a round may spend on first evaluations and on agreements due for their status
     interval (those left go to the next round, which then starts at once); state changes are

@@ -96,6 +96,19 @@ class EngineCollector(Collector):
                 ("sla_operator_api_throttled", "API answers that asked to wait (429, Retry-After).",
                  writes.throttled)):
             yield CounterMetricFamily(name, doc, value=value)
+        if snapshot.locations:  # run --location
+            up = GaugeMetricFamily("sla_location_up", "1 while the location's results are "
+                                   "fresh (this process's own, or its Lease held).",
+                                   labels=["location"])
+            disagreement = GaugeMetricFamily(
+                "sla_location_disagreement", "1 while the location has seen an endpoint "
+                "otherwise than its quorum for longer than --disagreement-after (never "
+                "downtime).", labels=["location"])
+            for location in snapshot.locations:
+                up.add_metric([location.name], float(location.up))
+                disagreement.add_metric([location.name], float(location.disagreeing))
+            yield up
+            yield disagreement
         lag = snapshot.probe_lag
         yield HistogramMetricFamily(
             "sla_operator_probe_lag_seconds", "How late probes start against their schedule.",
