@@ -73,11 +73,11 @@ class Prober:
     """``sla-operator probe --location NAME`` as a child process."""
 
     def __init__(self, kubeconfig: str, namespace: str, location: str, workdir: Path,
-                 replica: str) -> None:
+                 replica: str, lease_namespace: str | None = None) -> None:
         self.log_path = workdir / f"probe-{location}-{replica}.log"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sla_operator", "probe", "--location", location,
-             "--namespace", namespace, "--leader-elect-namespace", namespace,
+             "--namespace", namespace, "--leader-elect-namespace", lease_namespace or namespace,
              "--resync-interval", "1s", *LEASE],
             stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT, cwd=REPO,
             env={**os.environ, "KUBECONFIG": kubeconfig, "PYTHONUNBUFFERED": "1"})
@@ -130,12 +130,13 @@ def test_a_quorum_of_locations_decides_downtime(
     kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(
         {"apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
          "metadata": {"name": "web"},
-         "spec": {"service": "Web", "objective": "99.9",
+         "spec": {"service": "Web", "objective": "99.9", "statusPage": {"public": True},
                   "probing": {"locations": ["a", "b", "c"], "quorum": 2},
                   "endpoints": [{"name": "api", "interval": "1s", "timeout": "500ms",
                                  "failureThreshold": 2, "successThreshold": 1,
                                  "http": {"url": target.url}}]}}))
     home = OperatorProcess(kubeconfig, namespace, tmp_path, env={"POD_NAMESPACE": namespace},
+                           status_page=True,
                            extra_args=("--location", "a", "--disagreement-after", "3s"))
     home.start()
     probers = [Prober(kubeconfig, namespace, "b", tmp_path, "1"),
@@ -161,6 +162,8 @@ def test_a_quorum_of_locations_decides_downtime(
         [endpoint] = status(kubectl, namespace)["endpoints"]
         assert {v["name"]: v["state"] for v in endpoint["locations"]} == {
             "a": "Up", "b": "Up", "c": "Down"}
+        page = home.status_page("/") or ""
+        assert "Down from 1 of 3 locations" in page and "All services operational" in page, page
 
         # Two of three: one incident, from when the second location began to fail.
         second_failing = target.fail("c", "b")

@@ -5,6 +5,7 @@ process's own probes (``observe``) or from another location."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -22,8 +23,10 @@ from sla_operator.domain.model import (
     ProbeResult,
     Probing,
     State,
+    StatusPageOptions,
 )
 from sla_operator.domain.parse import agreement_from_manifest
+from sla_operator.domain.views import Dissent
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.engine.evaluate import evaluate_agreement
 from sla_operator.engine.runtime import AgreementRuntime
@@ -275,3 +278,25 @@ def test_a_located_engine_exports_its_locations() -> None:
     assert 'sla_location_up{location="a"} 1.0' in text
     assert 'sla_location_up{location="b"} 0.0' in text
     assert 'sla_location_disagreement{location="b"} 0.0' in text
+
+
+def test_the_status_page_says_what_a_minority_of_locations_sees_without_calling_it_an_outage(
+        ) -> None:
+    from sla_operator.domain.statuspage import build_status_page
+
+    clock = [T0]
+    engine = Engine(RecordingStore(), EngineSettings(location="a"),  # type: ignore[arg-type]
+                    clock=lambda: clock[0])
+    engine.upsert_agreement(replace(agreement(), status_page=StatusPageOptions(public=True)))
+    runtime = engine.agreements[("shop", "checkout")]
+    engine.note_heartbeats({"b": Heartbeat(T0, timedelta(hours=1)),
+                            "c": Heartbeat(T0, timedelta(hours=1))})
+    engine.take_report(report_of("b", State.UP, T0, T0))
+    engine.take_report(report_of("c", State.DOWN, T0, T0))
+    clock[0] = now = probe(runtime, T0, True, 3)
+    evaluate_agreement(runtime, [], [], now)
+    engine.publish()
+    [view] = engine.snapshot.agreements
+    assert (view.state, view.dissent) == (State.UP, Dissent(State.DOWN, 1, 3))
+    [shown] = build_status_page(engine.snapshot).agreements
+    assert (shown.state, shown.location_note) == (State.UP, "Down from 1 of 3 locations")

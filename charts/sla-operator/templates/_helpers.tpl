@@ -70,6 +70,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: [monitoring.coreos.com]
   resources: [prometheusrules]
   verbs: [get, list, create, patch, delete]
+{{- if .Values.location.name }}
+# Other locations' reports (run --location), watched.
+- apiGroups: [sla.dev]
+  resources: [locationreports]
+  verbs: [get, list, watch]
+{{- end }}
 {{- if .Values.discovery.enabled }}
 # Discovery (--discover): Services and Ingresses annotated sla.dev/agreement, watched only.
 - apiGroups: [""]
@@ -94,4 +100,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
      watched namespaces when it is empty; ["*"] stands for every namespace. */}}
 {{- define "sla-operator.secretNamespaces" -}}
 {{- toJson (default .Values.watchNamespaces .Values.rbac.secretNamespaces) }}
+{{- end }}
+
+{{/* mode probe (sla-operator probe): exactly the calls it makes in each namespace it probes:
+     it lists the agreements, and lists, creates and merge-patches its own LocationReports.
+     It never writes a status, an Incident or an Event. */}}
+{{- define "sla-operator.locationRules" -}}
+- apiGroups: [sla.dev]
+  resources: [servicelevelagreements]
+  verbs: [get, list]
+- apiGroups: [sla.dev]
+  resources: [locationreports]
+  verbs: [get, list, create, patch]
 {{- end }}

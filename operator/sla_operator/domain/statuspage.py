@@ -137,6 +137,9 @@ class PublicAgreement:
     bars: tuple[Bar, ...]
     open_incidents: tuple[PublicIncident, ...] = ()
     maintenance: tuple[PublicWindow, ...] = ()
+    location_note: str | None = None
+    """What fewer locations than the quorum see, said as such, not as an outage:
+    "Down from 1 of 3 locations"."""
 
     @property
     def sandbox(self) -> bool:
@@ -327,7 +330,9 @@ def _agreement(view: AgreementView, open_incidents: tuple[PublicIncident, ...],
         bars=bars(view.days, view.objective, today),
         open_incidents=open_incidents,
         maintenance=tuple(w for w in windows if w.namespace == view.namespace
-                          and view.name in w.agreements))
+                          and view.name in w.agreements),
+        location_note=(f"{view.dissent.state.value} from {view.dissent.seeing} of "
+                       f"{view.dissent.reporting} locations") if view.dissent else None)
 
 
 def _groups(agreements: Sequence[PublicAgreement]) -> tuple[Group, ...]:

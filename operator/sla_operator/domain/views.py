@@ -92,6 +92,16 @@ class ProbeView:
 
 
 @dataclass(frozen=True)
+class Dissent:
+    """What fewer locations than the quorum see (run --location): ``seeing`` of the
+    ``reporting`` fresh locations see an endpoint ``state``; not the agreement's state."""
+
+    state: State
+    seeing: int
+    reporting: int
+
+
+@dataclass(frozen=True)
 class ClosedPeriodView:
     """A period frozen into the agreement's history."""
 
@@ -123,6 +133,7 @@ class AgreementView:
     support_requests: Mapping[Severity, int] = field(default_factory=dict)  # seen since start
     support_breached: Mapping[Severity, int] = field(default_factory=dict)  # late since start
     probes: tuple[ProbeView, ...] = ()
+    dissent: Dissent | None = None
     evaluated_at: datetime | None = None
     labels: Mapping[str, str] = field(default_factory=dict)  # the agreement's metadata.labels
     support_response: Mapping[Severity, timedelta] = field(default_factory=dict)  # its targets

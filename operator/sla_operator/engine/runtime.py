@@ -15,7 +15,7 @@ from sla_operator.domain.intervals import Interval, union
 from sla_operator.domain.model import Agreement, Endpoint, ProbeResult, Probing, State
 from sla_operator.domain.published import Published
 from sla_operator.domain.quorum import DEFAULT_LOCATION
-from sla_operator.domain.views import AgreementView, ClosedPeriodView
+from sla_operator.domain.views import AgreementView, ClosedPeriodView, Dissent
 from sla_operator.engine.locations import Disagreements, Heartbeats, decided_health, seen_until
 from sla_operator.engine.support import SupportCounts
 
@@ -64,6 +64,7 @@ class AgreementRuntime:
     """Deciding by quorum: endpoint -> location -> what that location sees."""
     heartbeats: Heartbeats = field(default_factory=dict)  # the engine's, shared
     disagreements: Disagreements = field(default_factory=Disagreements)
+    dissent: Dissent | None = None  # as of ``decide_by_quorum``: what a minority sees
     probe_stats: dict[str, ProbeStats] = field(default_factory=dict)
     unmonitored: list[Interval] = field(default_factory=list)
     history: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> frozen entry
@@ -299,12 +300,17 @@ class AgreementRuntime:
                                  if (t := seen_until(self.locations.get(e.name, {}), probing,
                                                      self.heartbeats, now)) is not None),
                                 default=None)
+        self.dissent = None
         for endpoint in self.agreement.endpoints:
             views = self.locations.get(endpoint.name)
             if views:
                 decided, disagreeing = decided_health(endpoint, views, probing, now,
                                                       self.heartbeats)
                 self.disagreements.note(endpoint.name, disagreeing, now)
+                down = sum(views[location].state is State.DOWN for location in disagreeing)
+                if down and not endpoint.dependency and (
+                        self.dissent is None or down > self.dissent.seeing):
+                    self.dissent = Dissent(State.DOWN, down, len(views))
                 if decided != self.healths.get(endpoint.name):
                     self.healths[endpoint.name] = decided
 

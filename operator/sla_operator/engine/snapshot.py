@@ -173,7 +173,7 @@ def agreement_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int
         probes=probes if probes is not None else tuple(
             _probe_view(runtime, e.name, e.dependency, earlier.get(e.name))
             for e in agreement.endpoints),
-        evaluated_at=runtime.last_evaluated)
+        dissent=runtime.dissent, evaluated_at=runtime.last_evaluated)
 
 
 def mirrored_view(runtime: AgreementRuntime, open_incidents: dict[Severity, int]) -> AgreementView:

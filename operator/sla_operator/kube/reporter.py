@@ -50,8 +50,10 @@ class Reporter:
     """This location's view of every agreement's endpoints, and the reports that say it."""
 
     def __init__(self, store: KubeStore, location: str, settings: EngineSettings,
+                 namespaces: tuple[str, ...] = (),
                  clock: Callable[[], datetime] = utc_now) -> None:
         self.store, self.location, self.settings, self.clock = store, location, settings, clock
+        self.namespaces = namespaces  # empty: every namespace
         self.scheduler = ProbeScheduler(self.on_probe_result,
                                         concurrency=settings.probe_concurrency)
         self.agreements: dict[Key, Agreement] = {}
@@ -97,10 +99,10 @@ class Reporter:
     async def take_over(self) -> None:
         """On taking the Lease: what this location's reports hold now (another replica may
         have written them), so that only what differs is written."""
-        listed: Any = await self.store.call(lambda: self.store.custom.list_cluster_custom_object(
-            GROUP, VERSION, "locationreports", label_selector=f"{LOCATION_LABEL}={self.location}"))
+        items = await list_all(self.store, self.namespaces, "locationreports",
+                               label_selector=f"{LOCATION_LABEL}={self.location}")
         self.written = {}
-        for item in listed.get("items") or []:
+        for item in items:
             meta, spec = item.get("metadata") or {}, item.get("spec") or {}
             key = (str(meta.get("namespace")), str(spec.get("agreement")))
             self.written[key] = list(spec.get("endpoints") or [])
@@ -156,21 +158,27 @@ class Reporter:
         return cached[0]
 
 
-async def list_agreements(store: KubeStore, namespaces: tuple[str, ...]) -> list[Agreement]:
-    """Every agreement this location probes; an invalid one is the home operator's to report."""
+async def list_all(store: KubeStore, namespaces: tuple[str, ...], plural: str,
+                   label_selector: str | None = None) -> list[dict[str, Any]]:
+    """The objects of one of our kinds in ``namespaces`` (empty: every namespace), listed as
+    the least privilege allows: per namespace when they are named."""
     custom = store.custom
     lists: list[Any] = []
     for namespace in namespaces or (None,):
         if namespace is None:
-            lists.append(await store.call(lambda: custom.list_cluster_custom_object(
-                GROUP, VERSION, "servicelevelagreements")))
+            call = partial(custom.list_cluster_custom_object, GROUP, VERSION, plural,
+                           label_selector=label_selector)
         else:
-            lists.append(await store.call(partial(
-                custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
-                "servicelevelagreements")))
-    items = [item for listed in lists for item in listed.get("items") or []]
+            call = partial(custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
+                           plural, label_selector=label_selector)
+        lists.append(await store.call(call))
+    return [item for listed in lists for item in listed.get("items") or []]
+
+
+async def list_agreements(store: KubeStore, namespaces: tuple[str, ...]) -> list[Agreement]:
+    """Every agreement this location probes; an invalid one is the home operator's to report."""
     agreements = []
-    for item in items:
+    for item in await list_all(store, namespaces, "servicelevelagreements"):
         try:
             agreements.append(agreement_from_manifest(item))
         except SpecError:
@@ -225,7 +233,7 @@ async def _probe(api: client.ApiClient, location: str, namespaces: tuple[str, ..
                  settings: EngineSettings, lease: LeaseSettings, resync_seconds: float) -> None:
     switch = WriteSwitch(active=False)
     store = KubeStore(api, component=f"sla-operator-probe-{location}", switch=switch)
-    reporter = Reporter(store, location, settings)
+    reporter = Reporter(store, location, settings, namespaces)
     elector = LeaderElector(LeaseClient(api, lease), lease, switch, reporter.take_over)
     log.info("probing as location %s (Lease %s/%s)", location, lease.namespace, lease.name)
     election = asyncio.create_task(elector.run(), name="leader-election")
