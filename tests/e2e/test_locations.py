@@ -157,6 +157,8 @@ def test_a_quorum_of_locations_decides_downtime(
             if e["reason"] == "LocationDisagrees" and "location c " in e["message"]])
         wait_for("sla_location_disagreement of c", lambda: gauge(home, "disagreement", "c") == 1)
         assert gauge(home, "disagreement", "b") == 0 and gauge(home, "up", "c") == 1
+        assert 'sla_probe_success{agreement="web",endpoint="api",environment="production",' \
+            f'location="c",namespace="{namespace}",service="Web"}} 0.0' in (home.metrics() or "")
         assert status(kubectl, namespace)["state"] == "Up"
         assert incidents(kubectl, namespace) == []
         [endpoint] = status(kubectl, namespace)["endpoints"]

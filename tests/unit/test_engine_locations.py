@@ -280,6 +280,34 @@ def test_a_located_engine_exports_its_locations() -> None:
     assert 'sla_location_disagreement{location="b"} 0.0' in text
 
 
+
+def test_each_location_s_last_result_is_a_series_of_sla_probe_success() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from sla_operator.metrics import EngineCollector
+
+    clock = [T0]
+    engine = located_engine(clock)
+    runtime = engine.agreements[("shop", "checkout")]
+    engine.take_report(report_of("b", State.DOWN, T0, T0))
+    clock[0] = now = probe(runtime, T0, True, 2)
+    evaluate_agreement(runtime, [], [], now)
+    engine.publish()
+    registry = CollectorRegistry()
+    collector = EngineCollector(engine)
+    registry.register(collector)
+    lines = {line.rsplit(" ", 1)[0].split('location="')[1].split('"')[0]: line.rsplit(" ", 1)[1]
+             for line in generate_latest(registry).decode().splitlines()
+             if line.startswith("sla_probe_success{")}
+    assert lines == {"a": "1.0", "b": "0.0"}
+    # The text written straight from the views says the same.
+    from sla_operator.metrics.families import SUCCESS, agreement_samples
+
+    [view] = engine.snapshot.agreements
+    assert sorted((labels[-1], value) for spec, labels, value in agreement_samples(view, False)
+                  if spec is SUCCESS) == [("a", 1.0), ("b", 0.0)]
+
+
 def test_the_status_page_says_what_a_minority_of_locations_sees_without_calling_it_an_outage(
         ) -> None:
     from sla_operator.domain.statuspage import build_status_page

@@ -89,6 +89,10 @@ class ProbeView:
     certificate_not_after: datetime | None = None
     failures_by_reason: tuple[int, ...] = ()
     """Failures per reason in the order of FAILURE_REASONS (empty: none yet)."""
+    location: str = "default"  # where this process's probes (``last_ok``) ran
+    reported: tuple[tuple[str, bool], ...] = ()
+    """Other locations (run --location), each with whether its last reported result
+    succeeded, by name."""
 
 
 @dataclass(frozen=True)

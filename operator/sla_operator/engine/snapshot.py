@@ -311,11 +311,17 @@ def _probe_view(runtime: AgreementRuntime, name: str, dependency: bool,
     """Made again only after a probe finished: most rounds, most endpoints have no news."""
     health = runtime.healths.get(name)
     stats = runtime.probe_stats.get(name) or _NO_STATS
-    last = health.last if health is not None else None
     state = health.state if health is not None else _UNKNOWN
+    reported: tuple[tuple[str, bool], ...] = ()
+    if runtime.probing is not None:  # the decided health is the quorum's: the own view apart
+        views = runtime.locations.get(name, {})
+        health = views.get(runtime.location)
+        reported = tuple((location, view.last.ok) for location, view in sorted(views.items())
+                         if location != runtime.location and view.last is not None)
+    last = health.last if health is not None else None
     if (previous is not None and previous.successes == stats.successes
             and previous.failures == stats.failures and previous.dependency == dependency
-            and previous.state is state):
+            and previous.state is state and previous.reported == reported):
         return previous
     # The counts by reason move only with a failure: after a success, the previous tuple.
     if previous is not None and previous.failures == stats.failures:
@@ -327,7 +333,7 @@ def _probe_view(runtime: AgreementRuntime, name: str, dependency: bool,
                      Histogram.of(_BOUNDS, tuple(accumulate(stats.bucket_counts)),
                                   stats.latency_sum),
                      last.certificate_not_after if last is not None else None,
-                     by_reason)
+                     by_reason, runtime.location, reported)
 
 
 _NO_STATS = ProbeStats()  # never recorded into: the counters of an endpoint not probed yet

@@ -64,7 +64,8 @@ SUPPORT_REQUESTS = _agreement("sla_support_requests",
 SUPPORT_BREACHED = _agreement("sla_support_response_breached",
                               "Support requests not answered within the response target.",
                               "counter", ("severity",))
-SUCCESS = Spec("sla_probe_success", "1 if the last probe succeeded.", "gauge", PROBE_LABELS)
+SUCCESS = Spec("sla_probe_success", "1 if the last probe succeeded (for another location: its "
+               "last reported result).", "gauge", (*PROBE_LABELS, "location"))
 DURATION = Spec("sla_probe_duration_seconds",
                 "Probe latency per endpoint (only with --endpoint-histograms).", "histogram",
                 PROBE_LABELS)
@@ -142,7 +143,9 @@ def agreement_samples(view: AgreementView, endpoint_histograms: bool) -> Iterato
         yield AGREEMENT_DURATION, labels, merged([probe.latency for probe in probed])
     for probe in probed:
         probe_labels = [*labels, probe.name]
-        yield SUCCESS, probe_labels, 1.0 if probe.last_ok else 0.0
+        yield SUCCESS, [*probe_labels, probe.location], 1.0 if probe.last_ok else 0.0
+        for location, ok in probe.reported:
+            yield SUCCESS, [*probe_labels, location], 1.0 if ok else 0.0
         yield PROBES, [*probe_labels, "success"], probe.successes
         yield PROBES, [*probe_labels, "failure"], probe.failures
         for reason, count in zip(FAILURE_REASONS, probe.failures_by_reason, strict=False):

@@ -156,8 +156,8 @@ class _Labels:
         bucket, tail = _template((*AGREEMENT_DURATION.labels, "le"), values)
         self.agreement_bucket = (_sample_name(AGREEMENT_DURATION, "_bucket") + bucket, tail)
         # Per endpoint: the text before the endpoint's name, and after it up to the value.
-        head, tail = _template(SUCCESS.labels, values)
-        self.success = (_sample_name(SUCCESS) + head, tail + " ")
+        head, middle, tail = _template(SUCCESS.labels, values)
+        self.success = (_sample_name(SUCCESS) + head, middle, tail + " ")
         head, ok = _template(PROBES.labels, {**values, "result": "success"})
         _, failed = _template(PROBES.labels, {**values, "result": "failure"})
         self.probes = (_sample_name(PROBES) + head, ok + " ", failed + " ")
@@ -219,7 +219,7 @@ def _agreement_text(view: AgreementView, endpoint_histograms: bool, labels: _Lab
         _histogram(text[AGREEMENT_DURATION], _sample_name(AGREEMENT_DURATION), labels.labels,
                    *labels.agreement_bucket, merged([probe.latency for probe in probed]),
                    counts, bounds)
-    success_head, success_tail = labels.success
+    success_head, success_middle, success_tail = labels.success
     probes_head, ok_tail, failed_tail = labels.probes
     expiry_head, expiry_tail = labels.expiry
     duration_head, duration_tail = labels.duration
@@ -231,8 +231,13 @@ def _agreement_text(view: AgreementView, endpoint_histograms: bool, labels: _Lab
     failures = text[FAILURES]
     for probe in probed:
         endpoint = escape_label_value(probe.name)
-        success.append(f"{success_head}{endpoint}{success_tail}"
+        success.append(f"{success_head}{endpoint}{success_middle}"
+                       f"{escape_label_value(probe.location)}{success_tail}"
                        f"{'1.0' if probe.last_ok else '0.0'}\n")
+        for location, ok in probe.reported:
+            success.append(f"{success_head}{endpoint}{success_middle}"
+                           f"{escape_label_value(location)}{success_tail}"
+                           f"{'1.0' if ok else '0.0'}\n")
         probes.append(f"{probes_head}{endpoint}{ok_tail}{counts[probe.successes]}\n"
                       f"{probes_head}{endpoint}{failed_tail}{counts[probe.failures]}\n")
         if probe.failures:

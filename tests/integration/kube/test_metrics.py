@@ -125,7 +125,7 @@ async def test_open_incidents_and_late_responses_are_counted_by_severity(outage:
 
 async def test_probe_series_count_results_and_latency_per_agreement(outage: World) -> None:
     families = scrape(outage)
-    assert value(families, "sla_probe_success", **PROBE) == 0
+    assert value(families, "sla_probe_success", **PROBE, location="default") == 0
     assert value(families, "sla_probes_total", **PROBE, result="success") == 1
     assert value(families, "sla_probes_total", **PROBE, result="failure") == 3
     assert value(families, "sla_agreement_probe_duration_seconds_count", **AGREEMENT) == 4
