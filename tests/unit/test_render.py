@@ -14,6 +14,7 @@ from sla_operator.domain.accounting import DayFigures, PeriodFigures
 from sla_operator.domain.health import EndpointHealth
 from sla_operator.domain.intervals import Interval
 from sla_operator.domain.model import Agreement, Endpoint, HttpProbe, ProbeResult, State
+from sla_operator.domain.published import read_published
 from sla_operator.domain.render import (
     Condition,
     agreement_conditions,
@@ -24,6 +25,7 @@ from sla_operator.domain.render import (
     percent,
     period_dict,
 )
+from sla_operator.domain.saved import read_saved_status
 
 NOW = datetime(2026, 11, 26, 4, 12, 3, tzinfo=UTC)
 EARLIER = "2026-11-20T08:00:00Z"
@@ -145,17 +147,43 @@ def test_the_current_period_has_the_shape_of_the_contract() -> None:
 
 def test_a_day_entry_shows_its_date_and_percentage() -> None:
     day = DayFigures(date(2026, 11, 25), 0.99999, 0.864, 0, 0, 0)
+    # API.md's four fields always, 0 included; excluded and unmonitored seconds only when not 0
     assert day_entry(day) == {"date": "2026-11-25", "availability": "99.9990",
-                              "downtimeSeconds": 1, "maintenanceSeconds": 0,
-                              "excludedSeconds": 0, "unmonitoredSeconds": 0}
+                              "downtimeSeconds": 1, "maintenanceSeconds": 0}
+    before = DayFigures(date(2026, 9, 1), None, 0, 0, 30, 86370)
+    assert day_entry(before) == {"date": "2026-09-01", "availability": None, "downtimeSeconds": 0,
+                                 "maintenanceSeconds": 0, "excludedSeconds": 30,
+                                 "unmonitoredSeconds": 86370}
+
+
+def test_the_entries_left_short_read_back_whole_in_the_standby_and_after_a_restart() -> None:
+    """A figure left out where it is 0 is read as 0 by published.py (a standby's page) and
+    saved.py (a restart): the shorter status loses nothing."""
+    days = (DayFigures(date(2026, 11, 24), None, 0, 0, 0, 86400),
+            DayFigures(date(2026, 11, 25), 0.99999, 1, 0, 30, 0),
+            DayFigures(date(2026, 11, 26), 1.0, 0, 3600, 0, 0))
+    entry = history_entry(figures(1888))
+    assert "unmonitoredSeconds" not in entry and entry["excludedSeconds"] == 120  # API.md shows it
+    status = {"state": "Up", "daily": [day_entry(d) for d in days], "history": [entry],
+              "endpoints": [endpoint_entry("api", False, EndpointHealth(State.UP, since=NOW))]}
+    published = read_published(status, Decimal("99.9"))
+    assert published.problems == ()
+    assert [(d.date, d.excluded_seconds, d.unmonitored_seconds) for d in published.days] == [
+        (d.date, d.excluded_seconds, d.unmonitored_seconds) for d in days]
+    assert published.endpoints == {"api": State.UP}
+    saved = read_saved_status(status, NOW + timedelta(days=10))
+    assert saved.problems == ()
+    assert "unmonitoredSeconds" not in saved.history["2026-11"]
+    assert [s.endpoint for s in saved.up_streaks] == ["api"]
 
 
 def test_an_endpoint_entry_shows_the_last_probe() -> None:
     last = ProbeResult(NOW, True, 0.0414, "200 OK", NOW + timedelta(days=60))
     health = EndpointHealth(state=State.UP, since=NOW, consecutive_successes=4, last=last)
     assert endpoint_entry("api", False, health) == {
-        "name": "api", "state": "Up", "since": "2026-11-26T04:12:03Z", "dependency": False,
+        "name": "api", "state": "Up", "since": "2026-11-26T04:12:03Z",
         "lastProbeTime": "2026-11-26T04:12:03Z", "latencyMs": 41, "consecutiveFailures": 0,
         "consecutiveSuccesses": 4, "message": "200 OK", "certificateNotAfter": "2027-01-25T04:12:03Z"}
+    assert endpoint_entry("bank", True, health)["dependency"] is True  # false: left out
     before = endpoint_entry("api", False, EndpointHealth())
     assert (before["state"], before["latencyMs"], before["lastProbeTime"]) == ("Unknown", None, None)

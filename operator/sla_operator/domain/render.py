@@ -51,7 +51,7 @@ def period_dict(figures: PeriodFigures) -> dict[str, Any]:
 def history_entry(figures: PeriodFigures, credits: Sequence[CreditTier] = ()) -> dict[str, Any]:
     shown = percent(figures.availability)
     measured = Decimal(shown) if figures.eligible_seconds > 0 else None
-    return {
+    entry = {
         "period": figures.label,
         "start": format_time(figures.period.start),
         "end": format_time(figures.period.end),
@@ -65,17 +65,34 @@ def history_entry(figures: PeriodFigures, credits: Sequence[CreditTier] = ()) ->
         "unmonitoredSeconds": round(figures.unmonitored_seconds),
         "incidents": figures.incidents,
     }
+    return _without_zero(entry, _HISTORY_OPTIONAL)
+
+
+# Every agreement's status is stored, and each status write makes the API server decode,
+# validate, merge and encode all of it (bench/RESULTS.md, issue 21): figures API.md does not
+# show are left out where they are 0, and readers take a missing one as 0.
+_HISTORY_OPTIONAL = ("unmonitoredSeconds",)
+_DAY_OPTIONAL = ("excludedSeconds", "unmonitoredSeconds")
+
+
+def _without_zero(entry: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    for name in names:
+        if entry.get(name) == 0:
+            del entry[name]
+    return entry
 
 
 def day_entry(day: DayFigures) -> dict[str, Any]:
-    return {
+    """One daily bar: date, availability, downtime and maintenance always (API.md), excluded
+    and unmonitored seconds only when not 0."""
+    return _without_zero({
         "date": day.date.isoformat(),
         "availability": None if day.availability is None else percent(day.availability),
         "downtimeSeconds": round(day.downtime_seconds),
         "maintenanceSeconds": round(day.maintenance_seconds),
         "excludedSeconds": round(day.excluded_seconds),
         "unmonitoredSeconds": round(day.unmonitored_seconds),
-    }
+    }, _DAY_OPTIONAL)
 
 
 def endpoint_entry(name: str, dependency: bool, health: EndpointHealth,
@@ -85,7 +102,6 @@ def endpoint_entry(name: str, dependency: bool, health: EndpointHealth,
         "name": name,
         "state": health.state.value,
         "since": format_time(health.since),
-        "dependency": dependency,
         "lastProbeTime": format_time(last.time) if last else None,
         "latencyMs": round(last.latency_seconds * 1000) if last else None,
         "consecutiveFailures": health.consecutive_failures,
@@ -93,6 +109,8 @@ def endpoint_entry(name: str, dependency: bool, health: EndpointHealth,
         "message": last.message if last else "no probe has run yet",
         "certificateNotAfter": format_time(last.certificate_not_after) if last else None,
     }
+    if dependency:  # only then, like discovered: false is what a missing one means
+        entry["dependency"] = True
     if discovered:  # only then: the entries of endpoints of the spec stay as they were
         entry["discovered"] = True
     return entry
