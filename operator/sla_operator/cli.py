@@ -269,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="namespace whose agreements to probe (repeatable; default: all)")
     probe.add_argument("--resync-interval", type=_seconds, default=15.0,
                        help="between lists of the agreements (default 15s)")
+    probe.add_argument("--metrics-port", type=_port, default=9090,
+                       help="port of /metrics (sla_probe_success{location}, "
+                            "sla_operator_leader) and /healthz (0 disables; default 9090)")
+    probe.add_argument("--bind-address", default="0.0.0.0",
+                       help="address the metrics listener binds to (default 0.0.0.0)")
     probe.add_argument("--deny-cidr", action="append", type=_cidr, default=[],
                        help="a range probes may not connect to (repeatable), as for run")
     probe.add_argument("--allow-cidr", action="append", type=_cidr, default=[],
@@ -409,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _probe(args: argparse.Namespace) -> int:
     from sla_operator.domain.location_reports import location_lease_name
     from sla_operator.engine.settings import EngineSettings
-    from sla_operator.kube.reporter import run_probe
+    from sla_operator.kube.reporter import ProbeOptions, run_probe
     from sla_operator.probes.policy import AddressPolicy
 
     lease = LeaseSettings(
@@ -425,7 +430,8 @@ def _probe(args: argparse.Namespace) -> int:
         policy=AddressPolicy.from_cidrs(tuple(args.deny_cidr), tuple(args.allow_cidr)),
         namespace_rules=read_policy_file(args.probe_policy) if args.probe_policy else (),
         location=args.location)
-    return run_probe(args.location, tuple(args.namespace), settings, lease, args.resync_interval)
+    return run_probe(ProbeOptions(args.location, tuple(args.namespace), settings, lease,
+                                  args.resync_interval, args.metrics_port, args.bind_address))
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings | None) -> int:

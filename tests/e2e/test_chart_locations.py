@@ -43,6 +43,8 @@ def test_a_probe_location_reports_to_its_home_with_least_privilege(
         args = deployed[0]["spec"]["template"]["spec"]["containers"][0]["args"]
         assert args[:3] == ["probe", "--location=b", f"--namespace={watched}"]
         assert f"--leader-elect-namespace={home.namespace}" in args
+        container = deployed[0]["spec"]["template"]["spec"]["containers"][0]
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         kubectl("apply", "-n", watched, "-f", "-", input=yaml.safe_dump(
             {"apiVersion": "sla.dev/v1alpha1", "kind": "ServiceLevelAgreement",
              "metadata": {"name": "web"},

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.request import urlopen
 
 import pytest
 import yaml
@@ -75,12 +76,21 @@ class Prober:
     def __init__(self, kubeconfig: str, namespace: str, location: str, workdir: Path,
                  replica: str, lease_namespace: str | None = None) -> None:
         self.log_path = workdir / f"probe-{location}-{replica}.log"
+        self.metrics_port = free_port()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sla_operator", "probe", "--location", location,
+             "--metrics-port", str(self.metrics_port), "--bind-address", "127.0.0.1",
              "--namespace", namespace, "--leader-elect-namespace", lease_namespace or namespace,
              "--resync-interval", "1s", *LEASE],
             stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT, cwd=REPO,
             env={**os.environ, "KUBECONFIG": kubeconfig, "PYTHONUNBUFFERED": "1"})
+
+    def metrics(self) -> str:
+        try:
+            with urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+                return str(response.read().decode())
+        except OSError:
+            return ""
 
     def writes(self) -> int:
         return self.log_path.read_text(errors="replace").count("written:")
@@ -186,6 +196,11 @@ def test_a_quorum_of_locations_decides_downtime(
         # Two replicas of b: one holds the Lease, and only it wrote b's reports.
         assert sorted(p.writes() > 0 for p in probers[:2]) == [False, True], [
             p.log_path.read_text()[-2000:] for p in probers[:2]]
+        reporting = next(p for p in probers[:2] if p.writes())
+        standing_by = next(p for p in probers[:2] if not p.writes())
+        assert "sla_operator_leader 1.0" in reporting.metrics()
+        assert "sla_operator_leader 0.0" in standing_by.metrics()
+        assert 'endpoint="api",environment="production",location="b"' in reporting.metrics()
 
         # c stopped: its results turn stale, a and b still decide (Up, and Down would count).
         probers[2].stop()

@@ -68,3 +68,20 @@ async def test_an_agreement_gone_is_no_longer_probed_nor_reported() -> None:
     reporter.on_probe_result(AGREEMENT.key, API, result(0, True))
     await reporter.write_changed()
     assert store.written == [] and reporter.scheduler.endpoint_count == 0
+
+
+def test_the_reporter_exports_its_location_s_probe_results_and_whether_it_reports() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from sla_operator.kube.reporter_metrics import ReporterCollector
+    from sla_operator.store.fence import WriteSwitch
+
+    reporter = Reporter(Reports(), "eu-west", EngineSettings())  # type: ignore[arg-type]
+    reporter.keep([AGREEMENT])
+    reporter.on_probe_result(AGREEMENT.key, API, result(0, False))
+    registry = CollectorRegistry()
+    registry.register(ReporterCollector(reporter, WriteSwitch(active=False)))
+    text = generate_latest(registry).decode()
+    assert ('sla_probe_success{agreement="checkout",endpoint="api",environment="production",'
+            'location="eu-west",namespace="shop",service="Checkout"} 0.0') in text
+    assert "sla_operator_leader 0.0" in text

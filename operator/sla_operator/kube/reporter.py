@@ -13,11 +13,13 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from kubernetes import client
+from prometheus_client import CollectorRegistry
 
 from sla_operator.domain.errors import SecretRefused, SpecError
 from sla_operator.domain.health import UNPROBED, EndpointHealth, observe
@@ -33,6 +35,8 @@ from sla_operator.engine.settings import EngineSettings
 from sla_operator.kube.connect import StartupError, api_client
 from sla_operator.kube.leader import LeaderElector
 from sla_operator.kube.lease import LeaseClient
+from sla_operator.kube.reporter_metrics import ReporterCollector, reporter_app
+from sla_operator.metrics import serve
 from sla_operator.probes.base import ProbeContext, user_agent, utc_now
 from sla_operator.probes.policy import policy_for
 from sla_operator.probes.scheduler import ProbeScheduler
@@ -217,28 +221,56 @@ async def report(reporter: Reporter, switch: WriteSwitch, namespaces: tuple[str,
             await asyncio.gather(probing, return_exceptions=True)
 
 
-def run_probe(location: str, namespaces: tuple[str, ...], settings: EngineSettings,
-              lease: LeaseSettings, resync_seconds: float) -> int:
+@dataclass(frozen=True)
+class ProbeOptions:
+    """``sla-operator probe``'s command line."""
+
+    location: str
+    namespaces: tuple[str, ...]
+    """Namespaces whose agreements to probe; empty: every namespace."""
+    settings: EngineSettings
+    """The probes' policy and concurrency, as ``run`` has them."""
+    lease: LeaseSettings
+    """The location's Lease: its election and heartbeat."""
+    resync_seconds: float
+    """Between lists of the agreements."""
+    metrics_port: int
+    """Port of /metrics and /healthz; 0 disables the listener."""
+    bind_address: str
+    """Address the listener binds to."""
+
+
+def run_probe(options: ProbeOptions) -> int:
     """``sla-operator probe``: until interrupted; 1 when it cannot start."""
     try:
         api = api_client()
+        asyncio.run(_probe(api, options))
     except StartupError as error:
         print(f"sla-operator probe: {error}", file=sys.stderr)
         return 1
-    asyncio.run(_probe(api, location, namespaces, settings, lease, resync_seconds))
     return 0
 
 
-async def _probe(api: client.ApiClient, location: str, namespaces: tuple[str, ...],
-                 settings: EngineSettings, lease: LeaseSettings, resync_seconds: float) -> None:
+async def _probe(api: client.ApiClient, options: ProbeOptions) -> None:
+    location, lease = options.location, options.lease
     switch = WriteSwitch(active=False)
     store = KubeStore(api, component=f"sla-operator-probe-{location}", switch=switch)
-    reporter = Reporter(store, location, settings, namespaces)
+    reporter = Reporter(store, location, options.settings, options.namespaces)
     elector = LeaderElector(LeaseClient(api, lease), lease, switch, reporter.take_over)
+    registry = CollectorRegistry()
+    registry.register(ReporterCollector(reporter, switch))
+    try:
+        listener = await serve(reporter_app(registry, elector.problems), options.bind_address,
+                               options.metrics_port)
+    except OSError as error:
+        raise StartupError(f"cannot listen on {options.bind_address}:{options.metrics_port} "
+                           f"for metrics: {error.strerror or error}") from None
     log.info("probing as location %s (Lease %s/%s)", location, lease.namespace, lease.name)
     election = asyncio.create_task(elector.run(), name="leader-election")
     try:
-        await report(reporter, switch, namespaces, resync_seconds)
+        await report(reporter, switch, options.namespaces, options.resync_seconds)
     finally:
         election.cancel()
         await asyncio.gather(election, return_exceptions=True)
+        if listener is not None:
+            await listener.cleanup()
