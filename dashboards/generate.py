@@ -566,6 +566,21 @@ def agreement() -> Board:
                            "the detail.")
               .with_target(query(per_interval_appearing("sla_probe_failures_total", ONE,
                                                         "reason"), "{{reason}}")), 24, 8, BARS)
+    board.add(16, statetimeline.Panel().title("Probe success per location (worst in each interval)")
+              .description("Where the agreement is probed from several locations (run "
+                           "--location, sla-operator probe): each location's worst result, "
+                           "another location's as it last reported it. A quorum of them "
+                           "decides; one location failing alone is not downtime.")
+              .with_target(query(f"min by (location) (min_over_time("
+                                 f"{sel('sla_probe_success', ONE)}[$__interval]))", "{{location}}")),
+              24, 6, {"fieldConfig": {"defaults": {
+                  "color": {"mode": "thresholds"},
+                  "thresholds": {"mode": "absolute", "steps": [
+                      {"color": "red", "value": None}, {"color": "green", "value": 1}]},
+                  "mappings": [{"type": "value", "options": {
+                      "0": {"text": "failing", "color": "red", "index": 0},
+                      "1": {"text": "ok", "color": "green", "index": 1}}}]}},
+                  "options": STATE_TIMELINE["options"]})
     board.annotations = incident_annotations(ONE, None, None)
     return board
 

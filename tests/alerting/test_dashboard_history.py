@@ -169,7 +169,7 @@ def history() -> Iterator[str]:
                     lambda o, b=bucket, e=endpoint: b(o, endpoints=(e,)))
         for endpoint in a.endpoints:
             probe = {**base, "endpoint": endpoint}
-            add("sla_probe_success", probe,
+            add("sla_probe_success", {**probe, "location": "default"},
                 lambda o, a=a, e=endpoint: 0.0 if a.failing(e, o) else 1.0)
             for result in ("success", "failure"):
                 add("sla_probes_total", {**probe, "result": result},
@@ -513,6 +513,11 @@ def agreement_checks() -> dict[tuple[str, str], Check]:
         assert [end for end, v in api.items() if v == 0] == [OUTAGE[0] // A30D * A30D + A30D]
         assert set(web.values()) == {1.0}
 
+    def per_location(q: Query) -> None:
+        # One location (run without --location): its worst is the worst endpoint's.
+        shown = only(q.over(A30D), location="default")
+        assert [end for end, v in shown.items() if v == 0] == [OUTAGE[0] // A30D * A30D + A30D]
+
     def failed(q: Query) -> None:
         shown = q.over(A30D, start=A30D)
         api, web = only(shown, endpoint="api"), only(shown, endpoint="web")
@@ -559,6 +564,7 @@ def agreement_checks() -> dict[tuple[str, str], Check]:
         ("Budget spent in (at the last 1h's burn)", "A"): spent_in,
         ("SLA alerts firing now", "A"): alerts,
         ("Probe success per endpoint (worst in each interval)", "A"): probe_success,
+        ("Probe success per location (worst in each interval)", "A"): per_location,
         ("Failed probes per endpoint and interval", "A"): failed,
         ("Failed probes by reason per interval", "A"): by_reason,
         ("Probe latency p95", "A"): latency,

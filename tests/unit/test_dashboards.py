@@ -293,7 +293,8 @@ STABLE_IDS = {
         "Failed probes per endpoint and interval": 9, "Probe latency p95": 10,
         "Open incidents by severity": 11, "Responses late (over the time range)": 12,
         "Closed periods": 13, "Certificate expiry per endpoint (days left)": 14,
-        "Failed probes by reason per interval": 15},
+        "Failed probes by reason per interval": 15,
+        "Probe success per location (worst in each interval)": 16},
 }
 """Panel ids are addresses (viewPanel=, annotation filters): a panel keeps its id when
 others are inserted, and a new panel takes a new one."""
