@@ -28,6 +28,9 @@ class Reports:
         self.written: list[dict[str, Any]] = []
         self.failing = 0
 
+    async def read_secret(self, namespace: str, name: str, key: str) -> str:
+        raise AssertionError("no probe here sends a Secret")
+
     async def write_location_report(self, report: dict[str, Any]) -> None:
         if self.failing:
             self.failing -= 1
@@ -43,7 +46,7 @@ async def test_a_report_is_written_per_change_of_view_not_per_probe() -> None:
     store = Reports()
     reporter = Reporter(store, "eu-west", EngineSettings())  # type: ignore[arg-type]
     reporter.keep([AGREEMENT])
-    assert reporter._context("shop").user_agent == user_agent("eu-west")
+    assert reporter.contexts.of("shop").user_agent == user_agent("eu-west")
     for second in range(5):
         reporter.on_probe_result(AGREEMENT.key, API, result(second, True))
     await reporter.write_changed()

@@ -19,7 +19,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sla_operator.domain.errors import SecretRefused
 from sla_operator.domain.location_reports import Heartbeat, LocationReport
 from sla_operator.domain.model import Incident, MaintenanceWindow
 from sla_operator.domain.support import SupportRequest
@@ -34,7 +33,8 @@ from sla_operator.engine.snapshot import build_snapshot
 from sla_operator.engine.windows import Windows
 from sla_operator.engine.write_path import WritePath
 from sla_operator.engine.writes import WriteBudget
-from sla_operator.probes.base import ProbeContext, utc_now
+from sla_operator.probes.base import utc_now
+from sla_operator.probes.contexts import ProbeContexts
 from sla_operator.probes.scheduler import ProbeScheduler
 from sla_operator.store.base import Key, Store
 from sla_operator.store.fence import WriteSwitch
@@ -86,8 +86,9 @@ class Engine(Registry, Rounds, WritePath, Reports):
         self._maintenance_status: dict[Key, dict[str, Any]] = {}
         self._maintenance_rejections: dict[Key, str] = {}
         self._incident_status: dict[Key, dict[str, Any]] = {}
-        self._contexts: dict[str, ProbeContext] = {}
-        self._secrets: dict[tuple[str, str, str], tuple[str | SecretRefused, datetime]] = {}
+        self._probe_contexts = ProbeContexts(
+            store, self.settings.policy, self.settings.namespace_rules,
+            self.settings.location, clock)
         self.last_round = clock()
         self._probe_task: asyncio.Task[None] | None = None
         self.snapshot: Snapshot = Snapshot(taken_at=clock())
@@ -189,7 +190,7 @@ class Engine(Registry, Rounds, WritePath, Reports):
             await self._stop_probing()
             if self.active:
                 await self._last_words()
-            for context in self._contexts.values():
+            for context in self._probe_contexts.contexts.values():
                 await context.aclose()
             if collector is not None:
                 collector.stop()

@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
-from sla_operator.domain.errors import SecretRefused
 from sla_operator.domain.location_reports import Heartbeat
 from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult
 from sla_operator.domain.quorum import DEFAULT_LOCATION
@@ -22,13 +20,12 @@ from sla_operator.engine.restore import restore_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.engine.settings import EngineSettings
 from sla_operator.engine.windows import Windows
-from sla_operator.probes.base import ProbeContext, user_agent
-from sla_operator.probes.policy import policy_for
+from sla_operator.probes.base import ProbeContext
+from sla_operator.probes.contexts import ProbeContexts
 from sla_operator.probes.scheduler import ProbeScheduler
 from sla_operator.store.base import Key, Kind, Store
 
 log = logging.getLogger("sla_operator.engine")
-SECRET_CACHE_SECONDS = 60.0
 
 
 class Registry:
@@ -52,8 +49,7 @@ class Registry:
     _maintenance_status: dict[Key, dict[str, Any]]
     _maintenance_rejections: dict[Key, str]
     _incident_status: dict[Key, dict[str, Any]]
-    _contexts: dict[str, ProbeContext]
-    _secrets: dict[tuple[str, str, str], tuple[str | SecretRefused, datetime]]
+    _probe_contexts: ProbeContexts
     _changes: int
     _wake: asyncio.Event
     publish: Any  # Engine.publish: a removal shows at once
@@ -295,33 +291,7 @@ class Registry:
             runtime.daily_key = ()
 
     def _context(self, namespace: str) -> ProbeContext:
-        context = self._contexts.get(namespace)
-        if context is None:
-            async def resolve(name: str, key: str) -> str:
-                return await self._secret(namespace, name, key)
-            context = ProbeContext(policy=policy_for(self.settings.policy,
-                                                     self.settings.namespace_rules, namespace),
-                                   resolve_secret=resolve,
-                                   user_agent=user_agent(self.settings.location))
-            self._contexts[namespace] = context
-        return context
-
-    async def _secret(self, namespace: str, name: str, key: str) -> str:
-        """A Secret value, read at most once a minute: probes must not hammer the API.
-
-        A refusal (no such Secret or key, not labelled for probes, forbidden) is remembered
-        as long, and says why in words that never include the value."""
-        cached = self._secrets.get((namespace, name, key))
-        now = self.clock()
-        if cached is None or (now - cached[1]).total_seconds() >= SECRET_CACHE_SECONDS:
-            try:
-                cached = (await self.store.read_secret(namespace, name, key), now)
-            except SecretRefused as refusal:
-                cached = (refusal, now)
-            self._secrets[(namespace, name, key)] = cached
-        if isinstance(cached[0], SecretRefused):
-            raise cached[0]
-        return cached[0]
+        return self._probe_contexts.of(namespace)
 
     def incidents_of(self, agreement: Agreement) -> list[Incident]:
         """Its incidents: those of an earlier agreement of the same name are not adopted."""

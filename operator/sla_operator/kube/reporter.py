@@ -21,7 +21,7 @@ from typing import Any
 from kubernetes import client
 from prometheus_client import CollectorRegistry
 
-from sla_operator.domain.errors import SecretRefused, SpecError
+from sla_operator.domain.errors import SpecError
 from sla_operator.domain.health import UNPROBED, EndpointHealth, observe
 from sla_operator.domain.location_reports import (
     LOCATION_LABEL,
@@ -37,8 +37,8 @@ from sla_operator.kube.leader import LeaderElector
 from sla_operator.kube.lease import LeaseClient
 from sla_operator.kube.reporter_metrics import ReporterCollector, reporter_app
 from sla_operator.metrics import serve
-from sla_operator.probes.base import ProbeContext, user_agent, utc_now
-from sla_operator.probes.policy import policy_for
+from sla_operator.probes.base import utc_now
+from sla_operator.probes.contexts import ProbeContexts
 from sla_operator.probes.scheduler import ProbeScheduler
 from sla_operator.settings import LeaseSettings
 from sla_operator.store.base import Key, StoreError
@@ -46,7 +46,6 @@ from sla_operator.store.fence import Fenced, WriteSwitch
 from sla_operator.store.kube import GROUP, VERSION, KubeStore
 
 log = logging.getLogger("sla_operator.reporter")
-SECRET_CACHE_SECONDS = 60.0
 WRITE_EVERY_SECONDS = 1.0
 
 
@@ -65,8 +64,8 @@ class Reporter:
         self.written: dict[Key, list[dict[str, Any]]] = {}
         """What each report holds (as listed when the Lease was taken, then as written)."""
         self.changed: set[Key] = set()  # agreements whose view may differ from their report
-        self._contexts: dict[str, ProbeContext] = {}
-        self._secrets: dict[tuple[str, str, str], tuple[str | SecretRefused, datetime]] = {}
+        self.contexts = ProbeContexts(store, settings.policy,
+                                      settings.namespace_rules, location, clock)
 
     def on_probe_result(self, owner: Key, endpoint: Endpoint, result: ProbeResult) -> None:
         agreement = self.agreements.get(owner)
@@ -98,7 +97,7 @@ class Reporter:
             self.healths[key] = {n: h for n, h in self.healths.get(key, {}).items() if n in kept}
             self.changed.add(key)
             self.scheduler.set_endpoints(key, agreement.endpoints,
-                                         self._context(agreement.namespace))
+                                         self.contexts.of(agreement.namespace))
 
     async def take_over(self) -> None:
         """On taking the Lease: what this location's reports hold now (another replica may
@@ -135,31 +134,6 @@ class Reporter:
             self.written[key] = entries
             log.info("report on %s/%s written: %s", *key,
                      ", ".join(f"{e['name']} {e['state']}" for e in entries))
-
-    def _context(self, namespace: str) -> ProbeContext:
-        context = self._contexts.get(namespace)
-        if context is None:
-            async def resolve(name: str, key: str) -> str:
-                return await self._secret(namespace, name, key)
-            context = ProbeContext(policy=policy_for(self.settings.policy,
-                                                     self.settings.namespace_rules, namespace),
-                                   resolve_secret=resolve, user_agent=user_agent(self.location))
-            self._contexts[namespace] = context
-        return context
-
-    async def _secret(self, namespace: str, name: str, key: str) -> str:
-        """A Secret value, read at most once a minute (as the operator's own probes do)."""
-        cached = self._secrets.get((namespace, name, key))
-        now = self.clock()
-        if cached is None or (now - cached[1]).total_seconds() >= SECRET_CACHE_SECONDS:
-            try:
-                cached = (await self.store.read_secret(namespace, name, key), now)
-            except SecretRefused as refusal:
-                cached = (refusal, now)
-            self._secrets[(namespace, name, key)] = cached
-        if isinstance(cached[0], SecretRefused):
-            raise cached[0]
-        return cached[0]
 
 
 async def list_all(store: KubeStore, namespaces: tuple[str, ...], plural: str,

@@ -34,7 +34,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
     made = Engine(LocalStore(tmp_path), EngineSettings(policy=AddressPolicy(),
                                                         namespace_rules=POLICY))
     yield made
-    for context in made._contexts.values():
+    for context in made._probe_contexts.contexts.values():
         await context.aclose()
 
 
