@@ -328,3 +328,23 @@ def test_the_status_page_says_what_a_minority_of_locations_sees_without_calling_
     assert (view.state, view.dissent) == (State.UP, Dissent(State.DOWN, 1, 3))
     [shown] = build_status_page(engine.snapshot).agreements
     assert (shown.state, shown.location_note) == (State.UP, "Down from 1 of 3 locations")
+
+
+def test_with_a_location_and_no_spec_probing_a_majority_of_the_reporting_locations_decides(
+        ) -> None:
+    clock = [T0]
+    engine = Engine(RecordingStore(), EngineSettings(location="a"),  # type: ignore[arg-type]
+                    clock=lambda: clock[0])
+    engine.upsert_agreement(agreement(probing=None))
+    runtime = engine.agreements[("shop", "checkout")]
+    engine.note_heartbeats({"b": Heartbeat(T0, timedelta(hours=1)),
+                            "c": Heartbeat(T0, timedelta(hours=1))})
+    engine.take_report(report_of("b", State.DOWN, T0, T0))
+    engine.take_report(report_of("c", State.UP, T0, T0))
+    clock[0] = now = probe(runtime, T0, True, 3)
+    assert evaluate_agreement(runtime, [], [], now).status["state"] == "Up"  # 1 of 3
+    engine.take_report(report_of("c", State.DOWN, T0 + SECOND, T0 + SECOND))
+    evaluation = evaluate_agreement(runtime, [], [], now)  # 2 of 3: a majority
+    assert evaluation.status["state"] == "Down"
+    [action] = evaluation.actions
+    assert isinstance(action, Open) and action.incident.started_at == T0 + SECOND
