@@ -125,3 +125,38 @@ async def test_after_a_restart_the_first_write_is_measured_against_the_status_re
     (sent,) = store.sent
     assert "daily" not in sent and "lastEvaluated" in sent and sent["stray"] is None
     assert store.held[KEY] == second.agreements[KEY].last_written
+
+
+def test_a_status_write_asks_for_the_metadata_only_and_leaves_the_answer_unparsed() -> None:
+    """The API server encodes what the answer asks for: metadata (about 3 kB) instead of the
+    whole object with its 90 daily bars (issue 21); a server that cannot falls back to JSON."""
+    from sla_operator.store.kube import METADATA_ONLY, _patch_unread
+
+    class Answer:
+        def __init__(self) -> None:
+            self.drained = self.released = False
+
+        def drain_conn(self) -> None:
+            self.drained = True
+
+        def release_conn(self) -> None:
+            self.released = True
+
+    answer = Answer()
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    class Custom:
+        def patch_namespaced_custom_object_status(self, *args: Any, **kwargs: Any) -> Answer:
+            calls.append((args, kwargs))
+            return answer
+
+    _patch_unread(Custom(), "payments", "servicelevelagreements", "api",  # type: ignore[arg-type]
+                  {"status": {"state": "Up"}})
+    [(args, kwargs)] = calls
+    assert args[2:] == ("payments", "servicelevelagreements", "api", {"status": {"state": "Up"}})
+    assert kwargs["_content_type"] == "application/merge-patch+json"
+    assert kwargs["_preload_content"] is False
+    assert kwargs["_headers"] == {"Accept": METADATA_ONLY}
+    assert METADATA_ONLY.startswith("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")
+    assert METADATA_ONLY.endswith(", application/json")
+    assert answer.drained and answer.released
