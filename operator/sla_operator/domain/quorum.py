@@ -34,15 +34,11 @@ class LocationView:
 
 @dataclass(frozen=True)
 class QuorumDecision:
-    """The endpoint's state by quorum; Unknown is unmonitored time.
-
-    ``since`` is when the quorum was reached; ``agreeing`` how many fresh locations see the
-    decided state (for Unknown: how many are fresh at all), of ``reporting`` fresh ones."""
+    """The endpoint's state by quorum, since when the quorum was reached; Unknown is
+    unmonitored time."""
 
     state: State
     since: datetime | None
-    agreeing: int
-    reporting: int
 
 
 def decide(views: Iterable[LocationView], quorum: int) -> QuorumDecision:
@@ -59,16 +55,14 @@ def decide(views: Iterable[LocationView], quorum: int) -> QuorumDecision:
     reporting = [v for v in views if v.fresh and v.state is not _UNKNOWN]
     down = [v for v in reporting if v.state is _DOWN]
     if len(down) >= quorum:
-        return QuorumDecision(_DOWN, _quorum_th(down, quorum), len(down), len(reporting))
+        return QuorumDecision(_DOWN, _quorum_th(down, quorum))
     troubled = [v for v in reporting if v.state is _DOWN or v.state is _DEGRADED]
     if len(troubled) >= quorum:
-        return QuorumDecision(_DEGRADED, _quorum_th(troubled, quorum), len(troubled),
-                              len(reporting))
+        return QuorumDecision(_DEGRADED, _quorum_th(troubled, quorum))
     if len(reporting) >= quorum:
         up = [v for v in reporting if v.state is _UP]
-        return QuorumDecision(_UP, _recovered_since(up, quorum - len(troubled)), len(up),
-                              len(reporting))
-    return QuorumDecision(_UNKNOWN, None, len(reporting), len(reporting))
+        return QuorumDecision(_UP, _recovered_since(up, quorum - len(troubled)))
+    return QuorumDecision(_UNKNOWN, None)
 
 
 def _quorum_th(views: list[LocationView], quorum: int) -> datetime | None:
