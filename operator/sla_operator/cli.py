@@ -267,8 +267,6 @@ def build_parser() -> argparse.ArgumentParser:
                             "(location NAME)")
     probe.add_argument("--namespace", action="append", default=[],
                        help="namespace whose agreements to probe (repeatable; default: all)")
-    probe.add_argument("--resync-interval", type=_seconds, default=15.0,
-                       help="between lists of the agreements (default 15s)")
     probe.add_argument("--metrics-port", type=_port, default=9090,
                        help="port of /metrics (sla_probe_success{location}, "
                             "sla_operator_leader) and /healthz (0 disables; default 9090)")
@@ -431,7 +429,7 @@ def _probe(args: argparse.Namespace) -> int:
         namespace_rules=read_policy_file(args.probe_policy) if args.probe_policy else (),
         location=args.location)
     return run_probe(ProbeOptions(args.location, tuple(args.namespace), settings, lease,
-                                  args.resync_interval, args.metrics_port, args.bind_address))
+                                  args.metrics_port, args.bind_address))
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings | None) -> int:

@@ -81,7 +81,7 @@ class Prober:
             [sys.executable, "-m", "sla_operator", "probe", "--location", location,
              "--metrics-port", str(self.metrics_port), "--bind-address", "127.0.0.1",
              "--namespace", namespace, "--leader-elect-namespace", lease_namespace or namespace,
-             "--resync-interval", "1s", *LEASE],
+             *LEASE],
             stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT, cwd=REPO,
             env={**os.environ, "KUBECONFIG": kubeconfig, "PYTHONUNBUFFERED": "1"})
 

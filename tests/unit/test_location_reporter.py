@@ -4,10 +4,10 @@ endpoint changes, never for a probe that changes nothing."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from sla_operator.domain.model import Agreement, Endpoint, HttpProbe, ProbeResult
+from sla_operator.domain.model import ProbeResult
+from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.engine.settings import EngineSettings
 from sla_operator.kube.reporter import Reporter
 from sla_operator.probes.base import user_agent
@@ -15,10 +15,12 @@ from sla_operator.store.base import StoreError
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
-API = Endpoint("api", HttpProbe("http://127.0.0.1:8099/healthz"), interval=SECOND,
-               failure_threshold=2)
-AGREEMENT = Agreement(namespace="shop", name="checkout", service="Checkout",
-                      objective=Decimal("99.9"), endpoints=(API,))
+MANIFEST = {"metadata": {"name": "checkout", "namespace": "shop"},
+            "spec": {"service": "Checkout", "objective": "99.9", "endpoints": [
+                {"name": "api", "interval": "1s", "timeout": "500ms", "failureThreshold": 2,
+                 "http": {"url": "http://127.0.0.1:8099/healthz"}}]}}
+AGREEMENT = agreement_from_manifest(MANIFEST)
+API = AGREEMENT.endpoints[0]
 
 
 class Reports:
@@ -45,7 +47,7 @@ def result(second: int, ok: bool) -> ProbeResult:
 async def test_a_report_is_written_per_change_of_view_not_per_probe() -> None:
     store = Reports()
     reporter = Reporter(store, "eu-west", EngineSettings())  # type: ignore[arg-type]
-    reporter.keep([AGREEMENT])
+    reporter.upsert(AGREEMENT)
     assert reporter.contexts.of("shop").user_agent == user_agent("eu-west")
     for second in range(5):
         reporter.on_probe_result(AGREEMENT.key, API, result(second, True))
@@ -66,8 +68,10 @@ async def test_a_report_is_written_per_change_of_view_not_per_probe() -> None:
 async def test_an_agreement_gone_is_no_longer_probed_nor_reported() -> None:
     store = Reports()
     reporter = Reporter(store, "eu-west", EngineSettings())  # type: ignore[arg-type]
-    reporter.keep([AGREEMENT])
-    reporter.keep([])
+    reporter.listed("shop", [MANIFEST])
+    reporter.changed_agreement("MODIFIED", {**MANIFEST, "status": {"state": "Up"}})
+    assert reporter.agreements == {AGREEMENT.key: AGREEMENT}
+    reporter.changed_agreement("DELETED", MANIFEST)
     reporter.on_probe_result(AGREEMENT.key, API, result(0, True))
     await reporter.write_changed()
     assert store.written == [] and reporter.scheduler.endpoint_count == 0
@@ -80,7 +84,7 @@ def test_the_reporter_exports_its_location_s_probe_results_and_whether_it_report
     from sla_operator.store.fence import WriteSwitch
 
     reporter = Reporter(Reports(), "eu-west", EngineSettings())  # type: ignore[arg-type]
-    reporter.keep([AGREEMENT])
+    reporter.upsert(AGREEMENT)
     reporter.on_probe_result(AGREEMENT.key, API, result(0, False))
     registry = CollectorRegistry()
     registry.register(ReporterCollector(reporter, WriteSwitch(active=False)))

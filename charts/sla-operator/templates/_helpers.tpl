@@ -103,12 +103,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/* mode probe (sla-operator probe): exactly the calls it makes in each namespace it probes:
-     it lists the agreements, and lists, creates and merge-patches its own LocationReports.
+     it watches the agreements, and lists, creates and merge-patches its own LocationReports.
      It never writes a status, an Incident or an Event. */}}
 {{- define "sla-operator.locationRules" -}}
 - apiGroups: [sla.dev]
   resources: [servicelevelagreements]
-  verbs: [get, list]
+  verbs: [get, list, watch]
 - apiGroups: [sla.dev]
   resources: [locationreports]
   verbs: [get, list, create, patch]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -32,6 +32,7 @@ from sla_operator.domain.location_reports import (
 from sla_operator.domain.model import Agreement, Endpoint, ProbeResult
 from sla_operator.domain.parse import agreement_from_manifest
 from sla_operator.engine.settings import EngineSettings
+from sla_operator.kube.agreement_feed import follow
 from sla_operator.kube.connect import StartupError, api_client
 from sla_operator.kube.leader import LeaderElector
 from sla_operator.kube.lease import LeaseClient
@@ -78,26 +79,50 @@ class Reporter:
         if before.last is None or (after.state, after.since) != (before.state, before.since):
             self.changed.add(owner)
 
-    def keep(self, agreements: Iterable[Agreement]) -> None:
-        """The agreements as just listed: probe these, forget the others."""
-        current = {a.key: a for a in agreements}
-        for key in [k for k in self.agreements if k not in current]:
-            del self.agreements[key]
+    def listed(self, namespace: str | None, items: list[Mapping[str, Any]]) -> None:
+        """The agreements of ``namespace`` (None: of every one) as just listed: probe these,
+        forget the others there."""
+        current = {}
+        for item in items:
+            agreement = _agreement(item)
+            if agreement is not None:
+                current[agreement.key] = agreement
+        for key in [k for k in self.agreements if k not in current
+                    and (namespace is None or k[0] == namespace)]:
+            self.remove(key)
+        for agreement in current.values():
+            self.upsert(agreement)
+
+    def changed_agreement(self, kind: str, item: Mapping[str, Any]) -> None:
+        """One change the watch delivered (a status write alone changes nothing here)."""
+        meta = item.get("metadata") or {}
+        agreement = _agreement(item) if kind != "DELETED" else None
+        if agreement is None:
+            self.remove((str(meta.get("namespace")), str(meta.get("name"))))
+        else:
+            self.upsert(agreement)
+
+    def upsert(self, agreement: Agreement) -> None:
+        key = agreement.key
+        held = self.agreements.get(key)
+        if held == agreement:
+            return
+        self.agreements[key] = agreement
+        kept = {e.name for e in agreement.endpoints
+                if held is not None and held.endpoint(e.name) == e}
+        self.healths[key] = {n: h for n, h in self.healths.get(key, {}).items() if n in kept}
+        self.changed.add(key)
+        self.scheduler.set_endpoints(key, agreement.endpoints,
+                                     self.contexts.of(agreement.namespace))
+
+    def remove(self, key: Key) -> None:
+        """No longer probed: deleted (its reports go with it, owned by it), or invalid (the
+        home operator says what is wrong)."""
+        if self.agreements.pop(key, None) is not None:
             self.healths.pop(key, None)
             self.written.pop(key, None)
             self.changed.discard(key)
             self.scheduler.remove(key)
-        for key, agreement in current.items():
-            held = self.agreements.get(key)
-            if held == agreement:
-                continue
-            self.agreements[key] = agreement
-            kept = {e.name for e in agreement.endpoints
-                    if held is not None and held.endpoint(e.name) == e}
-            self.healths[key] = {n: h for n, h in self.healths.get(key, {}).items() if n in kept}
-            self.changed.add(key)
-            self.scheduler.set_endpoints(key, agreement.endpoints,
-                                         self.contexts.of(agreement.namespace))
 
     async def take_over(self) -> None:
         """On taking the Lease: what this location's reports hold now (another replica may
@@ -153,32 +178,19 @@ async def list_all(store: KubeStore, namespaces: tuple[str, ...], plural: str,
     return [item for listed in lists for item in listed.get("items") or []]
 
 
-async def list_agreements(store: KubeStore, namespaces: tuple[str, ...]) -> list[Agreement]:
-    """Every agreement this location probes; an invalid one is the home operator's to report."""
-    agreements = []
-    for item in await list_all(store, namespaces, "servicelevelagreements"):
-        try:
-            agreements.append(agreement_from_manifest(item))
-        except SpecError:
-            continue
-    return agreements
+def _agreement(item: Mapping[str, Any]) -> Agreement | None:
+    """An agreement to probe; None for an invalid one (the home operator's to report)."""
+    try:
+        return agreement_from_manifest(item)
+    except SpecError:
+        return None
 
 
-async def report(reporter: Reporter, switch: WriteSwitch, namespaces: tuple[str, ...],
-                 resync_seconds: float) -> None:
-    """While this replica holds the location's Lease: probe, and write what changed; list
-    the agreements every ``resync_seconds``."""
+async def report(reporter: Reporter, switch: WriteSwitch) -> None:
+    """While this replica holds the location's Lease: probe, and write what changed."""
     probing: asyncio.Task[None] | None = None
-    listed_at = float("-inf")
-    loop = asyncio.get_running_loop()
     try:
         while True:
-            if loop.time() - listed_at >= resync_seconds:
-                try:
-                    reporter.keep(await list_agreements(reporter.store, namespaces))
-                    listed_at = loop.time()
-                except StoreError as error:
-                    log.warning("agreements not listed: %s", error)
             if switch.active:
                 if probing is None:
                     probing = asyncio.create_task(reporter.scheduler.run(), name="probes")
@@ -206,8 +218,6 @@ class ProbeOptions:
     """The probes' policy and concurrency, as ``run`` has them."""
     lease: LeaseSettings
     """The location's Lease: its election and heartbeat."""
-    resync_seconds: float
-    """Between lists of the agreements."""
     metrics_port: int
     """Port of /metrics and /healthz; 0 disables the listener."""
     bind_address: str
@@ -241,9 +251,12 @@ async def _probe(api: client.ApiClient, options: ProbeOptions) -> None:
                            f"for metrics: {error.strerror or error}") from None
     log.info("probing as location %s (Lease %s/%s)", location, lease.namespace, lease.name)
     election = asyncio.create_task(elector.run(), name="leader-election")
+    stop = follow(store.custom, options.namespaces, reporter.listed, reporter.changed_agreement,
+                  asyncio.get_running_loop())
     try:
-        await report(reporter, switch, options.namespaces, options.resync_seconds)
+        await report(reporter, switch)
     finally:
+        stop.set()
         election.cancel()
         await asyncio.gather(election, return_exceptions=True)
         if listener is not None:
