@@ -281,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--probe-concurrency", type=int, default=256,
                        help="probes in flight at once (default 256)")
     lease = probe.add_argument_group("the location's Lease (one reporter per location)")
+    lease.add_argument("--leader-elect", action="store_true",
+                       help="elect one reporter among this location's replicas: always on, since "
+                            "the location's Lease sla-location-NAME is also its heartbeat (the "
+                            "flag is accepted as run takes it)")
     lease.add_argument("--leader-elect-namespace",
                        help="where the Lease is: the deciding operator's namespace (default: "
                             "$POD_NAMESPACE, else default)")

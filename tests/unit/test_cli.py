@@ -167,3 +167,14 @@ def test_a_wrong_endpoint_histograms_value_names_the_choices(
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--endpoint-histograms=yes"])
     assert "invalid choice: 'yes' (choose from 'auto', 'on', 'off')" in capsys.readouterr().err
+
+
+def test_probe_takes_the_contracts_synopsis_including_leader_elect() -> None:
+    """API.md: `probe --location NAME [--namespace NS]... [--metrics-port 9090]
+    [--leader-elect ...]`; the election is always on (the Lease is the heartbeat)."""
+    args = build_parser().parse_args(
+        ["probe", "--location", "b", "--namespace", "payments", "--metrics-port", "9091",
+         "--leader-elect", "--leader-elect-namespace", "sla-system",
+         "--leader-elect-lease-duration", "15s"])
+    assert (args.location, args.namespace, args.metrics_port) == ("b", ["payments"], 9091)
+    assert args.leader_elect is True and args.leader_elect_namespace == "sla-system"
