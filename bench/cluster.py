@@ -2,6 +2,7 @@
 
     python -m bench.cluster [--agreements 1000] [--endpoints 10] [--interval 30] [--duration 90]
                             [--new-agreements 50] [--operator-arg=--flag=value]... [--write FILE]
+                            [--before GIT_REF] [--idle 20]
 
 Uses the cluster of KUBECONFIG when it names an existing file, else starts the local control
 plane of the e2e tests (etcd + kube-apiserver on loopback; no controller-manager). The
@@ -16,6 +17,12 @@ process with its default status interval. Phases:
    from the apply to the agreement's first status (p50/p99);
 5. the operator stopped and started again: time until every agreement's ``lastEvaluated`` is
    later than the restart; peak RSS (VmHWM) of both processes.
+
+With the local control plane, the API server's and etcd's CPU are read from /proc: for
+``--idle`` seconds before any operator runs, then over the steady state, giving the API
+server's CPU per status write and per second (issue 21). ``--before REF`` first runs the
+operator of git REF through phases 2 and 3 on the same agreements: before and after side
+by side, with the issue's goals.
 
 Nothing here is a test; the figures are printed (and written with --write into the cluster
 benchmark's own section of the file).
