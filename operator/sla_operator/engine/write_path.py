@@ -159,44 +159,39 @@ class WritePath:
     async def _write_incident_status(self, runtime: AgreementRuntime, key: Key,
                                      status: Mapping[str, Any], now: datetime, force: bool,
                                      urgent: bool) -> None:
-        if not self.writes.take(self.clock(), force):
-            runtime.write_pending = runtime.write_pending or urgent
-            self._held_back(runtime)
-            return
-        try:
-            await self.store.write_status(Kind.INCIDENT, key, status)
-            self.writes.written()
-            self._incident_status[key] = dict(status)
-        except Fenced:
-            return
-        except StoreError as error:
-            if error.gone:
-                self.remove_incident(key)  # deleted, or collected with its agreement
-            elif self._throttled(error, now):
-                runtime.write_pending = runtime.write_pending or urgent
-            else:
-                log.warning("incident %s/%s: status not written: %s", *key, error)
+        await self._write_record_status(runtime, Kind.INCIDENT, key, status, now, force, urgent)
 
     async def _write_support_status(self, runtime: AgreementRuntime, key: Key,
                                     status: Mapping[str, Any], now: datetime, force: bool,
                                     urgent: bool) -> None:
+        await self._write_record_status(runtime, Kind.SUPPORT_REQUEST, key, status, now, force,
+                                        urgent)
+
+    async def _write_record_status(self, runtime: AgreementRuntime, kind: Kind, key: Key,
+                                   status: Mapping[str, Any], now: datetime, force: bool,
+                                   urgent: bool) -> None:
+        """The status of one of an agreement's records (an incident, a support request),
+        within the write budget; remembered as written only once the API server took it."""
         if not self.writes.take(self.clock(), force):
             runtime.write_pending = runtime.write_pending or urgent
             self._held_back(runtime)
             return
+        written, remove = ((self._incident_status, self.remove_incident)
+                           if kind is Kind.INCIDENT
+                           else (self._support_status, self.remove_support_request))
         try:
-            await self.store.write_status(Kind.SUPPORT_REQUEST, key, status)
+            await self.store.write_status(kind, key, status)
             self.writes.written()
-            self._support_status[key] = dict(status)
+            written[key] = dict(status)
         except Fenced:
             return
         except StoreError as error:
             if error.gone:
-                self.remove_support_request(key)
+                remove(key)  # deleted, or collected with its agreement
             elif self._throttled(error, now):
                 runtime.write_pending = runtime.write_pending or urgent
             else:
-                log.warning("support request %s/%s: status not written: %s", *key, error)
+                log.warning("%s %s/%s: status not written: %s", kind.value, *key, error)
 
     async def _write_unmeasured_requests(self, now: datetime, force: bool = False) -> None:
         """A request whose agreement is not here (none of that name, or another kind's name)
