@@ -173,13 +173,8 @@ async def incident_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
     except SpecError as error:
         # The last valid version stays counted: dropping it would take a resolved outage out
         # of the figures, or open an open certificate incident again under a new name.
-        kept = key in engine.incidents
-        if not kept and not engine.owns(Kind.INCIDENT, key, _agreement_named(body)):
-            return  # another shard's agreement: that shard says it
-        await engine.store.record_event(
-            Kind.INCIDENT, key, "InvalidSpec",
-            f"{error}; " + ("the previous version stays in effect" if kept else "not counted"),
-            warning=True)
+        await _report_invalid_record(engine, Kind.INCIDENT, key, body, error,
+                                     kept=key in engine.incidents)
 
 
 @kopf.on.event(GROUP, VERSION, "supportrequests")
@@ -196,17 +191,24 @@ async def support_request_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any)
         engine.upsert_support_request(support_request_from_manifest(body))
     except SpecError as error:
         # As for an incident: the last valid version stays counted.
-        kept = key in engine.support_requests
-        if not kept and not engine.owns(Kind.SUPPORT_REQUEST, key, _agreement_named(body)):
-            return  # another shard's agreement: that shard says it
-        await engine.store.record_event(
-            Kind.SUPPORT_REQUEST, key, "InvalidSpec",
-            f"{error}; " + ("the previous version stays in effect" if kept else "not counted"),
-            warning=True)
+        await _report_invalid_record(engine, Kind.SUPPORT_REQUEST, key, body, error,
+                                     kept=key in engine.support_requests)
+
+
+async def _report_invalid_record(engine: Engine, kind: Kind, key: Key, body: Mapping[str, Any],
+                                 error: SpecError, kept: bool) -> None:
+    """An Event on a record (an incident, a support request) whose new version cannot be read:
+    whether its last valid version stays counted; left to the shard of its agreement."""
+    if not kept and not engine.owns(kind, key, _agreement_named(body)):
+        return  # another shard's agreement: that shard says it
+    await engine.store.record_event(
+        kind, key, "InvalidSpec",
+        f"{error}; " + ("the previous version stays in effect" if kept else "not counted"),
+        warning=True)
 
 
 def _agreement_named(body: Mapping[str, Any]) -> str | None:
-    """The agreement an incident names, read without parsing the rest (which may be wrong)."""
+    """The agreement a record names, read without parsing the rest (which may be wrong)."""
     spec = body.get("spec")
     agreement = spec.get("agreement") if isinstance(spec, Mapping) else None
     return agreement if isinstance(agreement, str) else None
