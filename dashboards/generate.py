@@ -340,6 +340,17 @@ CREDIT_CELLS = by_name("Credit earned", ("unit", "percent"), ("decimals", 0),
                        ("custom.cellOptions", {"type": "color-text"}))
 
 
+# A probe-success timeline: 0 failing in red, 1 ok in green, by threshold and by value.
+PROBE_SUCCESS_TIMELINE: dict[str, Any] = {"fieldConfig": {"defaults": {
+    "color": {"mode": "thresholds"},
+    "thresholds": {"mode": "absolute", "steps": [
+        {"color": "red", "value": None}, {"color": "green", "value": 1}]},
+    "mappings": [{"type": "value", "options": {
+        "0": {"text": "failing", "color": "red", "index": 0},
+        "1": {"text": "ok", "color": "green", "index": 1}}}]}},
+    "options": STATE_TIMELINE["options"]}
+
+
 def overview() -> Board:
     board = Board(d.Dashboard("SLA overview").uid(OVERVIEW_UID).tags(TAGS).time("now-7d", "now")
                   .refresh("1m").editable().tooltip(m.DashboardCursorSync.CROSSHAIR)
@@ -523,14 +534,7 @@ def agreement() -> Board:
     board.add(8, statetimeline.Panel().title("Probe success per endpoint (worst in each interval)")
               .with_target(query(f"min by (endpoint) (min_over_time("
                                  f"{sel('sla_probe_success', ONE)}[$__interval]))", "{{endpoint}}")),
-              24, 6, {"fieldConfig": {"defaults": {
-                  "color": {"mode": "thresholds"},
-                  "thresholds": {"mode": "absolute", "steps": [
-                      {"color": "red", "value": None}, {"color": "green", "value": 1}]},
-                  "mappings": [{"type": "value", "options": {
-                      "0": {"text": "failing", "color": "red", "index": 0},
-                      "1": {"text": "ok", "color": "green", "index": 1}}}]}},
-                  "options": STATE_TIMELINE["options"]})
+              24, 6, PROBE_SUCCESS_TIMELINE)
     board.add(9, timeseries.Panel().title("Failed probes per endpoint and interval")
               .with_target(query(per_interval("sla_probes_total", ONE, "endpoint",
                                               FAILURE), "{{endpoint}}")), 12, 8, BARS)
@@ -573,14 +577,7 @@ def agreement() -> Board:
                            "decides; one location failing alone is not downtime.")
               .with_target(query(f"min by (location) (min_over_time("
                                  f"{sel('sla_probe_success', ONE)}[$__interval]))", "{{location}}")),
-              24, 6, {"fieldConfig": {"defaults": {
-                  "color": {"mode": "thresholds"},
-                  "thresholds": {"mode": "absolute", "steps": [
-                      {"color": "red", "value": None}, {"color": "green", "value": 1}]},
-                  "mappings": [{"type": "value", "options": {
-                      "0": {"text": "failing", "color": "red", "index": 0},
-                      "1": {"text": "ok", "color": "green", "index": 1}}}]}},
-                  "options": STATE_TIMELINE["options"]})
+              24, 6, PROBE_SUCCESS_TIMELINE)
     board.annotations = incident_annotations(ONE, None, None)
     return board
 
