@@ -14,7 +14,7 @@ from engine_clock import API as SHARED_API
 from engine_clock import SECOND, T0, Clock
 from prometheus_client import CollectorRegistry, generate_latest
 
-from sla_operator.domain.incidents import Change
+from sla_operator.domain.incidents import Change, apply_change
 from sla_operator.domain.model import (
     Agreement,
     Incident,
@@ -38,6 +38,7 @@ class RecordingStore:
     def __init__(self) -> None:
         self.statuses: list[tuple[Kind, Key, dict[str, Any]]] = []
         self.created: list[Incident] = []
+        self.changes: list[tuple[Incident, Change]] = []
         self.events: list[tuple[Key, str, str]] = []
         self.gone: set[Key] = set()
         self.hold: asyncio.Event | None = None
@@ -54,7 +55,8 @@ class RecordingStore:
         return stored
 
     async def change_incident(self, incident: Incident, change: Change) -> Incident:
-        return incident
+        self.changes.append((incident, change))
+        return apply_change(incident, change)
 
     async def write_status(self, kind: Kind, key: Key, status: Mapping[str, Any]) -> None:
         if key in self.gone:

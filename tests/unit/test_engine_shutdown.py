@@ -11,7 +11,7 @@ import pytest
 from engine_clock import Clock
 from test_engine_deletion import RecordingStore, agreement
 
-from sla_operator.domain.model import ProbeResult
+from sla_operator.domain.model import IncidentState, ProbeResult
 from sla_operator.engine import (
     ROUTINE_WRITES_AT_ONCE,
     SHUTDOWN_WRITE_SECONDS,
@@ -226,6 +226,38 @@ async def test_a_restart_moments_later_carries_the_endpoints_over_and_writes_at_
     engine.on_probe_result(("shop", "web"), endpoint, ProbeResult(clock.now, False, 0.01, "503"))
     await engine.evaluate_round()
     assert agreement_states(store) == ["Up", "Down"]
+
+
+async def test_a_crash_right_after_an_incident_opened_does_not_resolve_it_on_the_older_status(
+        ) -> None:
+    # The incident was recorded, then the process died before the status saying Down went
+    # out: the status read back still says Up. That Up predates the incident; it carries the
+    # endpoint over for the figures, but only a probe can say the outage is over.
+    clock = Clock()
+    first = RecordingStore()
+    engine = Engine(first, EngineSettings(), clock=clock)  # type: ignore[arg-type]
+    engine.upsert_agreement(agreement("web"))
+    (endpoint,) = engine.agreements[("shop", "web")].agreement.endpoints
+    engine.on_probe_result(("shop", "web"), endpoint, ProbeResult(clock.now, False, 0.01, "503"))
+    await engine.evaluate_round()
+    (opened,) = first.created
+    clock.now += timedelta(seconds=1)
+    engine, store = restarted_at_once(clock, [
+        {"name": "api", "state": "Up", "since": UP_SINCE, "consecutiveSuccesses": 40}])
+    engine.upsert_incident(opened)
+    await engine.evaluate_round()
+    assert store.changes == [] and store.created == []
+    assert [s["openIncidents"] for s in store.written_for(("shop", "web"))] == [[opened.name]]
+    clock.now += endpoint.interval  # still failing: the same incident, nothing opened again
+    engine.on_probe_result(("shop", "web"), endpoint, ProbeResult(clock.now, False, 0.01, "503"))
+    await engine.evaluate_round()
+    assert store.changes == [] and store.created == []
+    clock.now += endpoint.interval  # answering again: now it is resolved, dated by the probe
+    engine.on_probe_result(("shop", "web"), endpoint, ProbeResult(clock.now, True, 0.01, "200"))
+    await engine.evaluate_round()
+    ((resolved, change),) = store.changes
+    assert resolved.name == opened.name and change.fields["resolved_at"] == clock.now
+    assert change.fields["state"] is IncidentState.RESOLVED
 
 
 @pytest.mark.parametrize("entry", [

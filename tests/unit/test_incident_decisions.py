@@ -30,6 +30,7 @@ from sla_operator.domain.model import (
     Origin,
     ProbeResult,
     Severity,
+    State,
 )
 from sla_operator.domain.records import incident_spec, same_incident
 
@@ -247,6 +248,25 @@ def test_an_unknown_state_after_a_restart_resolves_nothing() -> None:
     assert len(world.step(4)) == 3  # outage, dependency, certificate
     restarted = World(incidents=list(world.incidents))
     assert restarted.decide(5) == []
+
+
+def test_a_state_carried_over_from_an_older_status_resolves_nothing() -> None:
+    # Up as the last status said, no probe result of this process yet: a status written
+    # before a crash may predate the outage, the dependency's fall and their incidents.
+    world = World()
+    world.probe("api", "SFFF")
+    world.probe("webhooks", "SFFF")
+    world.probe("card-network", "FFF")
+    assert len(world.step(4)) == 2  # outage, dependency
+    carried = {name: EndpointHealth(state=State.UP, since=at(0), consecutive_successes=1)
+               for name in ("api", "webhooks", "card-network")}
+    restarted = World(healths=carried, incidents=list(world.incidents))
+    assert restarted.decide(5) == []
+    restarted.probe("api", "SS", first_step=5)
+    restarted.probe("webhooks", "SS", first_step=5)
+    assert [a.incident.type for a in restarted.decide(7)] == [IncidentType.OUTAGE]
+    restarted.probe("card-network", "SS", first_step=5)
+    assert len(restarted.decide(7)) == 2
 
 
 def test_manual_incidents_are_left_alone() -> None:

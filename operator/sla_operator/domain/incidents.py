@@ -230,11 +230,14 @@ def _escalation(existing: Incident, desired: _Desired, title: str, now: datetime
 
 
 def _may_resolve(existing: Incident, slot: Slot, s: Situation) -> bool:
-    """Resolve only on evidence: an unknown state (e.g. just after a restart) resolves nothing."""
+    """Resolve only on evidence: a probe result. An unknown state (e.g. just after a restart)
+    resolves nothing, and neither does a state a restart carried over from the last status
+    (a health with no result yet): that status may predate the incident, written just before
+    a crash that came right after the incident opened."""
     kind, endpoint = slot
     own = {e.name for e in s.agreement.own_endpoints}
     if kind in ("outage", "degradation") and any(
-            s.endpoints.get(name, UNPROBED).state is State.UNKNOWN
+            (health := s.endpoints.get(name, UNPROBED)).state is State.UNKNOWN or health.last is None
             for name in existing.endpoints if name in own):
         # An endpoint the incident is about has not been probed since a restart or an edit:
         # the others answering is no evidence that it recovered.
@@ -246,7 +249,8 @@ def _may_resolve(existing: Incident, slot: Slot, s: Situation) -> bool:
         return s.service.state is not State.UNKNOWN and not s.maintenance_active
     if kind in ("dependency", "certificate"):
         health = s.endpoints.get(endpoint)
-        return health is not None and health.state in (State.UP, State.DEGRADED)
+        return (health is not None and health.last is not None
+                and health.state in (State.UP, State.DEGRADED))
     return True
 
 
