@@ -262,11 +262,17 @@ def test_a_state_carried_over_from_an_older_status_resolves_nothing() -> None:
                for name in ("api", "webhooks", "card-network")}
     restarted = World(healths=carried, incidents=list(world.incidents))
     assert restarted.decide(5) == []
-    restarted.probe("api", "SS", first_step=5)
-    restarted.probe("webhooks", "SS", first_step=5)
-    assert [a.incident.type for a in restarted.decide(7)] == [IncidentType.OUTAGE]
-    restarted.probe("card-network", "SS", first_step=5)
-    assert len(restarted.decide(7)) == 2
+    # Failures short of the threshold leave the carried Up standing: still no evidence.
+    restarted.probe("api", "FF", first_step=5)
+    restarted.probe("webhooks", "FF", first_step=5)
+    restarted.probe("card-network", "FF", first_step=5)
+    assert {name: h.state for name, h in restarted.healths.items()} == dict.fromkeys(carried, State.UP)
+    assert restarted.decide(7) == []
+    restarted.probe("api", "S", first_step=7)
+    restarted.probe("webhooks", "S", first_step=7)
+    assert [a.incident.type for a in restarted.decide(8)] == [IncidentType.OUTAGE]
+    restarted.probe("card-network", "S", first_step=7)
+    assert len(restarted.decide(8)) == 2
 
 
 def test_manual_incidents_are_left_alone() -> None:

@@ -230,18 +230,22 @@ def _escalation(existing: Incident, desired: _Desired, title: str, now: datetime
 
 
 def _may_resolve(existing: Incident, slot: Slot, s: Situation) -> bool:
-    """Resolve only on evidence: a probe result. An unknown state (e.g. just after a restart)
-    resolves nothing, and neither does a state a restart carried over from the last status
-    (a health with no result yet): that status may predate the incident, written just before
-    a crash that came right after the incident opened."""
+    """Resolve only on evidence: an endpoint the incident is about answering a probe of this
+    process. An unknown state (e.g. just after a restart) resolves nothing, and neither does
+    a state a restart carried over from the last status: that status may predate the incident
+    (written just before a crash that came right after the incident opened), and the probes
+    since may have failed, still short of the threshold, which leaves the carried Up standing."""
     kind, endpoint = slot
     own = {e.name for e in s.agreement.own_endpoints}
-    if kind in ("outage", "degradation") and any(
-            (health := s.endpoints.get(name, UNPROBED)).state is State.UNKNOWN or health.last is None
-            for name in existing.endpoints if name in own):
-        # An endpoint the incident is about has not been probed since a restart or an edit:
+    if kind == "outage" and not all(
+            _answering(s.endpoints.get(name, UNPROBED)) for name in existing.endpoints if name in own):
+        # An endpoint the incident is about has not answered since a restart or an edit:
         # the others answering is no evidence that it recovered.
         return False
+    if kind == "degradation" and any(
+            (health := s.endpoints.get(name, UNPROBED)).last is None or health.state is State.UNKNOWN
+            for name in existing.endpoints if name in own):
+        return False  # not probed since: no evidence the latency is back under target
     if kind == "outage":
         # An outage running into maintenance stays open: accounting leaves the maintenance out.
         return s.service.state in (State.UP, State.DEGRADED)
@@ -249,9 +253,16 @@ def _may_resolve(existing: Incident, slot: Slot, s: Situation) -> bool:
         return s.service.state is not State.UNKNOWN and not s.maintenance_active
     if kind in ("dependency", "certificate"):
         health = s.endpoints.get(endpoint)
-        return (health is not None and health.last is not None
+        return (health is not None and _answering(health)
                 and health.state in (State.UP, State.DEGRADED))
     return True
+
+
+def _answering(health: EndpointHealth) -> bool:
+    """Up or Degraded, and its latest result, a probe of this process, a success."""
+    last = health.last
+    return (last is not None and last.ok
+            and (health.state is State.UP or health.state is State.DEGRADED))
 
 
 def _resolution(existing: Incident, slot: Slot, s: Situation) -> Change:
