@@ -351,6 +351,19 @@ PROBE_SUCCESS_TIMELINE: dict[str, Any] = {"fieldConfig": {"defaults": {
     "options": STATE_TIMELINE["options"]}
 
 
+LOCATION_TIMELINE: dict[str, Any] = {"fieldConfig": {"defaults": {
+    "color": {"mode": "thresholds"},
+    "thresholds": {"mode": "absolute", "steps": [
+        {"color": "red", "value": None}, {"color": "green", "value": 1},
+        {"color": "orange", "value": 2}]},
+    "mappings": [{"type": "value", "options": {
+        "0": {"text": "stale", "color": "red", "index": 0},
+        "1": {"text": "fresh", "color": "green", "index": 1},
+        "2": {"text": "disagrees", "color": "orange", "index": 2}}}]}},
+    "options": STATE_TIMELINE["options"]}
+"""sla_location_up x (1 + sla_location_disagreement): 0 stale, 1 fresh, 2 fresh and disagreeing."""
+
+
 def overview() -> Board:
     board = Board(d.Dashboard("SLA overview").uid(OVERVIEW_UID).tags(TAGS).time("now-7d", "now")
                   .refresh("1m").editable().tooltip(m.DashboardCursorSync.CROSSHAIR)
@@ -488,7 +501,19 @@ def overview() -> Board:
         [to_detail("Open ${__data.fields.agreement}", TO_AGREEMENT_ROW)]), 8, 8)
     board.add(14, closed_periods(MANY), 8, 8,
               {"fieldConfig": {"overrides": [MARGIN_CELLS, CREDIT_CELLS]}})
-    board.annotations = incident_annotations(MANY, "P1|P2", [9, 10, 11])
+    board.add(15, statetimeline.Panel().title("Locations (worst in each interval)")
+              .description("Where agreements are probed from several locations (run "
+                           "--location, sla-operator probe): stale when a location's results "
+                           "or its Lease went stale (its view no longer counts towards a "
+                           "quorum); disagrees when it has seen an endpoint otherwise than "
+                           "the quorum for longer than --disagreement-after (never downtime, "
+                           "see the LocationDisagrees Events).")
+              .with_target(query("min by (location) (min_over_time(sla_location_up[$__interval]))"
+                                 " * on (location) (1 + max by (location) (max_over_time("
+                                 "sla_location_disagreement[$__interval])))", "{{location}}"))
+              .no_value("One location: the operator runs without --location"),
+              24, 6, LOCATION_TIMELINE)
+    board.annotations = incident_annotations(MANY, "P1|P2", [9, 10, 11, 15])
     return board
 
 

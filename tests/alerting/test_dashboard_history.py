@@ -114,6 +114,13 @@ TIMEOUTS = 4
 """An outage's first failed probes time out; the rest are refused (reason connect)."""
 
 
+LOCATIONS = ("a", "b", "c")
+LOCATION_STALE = (6 * HOUR, 7 * HOUR)
+"""Location c's results (or its Lease) stale for an hour."""
+LOCATION_DISAGREES = (12 * HOUR, 12 * HOUR + 20 * MINUTE)
+"""Location b sees an endpoint otherwise than the quorum for 20 minutes."""
+
+
 def text(labels: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
@@ -187,6 +194,11 @@ def history() -> Iterator[str]:
             if (a.name, endpoint) == CERTIFICATE[:2]:
                 add("sla_probe_certificate_expiry_timestamp_seconds", probe,
                     lambda o: float(CERTIFICATE[2]))
+    for location in LOCATIONS:  # the operator runs --location a; b and c report to it
+        add("sla_location_up", {**OPERATOR, "location": location},
+            lambda o, n=location: 0.0 if n == "c" and within(LOCATION_STALE, o) else 1.0)
+        add("sla_location_disagreement", {**OPERATOR, "location": location},
+            lambda o, n=location: float(n == "b" and within(LOCATION_DISAGREES, o)))
     add("sla_operator_leader", OPERATOR, lambda o: 1.0)
     add("sla_operator_shard", {**OPERATOR, "shard": "0", "shards": "1"}, lambda o: 1.0)
     for le in ("0.1", "1", "10", "+Inf"):
@@ -458,8 +470,20 @@ def overview_checks() -> dict[tuple[str, str], Check]:
         if q.ref == "B":
             assert only(shown, agreement="checkout") < 0 < only(shown, agreement="search")
 
+    def locations(q: Query) -> None:
+        shown = q.over(A30D, start=A30D)
+        assert {dict(k)["location"] for k in shown} == set(LOCATIONS)
+        assert set(only(shown, location="a").values()) == {1.0}  # fresh all day
+        stale, disagrees = only(shown, location="c"), only(shown, location="b")
+        # Each step shows the worst of the half hour it ends; boundaries aside, exactly:
+        assert stale[6 * HOUR + A30D] == stale[7 * HOUR] == 0.0
+        assert {v for t, v in stale.items() if t <= 6 * HOUR or t > 7 * HOUR + A30D} == {1.0}
+        assert disagrees[12 * HOUR + A30D] == 2.0
+        assert {v for t, v in disagrees.items() if t <= 12 * HOUR or t > 13 * HOUR} == {1.0}
+
     checks: dict[tuple[str, str], Check] = {
         ("SLA alerts firing now", "A"): alerts,
+        ("Locations (worst in each interval)", "A"): locations,
         ("Operator: replicas leading", "A"): leading,
         ("Operator: shards with a leader", "A"): shards,
         ("Operator: probe start lag p90 (10m)", "A"): lag,

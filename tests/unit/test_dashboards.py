@@ -283,7 +283,8 @@ STABLE_IDS = {
         "State (worst in each interval)": 9, "Burn rate (1 = spending the budget exactly)": 10,
         "Error budget left (minutes; red below zero)": 11,
         "Endpoints with failed probes (top 10 over the time range)": 12,
-        "Responses late (over the time range)": 13, "Closed periods": 14},
+        "Responses late (over the time range)": 13, "Closed periods": 14,
+        "Locations (worst in each interval)": 15},
     "sla-agreement.json": {
         "State (worst in each interval)": 1, "Availability against the objective": 2,
         "Error budget left (minutes; red below zero)": 3,
