@@ -2,7 +2,7 @@
 
     python -m bench.cluster [--agreements 1000] [--endpoints 10] [--interval 30] [--duration 90]
                             [--new-agreements 50] [--operator-arg=--flag=value]... [--write FILE]
-                            [--before GIT_REF] [--idle 20]
+                            [--before GIT_REF] [--idle 20] [--locations 1]
 
 Uses the cluster of KUBECONFIG when it names an existing file, else starts the local control
 plane of the e2e tests (etcd + kube-apiserver on loopback; no controller-manager). The
@@ -23,6 +23,12 @@ With the local control plane, the API server's and etcd's CPU are read from /pro
 server's CPU per status write and per second (issue 21). ``--before REF`` first runs the
 operator of git REF through phases 2 and 3 on the same agreements: before and after side
 by side, with the issue's goals.
+
+``--locations N`` (N > 1): the operator runs as ``run --location a`` and N-1 processes
+``sla-operator probe --location b``, ``c``, … probe the same agreements, which ask for
+``spec.probing: {locations: [a, b, c, …], quorum: majority}``; the report adds the
+LocationReport and Lease writes per second (the API server's counter), and the probe
+processes' CPU.
 
 Nothing here is a test; the figures are printed (and written with --write into the cluster
 benchmark's own section of the file).
@@ -57,17 +63,22 @@ from bench.cluster_cost import CostWindow, cost_goals, cost_rows
 from bench.cluster_figures import (
     Goal,
     fresh_since,
+    location_names,
+    majority,
     operator_flag,
     quantile,
     replace_section,
+    resource_writes,
     seconds,
     status_writes,
     total_by,
 )
 from bench.cluster_steady import (
+    ProbeProcess,
     Steady,
     SteadyStateError,
     extract_build,
+    has_probe_command,
     idle,
     mean_object_bytes,
     settle,
@@ -280,9 +291,10 @@ class StatusWatch(threading.Thread):
 # ----------------------------------------------------------------------------- agreements
 
 
-def agreement(name: str, urls: list[str], endpoints: int, interval: float, offset: int) -> dict[str, Any]:
+def agreement(name: str, urls: list[str], endpoints: int, interval: float, offset: int,
+              locations: int = 1) -> dict[str, Any]:
     timeout_ms = int(min(5000.0, interval * 800))
-    return {
+    body: dict[str, Any] = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ServiceLevelAgreement",
         "metadata": {"name": name, "labels": {"bench": "cluster"}},
@@ -297,6 +309,9 @@ def agreement(name: str, urls: list[str], endpoints: int, interval: float, offse
             "statusPage": {"public": False},
         },
     }
+    if locations > 1:
+        body["spec"]["probing"] = {"locations": location_names(locations), "quorum": majority(locations)}
+    return body
 
 
 def create_agreements(kubeconfig: str, namespace: str, bodies: list[dict[str, Any]],
@@ -355,6 +370,7 @@ class Options:
     keep: bool
     before: str | None = None  # a git ref whose operator is measured first, on the same agreements
     idle: float = 20.0  # seconds the control plane's CPU is read with no operator running
+    locations: int = 1  # run --location a, and probe --location b, c, … for each one more
 
 
 @dataclass
@@ -365,6 +381,14 @@ class Figures:
     start_to_all_status: float | None = None
     window_seconds: float = math.nan
     writes: float | None = None
+    report_writes: float | None = None  # LocationReports created or written in the window
+    lease_writes: float | None = None  # Leases created or renewed in the window
+    probe_cpu: dict[str, float] = field(default_factory=dict)  # cores of each probe process
+    before_note: str = ""  # why --before was not measured
+    reports_by_verb: dict[str, float] = field(default_factory=dict)  # "VERB code" on locationreports
+    reports_stored: tuple[int, int] | None = None  # LocationReports at the window's start, end
+    probe_log_warnings: int = 0
+    probe_log_errors: int = 0
     watch_changes: int = 0
     peak_changes_per_second: int = 0
     settle_seconds: float = 0.0
@@ -428,6 +452,7 @@ def run(options: Options, progress: Progress) -> Figures:
     target = None
     operator = None
     watcher = None
+    probers: list[ProbeProcess] = []
     workdir = Path(tempfile.mkdtemp(prefix="sla-bench-cluster-"))
     kubectl: Callable[..., subprocess.CompletedProcess[str]] | None = None
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
@@ -453,14 +478,19 @@ def run(options: Options, progress: Progress) -> Figures:
 
         progress.phase(f"namespace {namespace} with the CRDs")
         kubectl("apply", "-f", str(REPO / "crds"))
-        for crd in ("servicelevelagreements", "maintenancewindows", "incidents"):
+        crds = ["servicelevelagreements", "maintenancewindows", "incidents"]
+        for crd in crds + (["locationreports"] if options.locations > 1 else []):
             kubectl("wait", "--for=condition=Established", f"crd/{crd}.sla.dev", "--timeout=60s")
         kubectl("create", "namespace", namespace)
 
         total = options.agreements
+        names = location_names(options.locations)
         progress.phase(f"creating {total} agreements x {options.endpoints} endpoints every "
-                       f"{options.interval:g} s")
-        bodies = [agreement(f"agreement-{index:05d}", urls, options.endpoints, options.interval, index)
+                       f"{options.interval:g} s"
+                       + (f", probed from {', '.join(names)} (quorum {majority(len(names))})"
+                          if options.locations > 1 else ""))
+        bodies = [agreement(f"agreement-{index:05d}", urls, options.endpoints, options.interval, index,
+                            options.locations)
                   for index in range(total)]
         figures.create_seconds = create_agreements(kubeconfig, namespace, bodies, progress)
 
@@ -484,43 +514,78 @@ def run(options: Options, progress: Progress) -> Figures:
 
         def cost_window(label: str, steady: Steady, operator_cores: float) -> CostWindow:
             plane_cpu = steady.control_plane.cpu if steady.control_plane is not None else {}
-            return CostWindow(label, steady.window_seconds,
-                              None if steady.delta is None else status_writes(steady.delta),
-                              plane_cpu.get("kube-apiserver"), plane_cpu.get("etcd"), idle_cores,
-                              mean_object_bytes(list_agreements), operator_cores)
+            delta = steady.delta
 
+            def writes(count: Callable[[Any], float]) -> float | None:
+                return None if delta is None else count(delta)
+
+            return CostWindow(label, steady.window_seconds, writes(status_writes),
+                              plane_cpu.get("kube-apiserver"), plane_cpu.get("etcd"), idle_cores,
+                              mean_object_bytes(list_agreements), operator_cores,
+                              report_writes=writes(lambda d: resource_writes(d, "locationreports")),
+                              lease_writes=writes(lambda d: resource_writes(d, "leases")),
+                              probe_cores=steady.probe_cores)
+
+        def start_probers(env: dict[str, str], label: str) -> list[ProbeProcess]:
+            started = [ProbeProcess(kubeconfig, namespace, name, workdir, env=env, label=label)
+                       for name in names[1:]]
+            for prober in started:
+                prober.start()
+            probers.extend(started)
+            return started
+
+        def stop_probers() -> None:
+            while probers:
+                probers.pop().stop()
+
+        # The deciding operator reads the probes' Leases in its own namespace: the agreements'.
+        located = ("--location", names[0]) if options.locations > 1 else ()
         args = ("--status-interval", f"{OPERATOR_STATUS_INTERVAL:g}", "--evaluate-interval", "1",
-                *options.operator_args)
-        if options.before:
-            build = extract_build(REPO, options.before, workdir / "before")
+                *located, *options.operator_args)
+        before = options.before
+        build = extract_build(REPO, before, workdir / "before") if before else None
+        if before and build is not None and options.locations > 1 and not has_probe_command(build):
+            figures.before_note = (f"the operator of `{before}` has no `probe --location` (or no "
+                                   f"`run --location`): measured after only")
+            progress.phase(f"before: {figures.before_note}")
+            before = None
+        if before and build is not None:
             old = support.OperatorProcess(kubeconfig, namespace, workdir, extra_args=args,
                                           name="operator-before",
-                                          env={"PYTHONPATH": str(build)})
-            progress.phase(f"before: the operator of {options.before}, sla-operator run {' '.join(args)}")
+                                          env={"PYTHONPATH": str(build), "POD_NAMESPACE": namespace})
+            progress.phase(f"before: the operator of {before}, sla-operator run {' '.join(args)}"
+                           + (f", with probe --location {', '.join(names[1:])}"
+                              if options.locations > 1 else ""))
             old.start()
+            old_probers = start_probers({"PYTHONPATH": str(build)}, "-before")
             try:
                 if wait(progress, lambda: (watcher.with_status() >= total,
                                            f"agreements with a status: {watcher.with_status()}/{total}"),
                         options.timeout, old) is None:
-                    raise BenchError(f"the operator of {options.before} did not give every agreement "
+                    raise BenchError(f"the operator of {before} did not give every agreement "
                                      f"a status within {options.timeout:g} s")
                 progress.phase(f"  settling for {settle_seconds:g} s")
-                settle(progress, watcher, old, settle_seconds)
+                settle(progress, watcher, old, settle_seconds, old_probers)
                 progress.phase(f"  steady state for {options.duration:g} s")
-                steady = steady_state(progress, watcher, old, kubectl, options.duration, meter)
-                figures.cost.append(cost_window(f"before ({options.before})", steady,
-                                                steady.operator_cpu))
+                steady = steady_state(progress, watcher, old, kubectl, options.duration, meter,
+                                      old_probers)
+                figures.cost.append(cost_window(f"before ({before})", steady, steady.operator_cpu))
             finally:
                 old.stop()
+                stop_probers()
             progress.phase(f"  {_cost_line(figures.cost[-1])}")
-        operator = support.OperatorProcess(kubeconfig, namespace, workdir, extra_args=args)
-        progress.phase(f"operator: sla-operator run {' '.join(args)}")
+        operator = support.OperatorProcess(kubeconfig, namespace, workdir, extra_args=args,
+                                           env={"POD_NAMESPACE": namespace})
+        progress.phase(f"operator: sla-operator run {' '.join(args)}"
+                       + (f"; sla-operator probe --location {', '.join(names[1:])}"
+                          if options.locations > 1 else ""))
         # After the build before, every agreement has a status already: wait for this one's.
         mark = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-        time.sleep(max(0.0, (mark - datetime.now(UTC)).total_seconds()) if options.before else 0)
+        time.sleep(max(0.0, (mark - datetime.now(UTC)).total_seconds()) if before else 0)
         operator.start()
+        start_probers({}, "")
         figures.start_to_all_status = wait(
-            progress, lambda: ((watcher.fresh(mark)[0] if options.before else watcher.with_status())
+            progress, lambda: ((watcher.fresh(mark)[0] if before else watcher.with_status())
                                >= total,
                                f"agreements with a status: {watcher.with_status()}/{total}"),
             options.timeout, operator)
@@ -530,10 +595,14 @@ def run(options: Options, progress: Progress) -> Figures:
 
         pid = operator.process.pid
         progress.phase(f"settling for {settle_seconds:g} s (every endpoint probed twice: Unknown turns Up)")
-        settle(progress, watcher, operator, settle_seconds)
+        settle(progress, watcher, operator, settle_seconds, probers)
         figures.settle_seconds = settle_seconds
         progress.phase(f"steady state for {options.duration:g} s")
-        steady = steady_state(progress, watcher, operator, kubectl, options.duration, meter)
+        reports_at_start = count_reports(kubeconfig, namespace) if probers else None
+        steady = steady_state(progress, watcher, operator, kubectl, options.duration, meter, probers)
+        figures.probe_cpu = dict(steady.probe_cpu or {})
+        if reports_at_start is not None:
+            figures.reports_stored = (reports_at_start, count_reports(kubeconfig, namespace))
         figures.window_seconds = steady.window_seconds
         figures.operator_cpu = steady.operator_cpu
         figures.watch_changes = steady.watch_changes
@@ -541,19 +610,26 @@ def run(options: Options, progress: Progress) -> Figures:
         figures.load_during = steady.load_during
         figures.oldest_at_end = steady.oldest_at_end
         figures.metrics_problem = steady.metrics_problem
-        figures.cost.append(cost_window("after (this tree)" if options.before else "this tree",
+        figures.cost.append(cost_window("after (this tree)" if before else "this tree",
                                         steady, steady.operator_cpu))
         progress.phase(f"  {_cost_line(figures.cost[-1])}")
         if steady.delta is not None:
             delta = steady.delta
             figures.writes = status_writes(delta)
+            figures.report_writes = resource_writes(delta, "locationreports")
+            figures.lease_writes = resource_writes(delta, "leases")
+            figures.reports_by_verb = _by_verb_and_code(delta, "locationreports")
             figures.requests_total = sum(delta.values())
             figures.requests_by_verb = total_by(delta, "verb")
             figures.sla_by_verb = {
                 f"{verb} {sub}".strip(): value
                 for (verb, sub), value in _by_verb_and_subresource(delta, PLURAL).items()}
         progress.phase(f"  status writes {_rate(figures.writes, figures.window_seconds)}, "
-                       f"operator CPU {figures.operator_cpu:.2f} cores")
+                       f"report writes {_rate(figures.report_writes, figures.window_seconds)}, "
+                       f"Lease writes {_rate(figures.lease_writes, figures.window_seconds)}, "
+                       f"operator CPU {figures.operator_cpu:.2f} cores"
+                       + (f", probe processes {sum(figures.probe_cpu.values()):.2f} cores"
+                          if figures.probe_cpu else ""))
 
         if options.new_agreements:
             # Against an API server older than 1.25 (the local control plane is 1.20), kubectl
@@ -561,7 +637,8 @@ def run(options: Options, progress: Progress) -> Figures:
             # every invocation. Newer servers validate on the server (kubectl's default there);
             # the API server checks the CRD's schema in both cases. The phase applies with
             # --validate=false, and what kubectl's own validation adds is measured here apart.
-            sample = json.dumps(agreement("dry-run", urls, options.endpoints, options.interval, 0))
+            sample = json.dumps(agreement("dry-run", urls, options.endpoints, options.interval, 0,
+                                          options.locations))
             for flags, into in (((), figures.kubectl_validating),
                                 (("--validate=false",), figures.kubectl_plain)) * KUBECTL_SAMPLES:
                 start = time.monotonic()
@@ -578,7 +655,8 @@ def run(options: Options, progress: Progress) -> Figures:
                 if left <= 0:
                     break
                 name = f"new-{index:04d}"
-                body = json.dumps(agreement(name, urls, options.endpoints, options.interval, index))
+                body = json.dumps(agreement(name, urls, options.endpoints, options.interval, index,
+                                            options.locations))
                 start = time.monotonic()
                 kubectl("apply", "--validate=false", "-n", namespace, "-f", "-", input=body)
                 applied.append((name, start, time.monotonic()))
@@ -622,12 +700,18 @@ def run(options: Options, progress: Progress) -> Figures:
         figures.load_after = os.getloadavg()
         figures.watch_errors = watcher.errors[-5:]
         figures.log_warnings, figures.log_errors = log_levels(operator.log_path, progress)
+        for prober in probers:
+            warnings, errors = log_levels(prober.log_path, progress)
+            figures.probe_log_warnings += warnings
+            figures.probe_log_errors += errors
         failed = False
         return figures
     finally:
         progress.phase("cleaning up")
         if watcher is not None:
             watcher.stopping.set()
+        for prober in probers:
+            prober.stop()
         if operator is not None:
             operator.stop()
         if kubectl is not None and plane is None:
@@ -672,6 +756,26 @@ def log_levels(path: Path, progress: Progress | None = None, shown: int = 5) -> 
     except OSError:
         pass
     return warnings, errors
+
+
+def count_reports(kubeconfig: str, namespace: str) -> int:
+    """The LocationReports stored in the namespace (every location's)."""
+    from kubernetes import client
+
+    api = client.CustomObjectsApi(api_client(kubeconfig))
+    listing: Any = api.list_namespaced_custom_object(GROUP, VERSION, namespace, "locationreports")
+    return len(listing["items"])
+
+
+def _by_verb_and_code(delta: dict[Any, float], resource: str) -> dict[str, float]:
+    """``resource``'s requests in the window by "VERB code" (a PATCH answered 404 apart)."""
+    totals: dict[str, float] = {}
+    for labels, value in delta.items():
+        found = dict(labels)
+        if found.get("resource") == resource and value and found.get("verb") != "WATCH":
+            key = f"{found.get('verb', '')} {found.get('code', '')}".strip()
+            totals[key] = totals.get(key, 0.0) + value
+    return totals
 
 
 def _by_verb_and_subresource(delta: dict[Any, float], resource: str) -> dict[tuple[str, str], float]:
@@ -725,7 +829,8 @@ def report(options: Options, figures: Figures, command: str) -> str:
         f"every {options.interval:g} s ({probes_per_second:,.0f} probes/s) against a local target; "
         f"operator `sla-operator run --status-interval {status_interval:g} --evaluate-interval 1"
         f"{''.join(' ' + a for a in options.operator_args)}`; "
-        f"status write cap ({CAP_FLAG}): {cap if cap is not None else 'not set'}.",
+        f"status write cap ({CAP_FLAG}): {cap if cap is not None else 'not set'}."
+        + (_locations_text(options.locations) if options.locations > 1 else ""),
         "",
         "How: statuses are followed by a watch on the namespace (an agreement's first status is the "
         "first event carrying `status.lastEvaluated`); status writes and request rates are deltas of "
@@ -766,6 +871,23 @@ def report(options: Options, figures: Figures, command: str) -> str:
         sla = ", ".join(f"{key} {value / window:.2f}"
                         for key, value in sorted(figures.sla_by_verb.items(), key=lambda i: -i[1]))
         lines.append(f"| … on servicelevelagreements (/s) | {sla} |")
+    if options.locations > 1:
+        lines += [
+            f"| LocationReport writes/s (API server: locationreports POST+PATCH+PUT) | "
+            f"{_rate(figures.report_writes, window)} |",
+            f"| Lease writes/s (API server: leases POST+PUT+PATCH) | "
+            f"{_rate(figures.lease_writes, window)} (expected: {options.locations - 1} probe "
+            f"processes / 2 s renewal = {(options.locations - 1) / 2:g}/s) |",
+        ]
+    if figures.reports_by_verb:
+        reports = ", ".join(f"{key} {value / window:.2f}"
+                            for key, value in sorted(figures.reports_by_verb.items(), key=lambda i: -i[1]))
+        lines.append(f"| … on locationreports by verb and answer (/s) | {reports} |")
+    if figures.reports_stored is not None:
+        expected = options.agreements * (options.locations - 1)
+        lines.append(f"| LocationReports stored at the start / end of the window (one per agreement "
+                     f"and `probe` location: {expected:,}) | {figures.reports_stored[0]:,} / "
+                     f"{figures.reports_stored[1]:,} |")
     if figures.metrics_problem:
         lines.append(f"| API server /metrics | unavailable: {figures.metrics_problem} |")
     cpu_per_probe = figures.operator_cpu / probes_per_second * 1000
@@ -774,6 +896,10 @@ def report(options: Options, figures: Figures, command: str) -> str:
         f"({cpu_per_probe:.2f} ms per scheduled probe, everything included) |",
         f"| operator peak RSS (VmHWM), first process | {_mb(figures.peak_rss_first)} |",
     ]
+    if figures.probe_cpu:
+        each = ", ".join(f"{name} {cores:.2f}" for name, cores in sorted(figures.probe_cpu.items()))
+        lines.append(f"| `probe` processes' CPU at steady state | {sum(figures.probe_cpu.values()):.2f} "
+                     f"cores ({each}) |")
     if options.new_agreements:
         lines += [
             f"| `kubectl apply` → first status, {figures.applied} new agreements one at a time (each "
@@ -817,20 +943,35 @@ def report(options: Options, figures: Figures, command: str) -> str:
     if figures.cost:
         after = figures.cost[-1]
         goals += cost_goals(after, figures.cost[0] if len(figures.cost) > 1 else None,
-                            options.agreements, options.endpoints)
+                            options.agreements, options.endpoints, options.locations)
         lines += ["", "API server cost of the operator (issue 21): the control plane's CPU from "
                   "/proc/PID/stat over each steady-state window; per status write = (the API "
                   "server's CPU less its idle CPU, read for "
                   f"{options.idle:g} s before any operator ran) ÷ the status writes its own "
                   "counter saw in the window."
                   + (f" Before = the operator of `{options.before}` on the same agreements and "
-                     "control plane, just before this tree's." if options.before else ""),
+                     "control plane, just before this tree's."
+                     if options.before and len(figures.cost) > 1 else "")
+                  + (f" --before: {figures.before_note}." if figures.before_note else "")
+                  + (" With locations, the API server's CPU is that of every request of the "
+                     "operator's processes (`run` and `probe`): statuses, reports, Leases, watches."
+                     if options.locations > 1 else ""),
                   "", *cost_rows(figures.cost)]
     lines += ["", "| goal | measured | verdict |", "|---|---|---|", *(goal.row() for goal in goals)]
-    lines += ["", f"Operator log: {figures.log_warnings} warning and {figures.log_errors} error lines."]
+    lines += ["", f"Operator log: {figures.log_warnings} warning and {figures.log_errors} error lines."
+              + (f" `probe` processes' logs: {figures.probe_log_warnings} warning and "
+                 f"{figures.probe_log_errors} error lines." if options.locations > 1 else "")]
     if figures.watch_errors:
         lines += ["", "Watch interruptions (resumed): " + "; ".join(figures.watch_errors)]
     return "\n".join(lines) + "\n"
+
+
+def _locations_text(count: int) -> str:
+    names = location_names(count)
+    return (f" Locations: {count}, `run --location {names[0]}` and "
+            + ", ".join(f"`probe --location {name}`" for name in names[1:])
+            + f" (each its own process, Lease renewed every 2 s), the agreements with "
+            f"`spec.probing: {{locations: [{', '.join(names)}], quorum: {majority(count)}}}`.")
 
 
 def _load_text(values: tuple[float, float, float]) -> str:
@@ -888,17 +1029,26 @@ def parse_arguments(argv: list[str] | None) -> Options:
     parser.add_argument("--idle", type=positive(float, 0), default=20.0,
                         help="seconds the control plane's CPU is read before any operator runs, "
                              "subtracted as its idle use (default 20)")
+    parser.add_argument("--locations", type=positive(int, 1), default=1,
+                        help="locations probing every agreement (default 1): N > 1 runs the operator "
+                             "as `run --location a` and N-1 processes `probe --location b`, c, … "
+                             "(at most 26), and gives the agreements spec.probing {locations: "
+                             "[a, b, …], quorum: a majority}. With --before, a build that has no "
+                             "`probe --location` is not measured: the report says so and gives "
+                             "this tree's figures only")
     parser.add_argument("--keep-logs", dest="keep", action="store_true",
                         help="keep the operator's log directory")
     parser.add_argument("--write", type=Path, metavar="FILE",
                         help="replace (or append) the cluster benchmark's section of FILE")
     args = parser.parse_args(argv)
+    if args.locations > 26:
+        parser.error("--locations: at most 26 (a to z)")
     return Options(agreements=args.agreements, endpoints=args.endpoints, interval=args.interval,
                    duration=args.duration, settle=args.settle, new_agreements=args.new_agreements,
                    apply_budget=args.apply_budget,
                    restart=args.restart,
                    operator_args=list(args.operator_arg), write=args.write, timeout=args.timeout,
-                   keep=args.keep, before=args.before, idle=args.idle)
+                   keep=args.keep, before=args.before, idle=args.idle, locations=args.locations)
 
 
 def main(argv: list[str] | None = None) -> int:

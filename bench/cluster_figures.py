@@ -16,6 +16,7 @@ REQUEST_METRIC = "apiserver_request_total"
 SECTION_BEGIN = "<!-- bench-cluster: begin (written by python -m bench.cluster --write) -->"
 SECTION_END = "<!-- bench-cluster: end -->"
 STATUS_WRITE_VERBS = frozenset({"PATCH", "PUT", "UPDATE", "APPLY"})
+WRITE_VERBS = STATUS_WRITE_VERBS | {"POST", "CREATE"}  # an object created counts as a write too
 
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 _ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
@@ -110,6 +111,25 @@ def status_writes(samples: Mapping[Labels, float], resource: str = "servicelevel
     """Writes to ``resource``'s status subresource (PATCH, PUT, server-side apply)."""
     by_verb = total_by(samples, "verb", {"resource": resource, "subresource": "status"})
     return sum(value for verb, value in by_verb.items() if verb in STATUS_WRITE_VERBS)
+
+
+def resource_writes(samples: Mapping[Labels, float], resource: str) -> float:
+    """Creations and writes of ``resource`` (POST, PATCH, PUT, server-side apply), any
+    subresource, any namespace: e.g. ``locationreports`` or ``leases``."""
+    by_verb = total_by(samples, "verb", {"resource": resource})
+    return sum(value for verb, value in by_verb.items() if verb in WRITE_VERBS)
+
+
+def location_names(count: int) -> list[str]:
+    """The benchmark's locations: ``a`` (the deciding ``run``), then ``b``, ``c``, … (``probe``)."""
+    if not 1 <= count <= 26:
+        raise ValueError(f"{count} locations: the benchmark names 1 to 26 (a to z)")
+    return [chr(ord("a") + index) for index in range(count)]
+
+
+def majority(count: int) -> int:
+    """The quorum the benchmark asks for: a majority of the locations (2 of 3)."""
+    return count // 2 + 1
 
 
 def quantile(values: Iterable[float], fraction: float) -> float:
