@@ -243,7 +243,7 @@ def _may_resolve(existing: Incident, slot: Slot, s: Situation) -> bool:
         # the others answering is no evidence that it recovered.
         return False
     if kind == "degradation" and any(
-            (health := s.endpoints.get(name, UNPROBED)).last is None or health.state is State.UNKNOWN
+            (seen := s.endpoints.get(name, UNPROBED)).last is None or seen.state is State.UNKNOWN
             for name in existing.endpoints if name in own):
         return False  # not probed since: no evidence the latency is back under target
     if kind == "outage":
@@ -253,8 +253,7 @@ def _may_resolve(existing: Incident, slot: Slot, s: Situation) -> bool:
         return s.service.state is not State.UNKNOWN and not s.maintenance_active
     if kind in ("dependency", "certificate"):
         health = s.endpoints.get(endpoint)
-        return (health is not None and _answering(health)
-                and health.state in (State.UP, State.DEGRADED))
+        return health is not None and _answering(health)
     return True
 
 
