@@ -28,12 +28,14 @@ class Reports:
 
     def __init__(self) -> None:
         self.written: list[dict[str, Any]] = []
+        self.seen_before: list[bool] = []
         self.failing = 0
 
     async def read_secret(self, namespace: str, name: str, key: str) -> str:
         raise AssertionError("no probe here sends a Secret")
 
-    async def write_location_report(self, report: dict[str, Any]) -> None:
+    async def write_location_report(self, report: dict[str, Any], exists: bool = True) -> None:
+        self.seen_before.append(exists)
         if self.failing:
             self.failing -= 1
             raise StoreError("API 500: Internal Server Error")
@@ -63,6 +65,8 @@ async def test_a_report_is_written_per_change_of_view_not_per_probe() -> None:
     await reporter.write_changed()
     assert [r["spec"]["endpoints"][0]["state"] for r in store.written] == ["Up", "Down"]
     assert store.written[-1]["spec"]["endpoints"][0]["since"] == "2026-12-01T09:00:10Z"
+    # The first report is created at once; the failed write of the second was not the first.
+    assert store.seen_before == [False, True, True]
 
 
 async def test_an_agreement_gone_is_no_longer_probed_nor_reported() -> None:

@@ -148,7 +148,8 @@ class Reporter:
                 continue
             try:
                 await self.store.write_location_report(
-                    report_manifest(agreement, self.location, entries))
+                    report_manifest(agreement, self.location, entries),
+                    exists=key in self.written)
             except Fenced:
                 self.changed.add(key)
                 return

@@ -225,13 +225,28 @@ class KubeStore:
         if isinstance(patched, Mapping):
             self._written(patched)
 
-    async def write_location_report(self, report: Mapping[str, Any]) -> None:
+    async def write_location_report(self, report: Mapping[str, Any], exists: bool = True) -> None:
         """Put a location's report (domain/location_reports.py): its spec merged into the
         object, created when there is none yet. Fenced like every write: only the location's
-        elected reporter writes."""
+        elected reporter writes.
+
+        ``exists``: whether the reporter last saw the report stored. One it did not see is
+        created at once (one request, not a patch answered 404 and then a create: a new
+        location's first reports are one per agreement); one created meanwhile by someone
+        else (409) is patched instead."""
         meta = report["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         what = f"LocationReport {namespace}/{name}"
+        if not exists:
+            try:
+                await self._write(what, self.custom.create_namespaced_custom_object, GROUP,
+                                  VERSION, namespace, "locationreports", dict(report))
+                return
+            except Fenced:
+                raise
+            except StoreError as error:
+                if not isinstance(error.__cause__, ApiException) or error.__cause__.status != 409:
+                    raise
         try:
             await self._write(what, self.custom.patch_namespaced_custom_object, GROUP, VERSION,
                               namespace, "locationreports", name, {"spec": report["spec"]},
