@@ -260,6 +260,33 @@ async def test_a_crash_right_after_an_incident_opened_does_not_resolve_it_on_the
     assert change.fields["state"] is IncidentState.RESOLVED
 
 
+async def test_an_endpoint_an_open_outage_is_about_is_not_carried_over_as_up() -> None:
+    # The records come before the statuses (local mode's order, a take-over's): an Up from
+    # a status older than the open outage is not carried over, and the service is not
+    # shown Up beside its open outage; the endpoint waits for its first probe.
+    clock = Clock()
+    first = RecordingStore()
+    engine = Engine(first, EngineSettings(), clock=clock)  # type: ignore[arg-type]
+    engine.upsert_agreement(agreement("web"))
+    (endpoint,) = engine.agreements[("shop", "web")].agreement.endpoints
+    engine.on_probe_result(("shop", "web"), endpoint, ProbeResult(clock.now, False, 0.01, "503"))
+    await engine.evaluate_round()
+    (opened,) = first.created
+    clock.now += timedelta(seconds=1)
+    store = RecordingStore()
+    engine = Engine(store, EngineSettings(), clock=clock)  # type: ignore[arg-type]
+    engine.upsert_incident(opened)
+    engine.upsert_agreement(agreement("web"), {
+        **HELD_STATUS, "lastEvaluated": clock.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "endpoints": [{"name": "api", "state": "Up", "since": UP_SINCE, "consecutiveSuccesses": 40}]})
+    assert "api" not in engine.agreements[("shop", "web")].healths
+    await engine.evaluate_round()
+    assert agreement_states(store) == []  # not "Up" beside the open outage
+    engine.on_probe_result(("shop", "web"), endpoint, ProbeResult(clock.now, False, 0.01, "503"))
+    await engine.evaluate_round()
+    assert agreement_states(store) == ["Down"] and store.created == [] and store.changes == []
+
+
 @pytest.mark.parametrize("entry", [
     {"name": "api", "state": "Up", "since": "yesterday", "consecutiveSuccesses": 40},
     {"name": "api", "state": "Up", "since": UP_SINCE, "consecutiveSuccesses": True},

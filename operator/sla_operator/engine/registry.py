@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sla_operator.domain.incidents import slot_of
 from sla_operator.domain.location_reports import Heartbeat
 from sla_operator.domain.model import Agreement, Endpoint, Incident, MaintenanceWindow, ProbeResult
 from sla_operator.domain.quorum import DEFAULT_LOCATION
@@ -120,7 +121,10 @@ class Registry:
         if isinstance(status, Mapping) and status:
             # What the object holds: the first write sends only what differs from it.
             runtime.last_written = dict(status)
-        problems = restore_status(runtime, status, self.clock())
+        in_open_outage = frozenset(name for incident in self.incidents_of(agreement)
+                                   if incident.is_open and slot_of(incident) == ("outage", "")
+                                   for name in incident.endpoints)
+        problems = restore_status(runtime, status, self.clock(), in_open_outage)
         if problems:
             runtime.restore_problems = describe(problems)
             log.warning("agreement %s/%s: status read back with errors: %s",

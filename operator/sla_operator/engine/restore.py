@@ -16,11 +16,13 @@ from sla_operator.engine.runtime import AgreementRuntime
 STREAK_CARRIES_OVER = timedelta(minutes=5)
 
 
-def restore_status(runtime: AgreementRuntime, status: object, now: datetime) -> tuple[Problem, ...]:
+def restore_status(runtime: AgreementRuntime, status: object, now: datetime,
+                   in_open_outage: frozenset[str] = frozenset()) -> tuple[Problem, ...]:
     """Take back what only the status remembers: frozen history, unmonitored gaps, downtime gap.
 
     The status is untrusted: what cannot be read is left out (history is then recomputed
-    from the records) and returned as problems."""
+    from the records) and returned as problems. ``in_open_outage``: the endpoints an open
+    automatic outage is about; their state is never carried over (see _carry_over)."""
     saved = read_saved_status(status, now)
     problems = list(saved.problems)
     for label, entry in saved.history.items():
@@ -46,7 +48,7 @@ def restore_status(runtime: AgreementRuntime, status: object, now: datetime) -> 
     if last is not None and seen is not None and now - seen <= STREAK_CARRIES_OVER:
         _continue_down_streaks(runtime, saved)
     if last is not None and seen is not None and now - seen <= 2 * longest:
-        _carry_over(runtime, saved)
+        _carry_over(runtime, saved, in_open_outage)
     if last is not None:
         # A restart: the status says what the service was; its first status from this
         # process waits (up to one interval and timeout) for every endpoint's first probe,
@@ -84,7 +86,8 @@ def _continue_down_streaks(runtime: AgreementRuntime, saved: SavedStatus) -> Non
             consecutive_failures=streak.consecutive_failures or endpoint.failure_threshold)
 
 
-def _carry_over(runtime: AgreementRuntime, saved: SavedStatus) -> None:
+def _carry_over(runtime: AgreementRuntime, saved: SavedStatus,
+                in_open_outage: frozenset[str]) -> None:
     """A restart so soon after the last evaluation that the gap counts as monitored (a rolling
     update, a crash and restart): an endpoint Up then is taken to be so still until its
     first probe here says otherwise, the way its state stands between two probes. When all
@@ -97,10 +100,12 @@ def _carry_over(runtime: AgreementRuntime, saved: SavedStatus) -> None:
     A Down endpoint still waits for its first probe (its streak is continued, see above):
     an evaluation at once could find it Down before an incident recorded moments before
     the restart is read back (a file still being written when the folder was first read),
-    and open that outage a second time."""
+    and open that outage a second time. So does an endpoint an open outage is about: the
+    status saying Up may be older than the outage (a crash right after it was recorded, before
+    the status saying Down went out), and the service would read Up beside its open outage."""
     for streak in saved.up_streaks:
         endpoint = runtime.agreement.endpoint(streak.endpoint)
-        if endpoint is None or endpoint.name in runtime.healths:
+        if endpoint is None or endpoint.name in runtime.healths or endpoint.name in in_open_outage:
             continue
         runtime.healths[endpoint.name] = EndpointHealth(
             state=State.UP, since=streak.since, consecutive_successes=streak.consecutive_successes)
