@@ -9,9 +9,9 @@ watches follow the namespace (the operator's and the benchmark's in the cluster 
 CPU of kube-apiserver and etcd from /proc over the patches. No operator runs: the statuses
 are rendered in-process by the engine, so the figures isolate what the stored shape costs.
 
-Shapes: the status as this tree writes it, with the figures it now leaves out when 0 (as
-before issue 21), with the daily bars of a 90-day-old agreement (every day measured), with
-only API.md's four fields per bar, without the daily bars, and with no status but a state.
+Shapes: the status as this tree writes it (daily bars as runs of days alike) and with one
+entry per day (as before), each for a new agreement, a 90-day-old one (every day measured) and
+with three locations' views of every endpoint; without the daily bars; no status but a state.
 """
 
 from __future__ import annotations
@@ -44,13 +44,13 @@ from bench.cluster import (
 from bench.common import QuietStore
 from sla_operator.domain.model import ProbeResult
 from sla_operator.domain.parse import agreement_from_manifest
+from sla_operator.domain.render import daily_runs
 from sla_operator.engine import Engine, EngineSettings
 from sla_operator.store.base import Key, Kind
 
 NAMESPACE = "shapes"
 METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json"
-ANSWERED_SHORT = "this tree (a new agreement), answered with its metadata only"
-DAY_FIELDS = ("date", "availability", "downtimeSeconds", "maintenanceSeconds")
+ANSWERED_SHORT = "runs of days alike, answered with its metadata only"
 
 
 class LastStatus(QuietStore):
@@ -85,18 +85,33 @@ def rendered_status(urls: list[str]) -> dict[str, Any]:
     return {name: value for name, value in store.status.items() if value is not None}
 
 
+def per_day(status: dict[str, Any]) -> dict[str, Any]:
+    """The status with one daily entry per day, as before the bars were stored as runs."""
+    copied = copy.deepcopy(status)
+    days = []
+    for run in copied["daily"]:
+        first = datetime.fromisoformat(run["date"]).date()
+        figures = {k: v for k, v in run.items() if k not in ("date", "days")}
+        days.extend({"date": (first + timedelta(days=i)).isoformat(), **figures}
+                    for i in range(run.get("days", 1)))
+    copied["daily"] = days
+    return copied
+
+
+def with_locations(status: dict[str, Any], names: tuple[str, ...] = ("a", "b", "c")) -> None:
+    """Each endpoint seen from three locations (``status.endpoints[].locations``)."""
+    for entry in status["endpoints"]:
+        entry["locations"] = [{"name": name, "state": "Up", "since": entry["since"],
+                               "lastProbeTime": entry["lastProbeTime"], "message": "200 OK"}
+                              for name in names]
+
+
 def shapes(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    def changed(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        copied = copy.deepcopy(status)
+    def changed(change: Callable[[dict[str, Any]], None], base: dict[str, Any] = status
+                ) -> dict[str, Any]:
+        copied = copy.deepcopy(base)
         change(copied)
         return copied
-
-    def before(s: dict[str, Any]) -> None:
-        for day in s["daily"]:
-            day.setdefault("excludedSeconds", 0)
-            day.setdefault("unmonitoredSeconds", 0)
-        for entry in s["endpoints"]:
-            entry.setdefault("dependency", False)
 
     def measured_all_along(s: dict[str, Any]) -> None:
         for day in s["daily"]:
@@ -104,16 +119,21 @@ def shapes(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 day.pop(name, None)
             day["availability"] = "100.0000"
 
-    def four_fields(s: dict[str, Any]) -> None:
-        s["daily"] = [{k: day.get(k) for k in DAY_FIELDS} for day in s["daily"]]
+    def runs_of(change: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+        def apply(s: dict[str, Any]) -> None:
+            change(s)
+            s["daily"] = daily_runs(s["daily"])
+        return apply
 
+    days = per_day(status)
     return {
-        "this tree (a new agreement)": changed(lambda s: None),
+        "one entry per day (before), a new agreement": changed(lambda s: None, days),
+        "runs of days alike (this tree), a new agreement": changed(lambda s: None),
         ANSWERED_SHORT: changed(lambda s: None),
-        "as before issue 21 (zeros written)": changed(before),
-        "this tree, a 90-day-old agreement": changed(measured_all_along),
-        "before, a 90-day-old agreement": changed(lambda s: (measured_all_along(s), before(s))),
-        "daily bars of API.md's 4 fields only": changed(four_fields),
+        "one entry per day (before), a 90-day-old agreement": changed(measured_all_along, days),
+        "runs of days alike, a 90-day-old agreement": changed(runs_of(measured_all_along), days),
+        "one entry per day (before), three locations": changed(with_locations, days),
+        "runs of days alike, three locations": changed(with_locations),
         "no daily bars": changed(lambda s: s.pop("daily")),
         "no status but state and lastEvaluated": {"state": "Up",
                                                   "lastEvaluated": status["lastEvaluated"]},

@@ -18,7 +18,7 @@ from sla_operator import __version__
 from sla_operator.domain.durations import parse_duration
 from sla_operator.domain.errors import SpecError
 from sla_operator.domain.shards import Sharding
-from sla_operator.engine.writes import DEFAULT_MAX_STATUS_WRITES_PER_SECOND
+from sla_operator.engine.writes import DEFAULT_MAX_STATUS_WRITES_PER_SECOND, DEFAULT_STATUS_HEARTBEAT
 from sla_operator.probes.policy_file import read_policy_file
 from sla_operator.settings import LeaseSettings, Settings, lease_name
 
@@ -139,6 +139,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         # Local mode writes files, not to an API server: no cap there.
         max_status_writes_per_second=getattr(args, "max_status_writes_per_second", 0.0),
         lease=_lease(args),
+        status_heartbeat=_status_heartbeat(args),
         rule_labels=tuple(getattr(args, "rule_label", None) or ()),
         sharding=_sharding(args),
         discover=getattr(args, "discover", False),
@@ -147,6 +148,15 @@ def _settings(args: argparse.Namespace) -> Settings:
         locations_namespace=getattr(args, "leader_elect_namespace", None)
         or os.environ.get("POD_NAMESPACE") or "default",
     )
+
+
+def _status_heartbeat(args: argparse.Namespace) -> float:
+    """Local mode writes files: every refresh. ``run`` with a Lease leaves the routine writes
+    that change nothing shown to the heartbeat; without one the status is its own heartbeat."""
+    chosen = getattr(args, "status_heartbeat", None)
+    if chosen is not None:
+        return float(chosen)
+    return DEFAULT_STATUS_HEARTBEAT if getattr(args, "leader_elect", False) else 0.0
 
 
 def _lease(args: argparse.Namespace) -> LeaseSettings | None:
@@ -163,6 +173,17 @@ def _lease(args: argparse.Namespace) -> LeaseSettings | None:
                          f"(got {lease.retry_period:g}s, {lease.renew_deadline:g}s, "
                          f"{lease.duration:g}s)")
     return lease
+
+
+def _heartbeat(text: str) -> float:
+    """--status-heartbeat: seconds, 0 for a write at every routine refresh."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
 
 
 def _write_rate(text: str) -> float:
@@ -225,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="cap on status writes to the API server: state changes go first, "
                           "routine refreshes take what is left and wait when the cap binds "
                           f"(0: no cap; default {DEFAULT_MAX_STATUS_WRITES_PER_SECOND:g})")
+    run.add_argument("--status-heartbeat", type=_heartbeat, default=None, metavar="SECONDS",
+                     help="at most this long between two writes of an agreement's status when "
+                          "nothing it shows changed (probe times, latencies); 0: every routine "
+                          "refresh writes (default: "
+                          f"{DEFAULT_STATUS_HEARTBEAT:g} with --leader-elect, whose Lease then "
+                          "says until when the writer was alive; 0 without)")
     election = run.add_argument_group("leader election (several replicas, one writer)")
     election.add_argument("--leader-elect", action="store_true",
                           help="take a coordination.k8s.io/v1 Lease; only its holder probes "

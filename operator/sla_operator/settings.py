@@ -63,6 +63,9 @@ class Settings:
     """Seconds between evaluation rounds."""
     status_interval: float = 30.0
     """Seconds between routine status writes of one object; state changes are written at once."""
+    status_heartbeat: float = 0.0
+    """Seconds between writes of a status whose shown part did not change (--status-heartbeat);
+    0: every routine refresh writes."""
     probe_concurrency: int = 256
     """Probes in flight at once, across all agreements."""
     max_status_writes_per_second: float = DEFAULT_MAX_STATUS_WRITES_PER_SECOND
@@ -94,6 +97,7 @@ class Settings:
         return EngineSettings(
             evaluate_interval=self.evaluate_interval,
             status_interval=self.status_interval,
+            status_heartbeat=self.status_heartbeat,
             probe_concurrency=self.probe_concurrency,
             max_status_writes_per_second=self.max_status_writes_per_second,
             policy=AddressPolicy.from_cidrs(self.deny_cidrs, self.allow_cidrs),

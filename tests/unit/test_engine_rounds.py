@@ -218,9 +218,15 @@ def test_daily_bars_follow_the_agreements_own_midnight() -> None:
     evaluate_agreement(runtime, [], [], before)
     after = datetime(2026, 11, 26, 11, 1, tzinfo=UTC)  # 00:01 on the 27th
     result = evaluate_agreement(runtime, [], [], after)
-    dates = [day["date"] for day in result.status["daily"]]
+    dates = [day["date"] for day in runtime.daily]
     assert dates[-2:] == ["2026-11-26", "2026-11-27"]
     assert len(dates) == len(set(dates)) == 90
+    # Stored as runs of days alike: before it existed (the day summer time began in Auckland
+    # is an hour short), then today.
+    stored = result.status["daily"]
+    assert [(d["date"], d.get("days", 1), d.get("unmonitoredSeconds")) for d in stored] == [
+        ("2026-08-30", 28, 86400), ("2026-09-27", 1, 82800), ("2026-09-28", 60, 86400),
+        ("2026-11-27", 1, 60)]
 
 
 async def test_stopping_writes_a_last_status_so_the_stop_time_is_known(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from sla_operator.domain.render import (
     Condition,
     agreement_conditions,
     conditions,
+    daily_runs,
     day_entry,
     endpoint_entry,
     history_entry,
@@ -187,3 +188,39 @@ def test_an_endpoint_entry_shows_the_last_probe() -> None:
     assert endpoint_entry("bank", True, health)["dependency"] is True  # false: left out
     before = endpoint_entry("api", False, EndpointHealth())
     assert (before["state"], before["latencyMs"], before["lastProbeTime"]) == ("Unknown", None, None)
+
+
+def _day_entries(figures: list[tuple[str | None, int]]) -> list[dict[str, Any]]:
+    first = date(2026, 9, 1)
+    return [day_entry(DayFigures(first + timedelta(days=i), None if a is None else float(a) / 100,
+                                 downtime, 0, 0, 0 if a is not None else 86400))
+            for i, (a, downtime) in enumerate(figures)]
+
+
+def test_daily_bars_are_stored_as_runs_of_days_alike_and_read_back_day_by_day() -> None:
+    days = _day_entries([(None, 0)] * 3 + [("100", 0)] * 4 + [("99", 864)] + [("100", 0)] * 2)
+    runs = daily_runs(days)
+    assert runs == [
+        {"date": "2026-09-01", "days": 3, "availability": None, "downtimeSeconds": 0,
+         "maintenanceSeconds": 0, "unmonitoredSeconds": 86400},
+        {"date": "2026-09-04", "days": 4, "availability": "100.0000", "downtimeSeconds": 0,
+         "maintenanceSeconds": 0},
+        {"date": "2026-09-08", "availability": "99.0000", "downtimeSeconds": 864,
+         "maintenanceSeconds": 0},  # a day alone reads as a day always did
+        {"date": "2026-09-09", "days": 2, "availability": "100.0000", "downtimeSeconds": 0,
+         "maintenanceSeconds": 0},
+    ]
+    assert list(runs[0])[:2] == ["date", "days"]  # how kubectl shows it: the run first
+    published = read_published({"daily": runs}, Decimal("99.9"))
+    assert published.problems == ()
+    assert [day_entry(d) for d in published.days] == days
+
+
+@given(st.lists(st.sampled_from([(None, 0), ("100", 0), ("99.5", 432)]), min_size=1, max_size=90))
+def test_runs_of_daily_bars_hold_every_day_once(figures: list[tuple[str | None, int]]) -> None:
+    days = _day_entries(figures)
+    runs = daily_runs(days)
+    assert sum(r.get("days", 1) for r in runs) == len(days)
+    figures_of = [{k: v for k, v in r.items() if k not in ("date", "days")} for r in runs]
+    assert all(a != b for a, b in zip(figures_of, figures_of[1:], strict=False))  # runs are maximal
+    assert [day_entry(d) for d in read_published({"daily": runs}, Decimal("99.9")).days] == days

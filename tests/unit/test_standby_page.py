@@ -112,6 +112,8 @@ async def test_a_standby_exports_no_agreement_series_the_leader_exports_them() -
     ({"daily": [{"date": "yesterday", "availability": "100.0000"}]}, "status.daily[0].date"),
     ({"daily": [{"date": "2026-11-26", "availability": "250"}]}, "status.daily[0].availability"),
     ({"daily": "all green"}, "status.daily"),
+    ({"daily": [{"date": "2026-11-26", "days": 10**9, "availability": None}]}, "status.daily[0].days"),
+    ({"daily": [{"date": "2026-11-26", "days": 0, "availability": None}]}, "status.daily[0].days"),
     ({"history": [{"period": "2026-10", "availability": "<b>100</b>"}]},
      "status.history[0].availability"),
 ])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
@@ -156,14 +156,26 @@ def _days(raw: object, problems: list[Problem]) -> tuple[DayFigures, ...]:
         problems.append(Problem(path, "is not a list; ignored"))
         return ()
     days: dict[date, DayFigures] = {}
+    # Entries are runs of days with the same figures (``days``: how many, 1 when left out);
+    # a status of an older version has one entry per day. Each run is bounded, and so the list.
     for index, entry in enumerate(raw[-DAYS_KEPT:]):
         try:
             day = _day(entry, f"{path}[{index}]")
+            count = _run_length(entry, f"{path}[{index}].days")
         except SpecError as error:
             problems.extend(Problem(p.path, f"{p.message}; ignored") for p in error.problems)
             continue
-        days[day.date] = day
-    return tuple(days[d] for d in sorted(days))
+        for offset in range(count):
+            when = day.date + timedelta(days=offset)
+            days[when] = replace(day, date=when) if offset else day
+    return tuple(days[d] for d in sorted(days)[-DAYS_KEPT:])
+
+
+def _run_length(raw: object, path: str) -> int:
+    count = raw.get("days", 1) if isinstance(raw, Mapping) else 1
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= DAYS_KEPT:
+        raise SpecError.at(path, f"{_shown(count)} is not a number of days from 1 to {DAYS_KEPT}")
+    return count
 
 
 def _day(raw: object, path: str) -> DayFigures:

@@ -75,6 +75,29 @@ _HISTORY_OPTIONAL = ("unmonitoredSeconds",)
 _DAY_OPTIONAL = ("excludedSeconds", "unmonitoredSeconds")
 
 
+def daily_runs(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Daily bars (one entry per consecutive day, oldest first) as stored in the status:
+    consecutive days with the same figures become one entry, its ``date`` the first of them
+    and ``days`` how many (left out when 1). A day alone reads as before; 90 days of the same
+    figures are one entry instead of 90, which is most of what an agreement stores otherwise
+    and what the API server decodes, validates and encodes at every status write."""
+    runs: list[dict[str, Any]] = []
+    last_figures: dict[str, Any] | None = None
+    for entry in entries:
+        figures = {k: v for k, v in entry.items() if k != "date"}
+        if last_figures is not None and figures == last_figures:
+            runs[-1]["days"] = runs[-1].get("days", 1) + 1
+            continue
+        runs.append({"date": entry["date"], **figures})
+        last_figures = figures
+    for run in runs:  # ``days`` right after ``date``: how the entry reads in kubectl's output
+        if "days" in run:
+            days = run.pop("days")
+            figures = {k: run.pop(k) for k in list(run) if k != "date"}
+            run.update(days=days, **figures)
+    return runs
+
+
 def _without_zero(entry: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
     for name in names:
         if entry.get(name) == 0:

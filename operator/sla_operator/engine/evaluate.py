@@ -30,6 +30,7 @@ from sla_operator.domain.render import (
     Condition,
     agreement_conditions,
     conditions,
+    daily_runs,
     day_entry,
     endpoint_entry,
     history_entry,
@@ -115,7 +116,7 @@ def evaluate_agreement(runtime: AgreementRuntime, incidents: Sequence[Incident],
         "endpoints": _endpoint_entries(runtime),
         "openIncidents": open_names,
         "history": [runtime.history[k] for k in sorted(runtime.history)][-HISTORY_KEEP:],
-        "daily": runtime.daily,
+        "daily": runtime.daily_stored,
         "unmonitored": intervals_list(unmonitored),
     }
     runtime.current_period = status["currentPeriod"]
@@ -296,11 +297,15 @@ def _refresh_daily(runtime: AgreementRuntime, inputs: AccountingInput, now: date
     if runtime.daily_key != key or not runtime.daily:
         days = compute_days(inputs, zone, now, DAILY_DAYS)
         runtime.daily = [day_entry(d) for d in days]
+        runtime.daily_stored = daily_runs(runtime.daily)
         runtime.days = tuple(days)
         runtime.daily_key = key
     else:
         today = compute_days(inputs, zone, now, 1)
-        runtime.daily[-1] = day_entry(today[-1])
+        entry = day_entry(today[-1])
+        if entry != runtime.daily[-1]:
+            runtime.daily[-1] = entry
+            runtime.daily_stored = daily_runs(runtime.daily)
         # A new tuple, never a changed one: a published snapshot keeps the days it was given.
         # Unchanged figures keep the old tuple, so the status page sees nothing new to render.
         if not runtime.days or runtime.days[-1] != today[-1]:

@@ -68,7 +68,8 @@ class AgreementRuntime:
     probe_stats: dict[str, ProbeStats] = field(default_factory=dict)
     unmonitored: list[Interval] = field(default_factory=list)
     history: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> frozen entry
-    daily: list[dict[str, Any]] = field(default_factory=list)
+    daily: list[dict[str, Any]] = field(default_factory=list)  # one entry per day
+    daily_stored: list[dict[str, Any]] = field(default_factory=list)  # as runs (daily_runs)
     daily_key: tuple[object, ...] = ()
     conditions: list[dict[str, Any]] = field(default_factory=list)
     state: State = State.UNKNOWN

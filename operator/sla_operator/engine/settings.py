@@ -17,6 +17,12 @@ class EngineSettings:
     status_interval: float = 30.0
     """One routine status write per object per this many seconds, each object at its own
     phase of it; state changes go out at once (within max_status_writes_per_second)."""
+    status_heartbeat: float = 0.0
+    """At most this many seconds between two writes of an agreement's status while nothing
+    it shows changes (only ``lastEvaluated``, probe times and latencies, the seconds elapsed):
+    its routine refreshes write only what people read; 0: every routine refresh writes.
+    ``run --leader-elect`` sets DEFAULT_STATUS_HEARTBEAT: its Lease, renewed every few
+    seconds, says until when the writer was alive (see engine/restore.py)."""
     probe_concurrency: int = 256
     """Probes allowed in flight at once across all agreements."""
     max_status_writes_per_second: float = 0.0

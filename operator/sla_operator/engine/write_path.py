@@ -24,7 +24,13 @@ from sla_operator.domain.support import (
 from sla_operator.engine.evaluate import Evaluation, maintenance_status
 from sla_operator.engine.runtime import AgreementRuntime
 from sla_operator.engine.settings import EngineSettings
-from sla_operator.engine.writes import WHOLE_STATUS_EVERY, WriteBudget, refresh_slot, status_patch
+from sla_operator.engine.writes import (
+    WHOLE_STATUS_EVERY,
+    WriteBudget,
+    refresh_slot,
+    shown_part,
+    status_patch,
+)
 from sla_operator.store.base import Key, Kind, Store, StoreError
 from sla_operator.store.fence import Fenced
 
@@ -60,7 +66,12 @@ class WritePath:
         if urgent:
             await self._write_agreement(runtime, result, now, force, urgent=True)
         elif self._refresh_due(runtime, now) and result.status != runtime.last_written:
-            if urgent_only:
+            if not self._worth_a_refresh(runtime, result, now):
+                # Nothing people read changed: looked at again at the next refresh.
+                interval = self.settings.status_interval
+                runtime.refresh_at = refresh_slot(
+                    runtime.agreement.key, now + timedelta(seconds=interval / 2), interval)
+            elif urgent_only:
                 left = True
             else:
                 await self._write_agreement(runtime, result, now, force, urgent=False)
@@ -89,6 +100,17 @@ class WritePath:
             # A request's status changes only when its spec does or its response goes late.
             await self._write_support_status(runtime, key, status, now, force, urgent=True)
         return left
+
+    def _worth_a_refresh(self, runtime: AgreementRuntime, result: Evaluation,
+                         now: datetime) -> bool:
+        """A routine refresh is written when something people read changed, or when the
+        status's heartbeat (``status_heartbeat``) is due; every refresh without one."""
+        heartbeat = self.settings.status_heartbeat
+        if heartbeat <= 0 or runtime.last_written is None or runtime.last_written_at is None:
+            return True
+        if (now - runtime.last_written_at).total_seconds() >= heartbeat:
+            return True
+        return shown_part(result.status) != shown_part(runtime.last_written)
 
     def _held_back(self, runtime: AgreementRuntime) -> None:
         if not runtime.held_back:

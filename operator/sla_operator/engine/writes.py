@@ -26,6 +26,7 @@ from sla_operator.store.base import Key
 
 log = logging.getLogger("sla_operator.engine")
 DEFAULT_MAX_STATUS_WRITES_PER_SECOND = 50.0
+DEFAULT_STATUS_HEARTBEAT = 300.0
 
 
 class WriteBudget:
@@ -149,3 +150,38 @@ def status_patch(held: Mapping[str, Any] | None, status: Mapping[str, Any]) -> d
              if name not in held or held[name] != value}
     patch.update({name: None for name in held if name not in status})
     return patch
+
+
+# What moves with time alone in an agreement's status: written with the next change people
+# read, or at the heartbeat (``--status-heartbeat``), never for itself.
+_MOVING_TOP = frozenset({"lastEvaluated"})
+_MOVING_PERIOD = frozenset({"elapsedSeconds", "eligibleSeconds"})
+_MOVING_ENDPOINT = frozenset({"lastProbeTime", "latencyMs", "consecutiveSuccesses"})
+_MOVING_LOCATION = frozenset({"lastProbeTime"})
+
+
+def shown_part(status: Mapping[str, Any]) -> dict[str, Any]:
+    """``status`` without what moves with time alone: the probe times and latencies of each
+    endpoint and location, successes counted, the seconds elapsed and eligible, and
+    ``lastEvaluated``. Two statuses whose shown parts are equal tell people the same: the
+    same states, messages, availability (to its 4 decimals), downtime, budget, incidents,
+    conditions, daily bars and history. Downtime growing while a service is Down is shown."""
+    shown = {name: value for name, value in status.items() if name not in _MOVING_TOP}
+    period = shown.get("currentPeriod")
+    if isinstance(period, Mapping):
+        shown["currentPeriod"] = {k: v for k, v in period.items() if k not in _MOVING_PERIOD}
+    endpoints = shown.get("endpoints")
+    if isinstance(endpoints, list):
+        shown["endpoints"] = [_endpoint_shown(entry) for entry in endpoints]
+    return shown
+
+
+def _endpoint_shown(entry: object) -> object:
+    if not isinstance(entry, Mapping):
+        return entry
+    kept = {k: v for k, v in entry.items() if k not in _MOVING_ENDPOINT}
+    locations = kept.get("locations")
+    if isinstance(locations, list):
+        kept["locations"] = [{k: v for k, v in view.items() if k not in _MOVING_LOCATION}
+                             if isinstance(view, Mapping) else view for view in locations]
+    return kept
