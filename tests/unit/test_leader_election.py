@@ -255,3 +255,24 @@ async def test_healthz_names_a_failed_take_over_and_a_stopped_election() -> None
     await asyncio.gather(died, return_exceptions=True)
     assert "leader election stopped" in _election_problems(healthy.elector, died)[-1]
     await asyncio.gather(first.stop(), healthy.stop())
+
+
+async def test_a_replica_that_takes_the_lease_knows_until_when_the_previous_holder_was_alive() -> None:
+    shared = SharedLease()
+    first = Replica(shared, "a").start()
+    await asyncio.sleep(3 * RETRY)
+    assert first.elector.previous_renewal is None  # a Lease nobody held before
+    first.line.open.clear()  # frozen, as by SIGSTOP: its last renewal is the last sign of life
+    assert shared.record is not None
+    last_renewal = shared.record["spec"]["renewTime"]
+    second = Replica(shared, "b").start()
+    await asyncio.sleep(2 * DURATION)
+    assert second.switch.active and shared.holder() == "b"
+    assert second.elector.previous_renewal is not None
+    assert second.elector.previous_renewal.isoformat().replace("+00:00", "Z") == last_renewal
+    # Renewals of its own term change nothing: it is what was found when the Lease was taken.
+    await asyncio.sleep(3 * RETRY)
+    assert second.elector.previous_renewal.isoformat().replace("+00:00", "Z") == last_renewal
+    await second.stop()
+    first.line.open.set()
+    await first.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -222,5 +223,5 @@ def test_runs_of_daily_bars_hold_every_day_once(figures: list[tuple[str | None, 
     runs = daily_runs(days)
     assert sum(r.get("days", 1) for r in runs) == len(days)
     figures_of = [{k: v for k, v in r.items() if k not in ("date", "days")} for r in runs]
-    assert all(a != b for a, b in zip(figures_of, figures_of[1:], strict=False))  # runs are maximal
+    assert all(a != b for a, b in pairwise(figures_of))  # runs are maximal
     assert [day_entry(d) for d in read_published({"daily": runs}, Decimal("99.9")).days] == days

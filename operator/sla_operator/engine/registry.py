@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sla_operator.domain.incidents import slot_of
@@ -112,8 +113,8 @@ class Registry:
             runtime.seen_status = status
             self._changes += 1
 
-    def _fresh_runtime(self, agreement: Agreement,
-                       status: Mapping[str, Any] | None) -> AgreementRuntime:
+    def _fresh_runtime(self, agreement: Agreement, status: Mapping[str, Any] | None,
+                       alive_until: datetime | None = None) -> AgreementRuntime:
         runtime = AgreementRuntime(agreement, started=self.clock(), seen_status=status,
                                    location=self.settings.location or DEFAULT_LOCATION,
                                    located=self.settings.location is not None,
@@ -124,7 +125,13 @@ class Registry:
         in_open_outage = frozenset(name for incident in self.incidents_of(agreement)
                                    if incident.is_open and slot_of(incident) == ("outage", "")
                                    for name in incident.endpoints)
-        problems = restore_status(runtime, status, self.clock(), in_open_outage)
+        # The writer's heartbeat may be the Lease rather than the status: a status unchanged
+        # for up to a heartbeat (and a refresh) still stood until the writer's last renewal.
+        heartbeat = self.settings.status_heartbeat
+        problems = restore_status(
+            runtime, status, self.clock(), in_open_outage, alive_until=alive_until,
+            alive_within=timedelta(seconds=heartbeat + 2 * self.settings.status_interval)
+            if heartbeat > 0 else timedelta(0))
         if problems:
             runtime.restore_problems = describe(problems)
             log.warning("agreement %s/%s: status read back with errors: %s",
@@ -134,20 +141,21 @@ class Registry:
         return runtime
 
     def take_over(self, agreements: Sequence[tuple[Agreement, Mapping[str, Any] | None]],
-                  incidents: Sequence[Incident]) -> None:
+                  incidents: Sequence[Incident], alive_until: datetime | None = None) -> None:
         """Before a promoted standby probes: start every agreement again from the status the
         previous leader wrote last (history, gaps, Down streaks) and take the newest records.
 
         A standby restored each agreement when it first saw it, maybe hours ago; the time
         since the previous leader's last evaluation is unmonitored, never downtime, and an
-        outage still failing continues as the same incident."""
+        outage still failing continues as the same incident. ``alive_until``: the Lease's last
+        renewal by the previous holder (see restore_status)."""
         for incident in incidents:
             self.upsert_incident(incident)
         for agreement, status in agreements:
             if not self.owns(Kind.AGREEMENT, agreement.key):
                 continue
             self.agreements.pop(agreement.key, None)
-            self._fresh_runtime(agreement, status)
+            self._fresh_runtime(agreement, status, alive_until)
             self.scheduler.set_endpoints(agreement.key, agreement.endpoints,
                                          self._context(agreement.namespace))
         self._incident_status.clear()

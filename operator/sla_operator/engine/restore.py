@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sla_operator.domain.errors import Problem, SpecError
@@ -17,13 +18,27 @@ STREAK_CARRIES_OVER = timedelta(minutes=5)
 
 
 def restore_status(runtime: AgreementRuntime, status: object, now: datetime,
-                   in_open_outage: frozenset[str] = frozenset()) -> tuple[Problem, ...]:
+                   in_open_outage: frozenset[str] = frozenset(), *,
+                   alive_until: datetime | None = None,
+                   alive_within: timedelta = timedelta(0)) -> tuple[Problem, ...]:
     """Take back what only the status remembers: frozen history, unmonitored gaps, downtime gap.
 
     The status is untrusted: what cannot be read is left out (history is then recomputed
     from the records) and returned as problems. ``in_open_outage``: the endpoints an open
-    automatic outage is about; their state is never carried over (see _carry_over)."""
+    automatic outage is about; their state is never carried over (see _carry_over).
+
+    ``alive_until``: when the writer of this status was last known alive (the Lease's last
+    renewal before this process took it). A writer whose heartbeat is the Lease writes a
+    status only when something shown changes, and at least every ``alive_within``; a status
+    written within that much before ``alive_until`` stood until then (a change would have
+    been written at once), so the time in between was monitored. A status older than that
+    was not being written (its writer was stuck, or it was not the writer's): its own time
+    stands."""
     saved = read_saved_status(status, now)
+    if (saved.last_evaluated is not None and alive_until is not None
+            and saved.last_evaluated < alive_until <= now
+            and alive_until - saved.last_evaluated <= alive_within):
+        saved = replace(saved, last_evaluated=alive_until)
     problems = list(saved.problems)
     for label, entry in saved.history.items():
         if _closed_by(runtime, label, now):

@@ -50,6 +50,17 @@ def micro_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _renewal(raw: object) -> datetime | None:
+    """A Lease's renewTime; None when it is missing or no time (the Lease is input too)."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 class LeaderElector:
     """Takes and keeps the Lease; turns ``switch`` on once ``on_acquired`` has run."""
 
@@ -71,6 +82,9 @@ class LeaderElector:
         self._last_error = ""
         self._take_over_failure: str | None = None
         self._wait_until = 0.0  # after a failed take-over: let another replica try first
+        self.previous_renewal: datetime | None = None
+        """The Lease's renewTime as found when this replica last took it: its previous holder
+        (another replica, or this one before a restart) was alive and writing until then."""
 
     @property
     def leading(self) -> bool:
@@ -213,6 +227,8 @@ class LeaderElector:
             await self.lease.write(lease, new)
         except LeaseConflict:
             return None
+        if self._term is None:  # taken, not renewed
+            self.previous_renewal = _renewal(spec.get("renewTime"))
         return int(new["leaseTransitions"])
 
     def _spec(self, current: dict[str, Any] | None) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -125,9 +125,11 @@ def _election_problems(elector: LeaderElector | None,
     return problems
 
 
-async def take_over(engine: Engine, resync: Resync) -> None:
+async def take_over(engine: Engine, resync: Resync,
+                    alive_until: Callable[[], datetime | None] = lambda: None) -> None:
     """A promoted standby reads every agreement's status and every incident again before it
-    probes: the previous leader wrote them until moments ago."""
+    probes: the previous leader wrote them until moments ago, and was alive until the Lease's
+    last renewal (``alive_until``)."""
     agreements: list[tuple[Agreement, Mapping[str, Any] | None]] = []
     for item in await resync.list(Kind.AGREEMENT):
         meta = item.get("metadata") or {}
@@ -145,7 +147,7 @@ async def take_over(engine: Engine, resync: Resync) -> None:
             incidents.append(incident_from_manifest(item))
         except SpecError:
             continue
-    engine.take_over(agreements, incidents)
+    engine.take_over(agreements, incidents, alive_until())
 
 
 def run(options: Settings) -> int:
@@ -229,8 +231,12 @@ async def _operate(options: Settings, api: client.ApiClient, listed: FirstLists)
             await asyncio.to_thread(keep_all, rule_keeper, api, options.namespaces)
 
         # The Lease on a connection and thread of its own: renewals never wait behind writes.
+        def previous_renewal() -> datetime | None:
+            return elector.previous_renewal if elector is not None else None
+
         elector = LeaderElector(LeaseClient(api, options.lease), options.lease, switch,
-                                partial(take_over, engine, resync), then=leading)
+                                partial(take_over, engine, resync, previous_renewal),
+                                then=leading)
         elector_task = asyncio.create_task(elector.run(), name="leader-election")
 
     async def stop_working() -> None:
