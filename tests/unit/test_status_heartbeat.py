@@ -12,7 +12,7 @@ from test_status_patches import KEY, MergingStore
 
 from sla_operator.domain.model import Agreement, ProbeResult
 from sla_operator.engine import Engine, EngineSettings
-from sla_operator.engine.writes import shown_part
+from sla_operator.engine.writes import heartbeat_due, shown_part
 
 HEARTBEAT = 300.0
 
@@ -161,3 +161,17 @@ def gaps_after_start(engine: Engine) -> list[Any]:
 def _parse(text: str) -> Any:
     from sla_operator.domain.fields import parse_time
     return parse_time(text, "lastEvaluated")
+
+
+def test_heartbeats_of_statuses_written_together_spread_over_the_heartbeat() -> None:
+    written = T0
+    due = sorted(heartbeat_due(("shop", f"web-{i}"), written, HEARTBEAT) for i in range(1000))
+    assert written + timedelta(seconds=HEARTBEAT / 2) <= due[0]
+    assert due[-1] < written + timedelta(seconds=1.5 * HEARTBEAT)
+    per_minute = [sum(1 for d in due if d < written + timedelta(seconds=150 + 60 * (m + 1))
+                      and d >= written + timedelta(seconds=150 + 60 * m)) for m in range(5)]
+    assert all(120 <= n <= 280 for n in per_minute), per_minute  # about 200 a minute each
+    # In phase, the next is one heartbeat later.
+    key = ("shop", "web-1")
+    first = heartbeat_due(key, written, HEARTBEAT)
+    assert heartbeat_due(key, first, HEARTBEAT) == first + timedelta(seconds=HEARTBEAT)

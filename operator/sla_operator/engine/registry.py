@@ -130,7 +130,7 @@ class Registry:
         heartbeat = self.settings.status_heartbeat
         problems = restore_status(
             runtime, status, self.clock(), in_open_outage, alive_until=alive_until,
-            alive_within=timedelta(seconds=heartbeat + 2 * self.settings.status_interval)
+            alive_within=timedelta(seconds=1.5 * heartbeat + 2 * self.settings.status_interval)
             if heartbeat > 0 else timedelta(0))
         if problems:
             runtime.restore_problems = describe(problems)

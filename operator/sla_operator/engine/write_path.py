@@ -27,6 +27,7 @@ from sla_operator.engine.settings import EngineSettings
 from sla_operator.engine.writes import (
     WHOLE_STATUS_EVERY,
     WriteBudget,
+    heartbeat_due,
     refresh_slot,
     shown_part,
     status_patch,
@@ -108,7 +109,7 @@ class WritePath:
         heartbeat = self.settings.status_heartbeat
         if heartbeat <= 0 or runtime.last_written is None or runtime.last_written_at is None:
             return True
-        if (now - runtime.last_written_at).total_seconds() >= heartbeat:
+        if now >= heartbeat_due(runtime.agreement.key, runtime.last_written_at, heartbeat):
             return True
         return shown_part(result.status) != shown_part(runtime.last_written)
 

@@ -128,6 +128,15 @@ def refresh_slot(key: Key, after: datetime, interval: float) -> datetime:
     return datetime.fromtimestamp(phase + slots * interval, UTC)
 
 
+def heartbeat_due(key: Key, written: datetime, heartbeat: float) -> datetime:
+    """When a status last written at ``written`` is due for its heartbeat: at the object's own
+    phase of the heartbeat, at least half a heartbeat later. Heartbeats of statuses first
+    written together (a start-up) spread over the heartbeat instead of coming due together;
+    once in phase, one comes every heartbeat, and at most one and a half after a write made
+    for a change."""
+    return refresh_slot(key, written + timedelta(seconds=heartbeat / 2), heartbeat)
+
+
 # A whole status is written at least once in this many writes of one object: a field someone
 # else changed since (a person's edit through the status subresource, a previous process's
 # last write this one did not see) is set right within that many writes.
