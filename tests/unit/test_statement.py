@@ -67,3 +67,17 @@ def test_the_current_rolling_window_is_reported_under_its_own_name() -> None:
     assert line.period == "rolling-30d"
     assert (line.start, line.end) == ((NOW - timedelta(days=30)).isoformat(), NOW.isoformat())
     assert line.availability.startswith("100")
+
+
+def test_the_time_since_the_last_evaluation_is_unmonitored_from_the_second_after_it() -> None:
+    from sla_operator.statement.command import unmonitored_of
+
+    # lastEvaluated is written to the whole second: the figures it came with were computed
+    # up to a second later, so that second is theirs, not unmonitored time (a report run right
+    # after the status said 2 s of downtime counted only 1).
+    status = {"lastEvaluated": "2026-11-26T04:11:50Z",
+              "unmonitored": [{"start": "2026-11-26T04:00:00Z", "end": "2026-11-26T04:01:00Z"}]}
+    assert unmonitored_of(status, NOW) == [
+        Interval(datetime(2026, 11, 26, 4, 0, tzinfo=UTC), datetime(2026, 11, 26, 4, 1, tzinfo=UTC)),
+        Interval(datetime(2026, 11, 26, 4, 11, 51, tzinfo=UTC), NOW)]
+    assert unmonitored_of({"lastEvaluated": "2026-11-26T04:11:59.500000Z"}, NOW) == []

@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,9 +63,13 @@ def unmonitored_of(status: Obj, now: datetime) -> list[Interval]:
                      parse_time(g.get("end"), "status.unmonitored[].end"))
             for g in status.get("unmonitored") or ()]
     if status.get("lastEvaluated") is not None:
+        # Written to the whole second: the evaluation was up to a second after it, so the
+        # gap starts at the next second (as the operator's own restart counts it), never
+        # inside time the status's figures already cover.
         evaluated = parse_time(status.get("lastEvaluated"), "status.lastEvaluated")
-        if evaluated < now:
-            gaps.append(Interval(evaluated, now))
+        since = evaluated + timedelta(seconds=1)
+        if since < now:
+            gaps.append(Interval(since, now))
     return gaps
 
 
