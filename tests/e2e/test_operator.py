@@ -170,8 +170,14 @@ def test_an_outage_is_probed_recorded_resolved_and_survives_a_restart(
         found = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
                  for family in text_string_to_metric_families(text) for sample in family.samples}
         # /metrics answers before the watch has delivered the agreement, and the burn-rate
-        # counters start with the process: they grow from its second evaluation on.
-        return (text, found) if found.get(("sla_eligible_seconds_total", key), 0) > 0 else None
+        # counters start with the process: they grow from its second evaluation on. The
+        # restored Up state is evaluated before the endpoint's first probe (at its phase in
+        # the interval) has answered, and a probe's series appear with its first result.
+        probed = (("sla_probe_success", tuple(sorted({**labels, "endpoint": "api",
+                                                      "location": "default"}.items())))
+                  in found)
+        return (text, found) if found.get(("sla_eligible_seconds_total", key), 0) > 0 \
+            and probed else None
 
     metrics, samples = wait_for("the agreement's metrics", scrape)
     scraped = datetime.now(UTC)
